@@ -1,0 +1,236 @@
+//! The command line: what each subcommand takes and what it does with the library.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::settings::Settings;
+use crate::{clock, daemon, demo, engine::ingest, report, startup};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "casewarden",
+    version,
+    about = "Case workflow daemon for UK social housing: allocates cases, runs stages and tasks, keeps SLA clocks",
+    long_about = "casewarden runs beside a housing CRM. The CRM writes commands into the inbox table (or pipes \
+                  JSON lines into `casewarden submit`); each pass of the engine applies them, allocates new \
+                  cases, activates tasks and moves cases from stage to stage, recording every change as an \
+                  event the CRM reads back.\n\nWith no configuration it uses sqlite://casewarden.db, ./rules \
+                  and ./templates in the working directory."
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Default: ./casewarden.toml if it exists.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database URL, overriding the configuration: sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database: Option<String>,
+    /// Rules directory, overriding the configuration.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+    /// Templates directory, overriding the configuration.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: passes on the configured schedule (default every 30 s) until SIGTERM or
+    /// SIGINT, which let the current pass finish. SIGHUP reloads rules and templates.
+    Run,
+    /// Run one pass of every step as if the time were TIME, then exit.
+    Tick {
+        /// RFC 3339 instant (2026-03-02T10:30:00Z) or a date (2026-03-02 means 09:00
+        /// Europe/London). Default: now.
+        #[arg(long, value_name = "TIME")]
+        now: Option<String>,
+    },
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Validate every definition, script and template; print each problem as file:line:col.
+    Check {
+        /// Print the problems as a JSON array, for editors and CI.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add commands (one JSON object per line) to the inbox and print each one's inbox id.
+    Submit {
+        /// File of JSON lines; `-` or nothing reads standard input.
+        #[arg(value_name = "FILE|-")]
+        file: Option<PathBuf>,
+    },
+    /// List recent inbox commands with their status and, for rejected ones, the reason.
+    Inbox {
+        /// Only rejected commands.
+        #[arg(long)]
+        rejected: bool,
+        #[arg(long)]
+        json: bool,
+        /// How many of the most recent commands.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Show a record in full.
+    Show {
+        #[command(subcommand)]
+        what: ShowWhat,
+    },
+    /// Open tasks for a user or a role (the "cases and tasks" list), as the worklist views give
+    /// them to CRMs.
+    Worklist {
+        #[arg(long, value_name = "USER", conflicts_with = "role")]
+        user: Option<String>,
+        #[arg(long, value_name = "ROLE")]
+        role: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow the event log: events after an id, oldest first, as JSON lines.
+    Events {
+        /// Print events with an id greater than this.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Build a demonstration database, run the real engine over simulated weeks, and tell the
+    /// story.
+    Demo {
+        /// Directory for the demo database (created; any old demo database in it is replaced).
+        #[arg(long, default_value = "casewarden-demo", value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShowWhat {
+    /// A case: its stages, tasks with their dates and states, notes, attachments and events.
+    Case {
+        #[arg(value_name = "REF")]
+        case_ref: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl Cli {
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let mut settings = Settings::load(self.config.as_deref())?;
+        if let Some(url) = &self.database {
+            settings.database.url = url.clone();
+        }
+        if let Some(dir) = &self.rules {
+            settings.rules.dir = dir.clone();
+        }
+        if let Some(dir) = &self.templates {
+            settings.templates.dir = dir.clone();
+        }
+        Ok(settings)
+    }
+}
+
+pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run => {
+            let shutdown = daemon::on_shutdown_signals()?;
+            let app = startup::build(settings, true).await?;
+            daemon::run(app, shutdown).await?;
+        }
+        Command::Tick { now } => {
+            let now = match now {
+                Some(t) => clock::parse_time(&t).map_err(anyhow::Error::msg).context("--now")?,
+                None => clock::now(),
+            };
+            let app = startup::build(settings, true).await?;
+            let outcome = app.engine.run_pass(now).await?;
+            println!("pass at {}: {outcome}", now.to_rfc3339());
+        }
+        Command::Migrate => {
+            let db = startup::open_database(&settings).await?;
+            println!("database {} is up to date", crate::db::redact(&settings.database.url));
+            db.close().await;
+        }
+        Command::Check { json } => {
+            let result = startup::load_rules(&settings);
+            let problems = result.as_ref().err().map(|p| p.0.clone()).unwrap_or_default();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&problems)?);
+            } else {
+                for p in &problems {
+                    eprintln!("{p}");
+                }
+            }
+            return Ok(match result {
+                Ok(rules) => {
+                    if !json {
+                        println!("ok: {} definitions, {} scripts (rule set {})", rules.definitions.len(), rules.scripts.len(), rules.hash);
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(p) => {
+                    if !json {
+                        eprintln!("{} problem(s) found", p.0.len());
+                    }
+                    ExitCode::FAILURE
+                }
+            });
+        }
+        Command::Submit { file } => {
+            let mut text = String::new();
+            match file.as_deref() {
+                None => std::io::stdin().read_to_string(&mut text)?,
+                Some(p) if p.as_os_str() == "-" => std::io::stdin().read_to_string(&mut text)?,
+                Some(p) => {
+                    text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                    0
+                }
+            };
+            let db = startup::open_database(&settings).await?;
+            for id in ingest::submit(&db, &text).await? {
+                println!("{id}");
+            }
+        }
+        Command::Inbox { rejected, json, limit } => {
+            let db = startup::open_database(&settings).await?;
+            let rows = report::inbox(&db, rejected, limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print!("{}", report::inbox_text(&rows));
+            }
+        }
+        Command::Show { what: ShowWhat::Case { case_ref, json } } => {
+            let db = startup::open_database(&settings).await?;
+            let Some(case) = report::case(&db, &case_ref).await? else {
+                bail!("no case {case_ref:?} in {}", crate::db::redact(&settings.database.url));
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&case)?);
+            } else {
+                print!("{}", case.to_text());
+            }
+        }
+        Command::Worklist { user, role, json } => {
+            let db = startup::open_database(&settings).await?;
+            let rows = report::worklist(&db, user.as_deref(), role.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print!("{}", report::worklist_text(&rows));
+            }
+        }
+        Command::Events { after, limit } => {
+            let db = startup::open_database(&settings).await?;
+            for e in crate::events::since(&db, after, limit).await? {
+                println!("{}", serde_json::to_string(&e)?);
+            }
+        }
+        Command::Demo { dir } => demo::run(&settings, &dir).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,502 @@
+//! The integration contract's commands: JSON objects with a `type`, as a CRM writes them into
+//! the inbox. This module parses and checks each one on its own (shape, lengths, formats); what
+//! needs the database (does the case exist, is the task active) is checked when it is applied.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::clock;
+
+/// Largest command accepted, in bytes of JSON.
+pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
+const MAX_REF: usize = 100;
+const MAX_NAME: usize = 200;
+const MAX_TEXT: usize = 20_000;
+
+/// A reason a person can act on. Applying a command either succeeds or is rejected with one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Rejection(pub String);
+
+pub fn reject<T>(reason: impl Into<String>) -> Result<T, Rejection> {
+    Err(Rejection(reason.into()))
+}
+
+/// A parsed command and the CRM's own id for it.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub command_id: Option<String>,
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Command {
+    UpsertUser(UpsertUser),
+    UpsertRole(UpsertRole),
+    UpsertContact(UpsertContact),
+    UpsertContactGroup(UpsertContactGroup),
+    CreateCase(CreateCase),
+    ActivateTask(TaskRef),
+    CompleteTask(CompleteTask),
+    SkipTask(SkipTask),
+    HoldTask(HoldTask),
+    ReleaseTask(TaskRef),
+    AdvanceCase(AdvanceCase),
+    ReassignCase(ReassignCase),
+    AddNote(AddNote),
+    AttachFile(AttachFile),
+    CloseCase(CloseCase),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpsertUser {
+    #[serde(rename = "ref")]
+    pub user_ref: String,
+    pub name: String,
+    pub email: String,
+    pub line_manager: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// An inactive user keeps their history but is offered to no allocation rule.
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpsertRole {
+    #[serde(rename = "ref")]
+    pub role_ref: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpsertContact {
+    #[serde(rename = "ref")]
+    pub contact_ref: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpsertContactGroup {
+    #[serde(rename = "ref")]
+    pub group_ref: String,
+    pub name: String,
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Property {
+    #[serde(rename = "ref")]
+    pub property_ref: String,
+    pub address: String,
+    pub tenure: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCase {
+    pub case_ref: String,
+    pub kind: String,
+    pub scheme: Option<String>,
+    pub country: String,
+    pub applicant: Option<String>,
+    pub applicant_group: Option<String>,
+    pub property: Option<Property>,
+    pub received_at: String,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskRef {
+    pub case_ref: String,
+    pub task: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteTask {
+    pub case_ref: String,
+    pub task: String,
+    pub by: String,
+    pub at: Option<String>,
+    pub outcome: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkipTask {
+    pub case_ref: String,
+    pub task: String,
+    pub by: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldTask {
+    pub case_ref: String,
+    pub task: String,
+    pub until: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdvanceCase {
+    pub case_ref: String,
+    pub to_stage: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReassignCase {
+    pub case_ref: String,
+    pub owner: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddNote {
+    pub case_ref: String,
+    pub by: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachFile {
+    pub case_ref: String,
+    pub name: String,
+    pub media_type: String,
+    pub uri: String,
+    pub size: Option<i64>,
+    pub sha256: Option<String>,
+    pub by: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloseCase {
+    pub case_ref: String,
+    pub outcome: String,
+    pub by: Option<String>,
+}
+
+/// Parses one command from its JSON text, or says what is wrong with it.
+pub fn parse(body: &str) -> Result<Envelope, Rejection> {
+    if body.len() > MAX_COMMAND_BYTES {
+        return reject(format!(
+            "command is {} bytes; the limit is {MAX_COMMAND_BYTES} bytes",
+            body.len()
+        ));
+    }
+    let mut value: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| Rejection(format!("malformed JSON: {e}")))?;
+    let Some(object) = value.as_object_mut() else {
+        return reject("a command must be a JSON object with a \"type\"");
+    };
+    let command_id = match object.remove("command_id") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(id)) => Some(id),
+        Some(other) => return reject(format!("command_id must be a string, not {other}")),
+    };
+    let type_name = match object.get("type") {
+        Some(serde_json::Value::String(t)) => t.clone(),
+        Some(other) => return reject(format!("\"type\" must be a string, not {other}")),
+        None => return reject("missing field `type`: say which command this is, e.g. \"type\": \"create_case\""),
+    };
+    let command: Command =
+        serde_json::from_value(value).map_err(|e| Rejection(format!("{type_name}: {e}")))?;
+    if let Some(id) = &command_id {
+        text("command_id", id, MAX_REF)?;
+    }
+    command.check().map_err(|r| Rejection(format!("{type_name}: {}", r.0)))?;
+    Ok(Envelope { command_id, command })
+}
+
+fn text(field: &str, value: &str, max: usize) -> Result<(), Rejection> {
+    if value.trim().is_empty() {
+        return reject(format!("{field} is empty"));
+    }
+    let len = value.chars().count();
+    if len > max {
+        return reject(format!("{field} is {len} characters long; the limit is {max}"));
+    }
+    if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')) {
+        return reject(format!("{field} contains control characters"));
+    }
+    Ok(())
+}
+
+fn reference(field: &str, value: &str) -> Result<(), Rejection> {
+    text(field, value, MAX_REF)?;
+    if value.chars().any(char::is_whitespace) {
+        return reject(format!("{field} {value:?} contains whitespace; references are single words"));
+    }
+    Ok(())
+}
+
+fn optional(field: &str, value: &Option<String>, max: usize) -> Result<(), Rejection> {
+    value.as_deref().map_or(Ok(()), |v| text(field, v, max))
+}
+
+fn email(field: &str, value: &str) -> Result<(), Rejection> {
+    text(field, value, 254)?;
+    let ok = value.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && domain.contains('.') && !value.chars().any(char::is_whitespace)
+    });
+    if ok { Ok(()) } else { reject(format!("{field} {value:?} is not an e-mail address")) }
+}
+
+fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), Rejection> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        reject(format!("{field} {value:?} is not one of: {}", allowed.join(", ")))
+    }
+}
+
+/// Reads a time field, naming the field if it is malformed.
+pub fn time(field: &str, value: &str) -> Result<DateTime<Utc>, Rejection> {
+    clock::parse_time(value).map_err(|e| Rejection(format!("{field}: {e}")))
+}
+
+impl Command {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Command::UpsertUser(_) => "upsert_user",
+            Command::UpsertRole(_) => "upsert_role",
+            Command::UpsertContact(_) => "upsert_contact",
+            Command::UpsertContactGroup(_) => "upsert_contact_group",
+            Command::CreateCase(_) => "create_case",
+            Command::ActivateTask(_) => "activate_task",
+            Command::CompleteTask(_) => "complete_task",
+            Command::SkipTask(_) => "skip_task",
+            Command::HoldTask(_) => "hold_task",
+            Command::ReleaseTask(_) => "release_task",
+            Command::AdvanceCase(_) => "advance_case",
+            Command::ReassignCase(_) => "reassign_case",
+            Command::AddNote(_) => "add_note",
+            Command::AttachFile(_) => "attach_file",
+            Command::CloseCase(_) => "close_case",
+        }
+    }
+
+    /// The case a command is about, for the inbox listing and the event log.
+    pub fn case_ref(&self) -> Option<&str> {
+        match self {
+            Command::UpsertUser(_)
+            | Command::UpsertRole(_)
+            | Command::UpsertContact(_)
+            | Command::UpsertContactGroup(_) => None,
+            Command::CreateCase(c) => Some(&c.case_ref),
+            Command::ActivateTask(c) | Command::ReleaseTask(c) => Some(&c.case_ref),
+            Command::CompleteTask(c) => Some(&c.case_ref),
+            Command::SkipTask(c) => Some(&c.case_ref),
+            Command::HoldTask(c) => Some(&c.case_ref),
+            Command::AdvanceCase(c) => Some(&c.case_ref),
+            Command::ReassignCase(c) => Some(&c.case_ref),
+            Command::AddNote(c) => Some(&c.case_ref),
+            Command::AttachFile(c) => Some(&c.case_ref),
+            Command::CloseCase(c) => Some(&c.case_ref),
+        }
+    }
+
+    /// Checks what can be checked without the database.
+    fn check(&self) -> Result<(), Rejection> {
+        if let Some(case_ref) = self.case_ref() {
+            reference("case_ref", case_ref)?;
+        }
+        match self {
+            Command::UpsertUser(u) => {
+                reference("ref", &u.user_ref)?;
+                text("name", &u.name, MAX_NAME)?;
+                email("email", &u.email)?;
+                if let Some(m) = &u.line_manager {
+                    reference("line_manager", m)?;
+                    if m == &u.user_ref {
+                        return reject("line_manager: a user cannot be their own line manager");
+                    }
+                }
+                u.roles.iter().try_for_each(|r| reference("roles[]", r))
+            }
+            Command::UpsertRole(r) => {
+                reference("ref", &r.role_ref)?;
+                text("name", &r.name, MAX_NAME)
+            }
+            Command::UpsertContact(c) => {
+                reference("ref", &c.contact_ref)?;
+                text("name", &c.name, MAX_NAME)?;
+                if let Some(e) = &c.email {
+                    email("email", e)?;
+                }
+                optional("phone", &c.phone, 40)?;
+                optional("address", &c.address, 1000)
+            }
+            Command::UpsertContactGroup(g) => {
+                reference("ref", &g.group_ref)?;
+                text("name", &g.name, MAX_NAME)?;
+                if g.members.len() > 1000 {
+                    return reject(format!("members: {} members; the limit is 1000", g.members.len()));
+                }
+                g.members.iter().try_for_each(|m| reference("members[]", m))
+            }
+            Command::CreateCase(c) => {
+                one_of("kind", &c.kind, crate::definitions::model::KINDS)?;
+                one_of("country", &c.country, crate::definitions::model::COUNTRIES)?;
+                match &c.scheme {
+                    Some(s) => one_of("scheme", s, crate::definitions::model::SCHEMES)?,
+                    None => return reject("missing field `scheme`: home buy cases name their scheme"),
+                }
+                match (&c.applicant, &c.applicant_group) {
+                    (Some(a), None) => reference("applicant", a)?,
+                    (None, Some(g)) => reference("applicant_group", g)?,
+                    (Some(_), Some(_)) => return reject("give applicant or applicant_group, not both"),
+                    (None, None) => return reject("missing field `applicant` (a contact ref) or `applicant_group` (a contact group ref)"),
+                }
+                let Some(p) = &c.property else {
+                    return reject("missing field `property`: home buy cases need {ref, address, tenure}");
+                };
+                reference("property.ref", &p.property_ref)?;
+                text("property.address", &p.address, 1000)?;
+                one_of("property.tenure", &p.tenure, &["freehold", "leasehold"])?;
+                time("received_at", &c.received_at)?;
+                if c.attributes.len() > 200 {
+                    return reject("attributes: more than 200 entries");
+                }
+                if serde_json::to_string(&c.attributes).map_or(0, |s| s.len()) > 16 * 1024 {
+                    return reject("attributes: larger than 16 KiB");
+                }
+                c.attributes.keys().try_for_each(|k| reference("attributes key", k))
+            }
+            Command::ActivateTask(t) | Command::ReleaseTask(t) => reference("task", &t.task),
+            Command::CompleteTask(t) => {
+                reference("task", &t.task)?;
+                reference("by", &t.by)?;
+                if let Some(at) = &t.at {
+                    time("at", at)?;
+                }
+                optional("outcome", &t.outcome, MAX_NAME)
+            }
+            Command::SkipTask(t) => {
+                reference("task", &t.task)?;
+                if let Some(by) = &t.by {
+                    reference("by", by)?;
+                }
+                optional("reason", &t.reason, MAX_TEXT)
+            }
+            Command::HoldTask(t) => {
+                reference("task", &t.task)?;
+                time("until", &t.until)?;
+                text("reason", &t.reason, MAX_TEXT)
+            }
+            Command::AdvanceCase(a) => reference("to_stage", &a.to_stage),
+            Command::ReassignCase(r) => reference("owner", &r.owner),
+            Command::AddNote(n) => {
+                reference("by", &n.by)?;
+                text("text", &n.text, MAX_TEXT)
+            }
+            Command::AttachFile(f) => {
+                text("name", &f.name, 255)?;
+                text("media_type", &f.media_type, 127)?;
+                if !f.media_type.contains('/') {
+                    return reject(format!("media_type {:?} is not a media type such as application/pdf", f.media_type));
+                }
+                text("uri", &f.uri, 2000)?;
+                if !f.uri.contains(':') {
+                    return reject(format!("uri {:?} is not a URI: give the scheme, e.g. https:// or file://", f.uri));
+                }
+                if f.size.is_some_and(|s| s < 0) {
+                    return reject("size must not be negative");
+                }
+                if let Some(h) = &f.sha256
+                    && (h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()))
+                {
+                    return reject("sha256 must be 64 hexadecimal digits");
+                }
+                if let Some(by) = &f.by {
+                    reference("by", by)?;
+                }
+                Ok(())
+            }
+            Command::CloseCase(c) => {
+                text("outcome", &c.outcome, MAX_NAME)?;
+                if let Some(by) = &c.by {
+                    reference("by", by)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejected(body: &str) -> String {
+        parse(body).unwrap_err().0
+    }
+
+    #[test]
+    fn a_command_id_is_taken_out_of_any_command() {
+        let e = parse(r#"{"type":"upsert_role","ref":"rtb","name":"RTB team","command_id":"c-1"}"#).unwrap();
+        assert_eq!(e.command_id.as_deref(), Some("c-1"));
+        assert_eq!(e.command.type_name(), "upsert_role");
+    }
+
+    #[test]
+    fn malformed_input_is_rejected_with_what_was_wrong() {
+        assert!(rejected("{not json").starts_with("malformed JSON"));
+        assert!(rejected("[1,2]").contains("JSON object"));
+        assert!(rejected(r#"{"ref":"x"}"#).contains("missing field `type`"));
+        assert!(rejected(r#"{"type":7}"#).contains("must be a string"));
+        assert!(rejected(r#"{"type":"launch_rocket"}"#).contains("unknown variant `launch_rocket`"));
+        assert!(rejected(r#"{"type":"upsert_role","ref":"r"}"#).contains("upsert_role: missing field `name`"));
+        assert!(rejected(r#"{"type":"upsert_role","ref":5,"name":"n"}"#).contains("invalid type"));
+        assert!(rejected(r#"{"type":"upsert_role","ref":"r","name":"n","colour":"red"}"#).contains("unknown field `colour`"));
+        assert!(rejected(r#"{"type":"add_note","case_ref":"C1","by":"u1","text":"   "}"#).contains("text is empty"));
+        assert!(rejected(r#"{"type":"upsert_user","ref":"u1","name":"A","email":"nope"}"#).contains("not an e-mail address"));
+        assert!(rejected(r#"{"type":"hold_task","case_ref":"C1","task":"t","until":"soon","reason":"r"}"#).contains("until: \"soon\" is not a time"));
+    }
+
+    #[test]
+    fn huge_commands_and_fields_are_refused_by_size() {
+        let huge = format!(r#"{{"type":"add_note","case_ref":"C1","by":"u1","text":"{}"}}"#, "x".repeat(MAX_COMMAND_BYTES));
+        assert!(rejected(&huge).contains("the limit is"));
+        let long = format!(r#"{{"type":"add_note","case_ref":"C1","by":"u1","text":"{}"}}"#, "x".repeat(MAX_TEXT + 1));
+        assert!(rejected(&long).contains("text is 20001 characters long"));
+        let long_ref = format!(r#"{{"type":"upsert_role","ref":"{}","name":"n"}}"#, "r".repeat(101));
+        assert!(rejected(&long_ref).contains("ref is 101 characters"));
+    }
+
+    #[test]
+    fn a_home_buy_case_needs_an_applicant_a_property_and_a_known_scheme() {
+        let base = r#""type":"create_case","case_ref":"C1","kind":"home_buy","country":"england","received_at":"2026-01-05""#;
+        assert!(rejected(&format!("{{{base},\"scheme\":\"right_to_rent\"}}")).contains("scheme \"right_to_rent\" is not one of"));
+        assert!(rejected(&format!("{{{base},\"scheme\":\"right_to_buy\"}}")).contains("missing field `applicant`"));
+        let with_applicant = format!("{{{base},\"scheme\":\"right_to_buy\",\"applicant\":\"p1\"}}");
+        assert!(rejected(&with_applicant).contains("missing field `property`"));
+        let ok = format!(
+            "{{{base},\"scheme\":\"right_to_buy\",\"applicant\":\"p1\",\"property\":{{\"ref\":\"P1\",\"address\":\"1 High St\",\"tenure\":\"freehold\"}}}}"
+        );
+        assert!(parse(&ok).is_ok());
+    }
+}

@@ -1,0 +1,182 @@
+//! The query type: SQL text plus bound values, run on whichever backend the caller holds.
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Arguments, FromRow, PgConnection, PgPool, SqliteConnection, SqlitePool};
+
+use super::{Db, Tx};
+
+/// A value to bind. Each variant carries an `Option` so a NULL keeps its SQL type, which
+/// PostgreSQL needs to accept it in a typed column.
+#[derive(Clone, Debug)]
+pub enum Arg {
+    Text(Option<String>),
+    Int(Option<i64>),
+    Bool(Option<bool>),
+    Time(Option<DateTime<Utc>>),
+    Json(Option<serde_json::Value>),
+}
+
+pub trait IntoArg {
+    fn into_arg(self) -> Arg;
+}
+
+macro_rules! into_arg {
+    ($variant:ident: $($t:ty => $conv:expr),* $(,)?) => {$(
+        impl IntoArg for $t {
+            fn into_arg(self) -> Arg {
+                #[allow(clippy::redundant_closure_call)]
+                Arg::$variant(($conv)(self))
+            }
+        }
+    )*};
+}
+
+into_arg!(Text:
+    String => Some,
+    &String => |s: &String| Some(s.clone()),
+    &str => |s: &str| Some(s.to_string()),
+    Option<String> => |s| s,
+    Option<&str> => |s: Option<&str>| s.map(str::to_string),
+    Option<&String> => |s: Option<&String>| s.cloned(),
+);
+into_arg!(Int:
+    i64 => Some,
+    i32 => |v| Some(i64::from(v)),
+    Option<i64> => |v| v,
+);
+into_arg!(Bool: bool => Some, Option<bool> => |v| v);
+into_arg!(Time:
+    DateTime<Utc> => Some,
+    Option<DateTime<Utc>> => |v| v,
+);
+into_arg!(Json:
+    serde_json::Value => Some,
+    &serde_json::Value => |v: &serde_json::Value| Some(v.clone()),
+    Option<serde_json::Value> => |v| v,
+);
+
+/// Where a query runs: inside a transaction, or on a pooled connection for a one-off read.
+pub enum Ex<'a> {
+    SqliteConn(&'a mut SqliteConnection),
+    PgConn(&'a mut PgConnection),
+    SqlitePool(&'a SqlitePool),
+    PgPool(&'a PgPool),
+}
+
+impl<'a> From<&'a mut Tx> for Ex<'a> {
+    fn from(tx: &'a mut Tx) -> Self {
+        match tx {
+            Tx::Sqlite(tx) => Ex::SqliteConn(tx),
+            Tx::Postgres(tx) => Ex::PgConn(tx),
+        }
+    }
+}
+
+impl<'a> From<&'a Db> for Ex<'a> {
+    fn from(db: &'a Db) -> Self {
+        match db {
+            Db::Sqlite(pool) => Ex::SqlitePool(pool),
+            Db::Postgres(pool) => Ex::PgPool(pool),
+        }
+    }
+}
+
+/// SQL and its arguments. Built by [`sql`] (one text for both backends) or [`sql2`] (where the
+/// dialects differ).
+#[must_use = "a query does nothing until it is executed or fetched"]
+pub struct Sql {
+    sqlite: &'static str,
+    postgres: &'static str,
+    args: Vec<Arg>,
+}
+
+pub fn sql(text: &'static str) -> Sql {
+    sql2(text, text)
+}
+
+pub fn sql2(sqlite: &'static str, postgres: &'static str) -> Sql {
+    Sql { sqlite, postgres, args: Vec::new() }
+}
+
+fn sqlite_args(args: Vec<Arg>) -> Result<SqliteArguments, sqlx::Error> {
+    let mut out = SqliteArguments::default();
+    for arg in args {
+        match arg {
+            Arg::Text(v) => out.add(v),
+            Arg::Int(v) => out.add(v),
+            Arg::Bool(v) => out.add(v),
+            Arg::Time(v) => out.add(v),
+            Arg::Json(v) => out.add(v.map(sqlx::types::Json)),
+        }
+        .map_err(sqlx::Error::Encode)?;
+    }
+    Ok(out)
+}
+
+fn pg_args(args: Vec<Arg>) -> Result<PgArguments, sqlx::Error> {
+    let mut out = PgArguments::default();
+    for arg in args {
+        match arg {
+            Arg::Text(v) => out.add(v),
+            Arg::Int(v) => out.add(v),
+            Arg::Bool(v) => out.add(v),
+            Arg::Time(v) => out.add(v),
+            Arg::Json(v) => out.add(v.map(sqlx::types::Json)),
+        }
+        .map_err(sqlx::Error::Encode)?;
+    }
+    Ok(out)
+}
+
+/// Rows that decode on both backends. `#[derive(sqlx::FromRow)]` structs and tuples qualify.
+pub trait Row: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+
+macro_rules! run {
+    ($self:ident, $on:ident, |$q:ident, $e:ident| $body:expr, $qf:path) => {{
+        let Sql { sqlite, postgres, args } = $self;
+        match $on.into() {
+            Ex::SqliteConn(c) => { let $q = $qf(sqlite, sqlite_args(args)?); let $e = &mut *c; $body }
+            Ex::SqlitePool(p) => { let $q = $qf(sqlite, sqlite_args(args)?); let $e = p; $body }
+            Ex::PgConn(c) => { let $q = $qf(postgres, pg_args(args)?); let $e = &mut *c; $body }
+            Ex::PgPool(p) => { let $q = $qf(postgres, pg_args(args)?); let $e = p; $body }
+        }
+    }};
+}
+
+impl Sql {
+    pub fn bind(mut self, value: impl IntoArg) -> Self {
+        self.args.push(value.into_arg());
+        self
+    }
+
+    /// Runs a statement; returns the number of rows it changed.
+    pub async fn execute<'a>(self, on: impl Into<Ex<'a>>) -> Result<u64, sqlx::Error> {
+        run!(self, on, |q, e| Ok(q.execute(e).await?.rows_affected()), sqlx::query_with)
+    }
+
+    pub async fn fetch_all<'a, T: Row>(self, on: impl Into<Ex<'a>>) -> Result<Vec<T>, sqlx::Error> {
+        run!(self, on, |q, e| q.fetch_all(e).await, sqlx::query_as_with)
+    }
+
+    pub async fn fetch_optional<'a, T: Row>(
+        self,
+        on: impl Into<Ex<'a>>,
+    ) -> Result<Option<T>, sqlx::Error> {
+        run!(self, on, |q, e| q.fetch_optional(e).await, sqlx::query_as_with)
+    }
+
+    pub async fn fetch_one<'a, T: Row>(self, on: impl Into<Ex<'a>>) -> Result<T, sqlx::Error> {
+        run!(self, on, |q, e| q.fetch_one(e).await, sqlx::query_as_with)
+    }
+
+    /// The first column of the first row, for counts and `RETURNING id`.
+    pub async fn scalar<'a, T>(self, on: impl Into<Ex<'a>>) -> Result<T, sqlx::Error>
+    where
+        (T,): Row,
+    {
+        Ok(self.fetch_one::<(T,)>(on).await?.0)
+    }
+}

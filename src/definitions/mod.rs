@@ -1,0 +1,141 @@
+//! Workflow definitions: the stages and tasks of each scheme in each country, read from TOML
+//! files under `rules/definitions/`, checked as a whole, and compiled into the values the engine
+//! runs on. Pure: no database, no clock.
+
+pub mod model;
+pub mod period;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+
+pub use model::Activation;
+pub use period::{Period, Unit};
+pub use validate::{KnownNames, compile};
+
+/// A compiled definition.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub scheme: String,
+    pub country: String,
+    pub effective_from: NaiveDate,
+    pub effective_to: Option<NaiveDate>,
+    pub closed_reason: Option<String>,
+    /// The allocation rule's name (a script under rules/), if any applies.
+    pub allocation: Option<String>,
+    pub team_role: String,
+    pub calendar: String,
+    pub stages: Vec<Stage>,
+    /// Content hash of the file, recorded on each case created under it.
+    pub version: String,
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Successors {
+    /// The case completes after this stage.
+    Final,
+    One(String),
+    /// The CRM chooses with `advance_case`.
+    Choice(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Stage {
+    pub key: String,
+    pub name: String,
+    pub master: String,
+    pub order: i64,
+    pub next: Successors,
+    pub diversions: Vec<String>,
+    pub branch: bool,
+    pub sla: Sla,
+    pub tasks: Vec<Task>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub key: String,
+    pub name: String,
+    pub mandatory: bool,
+    pub activation: Activation,
+    pub depends_on: Vec<String>,
+    pub role: Option<String>,
+    pub sla: Sla,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Sla {
+    pub target: Option<Target>,
+    pub amber: Option<Period>,
+    pub follow_on: Option<Period>,
+    pub follow_on_limit: u32,
+    pub escalation: Escalation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Fixed(Period),
+    /// Chosen by a case fact (`tenure`, or an attribute), with a default for other values.
+    ByFact { fact: String, values: BTreeMap<String, Period>, default: Option<Period> },
+}
+
+impl Target {
+    /// Every period this target can take.
+    pub fn periods(&self) -> Vec<Period> {
+        match self {
+            Target::Fixed(p) => vec![*p],
+            Target::ByFact { values, default, .. } => {
+                values.values().copied().chain(default.iter().copied()).collect()
+            }
+        }
+    }
+}
+
+/// Escalation rule names per level (scripts under `rules/escalation/`).
+#[derive(Debug, Clone, Default)]
+pub struct Escalation {
+    pub amber: Option<String>,
+    pub exceeded: Option<String>,
+    pub follow_on: Option<String>,
+}
+
+impl Definition {
+    pub fn stage(&self, key: &str) -> Option<&Stage> {
+        self.stages.iter().find(|s| s.key == key)
+    }
+
+    /// The stage a new case enters: the lowest order that is not a branch.
+    pub fn first_stage(&self) -> &Stage {
+        self.stages
+            .iter()
+            .filter(|s| !s.branch)
+            .min_by_key(|s| s.order)
+            .expect("a compiled definition has a non-branch stage")
+    }
+
+    /// Whether a claim received on `date` falls under this definition.
+    pub fn covers(&self, date: NaiveDate) -> bool {
+        date >= self.effective_from && self.effective_to.is_none_or(|to| date <= to)
+    }
+}
+
+impl Stage {
+    pub fn task(&self, key: &str) -> Option<&Task> {
+        self.tasks.iter().find(|t| t.key == key)
+    }
+}
+
+/// The bank-holiday division a country's working days follow.
+pub fn default_calendar(country: &str) -> &'static str {
+    match country {
+        "scotland" => "scotland",
+        "northern_ireland" => "northern-ireland",
+        _ => "england-and-wales",
+    }
+}

@@ -1,0 +1,139 @@
+//! The shape of a definition file under `rules/`, as TOML. Fields whose value a later check may
+//! point at are `Spanned`, so every error can name its line and column.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub type S<T> = Spanned<T>;
+
+/// Master stages: the fixed vocabulary CRMs report on. Sub-stages name one of these.
+pub const MASTER_STAGES: &[&str] = &[
+    "application",
+    "eligibility",
+    "valuation",
+    "offer",
+    "offer_accepted",
+    "completion",
+    "delay",
+    "appeal",
+];
+
+pub const KINDS: &[&str] = &["home_buy"];
+pub const SCHEMES: &[&str] = &["right_to_buy", "right_to_acquire", "social_homebuy"];
+pub const COUNTRIES: &[&str] = &["england", "wales", "scotland", "northern_ireland"];
+
+/// One workflow definition: a scheme in a country, for claims received between two dates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefinitionFile {
+    pub id: S<String>,
+    pub name: String,
+    pub kind: S<String>,
+    pub scheme: S<String>,
+    pub country: S<String>,
+    /// First day (local date) a claim may be received under this definition.
+    pub effective_from: S<toml::value::Datetime>,
+    /// Last day (inclusive); open-ended when absent.
+    pub effective_to: Option<S<toml::value::Datetime>>,
+    /// Why claims outside the dates are refused, quoted in the rejection.
+    pub closed_reason: Option<String>,
+    /// Allocation rule: `rules/<name>.rhai`. Default `allocation_<scheme>`, then `allocation`.
+    pub allocation: Option<S<String>>,
+    /// The team whose worklist gets tasks that name no role of their own.
+    pub team_role: S<String>,
+    /// Bank-holiday division: england-and-wales, scotland or northern-ireland.
+    pub calendar: Option<S<String>>,
+    #[serde(default, rename = "stage")]
+    pub stages: Vec<StageDef>,
+}
+
+/// SLA fields shared by stages and tasks, written as an `sla = { ... }` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaDef {
+    /// "20 working days", "8 weeks", "28 days".
+    pub target: Option<S<String>>,
+    /// Where the target depends on a case fact: a value of the fact → a period.
+    pub target_by: Option<TargetBy>,
+    /// Warning period before the target.
+    pub amber: Option<S<String>>,
+    /// Interval between follow-on escalations after the target.
+    pub follow_on: Option<S<String>>,
+    /// How many follow-ons at most.
+    pub follow_on_limit: Option<u32>,
+    pub escalation: Option<EscalationRefs>,
+}
+
+/// A target chosen by a case fact, e.g. tenure: freehold → 8 weeks, leasehold → 12 weeks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetBy {
+    pub fact: S<String>,
+    pub values: BTreeMap<String, S<String>>,
+    pub default: Option<S<String>>,
+}
+
+/// Escalation rules (`rules/escalation/<name>.rhai`) per level.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationRefs {
+    pub amber: Option<S<String>>,
+    pub exceeded: Option<S<String>>,
+    pub follow_on: Option<S<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageDef {
+    pub key: S<String>,
+    pub name: String,
+    pub master: S<String>,
+    pub order: i64,
+    /// Stages that may follow. Absent: the next stage by order that is not a branch. Empty: the
+    /// case completes after this stage. Several: the CRM chooses with `advance_case`.
+    pub next: Option<Vec<S<String>>>,
+    /// Branch stages (delay, appeal) that `advance_case` may divert an open stage to.
+    #[serde(default)]
+    pub diversions: Vec<S<String>>,
+    /// A branch is entered only by `advance_case`, never by order.
+    #[serde(default)]
+    pub branch: bool,
+    #[serde(default)]
+    pub sla: SlaDef,
+    #[serde(default, rename = "task")]
+    pub tasks: Vec<TaskDef>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    Auto,
+    Manual,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskDef {
+    pub key: S<String>,
+    pub name: String,
+    #[serde(default = "yes")]
+    pub mandatory: bool,
+    #[serde(default = "auto")]
+    pub activation: Activation,
+    #[serde(default)]
+    pub depends_on: Vec<S<String>>,
+    /// The role whose worklist shows this task; default the definition's team role.
+    pub role: Option<S<String>>,
+    #[serde(default)]
+    pub sla: SlaDef,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn auto() -> Activation {
+    Activation::Auto
+}

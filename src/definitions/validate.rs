@@ -1,0 +1,435 @@
+//! Turns definition files into [`Definition`]s, or into every problem found, each with its file,
+//! line and column and a hint. All files are checked as one set: ids and effective dates must not
+//! clash across files.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use sha2::{Digest, Sha256};
+
+use super::model::{self, COUNTRIES, DefinitionFile, KINDS, MASTER_STAGES, S, SCHEMES};
+use super::{Definition, Escalation, Period, Sla, Stage, Successors, Target, Task};
+use crate::problems::{Problem, Source};
+
+/// Names defined elsewhere in the rule set that definitions may refer to.
+#[derive(Debug, Clone, Default)]
+pub struct KnownNames {
+    /// Rhai scripts by name relative to rules/ without extension: `allocation_right_to_buy`,
+    /// `escalation/default_amber`.
+    pub scripts: BTreeSet<String>,
+    /// Calendar names (bank-holiday divisions and organisation calendars).
+    pub calendars: BTreeSet<String>,
+}
+
+/// Compiles every definition file, or returns all the problems found in them.
+pub fn compile(
+    files: &[(PathBuf, String)],
+    known: &KnownNames,
+) -> Result<Vec<Definition>, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut compiled = Vec::new();
+    for (path, text) in files {
+        let src = Source { path, text };
+        match toml::from_str::<DefinitionFile>(text) {
+            Err(e) => {
+                let at = e.span().map_or(0, |s| s.start);
+                problems.push(src.at(at, e.message().trim().to_string()));
+            }
+            Ok(file) => {
+                let mut c = Compiler { src: &src, known, problems: &mut problems };
+                if let Some(def) = c.definition(file) {
+                    compiled.push((def, src.path.to_path_buf(), text));
+                }
+            }
+        }
+    }
+    check_across_files(&compiled, &mut problems);
+    if problems.is_empty() {
+        Ok(compiled.into_iter().map(|(d, _, _)| d).collect())
+    } else {
+        Err(problems)
+    }
+}
+
+struct Compiler<'a> {
+    src: &'a Source<'a>,
+    known: &'a KnownNames,
+    problems: &'a mut Vec<Problem>,
+}
+
+fn one_of(value: &str, allowed: &[&str]) -> bool {
+    allowed.contains(&value)
+}
+
+impl Compiler<'_> {
+    fn err<T>(&mut self, at: &S<T>, message: impl Into<String>, help: impl Into<String>) {
+        let help: String = help.into();
+        let mut p = self.src.at(at.span().start, message);
+        if !help.is_empty() {
+            p = p.help(help);
+        }
+        self.problems.push(p);
+    }
+
+    fn enumerated(&mut self, field: &str, value: &S<String>, allowed: &[&str]) {
+        if !one_of(value.get_ref(), allowed) {
+            self.err(
+                value,
+                format!("unknown {field} {:?}", value.get_ref()),
+                format!("use one of: {}", allowed.join(", ")),
+            );
+        }
+    }
+
+    fn date(&mut self, field: &str, value: &S<toml::value::Datetime>) -> Option<NaiveDate> {
+        let dt = value.get_ref();
+        let date = match (dt.date, dt.time) {
+            (Some(d), None) => NaiveDate::from_ymd_opt(d.year.into(), d.month.into(), d.day.into()),
+            _ => None,
+        };
+        if date.is_none() {
+            self.err(
+                value,
+                format!("{field} must be a date without a time, not {dt}"),
+                format!("write it as a bare TOML date: {field} = 2019-01-25"),
+            );
+        }
+        date
+    }
+
+    fn period(&mut self, value: &S<String>) -> Option<Period> {
+        match value.get_ref().parse::<Period>() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.err(value, e.to_string(), "");
+                None
+            }
+        }
+    }
+
+    fn script(&mut self, what: &str, name: &S<String>, prefix: &str) -> Option<String> {
+        let full = format!("{prefix}{}", name.get_ref());
+        if self.known.scripts.contains(&full) {
+            Some(full)
+        } else {
+            let have: Vec<_> = self
+                .known
+                .scripts
+                .iter()
+                .filter_map(|s| s.strip_prefix(prefix))
+                .filter(|s| !s.contains('/'))
+                .collect();
+            self.err(
+                name,
+                format!("{what} {:?} does not exist: there is no rules/{full}.rhai", name.get_ref()),
+                if have.is_empty() {
+                    format!("add rules/{full}.rhai")
+                } else {
+                    format!("known {what}s: {}", have.join(", "))
+                },
+            );
+            None
+        }
+    }
+
+    fn definition(&mut self, f: DefinitionFile) -> Option<Definition> {
+        let before = self.problems.len();
+        self.enumerated("kind", &f.kind, KINDS);
+        self.enumerated("scheme", &f.scheme, SCHEMES);
+        self.enumerated("country", &f.country, COUNTRIES);
+        let from = self.date("effective_from", &f.effective_from);
+        let to = f.effective_to.as_ref().and_then(|t| self.date("effective_to", t));
+        if let (Some(from), Some(to), Some(at)) = (from, to, &f.effective_to)
+            && to < from
+        {
+            self.err(at, format!("effective_to {to} is before effective_from {from}"), "");
+        }
+        let allocation = match &f.allocation {
+            Some(name) => self.script("allocation rule", name, ""),
+            None => [format!("allocation_{}", f.scheme.get_ref()), "allocation".to_string()]
+                .into_iter()
+                .find(|n| self.known.scripts.contains(n)),
+        };
+        let calendar = match &f.calendar {
+            Some(c) if self.known.calendars.contains(c.get_ref()) => c.get_ref().clone(),
+            Some(c) => {
+                let known: Vec<_> = self.known.calendars.iter().cloned().collect();
+                self.err(
+                    c,
+                    format!("unknown calendar {:?}", c.get_ref()),
+                    format!("use one of: {}", known.join(", ")),
+                );
+                String::new()
+            }
+            None => super::default_calendar(f.country.get_ref()).to_string(),
+        };
+        let stages = self.stages(&f.stages);
+        if f.stages.is_empty() {
+            self.err(&f.id, "a definition needs at least one [[stage]]", "");
+        }
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(Definition {
+            id: f.id.into_inner(),
+            name: f.name,
+            kind: f.kind.into_inner(),
+            scheme: f.scheme.into_inner(),
+            country: f.country.into_inner(),
+            effective_from: from?,
+            effective_to: to,
+            closed_reason: f.closed_reason,
+            allocation,
+            team_role: f.team_role.into_inner(),
+            calendar,
+            stages: stages?,
+            version: hex::encode(&Sha256::digest(self.src.text.as_bytes())[..8]),
+            file: self.src.path.to_path_buf(),
+        })
+    }
+
+    fn stages(&mut self, defs: &[model::StageDef]) -> Option<Vec<Stage>> {
+        let before = self.problems.len();
+        let mut seen: HashMap<&str, &S<String>> = HashMap::new();
+        for s in defs {
+            if seen.insert(s.key.get_ref(), &s.key).is_some() {
+                self.err(&s.key, format!("stage {:?} is defined twice", s.key.get_ref()), "");
+            }
+            self.enumerated("master stage", &s.master, MASTER_STAGES);
+        }
+        if !defs.is_empty() && defs.iter().all(|s| s.branch) {
+            self.err(&defs[0].key, "every stage is a branch, so no stage can come first", "");
+        }
+        let mut by_order: Vec<&model::StageDef> = defs.iter().filter(|s| !s.branch).collect();
+        by_order.sort_by_key(|s| s.order);
+        let mut out = Vec::new();
+        for s in defs {
+            let key = s.key.get_ref();
+            for n in s.next.iter().flatten().chain(&s.diversions) {
+                if !seen.contains_key(n.get_ref().as_str()) {
+                    self.err(
+                        n,
+                        format!("stage {key:?} refers to unknown stage {:?}", n.get_ref()),
+                        format!("known stages: {}", defs.iter().map(|d| d.key.get_ref().as_str()).collect::<Vec<_>>().join(", ")),
+                    );
+                } else if n.get_ref() == key {
+                    self.err(n, format!("stage {key:?} cannot follow itself"), "");
+                }
+            }
+            for d in &s.diversions {
+                if defs.iter().any(|o| o.key.get_ref() == d.get_ref() && !o.branch) {
+                    self.err(
+                        d,
+                        format!("{:?} is a diversion of {key:?} but not a branch stage", d.get_ref()),
+                        format!("add `branch = true` to stage {:?}", d.get_ref()),
+                    );
+                }
+            }
+            let next = match &s.next {
+                Some(list) if list.is_empty() => Successors::Final,
+                Some(list) if list.len() == 1 => Successors::One(list[0].get_ref().clone()),
+                Some(list) => Successors::Choice(list.iter().map(|n| n.get_ref().clone()).collect()),
+                None if s.branch => {
+                    self.err(&s.key, format!("branch stage {key:?} must say which stages may follow it"), "add `next = [...]` (an empty list ends the case)");
+                    Successors::Final
+                }
+                None => by_order
+                    .iter()
+                    .find(|o| o.order > s.order)
+                    .map_or(Successors::Final, |o| Successors::One(o.key.get_ref().clone())),
+            };
+            let sla = self.sla(&s.sla);
+            let tasks = self.tasks(key, &s.tasks);
+            if !s.tasks.is_empty() && !s.tasks.iter().any(|t| t.mandatory) {
+                self.err(&s.key, format!("stage {key:?} has no mandatory task, so it would complete the moment it is entered"), "make at least one task mandatory");
+            }
+            if s.tasks.is_empty() {
+                self.err(&s.key, format!("stage {key:?} has no tasks"), "add a [[stage.task]]");
+            }
+            if let (Some(sla), Some(tasks)) = (sla, tasks) {
+                out.push(Stage {
+                    key: key.clone(),
+                    name: s.name.clone(),
+                    master: s.master.get_ref().clone(),
+                    order: s.order,
+                    next,
+                    diversions: s.diversions.iter().map(|d| d.get_ref().clone()).collect(),
+                    branch: s.branch,
+                    sla,
+                    tasks,
+                });
+            }
+        }
+        (self.problems.len() == before).then_some(out)
+    }
+
+    fn tasks(&mut self, stage: &str, defs: &[model::TaskDef]) -> Option<Vec<Task>> {
+        let before = self.problems.len();
+        let mut seen = BTreeSet::new();
+        for t in defs {
+            if !seen.insert(t.key.get_ref().as_str()) {
+                self.err(
+                    &t.key,
+                    format!("task {:?} appears twice in stage {stage:?}", t.key.get_ref()),
+                    "a task may appear at most once per stage",
+                );
+            }
+        }
+        for t in defs {
+            for d in &t.depends_on {
+                if !seen.contains(d.get_ref().as_str()) {
+                    self.err(
+                        d,
+                        format!("task {:?} depends on {:?}, which is not a task of stage {stage:?}", t.key.get_ref(), d.get_ref()),
+                        format!("tasks of {stage:?}: {}", seen.iter().copied().collect::<Vec<_>>().join(", ")),
+                    );
+                } else if d.get_ref() == t.key.get_ref() {
+                    self.err(d, format!("task {:?} depends on itself", t.key.get_ref()), "");
+                }
+            }
+        }
+        if self.problems.len() == before {
+            self.cycles(defs);
+        }
+        let mut out = Vec::new();
+        for t in defs {
+            if let Some(sla) = self.sla(&t.sla) {
+                out.push(Task {
+                    key: t.key.get_ref().clone(),
+                    name: t.name.clone(),
+                    mandatory: t.mandatory,
+                    activation: t.activation,
+                    depends_on: t.depends_on.iter().map(|d| d.get_ref().clone()).collect(),
+                    role: t.role.as_ref().map(|r| r.get_ref().clone()),
+                    sla,
+                });
+            }
+        }
+        (self.problems.len() == before).then_some(out)
+    }
+
+    /// Reports each dependency cycle once, at the dependency that closes it.
+    fn cycles(&mut self, defs: &[model::TaskDef]) {
+        let index: HashMap<&str, &model::TaskDef> =
+            defs.iter().map(|t| (t.key.get_ref().as_str(), t)).collect();
+        let mut done: BTreeSet<&str> = BTreeSet::new();
+        for start in defs {
+            let mut path: Vec<&str> = Vec::new();
+            self.visit(start.key.get_ref(), &index, &mut path, &mut done);
+        }
+    }
+
+    fn visit<'d>(
+        &mut self,
+        key: &'d str,
+        index: &HashMap<&str, &'d model::TaskDef>,
+        path: &mut Vec<&'d str>,
+        done: &mut BTreeSet<&'d str>,
+    ) {
+        if done.contains(key) {
+            return;
+        }
+        path.push(key);
+        for dep in &index[key].depends_on {
+            let d = dep.get_ref().as_str();
+            if let Some(pos) = path.iter().position(|p| *p == d) {
+                let mut cycle: Vec<&str> = path[pos..].to_vec();
+                cycle.push(d);
+                self.err(
+                    dep,
+                    format!("task dependency cycle: {}", cycle.join(" → ")),
+                    "remove one of these depends_on entries; tasks must form a directed acyclic graph",
+                );
+            } else {
+                self.visit(d, index, path, done);
+            }
+        }
+        path.pop();
+        done.insert(key);
+    }
+
+    fn sla(&mut self, s: &model::SlaDef) -> Option<Sla> {
+        let before = self.problems.len();
+        let target = match (&s.target, &s.target_by) {
+            (Some(t), None) => self.period(t).map(Target::Fixed),
+            (None, Some(by)) => {
+                let mut values = BTreeMap::new();
+                for (k, v) in &by.values {
+                    if let Some(p) = self.period(v) {
+                        values.insert(k.clone(), p);
+                    }
+                }
+                let default = by.default.as_ref().and_then(|d| self.period(d));
+                if by.values.is_empty() {
+                    self.err(&by.fact, "target_by needs at least one value", "");
+                }
+                Some(Target::ByFact { fact: by.fact.get_ref().clone(), values, default })
+            }
+            (Some(t), Some(_)) => {
+                self.err(t, "give either target or target_by, not both", "");
+                None
+            }
+            (None, None) => None,
+        };
+        let amber = s.amber.as_ref().and_then(|a| self.period(a));
+        if let (Some(a), Some(at)) = (amber, &s.amber) {
+            match &target {
+                None => self.err(at, "an amber warning needs a target", "add `target = \"...\"` to this sla"),
+                Some(t) if t.periods().iter().any(|p| !a.shorter_than(p)) => self.err(
+                    at,
+                    format!("the amber warning ({a}) is not shorter than the target"),
+                    "amber is the warning period before the target; make it shorter",
+                ),
+                _ => {}
+            }
+        }
+        let follow_on = s.follow_on.as_ref().and_then(|f| self.period(f));
+        if let Some(f) = &s.follow_on
+            && target.is_none()
+        {
+            self.err(f, "follow-on escalations need a target", "");
+        }
+        let esc = s.escalation.clone().unwrap_or_default();
+        let escalation = Escalation {
+            amber: esc.amber.as_ref().and_then(|n| self.script("escalation rule", n, "escalation/")),
+            exceeded: esc.exceeded.as_ref().and_then(|n| self.script("escalation rule", n, "escalation/")),
+            follow_on: esc.follow_on.as_ref().and_then(|n| self.script("escalation rule", n, "escalation/")),
+        };
+        (self.problems.len() == before).then(|| Sla {
+            target,
+            amber,
+            follow_on,
+            follow_on_limit: s.follow_on_limit.unwrap_or(if follow_on.is_some() { 3 } else { 0 }),
+            escalation,
+        })
+    }
+}
+
+fn check_across_files(defs: &[(Definition, PathBuf, &String)], problems: &mut Vec<Problem>) {
+    let locate = |path: &Path, text: &str, needle: &str| {
+        let src = Source { path, text };
+        src.position(text.find(needle).unwrap_or(0))
+    };
+    for (i, (a, pa, ta)) in defs.iter().enumerate() {
+        for (b, pb, _) in &defs[..i] {
+            if a.id == b.id {
+                problems.push(
+                    Problem::new(pa, locate(pa, ta, "id"), format!("definition id {:?} is also used by {}", a.id, pb.display()))
+                        .help("give each definition its own id"),
+                );
+            } else if (&a.kind, &a.scheme, &a.country) == (&b.kind, &b.scheme, &b.country)
+                && a.effective_from <= b.effective_to.unwrap_or(NaiveDate::MAX)
+                && b.effective_from <= a.effective_to.unwrap_or(NaiveDate::MAX)
+            {
+                problems.push(
+                    Problem::new(pa, locate(pa, ta, "effective_from"), format!(
+                        "{} {} in {}: effective dates overlap those of {:?} in {}",
+                        a.kind, a.scheme, a.country, b.id, pb.display()
+                    ))
+                    .help("end one definition (effective_to) the day before the other starts"),
+                );
+            }
+        }
+    }
+}

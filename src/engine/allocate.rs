@@ -1,0 +1,171 @@
+//! The allocation step: new cases get an owner from their scheme's allocation rule. A rule that
+//! decides nothing, or fails, leaves the case on the fallback role's worklist with an event that
+//! says why; other cases carry on.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::progress;
+use super::rows::{self, CaseRow};
+use super::{Db, StepError};
+use crate::db::sql;
+use crate::events::{self, ENGINE};
+use crate::rules::RuleSet;
+use crate::rules::allocation::{self, CaseFacts, Decision, Officer};
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub allocated: u64,
+    pub needed: u64,
+}
+
+enum Verdict {
+    Owner(Decision),
+    Nobody { reason: String, rule: Option<(String, String)> },
+    Failed { rule: String, version: String, message: String },
+}
+
+pub async fn run_once(
+    db: &Db,
+    rules: &Arc<RuleSet>,
+    fallback_role: &str,
+    now: DateTime<Utc>,
+    batch: i64,
+) -> Result<Outcome, StepError> {
+    let mut outcome = Outcome::default();
+    loop {
+        let due: Vec<(i64,)> = sql("SELECT id FROM cases WHERE allocation = 'pending' ORDER BY id LIMIT $1")
+            .bind(batch)
+            .fetch_all(db)
+            .await?;
+        if due.is_empty() {
+            return Ok(outcome);
+        }
+        for (id,) in due {
+            let case = rows::case_by_id(db, id).await?;
+            let verdict = decide(db, rules, &case).await?;
+            let mut tx = db.begin().await?;
+            tx.serialise(super::WRITER_LOCK).await?;
+            let case = rows::case_by_id(&mut tx, id).await?;
+            if case.allocation != "pending" {
+                continue;
+            }
+            let at = Some((case.id, case.case_ref.as_str()));
+            match verdict {
+                Verdict::Owner(d) => {
+                    let owner = d.owner.clone().expect("an owner verdict has an owner");
+                    progress::set_owner(&mut tx, &case, &owner).await?;
+                    events::append(&mut tx, at, now, "allocated", ENGINE, json!({
+                        "owner": owner, "rule": d.rule, "rule_version": d.version, "reason": d.reason,
+                    }))
+                    .await?;
+                    outcome.allocated += 1;
+                }
+                Verdict::Nobody { reason, rule } => {
+                    needed(&mut tx, &case, fallback_role, now, &reason, rule).await?;
+                    outcome.needed += 1;
+                }
+                Verdict::Failed { rule, version, message } => {
+                    events::append(&mut tx, at, now, "rule_error", ENGINE, json!({
+                        "rule": rule, "rule_version": version, "message": message, "during": "allocation",
+                    }))
+                    .await?;
+                    let reason = format!("allocation rule {rule} failed");
+                    needed(&mut tx, &case, fallback_role, now, &reason, Some((rule, version))).await?;
+                    outcome.needed += 1;
+                }
+            }
+            tx.commit().await?;
+        }
+    }
+}
+
+async fn needed(
+    tx: &mut crate::db::Tx,
+    case: &CaseRow,
+    fallback_role: &str,
+    now: DateTime<Utc>,
+    reason: &str,
+    rule: Option<(String, String)>,
+) -> Result<(), sqlx::Error> {
+    sql("UPDATE cases SET allocation = 'needed', queue_role = $1 WHERE id = $2")
+        .bind(fallback_role)
+        .bind(case.id)
+        .execute(&mut *tx)
+        .await?;
+    let (rule, version) = rule.unzip();
+    events::append(tx, Some((case.id, &case.case_ref)), now, "allocation_needed", ENGINE, json!({
+        "queue_role": fallback_role, "reason": reason, "rule": rule, "rule_version": version,
+    }))
+    .await?;
+    Ok(())
+}
+
+/// Gathers the facts and runs the rule off the async threads.
+async fn decide(db: &Db, rules: &Arc<RuleSet>, case: &CaseRow) -> Result<Verdict, StepError> {
+    let Some(def) = rules.definition(&case.definition_id).cloned() else {
+        return Ok(Verdict::Nobody {
+            reason: format!("definition {} is not in the loaded rule set", case.definition_id),
+            rule: None,
+        });
+    };
+    let Some(script) = def.allocation.as_ref().and_then(|n| rules.scripts.get(n)).cloned() else {
+        return Ok(Verdict::Nobody {
+            reason: format!("no allocation rule applies to definition {}", def.id),
+            rule: None,
+        });
+    };
+    let facts = CaseFacts {
+        case_ref: case.case_ref.clone(),
+        kind: case.kind.clone(),
+        scheme: case.scheme.clone(),
+        country: case.country.clone(),
+        tenure: case.tenure.clone(),
+        property_ref: case.property_ref.clone(),
+        received_at: case.received_at.to_rfc3339(),
+        team_role: def.team_role.clone(),
+        attributes: case.attributes.0.clone(),
+    };
+    let officers = officers(db).await?;
+    let sandbox = rules.sandbox.clone();
+    let result = tokio::task::spawn_blocking(move || allocation::allocate(&sandbox, &script, &facts, &officers))
+        .await
+        .map_err(|e| StepError::Internal(format!("allocation rule thread failed: {e}")))?;
+    Ok(match result {
+        Ok(d) if d.owner.is_some() => Verdict::Owner(d),
+        Ok(d) => Verdict::Nobody {
+            reason: d.reason.clone().unwrap_or_else(|| format!("allocation rule {} chose nobody", d.rule)),
+            rule: Some((d.rule, d.version)),
+        },
+        Err(e) => {
+            let version = rules.scripts.get(&e.script).map(|s| s.version.clone()).unwrap_or_default();
+            Verdict::Failed { rule: e.script.clone(), version, message: e.to_string() }
+        }
+    })
+}
+
+/// Every active user with their roles and open case count.
+pub async fn officers(db: &Db) -> Result<Vec<Officer>, sqlx::Error> {
+    let users: Vec<(String, Option<String>, i64)> = sql(
+        "SELECT u.ref, u.line_manager, \
+           (SELECT COUNT(*) FROM cases c WHERE c.owner = u.ref AND c.status IN ('open', 'awaiting_advance')) \
+         FROM users u WHERE u.active ORDER BY u.ref",
+    )
+    .fetch_all(db)
+    .await?;
+    let roles: Vec<(String, String)> =
+        sql("SELECT ur.user_ref, ur.role_ref FROM user_roles ur JOIN users u ON u.ref = ur.user_ref WHERE u.active ORDER BY ur.user_ref, ur.role_ref")
+            .fetch_all(db)
+            .await?;
+    Ok(users
+        .into_iter()
+        .map(|(user_ref, line_manager, open_cases)| Officer {
+            roles: roles.iter().filter(|(u, _)| *u == user_ref).map(|(_, r)| r.clone()).collect(),
+            user_ref,
+            open_cases,
+            line_manager,
+        })
+        .collect())
+}

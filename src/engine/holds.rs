@@ -1,0 +1,63 @@
+//! Held tasks: the step that releases tasks whose release date has come, found by index.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::rows::{self, CaseRow, TaskRow};
+use super::{Db, StepError};
+use crate::db::{Tx, sql};
+use crate::events::{self, ENGINE};
+
+/// Releases a held task: active again, with the time held added to its tally.
+pub async fn release(
+    tx: &mut Tx,
+    case: &CaseRow,
+    task: &TaskRow,
+    why: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let held = task.held_since.map_or(0, |since| (now - since).num_seconds().max(0));
+    sql("UPDATE tasks SET status = 'active', hold_until = NULL, hold_reason = NULL, held_since = NULL, \
+         held_seconds = held_seconds + $1 WHERE id = $2 AND status = 'on_hold'")
+        .bind(held)
+        .bind(task.id)
+        .execute(&mut *tx)
+        .await?;
+    events::append(
+        tx,
+        Some((case.id, &case.case_ref)),
+        now,
+        "task_released",
+        actor,
+        json!({"task": task.task, "reason": why, "held_seconds": held, "owner": task.owner}),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Releases every task whose release date is due, in batches of `batch`.
+pub async fn run_once(db: &Db, now: DateTime<Utc>, batch: i64) -> Result<u64, StepError> {
+    let mut released = 0;
+    loop {
+        let mut tx = db.begin().await?;
+        tx.serialise(super::WRITER_LOCK).await?;
+        let due: Vec<(i64,)> = sql(
+            "SELECT id FROM tasks WHERE status = 'on_hold' AND hold_until <= $1 ORDER BY hold_until, id LIMIT $2",
+        )
+        .bind(now)
+        .bind(batch)
+        .fetch_all(&mut tx)
+        .await?;
+        if due.is_empty() {
+            return Ok(released);
+        }
+        for (id,) in &due {
+            let task = rows::task_by_id(&mut tx, *id).await?;
+            let case = rows::case_by_id(&mut tx, task.case_id).await?;
+            release(&mut tx, &case, &task, "release date reached", ENGINE, now).await?;
+            released += 1;
+        }
+        tx.commit().await?;
+    }
+}

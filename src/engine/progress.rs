@@ -1,0 +1,252 @@
+//! Progression: entering stages, activating tasks, completing stages and cases. Each function
+//! runs inside the caller's transaction and writes the events for what it changes, so a command
+//! and everything it causes commit together.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::rows::{self, CaseRow, StageRow, TaskRow};
+use crate::db::{Tx, sql};
+use crate::definitions::{Activation, Definition, Stage, Successors};
+use crate::events::{self, ENGINE};
+
+/// Who and when, for the events a change writes.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    pub now: DateTime<Utc>,
+    pub actor: &'a str,
+}
+
+/// Enters `stage` for the case: writes the stage with the case owner and their line manager,
+/// creates its tasks and activates those that start at once.
+pub async fn enter_stage(
+    tx: &mut Tx,
+    def: &Definition,
+    case: &CaseRow,
+    stage: &Stage,
+    ctx: Ctx<'_>,
+) -> Result<i64, sqlx::Error> {
+    let entry: i64 = sql("SELECT COUNT(*) + 1 FROM stages WHERE case_id = $1 AND stage = $2")
+        .bind(case.id)
+        .bind(&stage.key)
+        .scalar(&mut *tx)
+        .await?;
+    let line_manager = rows::line_manager_of(&mut *tx, case.owner.as_deref()).await?;
+    let stage_id: i64 = sql(
+        "INSERT INTO stages (case_id, stage, master_stage, entry, owner, line_manager, entered_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(case.id)
+    .bind(&stage.key)
+    .bind(&stage.master)
+    .bind(entry)
+    .bind(case.owner.as_deref())
+    .bind(line_manager.as_deref())
+    .bind(ctx.now)
+    .scalar(&mut *tx)
+    .await?;
+    events::append(
+        tx,
+        Some((case.id, &case.case_ref)),
+        ctx.now,
+        "stage_entered",
+        ctx.actor,
+        json!({"stage": stage.key, "master_stage": stage.master, "entry": entry,
+               "owner": case.owner, "line_manager": line_manager}),
+    )
+    .await?;
+    for task in &stage.tasks {
+        sql(
+            "INSERT INTO tasks (case_id, stage_id, task, mandatory, activation, owner, line_manager, role_ref) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(case.id)
+        .bind(stage_id)
+        .bind(&task.key)
+        .bind(task.mandatory)
+        .bind(match task.activation {
+            Activation::Auto => "auto",
+            Activation::Manual => "manual",
+        })
+        .bind(case.owner.as_deref())
+        .bind(line_manager.as_deref())
+        .bind(task.role.as_deref().unwrap_or(&def.team_role))
+        .execute(&mut *tx)
+        .await?;
+    }
+    activate_ready(tx, case, stage, stage_id, ctx).await?;
+    Ok(stage_id)
+}
+
+/// Activates a waiting task.
+pub async fn activate(
+    tx: &mut Tx,
+    case: &CaseRow,
+    stage: &Stage,
+    task: &TaskRow,
+    how: &str,
+    ctx: Ctx<'_>,
+) -> Result<(), sqlx::Error> {
+    sql("UPDATE tasks SET status = 'active', activated_at = $1 WHERE id = $2 AND status = 'waiting'")
+        .bind(ctx.now)
+        .bind(task.id)
+        .execute(&mut *tx)
+        .await?;
+    events::append(
+        tx,
+        Some((case.id, &case.case_ref)),
+        ctx.now,
+        "task_activated",
+        ctx.actor,
+        json!({"stage": stage.key, "task": task.task, "activation": how, "owner": task.owner}),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Activates every automatic task of the stage whose dependencies are all done.
+async fn activate_ready(
+    tx: &mut Tx,
+    case: &CaseRow,
+    stage: &Stage,
+    stage_id: i64,
+    ctx: Ctx<'_>,
+) -> Result<(), sqlx::Error> {
+    let tasks = rows::tasks_of_stage(&mut *tx, stage_id).await?;
+    for row in ready(stage, &tasks) {
+        activate(tx, case, stage, row, "auto", ctx).await?;
+    }
+    Ok(())
+}
+
+/// Waiting automatic tasks whose dependencies are all completed or skipped.
+pub fn ready<'t>(stage: &Stage, tasks: &'t [TaskRow]) -> Vec<&'t TaskRow> {
+    tasks
+        .iter()
+        .filter(|t| t.status == "waiting")
+        .filter(|t| stage.task(&t.task).is_some_and(|d| d.activation == Activation::Auto))
+        .filter(|t| unmet_dependencies(stage, tasks, &t.task).is_empty())
+        .collect()
+}
+
+/// The dependencies of `task` that are not yet completed or skipped.
+pub fn unmet_dependencies<'s>(stage: &'s Stage, tasks: &[TaskRow], task: &str) -> Vec<&'s str> {
+    let Some(def) = stage.task(task) else { return Vec::new() };
+    def.depends_on
+        .iter()
+        .filter(|dep| !tasks.iter().any(|t| &t.task == *dep && t.is_done()))
+        .map(String::as_str)
+        .collect()
+}
+
+/// After a task of the stage finished: activate what now may start, and complete the stage (and
+/// move the case on) once every mandatory task is done.
+pub async fn after_task_done(
+    tx: &mut Tx,
+    def: &Definition,
+    case: &CaseRow,
+    stage_row: &StageRow,
+    ctx: Ctx<'_>,
+) -> Result<(), sqlx::Error> {
+    let Some(stage) = def.stage(&stage_row.stage) else { return Ok(()) };
+    activate_ready(tx, case, stage, stage_row.id, ctx).await?;
+    let tasks = rows::tasks_of_stage(&mut *tx, stage_row.id).await?;
+    if tasks.iter().any(|t| t.mandatory && !t.is_done()) {
+        return Ok(());
+    }
+    finish_stage(tx, case, stage_row, "completed", "stage completed", ctx).await?;
+    events::append(
+        tx,
+        Some((case.id, &case.case_ref)),
+        ctx.now,
+        "stage_completed",
+        ctx.actor,
+        json!({"stage": stage.key, "master_stage": stage.master, "entry": stage_row.entry}),
+    )
+    .await?;
+    match &stage.next {
+        Successors::Final => {
+            sql("UPDATE cases SET status = 'completed', outcome = 'completed', closed_at = $1 WHERE id = $2")
+                .bind(ctx.now)
+                .bind(case.id)
+                .execute(&mut *tx)
+                .await?;
+            events::append(tx, Some((case.id, &case.case_ref)), ctx.now, "case_completed", ENGINE, json!({"last_stage": stage.key}))
+                .await?;
+        }
+        Successors::One(next) => {
+            let next = def.stage(next).expect("checked when the definition was compiled");
+            enter_stage(tx, def, case, next, Ctx { actor: ENGINE, ..ctx }).await?;
+        }
+        Successors::Choice(choices) => {
+            sql("UPDATE cases SET status = 'awaiting_advance' WHERE id = $1").bind(case.id).execute(&mut *tx).await?;
+            events::append(
+                tx,
+                Some((case.id, &case.case_ref)),
+                ctx.now,
+                "advance_needed",
+                ENGINE,
+                json!({"after_stage": stage.key, "choices": choices}),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Ends a stage entry with `status` and cancels its tasks that are still open.
+pub async fn finish_stage(
+    tx: &mut Tx,
+    case: &CaseRow,
+    stage_row: &StageRow,
+    status: &str,
+    why: &str,
+    ctx: Ctx<'_>,
+) -> Result<(), sqlx::Error> {
+    sql("UPDATE stages SET status = $1, completed_at = $2, next_check_at = NULL WHERE id = $3")
+        .bind(status)
+        .bind(ctx.now)
+        .bind(stage_row.id)
+        .execute(&mut *tx)
+        .await?;
+    for t in rows::tasks_of_stage(&mut *tx, stage_row.id).await?.iter().filter(|t| t.is_open()) {
+        sql("UPDATE tasks SET status = 'cancelled', completed_at = $1, next_check_at = NULL WHERE id = $2")
+            .bind(ctx.now)
+            .bind(t.id)
+            .execute(&mut *tx)
+            .await?;
+        events::append(
+            tx,
+            Some((case.id, &case.case_ref)),
+            ctx.now,
+            "task_cancelled",
+            ctx.actor,
+            json!({"stage": stage_row.stage, "task": t.task, "reason": why}),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Gives the case, its open stages and its open tasks a new owner (and the owner's line manager).
+pub async fn set_owner(tx: &mut Tx, case: &CaseRow, owner: &str) -> Result<(), sqlx::Error> {
+    let line_manager = rows::line_manager_of(&mut *tx, Some(owner)).await?;
+    sql("UPDATE cases SET owner = $1, allocation = 'allocated', queue_role = NULL WHERE id = $2")
+        .bind(owner)
+        .bind(case.id)
+        .execute(&mut *tx)
+        .await?;
+    sql("UPDATE stages SET owner = $1, line_manager = $2 WHERE case_id = $3 AND status = 'open'")
+        .bind(owner)
+        .bind(line_manager.as_deref())
+        .bind(case.id)
+        .execute(&mut *tx)
+        .await?;
+    sql("UPDATE tasks SET owner = $1, line_manager = $2 WHERE case_id = $3 AND status IN ('waiting', 'active', 'on_hold')")
+        .bind(owner)
+        .bind(line_manager.as_deref())
+        .bind(case.id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}

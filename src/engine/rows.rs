@@ -1,0 +1,194 @@
+//! Rows of the case tables as the engine reads them, and the queries that load them.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::types::Json;
+
+use crate::db::{Ex, sql};
+
+pub const OPEN_CASE: &[&str] = &["open", "awaiting_advance"];
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct CaseRow {
+    pub id: i64,
+    pub case_ref: String,
+    pub kind: String,
+    pub scheme: Option<String>,
+    pub country: String,
+    pub definition_id: String,
+    pub definition_version: String,
+    pub applicant_contact: Option<String>,
+    pub applicant_group: Option<String>,
+    pub property_ref: Option<String>,
+    pub property_address: Option<String>,
+    pub tenure: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub attributes: Json<serde_json::Value>,
+    pub status: String,
+    pub outcome: Option<String>,
+    pub owner: Option<String>,
+    pub allocation: String,
+    pub queue_role: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl CaseRow {
+    pub fn is_open(&self) -> bool {
+        OPEN_CASE.contains(&self.status.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct StageRow {
+    pub id: i64,
+    pub case_id: i64,
+    pub stage: String,
+    pub master_stage: String,
+    pub entry: i64,
+    pub status: String,
+    pub owner: Option<String>,
+    pub line_manager: Option<String>,
+    pub entered_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub target_at: Option<DateTime<Utc>>,
+    pub amber_at: Option<DateTime<Utc>>,
+    pub sla_state: String,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct TaskRow {
+    pub id: i64,
+    pub case_id: i64,
+    pub stage_id: i64,
+    pub task: String,
+    pub mandatory: bool,
+    pub activation: String,
+    pub status: String,
+    pub owner: Option<String>,
+    pub line_manager: Option<String>,
+    pub role_ref: Option<String>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub completed_by: Option<String>,
+    pub outcome: Option<String>,
+    pub hold_until: Option<DateTime<Utc>>,
+    pub hold_reason: Option<String>,
+    pub held_since: Option<DateTime<Utc>>,
+    pub held_seconds: i64,
+    pub target_at: Option<DateTime<Utc>>,
+    pub amber_at: Option<DateTime<Utc>>,
+    pub sla_state: String,
+}
+
+impl TaskRow {
+    /// Completed or skipped: it no longer holds its stage back.
+    pub fn is_done(&self) -> bool {
+        matches!(self.status.as_str(), "completed" | "skipped")
+    }
+
+    pub fn is_open(&self) -> bool {
+        matches!(self.status.as_str(), "waiting" | "active" | "on_hold")
+    }
+}
+
+macro_rules! case_select {
+    ($where:literal) => {
+        concat!(
+            "SELECT id, case_ref, kind, scheme, country, definition_id, definition_version, \
+             applicant_contact, applicant_group, property_ref, property_address, tenure, received_at, \
+             attributes, status, outcome, owner, allocation, queue_role, created_at, closed_at FROM cases ",
+            $where
+        )
+    };
+}
+
+macro_rules! stage_select {
+    ($where:literal) => {
+        concat!(
+            "SELECT id, case_id, stage, master_stage, entry, status, owner, line_manager, entered_at, \
+             completed_at, target_at, amber_at, sla_state FROM stages ",
+            $where
+        )
+    };
+}
+
+macro_rules! task_select {
+    ($where:literal) => {
+        concat!(
+            "SELECT t.id, t.case_id, t.stage_id, t.task, t.mandatory, t.activation, t.status, t.owner, \
+             t.line_manager, t.role_ref, t.activated_at, t.completed_at, t.completed_by, t.outcome, \
+             t.hold_until, t.hold_reason, t.held_since, t.held_seconds, t.target_at, t.amber_at, \
+             t.sla_state FROM tasks t ",
+            $where
+        )
+    };
+}
+
+pub async fn case_by_ref<'a>(on: impl Into<Ex<'a>>, case_ref: &str) -> Result<Option<CaseRow>, sqlx::Error> {
+    sql(case_select!("WHERE case_ref = $1")).bind(case_ref).fetch_optional(on).await
+}
+
+pub async fn case_by_id<'a>(on: impl Into<Ex<'a>>, id: i64) -> Result<CaseRow, sqlx::Error> {
+    sql(case_select!("WHERE id = $1")).bind(id).fetch_one(on).await
+}
+
+pub async fn stages_of<'a>(on: impl Into<Ex<'a>>, case_id: i64) -> Result<Vec<StageRow>, sqlx::Error> {
+    sql(stage_select!("WHERE case_id = $1 ORDER BY id")).bind(case_id).fetch_all(on).await
+}
+
+pub async fn open_stage<'a>(on: impl Into<Ex<'a>>, case_id: i64) -> Result<Option<StageRow>, sqlx::Error> {
+    sql(stage_select!("WHERE case_id = $1 AND status = 'open' ORDER BY id DESC LIMIT 1"))
+        .bind(case_id)
+        .fetch_optional(on)
+        .await
+}
+
+pub async fn latest_stage<'a>(on: impl Into<Ex<'a>>, case_id: i64) -> Result<Option<StageRow>, sqlx::Error> {
+    sql(stage_select!("WHERE case_id = $1 ORDER BY id DESC LIMIT 1")).bind(case_id).fetch_optional(on).await
+}
+
+pub async fn tasks_of_case<'a>(on: impl Into<Ex<'a>>, case_id: i64) -> Result<Vec<TaskRow>, sqlx::Error> {
+    sql(task_select!("WHERE t.case_id = $1 ORDER BY t.id")).bind(case_id).fetch_all(on).await
+}
+
+pub async fn tasks_of_stage<'a>(on: impl Into<Ex<'a>>, stage_id: i64) -> Result<Vec<TaskRow>, sqlx::Error> {
+    sql(task_select!("WHERE t.stage_id = $1 ORDER BY t.id")).bind(stage_id).fetch_all(on).await
+}
+
+/// The task of that name in the case's most recent entry of the stage that holds it.
+pub async fn task_by_key<'a>(
+    on: impl Into<Ex<'a>>,
+    case_id: i64,
+    task: &str,
+) -> Result<Option<TaskRow>, sqlx::Error> {
+    sql(task_select!("WHERE t.case_id = $1 AND t.task = $2 ORDER BY t.id DESC LIMIT 1"))
+        .bind(case_id)
+        .bind(task)
+        .fetch_optional(on)
+        .await
+}
+
+pub async fn task_by_id<'a>(on: impl Into<Ex<'a>>, id: i64) -> Result<TaskRow, sqlx::Error> {
+    sql(task_select!("WHERE t.id = $1")).bind(id).fetch_one(on).await
+}
+
+/// Whether a user exists (and, if `active_only`, is active).
+pub async fn user_exists<'a>(on: impl Into<Ex<'a>>, user: &str, active_only: bool) -> Result<bool, sqlx::Error> {
+    let n: i64 = sql("SELECT COUNT(*) FROM users WHERE ref = $1 AND (active OR NOT $2)")
+        .bind(user)
+        .bind(active_only)
+        .scalar(on)
+        .await?;
+    Ok(n > 0)
+}
+
+/// A user's line manager, if the line manager is a known user.
+pub async fn line_manager_of<'a>(on: impl Into<Ex<'a>>, user: Option<&str>) -> Result<Option<String>, sqlx::Error> {
+    let Some(user) = user else { return Ok(None) };
+    sql("SELECT m.ref FROM users u JOIN users m ON m.ref = u.line_manager WHERE u.ref = $1")
+        .bind(user)
+        .fetch_optional::<(String,)>(on)
+        .await
+        .map(|r| r.map(|r| r.0))
+}

@@ -1,0 +1,20 @@
+//! casewarden: a case workflow daemon for UK social housing organisations. It sits beside a CRM,
+//! takes commands from an inbox, allocates cases with Rhai rules, runs their stages and tasks from
+//! TOML definitions, and records every change in an append-only event log.
+
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod daemon;
+pub mod db;
+pub mod definitions;
+pub mod demo;
+pub mod engine;
+pub mod events;
+pub mod problems;
+pub mod report;
+pub mod rules;
+pub mod settings;
+pub mod startup;
+pub mod telemetry;
+pub mod templates;

@@ -1,0 +1,214 @@
+//! What the read-only commands show: a case with its stages, tasks, notes, attachments and
+//! events (`show case`), the inbox (`inbox`), and worklists (`worklist`). Each is a value that
+//! serialises to JSON for machines and renders as text for people.
+
+use std::fmt::Write;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::db::{Db, sql};
+use crate::engine::rows::{self, CaseRow, StageRow, TaskRow};
+use crate::events::{self, Event};
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Note {
+    pub id: i64,
+    pub author: String,
+    pub body: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Attachment {
+    pub id: i64,
+    pub name: String,
+    pub media_type: String,
+    pub uri: String,
+    pub size: Option<i64>,
+    pub sha256: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CaseReport {
+    pub case: CaseRow,
+    pub stages: Vec<StageReport>,
+    pub notes: Vec<Note>,
+    pub attachments: Vec<Attachment>,
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StageReport {
+    #[serde(flatten)]
+    pub stage: StageRow,
+    pub tasks: Vec<TaskRow>,
+}
+
+pub async fn case(db: &Db, case_ref: &str) -> Result<Option<CaseReport>, sqlx::Error> {
+    let Some(case) = rows::case_by_ref(db, case_ref).await? else { return Ok(None) };
+    let mut tasks = rows::tasks_of_case(db, case.id).await?;
+    let stages = rows::stages_of(db, case.id)
+        .await?
+        .into_iter()
+        .map(|stage| {
+            let (mine, rest): (Vec<_>, Vec<_>) = tasks.drain(..).partition(|t| t.stage_id == stage.id);
+            tasks = rest;
+            StageReport { stage, tasks: mine }
+        })
+        .collect();
+    let notes = sql("SELECT id, author, body, at FROM notes WHERE case_id = $1 ORDER BY id").bind(case.id).fetch_all(db).await?;
+    let attachments = sql("SELECT id, name, media_type, uri, size, sha256, at FROM attachments WHERE case_id = $1 ORDER BY id")
+        .bind(case.id)
+        .fetch_all(db)
+        .await?;
+    let events = events::for_case(db, case.id).await?;
+    Ok(Some(CaseReport { case, stages, notes, attachments, events }))
+}
+
+fn when(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(|| "-".to_string(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+}
+
+impl CaseReport {
+    pub fn to_text(&self) -> String {
+        let c = &self.case;
+        let mut out = String::new();
+        let _ = writeln!(out, "Case {}  ({} {} {}, definition {} @{})", c.case_ref, c.kind,
+            c.scheme.as_deref().unwrap_or("-"), c.country, c.definition_id, c.definition_version);
+        let _ = writeln!(out, "  status:     {}{}", c.status, c.outcome.as_deref().map(|o| format!(" ({o})")).unwrap_or_default());
+        let owner = match (&c.owner, c.allocation.as_str()) {
+            (Some(o), _) => o.clone(),
+            (None, "needed") => format!("unallocated, on the {} worklist", c.queue_role.as_deref().unwrap_or("-")),
+            (None, _) => "awaiting allocation".to_string(),
+        };
+        let _ = writeln!(out, "  owner:      {owner}");
+        let _ = writeln!(out, "  received:   {}", when(Some(c.received_at)));
+        if let (Some(p), Some(t)) = (&c.property_ref, &c.tenure) {
+            let _ = writeln!(out, "  property:   {p} ({t})");
+        }
+        let _ = writeln!(out, "\nStages");
+        for s in &self.stages {
+            let st = &s.stage;
+            let _ = writeln!(out, "  {} [{}] #{} {}  entered {}  completed {}  owner {}  line manager {}",
+                st.stage, st.master_stage, st.entry, st.status, when(Some(st.entered_at)), when(st.completed_at),
+                st.owner.as_deref().unwrap_or("-"), st.line_manager.as_deref().unwrap_or("-"));
+            if st.target_at.is_some() {
+                let _ = writeln!(out, "      sla {}  amber {}  target {}", st.sla_state, when(st.amber_at), when(st.target_at));
+            }
+            for t in &s.tasks {
+                let _ = write!(out, "    - {:<32} {:<9} {}{}  activated {}  done {}",
+                    t.task, t.status, if t.mandatory { "mandatory" } else { "optional " },
+                    if t.activation == "manual" { " manual" } else { "       " },
+                    when(t.activated_at), when(t.completed_at));
+                if let Some(by) = &t.completed_by {
+                    let _ = write!(out, " by {by}");
+                }
+                if let Some(u) = t.hold_until {
+                    let _ = write!(out, "  held until {}", when(Some(u)));
+                }
+                if t.target_at.is_some() {
+                    let _ = write!(out, "  sla {} amber {} target {}", t.sla_state, when(t.amber_at), when(t.target_at));
+                }
+                let _ = writeln!(out);
+            }
+        }
+        if !self.notes.is_empty() {
+            let _ = writeln!(out, "\nNotes");
+            for n in &self.notes {
+                let _ = writeln!(out, "  {} {}: {}", when(Some(n.at)), n.author, n.body);
+            }
+        }
+        if !self.attachments.is_empty() {
+            let _ = writeln!(out, "\nAttachments");
+            for a in &self.attachments {
+                let _ = writeln!(out, "  {} {} ({}) {}", when(Some(a.at)), a.name, a.media_type, a.uri);
+            }
+        }
+        let _ = writeln!(out, "\nEvents");
+        for e in &self.events {
+            let _ = writeln!(out, "  #{:<5} {} {:<18} {:<12} {}", e.id, when(Some(e.at)), e.kind, e.actor, e.data.0);
+        }
+        out
+    }
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct InboxRow {
+    pub id: i64,
+    pub status: String,
+    pub command_type: Option<String>,
+    pub command_id: Option<String>,
+    pub case_ref: Option<String>,
+    pub reason: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+/// The most recent inbox rows (only rejected ones if asked), oldest first.
+pub async fn inbox(db: &Db, rejected_only: bool, limit: i64) -> Result<Vec<InboxRow>, sqlx::Error> {
+    let mut rows: Vec<InboxRow> = sql(
+        "SELECT id, status, command_type, command_id, case_ref, reason, received_at, processed_at FROM inbox \
+         WHERE (status = 'rejected' OR NOT $1) ORDER BY id DESC LIMIT $2",
+    )
+    .bind(rejected_only)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.reverse();
+    Ok(rows)
+}
+
+pub fn inbox_text(rows: &[InboxRow]) -> String {
+    let mut out = String::new();
+    for r in rows {
+        let _ = write!(out, "#{:<6} {:<9} {:<21} {:<14} {}", r.id, r.status,
+            r.command_type.as_deref().unwrap_or("?"), r.case_ref.as_deref().unwrap_or("-"), when(Some(r.received_at)));
+        if let Some(reason) = &r.reason {
+            let _ = write!(out, "\n        reason: {reason}");
+        }
+        let _ = writeln!(out);
+    }
+    if rows.is_empty() {
+        out.push_str("(no commands)\n");
+    }
+    out
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct WorklistRow {
+    pub task_id: i64,
+    pub case_ref: String,
+    pub stage: String,
+    pub task: String,
+    pub status: String,
+    pub owner: Option<String>,
+    pub role: Option<String>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub hold_until: Option<DateTime<Utc>>,
+    pub sla_state: String,
+    pub amber_at: Option<DateTime<Utc>>,
+    pub target_at: Option<DateTime<Utc>>,
+}
+
+/// Open tasks for a user, or for a role, through the views CRMs read.
+pub async fn worklist(db: &Db, user: Option<&str>, role: Option<&str>) -> Result<Vec<WorklistRow>, sqlx::Error> {
+    match (user, role) {
+        (Some(u), _) => sql("SELECT task_id, case_ref, stage, task, status, owner, role, activated_at, hold_until, sla_state, amber_at, target_at \
+                 FROM worklist_by_user WHERE user_ref = $1 ORDER BY case_ref, task_id").bind(u).fetch_all(db).await,
+        (None, Some(r)) => sql("SELECT task_id, case_ref, stage, task, status, owner, role, activated_at, hold_until, sla_state, amber_at, target_at \
+                 FROM worklist_by_role WHERE role_ref = $1 ORDER BY case_ref, task_id").bind(r).fetch_all(db).await,
+        (None, None) => sql("SELECT task_id, case_ref, stage, task, status, owner, role, activated_at, hold_until, sla_state, amber_at, target_at \
+                 FROM worklist_tasks ORDER BY case_ref, task_id").fetch_all(db).await,
+    }
+}
+
+pub fn worklist_text(rows: &[WorklistRow]) -> String {
+    let mut out = format!("{:<14} {:<16} {:<32} {:<8} {:<12} {:<16} {}\n", "case", "stage", "task", "status", "owner", "role", "target");
+    for r in rows {
+        let _ = writeln!(out, "{:<14} {:<16} {:<32} {:<8} {:<12} {:<16} {}", r.case_ref, r.stage, r.task, r.status,
+            r.owner.as_deref().unwrap_or("-"), r.role.as_deref().unwrap_or("-"), when(r.target_at));
+    }
+    out
+}

@@ -1,0 +1,193 @@
+//! The rule set: every definition, script and template under `rules/` and `templates/`, loaded
+//! and checked as one. A set either loads whole or not at all, so a broken edit never replaces a
+//! good set.
+
+pub mod allocation;
+pub mod script;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use sha2::{Digest, Sha256};
+
+use crate::definitions::{self, Definition, KnownNames};
+use crate::problems::{Problem, Problems};
+pub use script::{Limits, RuleError, Sandbox, Script};
+
+/// Bank-holiday divisions every rule set knows.
+pub const DIVISIONS: &[&str] = &["england-and-wales", "scotland", "northern-ireland"];
+
+/// Functions the host calls, by script family, with their arity.
+const EXPECTED_FUNCTIONS: &[(&str, &str, usize, &str)] =
+    &[("allocation", "allocate", 2, "fn allocate(case_facts, officers) { ... }")];
+
+pub struct RuleSet {
+    pub definitions: Vec<Arc<Definition>>,
+    pub scripts: BTreeMap<String, Arc<Script>>,
+    pub sandbox: Arc<Sandbox>,
+    /// Content hash of every file in the set.
+    pub hash: String,
+    pub rules_dir: PathBuf,
+    pub templates_dir: PathBuf,
+}
+
+impl std::fmt::Debug for RuleSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleSet").field("hash", &self.hash).field("definitions", &self.definitions.len()).finish()
+    }
+}
+
+/// Why a claim cannot be taken under any definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotCovered(pub String);
+
+impl RuleSet {
+    /// Loads and checks everything; on failure returns every problem found.
+    pub fn load(rules_dir: &Path, templates_dir: &Path, limits: &Limits) -> Result<RuleSet, Problems> {
+        let mut problems = Vec::new();
+        let mut hasher = Sha256::new();
+        let files = match read_tree(rules_dir, &["toml", "rhai"]) {
+            Ok(files) => files,
+            Err(p) => return Err(Problems(vec![p])),
+        };
+        let sandbox = Arc::new(Sandbox::new(limits));
+        let mut scripts = BTreeMap::new();
+        let mut definition_files = Vec::new();
+        for (rel, path, text) in files {
+            hasher.update(rel.as_bytes());
+            hasher.update(text.as_bytes());
+            if rel.starts_with("tests/") {
+                continue;
+            }
+            if let Some(name) = rel.strip_suffix(".rhai") {
+                match sandbox.compile(name, &path, &text) {
+                    Ok(script) => {
+                        problems.extend(expected_functions(&script));
+                        scripts.insert(name.to_string(), Arc::new(script));
+                    }
+                    Err(p) => problems.push(p),
+                }
+            } else if rel.starts_with("definitions/") {
+                definition_files.push((path, text));
+            }
+        }
+        let known = KnownNames {
+            scripts: scripts.keys().cloned().collect(),
+            calendars: DIVISIONS.iter().map(|d| d.to_string()).collect::<BTreeSet<_>>(),
+        };
+        let definitions = match definitions::compile(&definition_files, &known) {
+            Ok(defs) => defs,
+            Err(p) => {
+                problems.extend(p);
+                Vec::new()
+            }
+        };
+        if definition_files.is_empty() {
+            problems.push(Problem::new(rules_dir, (1, 1), "no definitions found under definitions/").help(
+                "each scheme and country needs a TOML file under rules/definitions/, see docs/rules.md",
+            ));
+        }
+        match crate::templates::check_dir(templates_dir) {
+            Ok(files) => {
+                for (rel, text) in files {
+                    hasher.update(rel.as_bytes());
+                    hasher.update(text.as_bytes());
+                }
+            }
+            Err(p) => problems.extend(p),
+        }
+        if !problems.is_empty() {
+            problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+            return Err(Problems(problems));
+        }
+        Ok(RuleSet {
+            definitions: definitions.into_iter().map(Arc::new).collect(),
+            scripts,
+            sandbox,
+            hash: hex::encode(&hasher.finalize()[..8]),
+            rules_dir: rules_dir.to_path_buf(),
+            templates_dir: templates_dir.to_path_buf(),
+        })
+    }
+
+    pub fn definition(&self, id: &str) -> Option<&Arc<Definition>> {
+        self.definitions.iter().find(|d| d.id == id)
+    }
+
+    /// The definition a claim falls under, or why none does.
+    pub fn definition_for(
+        &self,
+        kind: &str,
+        scheme: &str,
+        country: &str,
+        received: NaiveDate,
+    ) -> Result<&Arc<Definition>, NotCovered> {
+        let candidates: Vec<_> = self
+            .definitions
+            .iter()
+            .filter(|d| d.kind == kind && d.scheme == scheme && d.country == country)
+            .collect();
+        if let Some(d) = candidates.iter().find(|d| d.covers(received)) {
+            return Ok(d);
+        }
+        let Some(nearest) = candidates.iter().max_by_key(|d| d.effective_from) else {
+            return Err(NotCovered(format!(
+                "{scheme} is not available in {country}: no definition covers it in this rule set"
+            )));
+        };
+        let why = match (received < nearest.effective_from, nearest.effective_to) {
+            (true, _) => format!("the scheme starts on {}", nearest.effective_from),
+            (false, Some(to)) => format!("the last claims were accepted on {to}"),
+            (false, None) => String::new(),
+        };
+        let reason = nearest.closed_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+        Err(NotCovered(format!(
+            "{scheme} is not available in {country} for a claim received on {received}: {why}{reason}"
+        )))
+    }
+}
+
+fn expected_functions(script: &Script) -> Vec<Problem> {
+    let have = script::functions(script);
+    EXPECTED_FUNCTIONS
+        .iter()
+        .filter(|(family, ..)| script.name.starts_with(family))
+        .filter(|(_, f, arity, _)| !have.iter().any(|(n, a)| n == f && a == arity))
+        .map(|(family, f, arity, example)| {
+            let found = have.iter().find(|(n, _)| n == f);
+            let message = match found {
+                Some((_, a)) => format!("{family} rule function `{f}` takes {a} parameter(s); the host passes {arity}"),
+                None => format!("{family} rule has no function `{f}` with {arity} parameter(s)"),
+            };
+            Problem::new(&script.path, (1, 1), message).help(format!("define {example}"))
+        })
+        .collect()
+}
+
+/// Every file under `dir` with one of `extensions`, as (relative path with `/`, path, text),
+/// sorted by relative path.
+pub fn read_tree(dir: &Path, extensions: &[&str]) -> Result<Vec<(String, PathBuf, String)>, Problem> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| {
+            Problem::new(&d, (1, 1), format!("cannot read directory: {e}"))
+                .help("point --rules/--templates (or rules.dir/templates.dir) at an existing directory")
+        })?;
+        for entry in entries {
+            let path = entry.map_err(|e| Problem::new(&d, (1, 1), e.to_string()))?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| extensions.contains(&e)) {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| Problem::new(&path, (1, 1), format!("cannot read file: {e}")))?;
+                let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+                out.push((rel, path, text));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}

@@ -1,0 +1,197 @@
+//! The Rhai sandbox: one engine with every limit set, strict variables, no `eval`, and a
+//! wall-clock deadline per evaluation. Scripts get their facts as arguments and return decisions;
+//! Rhai has no file, network, environment or database access to begin with.
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rhai::{AST, Dynamic, Engine, EvalAltResult, FuncArgs, Position, Scope};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::problems::Problem;
+
+/// Limits on what one evaluation may do. Defaults suit allocation and escalation rules with
+/// hundreds of officers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub max_operations: u64,
+    pub max_call_depth: usize,
+    pub max_expression_depth: usize,
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+    /// Wall-clock deadline per evaluation, in milliseconds.
+    pub deadline_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_operations: 1_000_000,
+            max_call_depth: 32,
+            max_expression_depth: 64,
+            max_string_size: 64 * 1024,
+            max_array_size: 100_000,
+            max_map_size: 10_000,
+            deadline_ms: 1_000,
+        }
+    }
+}
+
+thread_local! {
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// A compiled script and where it came from.
+#[derive(Debug, Clone)]
+pub struct Script {
+    pub name: String,
+    pub path: PathBuf,
+    pub ast: AST,
+    /// Content hash, recorded with every decision the script makes.
+    pub version: String,
+}
+
+/// Why an evaluation failed, with the script position when Rhai knows it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{script} ({path}{position}): {message}")]
+pub struct RuleError {
+    pub script: String,
+    pub path: String,
+    pub position: String,
+    pub message: String,
+}
+
+pub struct Sandbox {
+    engine: Engine,
+    deadline: Duration,
+}
+
+impl Sandbox {
+    pub fn new(limits: &Limits) -> Sandbox {
+        let mut engine = Engine::new();
+        engine
+            .set_max_operations(limits.max_operations)
+            .set_max_call_levels(limits.max_call_depth)
+            .set_max_expr_depths(limits.max_expression_depth, limits.max_expression_depth)
+            .set_max_string_size(limits.max_string_size)
+            .set_max_array_size(limits.max_array_size)
+            .set_max_map_size(limits.max_map_size)
+            .set_strict_variables(true)
+            .set_fail_on_invalid_map_property(true);
+        engine.disable_symbol("eval");
+        // `print` and `debug` go to the log at debug level: scripts may handle personal data.
+        engine.on_print(|s| tracing::debug!(target: "casewarden::rules", "script print: {s}"));
+        engine.on_debug(|s, _, pos| tracing::debug!(target: "casewarden::rules", "script debug at {pos}: {s}"));
+        engine.on_progress(|_| {
+            let late = DEADLINE.with(|d| d.get().is_some_and(|at| Instant::now() > at));
+            late.then(|| Dynamic::from("the evaluation deadline passed"))
+        });
+        Sandbox { engine, deadline: Duration::from_millis(limits.deadline_ms) }
+    }
+
+    /// Compiles a script, reporting a syntax error at its line and column.
+    pub fn compile(&self, name: &str, path: &Path, text: &str) -> Result<Script, Problem> {
+        match self.engine.compile(text) {
+            Ok(ast) => Ok(Script {
+                name: name.to_string(),
+                path: path.to_path_buf(),
+                ast,
+                version: hex::encode(&Sha256::digest(text.as_bytes())[..8]),
+            }),
+            Err(e) => Err(Problem::new(path, line_col(e.position()), e.err_type().to_string())),
+        }
+    }
+
+    /// Calls `function` in `script` with `args` under the limits and the deadline. Blocking:
+    /// call it from a blocking thread.
+    pub fn call(
+        &self,
+        script: &Script,
+        function: &str,
+        args: impl FuncArgs,
+    ) -> Result<Dynamic, RuleError> {
+        DEADLINE.with(|d| d.set(Some(Instant::now() + self.deadline)));
+        let result = self.engine.call_fn::<Dynamic>(&mut Scope::new(), &script.ast, function, args);
+        DEADLINE.with(|d| d.set(None));
+        result.map_err(|e| rule_error(script, &e))
+    }
+}
+
+fn line_col(pos: Position) -> (usize, usize) {
+    (pos.line().unwrap_or(1), pos.position().unwrap_or(1))
+}
+
+fn rule_error(script: &Script, e: &EvalAltResult) -> RuleError {
+    let message = match e {
+        EvalAltResult::ErrorTerminated(..) => "stopped: the evaluation deadline passed".to_string(),
+        EvalAltResult::ErrorTooManyOperations(..) => {
+            "stopped: the script ran too many operations (rules.limits.max_operations)".to_string()
+        }
+        other => other.to_string(),
+    };
+    let position = match e.position() {
+        p if p.is_none() => String::new(),
+        p => format!(":{}:{}", p.line().unwrap_or(0), p.position().unwrap_or(0)),
+    };
+    RuleError {
+        script: script.name.clone(),
+        path: script.path.display().to_string(),
+        position,
+        message,
+    }
+}
+
+/// The functions a script defines, with their arities.
+pub fn functions(script: &Script) -> Vec<(String, usize)> {
+    script.ast.iter_functions().map(|f| (f.name.to_string(), f.params.len())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn script(sandbox: &Sandbox, text: &str) -> Script {
+        sandbox.compile("t", Path::new("rules/t.rhai"), text).unwrap()
+    }
+
+    #[test]
+    fn a_syntax_error_names_its_line_and_column() {
+        let sandbox = Sandbox::new(&Limits::default());
+        let err = sandbox.compile("t", Path::new("rules/t.rhai"), "fn f(x) {\n  let y = ;\n}").unwrap_err();
+        assert_eq!((err.line, err.column), (2, 11), "{err}");
+    }
+
+    #[test]
+    fn an_undefined_variable_is_refused_when_compiling() {
+        let sandbox = Sandbox::new(&Limits::default());
+        let err = sandbox.compile("t", Path::new("rules/t.rhai"), "fn f(x) {\n  x + nope\n}").unwrap_err();
+        assert_eq!(err.line, 2, "{err}");
+        assert!(err.message.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn an_endless_loop_is_stopped_by_the_operation_limit() {
+        let sandbox = Sandbox::new(&Limits { max_operations: 10_000, ..Limits::default() });
+        let s = script(&sandbox, "fn f() { loop { } }");
+        let err = sandbox.call(&s, "f", ()).unwrap_err();
+        assert!(err.message.contains("too many operations"), "{err}");
+    }
+
+    #[test]
+    fn an_endless_loop_is_stopped_by_the_deadline() {
+        let sandbox = Sandbox::new(&Limits { max_operations: 0, deadline_ms: 50, ..Limits::default() });
+        let s = script(&sandbox, "fn f() { loop { } }");
+        let err = sandbox.call(&s, "f", ()).unwrap_err();
+        assert!(err.message.contains("deadline"), "{err}");
+    }
+
+    #[test]
+    fn eval_is_not_available_to_scripts() {
+        let sandbox = Sandbox::new(&Limits::default());
+        assert!(sandbox.compile("t", Path::new("t.rhai"), "fn f() { eval(\"1\") }").is_err());
+    }
+}

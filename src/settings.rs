@@ -1,0 +1,155 @@
+//! Configuration: built-in defaults, then an optional `casewarden.toml` (or `--config FILE`),
+//! then `CASEWARDEN__SECTION__KEY` environment variables. Each component owns its section.
+
+use std::path::{Path, PathBuf};
+
+use config::{Config, Environment, File, FileFormat};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::EngineSettings;
+use crate::rules::Limits;
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub rules: RulesSettings,
+    pub templates: TemplatesSettings,
+    pub engine: EngineSettings,
+    pub daemon: DaemonSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://casewarden.db` (created on first start) or `postgres://user@host/db`.
+    pub url: String,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings { url: "sqlite://casewarden.db".to_string() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RulesSettings {
+    pub dir: PathBuf,
+    #[serde(skip_serializing)]
+    pub limits: Limits,
+}
+
+impl Default for RulesSettings {
+    fn default() -> Self {
+        RulesSettings { dir: PathBuf::from("rules"), limits: Limits::default() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TemplatesSettings {
+    pub dir: PathBuf,
+}
+
+impl Default for TemplatesSettings {
+    fn default() -> Self {
+        TemplatesSettings { dir: PathBuf::from("templates") }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DaemonSettings {
+    /// When passes run: a 6-field cron expression, seconds first.
+    pub schedule: String,
+}
+
+impl Default for DaemonSettings {
+    fn default() -> Self {
+        DaemonSettings { schedule: "*/30 * * * * *".to_string() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, for a terminal.
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+    /// Straight to the systemd journal, falling back to pretty where there is none.
+    Journald,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `casewarden=debug`; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings { format: LogFormat::Pretty, level: "info".to_string() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("config file {0} does not exist")]
+    Missing(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] config::ConfigError),
+}
+
+/// The file read when no `--config` is given, if it exists.
+pub const DEFAULT_FILE: &str = "casewarden.toml";
+
+impl Settings {
+    /// Loads settings from the layers. `file` must exist when given; otherwise
+    /// `./casewarden.toml` is read if present.
+    pub fn load(file: Option<&Path>) -> Result<Settings, SettingsError> {
+        let defaults = Config::try_from(&Settings::default())?;
+        let mut builder = Config::builder().add_source(defaults);
+        match file {
+            Some(path) if !path.exists() => return Err(SettingsError::Missing(path.to_path_buf())),
+            Some(path) => builder = builder.add_source(File::from(path).format(FileFormat::Toml)),
+            None => builder = builder.add_source(File::new(DEFAULT_FILE, FileFormat::Toml).required(false)),
+        }
+        let env = Environment::with_prefix("CASEWARDEN").prefix_separator("__").separator("__").try_parsing(true);
+        Ok(builder.add_source(env).build()?.try_deserialize()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_no_config_at_all_it_runs_on_sqlite_in_the_working_directory() {
+        let s = Settings::default();
+        assert_eq!(s.database.url, "sqlite://casewarden.db");
+        assert_eq!(s.rules.dir, PathBuf::from("rules"));
+        assert_eq!(s.templates.dir, PathBuf::from("templates"));
+        assert_eq!(s.daemon.schedule.split_whitespace().count(), 6);
+    }
+
+    #[test]
+    fn a_config_file_overrides_the_defaults_and_unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[engine]\nfallback_role = \"triage\"\n[log]\nformat = \"json\"\n").unwrap();
+        let s = Settings::load(Some(&file)).unwrap();
+        assert_eq!(s.engine.fallback_role, "triage");
+        assert_eq!(s.log.format, LogFormat::Json);
+        assert_eq!(s.engine.batch_size, 200);
+
+        std::fs::write(&file, "[engine]\nfallback_rol = \"triage\"\n").unwrap();
+        let err = Settings::load(Some(&file)).unwrap_err().to_string();
+        assert!(err.contains("fallback_rol"), "{err}");
+        assert!(Settings::load(Some(&dir.path().join("missing.toml"))).is_err());
+    }
+}

@@ -1,0 +1,42 @@
+//! Startup in one place: the database (migrated), the rule set and the engine, built the same
+//! way for the daemon, `tick`, the other commands and the tests.
+
+use anyhow::Context;
+
+use crate::db::{self, DatabaseLock, Db};
+use crate::engine::Engine;
+use crate::problems::Problems;
+use crate::rules::RuleSet;
+use crate::settings::Settings;
+
+/// A running engine and, on SQLite, the lock that keeps a second one off the same file.
+pub struct App {
+    pub settings: Settings,
+    pub engine: Engine,
+    _lock: Option<DatabaseLock>,
+}
+
+/// Opens the database and applies any migrations it lacks.
+pub async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
+    let url = &settings.database.url;
+    let db = Db::connect(url).await?;
+    db.migrate().await.with_context(|| format!("migrating {}", db::redact(url)))?;
+    Ok(db)
+}
+
+pub fn load_rules(settings: &Settings) -> Result<RuleSet, Problems> {
+    RuleSet::load(&settings.rules.dir, &settings.templates.dir, &settings.rules.limits)
+}
+
+/// Builds the engine. `exclusive` takes the one-writer lock of a SQLite database first, as the
+/// daemon and `tick` do.
+pub async fn build(settings: Settings, exclusive: bool) -> anyhow::Result<App> {
+    let lock = match (exclusive, db::sqlite_path(&settings.database.url)) {
+        (true, Some(path)) => Some(DatabaseLock::acquire(&path)?),
+        _ => None,
+    };
+    let rules = load_rules(&settings).map_err(|p| anyhow::anyhow!("the rule set has problems:\n{p}"))?;
+    let db = open_database(&settings).await?;
+    let engine = Engine::new(db, rules, settings.engine.clone());
+    Ok(App { settings, engine, _lock: lock })
+}
