@@ -381,8 +381,12 @@ impl Command {
                 if c.attributes.len() > 200 {
                     return reject("attributes: more than 200 entries");
                 }
-                if serde_json::to_string(&c.attributes).map_or(0, |s| s.len()) > 16 * 1024 {
+                let json = serde_json::to_string(&c.attributes).unwrap_or_default();
+                if json.len() > 16 * 1024 {
                     return reject("attributes: larger than 16 KiB");
+                }
+                if json.contains("\\u0000") {
+                    return reject("attributes: text may not contain NUL characters");
                 }
                 c.attributes.keys().try_for_each(|k| reference("attributes key", k))
             }

@@ -170,13 +170,15 @@ async fn mark_rejected(
 }
 
 /// Adds commands to the inbox, one per line of JSON; returns each new row's id. Blank lines are
-/// skipped; every other line is stored as it is, to be accepted or rejected by the next pass.
+/// skipped; every other line is stored as it is, to be accepted or rejected by the next pass,
+/// except that NUL bytes (which PostgreSQL cannot store, and JSON never has raw) become the text
+/// `\u0000`.
 pub async fn submit(db: &Db, lines: &str) -> Result<Vec<i64>, sqlx::Error> {
     let mut ids = Vec::new();
     let mut tx = db.begin().await?;
     for line in lines.lines().filter(|l| !l.trim().is_empty()) {
         let id: i64 = sql("INSERT INTO inbox (body, received_at) VALUES ($1, $2) RETURNING id")
-            .bind(line)
+            .bind(line.replace('\0', "\\u0000"))
             .bind(crate::clock::now())
             .scalar(&mut tx)
             .await?;

@@ -1,0 +1,166 @@
+//! Shared test helpers: an isolated database per test (SQLite file or a fresh PostgreSQL
+//! database), the shipped rules, and shorthand for submitting commands and running passes.
+
+use std::path::PathBuf;
+
+use casewarden::db::{Db, sql};
+use casewarden::engine::{Engine, EngineSettings, PassOutcome, ingest};
+use casewarden::report::{self, CaseReport};
+use casewarden::rules::{Limits, RuleSet};
+use casewarden::{clock, events};
+use serde_json::{Value, json};
+
+pub struct Env {
+    pub engine: Engine,
+    pub db: Db,
+    #[allow(dead_code)]
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Declares each scenario once and runs it on both backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(async fn $name:ident($env:ident: Env) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn scenario($env: $crate::helpers::Env) $body
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() { scenario($crate::helpers::Env::sqlite().await).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(env) = $crate::helpers::Env::postgres().await { scenario(env).await }
+            }
+        }
+    )*};
+}
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+pub fn shipped_rules() -> RuleSet {
+    RuleSet::load(&repo_path("rules"), &repo_path("templates"), &Limits::default()).expect("shipped rules load")
+}
+
+impl Env {
+    pub async fn sqlite() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("cases.db").display());
+        Env::open(url, Some(dir), shipped_rules()).await
+    }
+
+    pub async fn postgres() -> Option<Env> {
+        let url = crate::pg::fresh_database()?;
+        Some(Env::open(url, None, shipped_rules()).await)
+    }
+
+    pub async fn open(url: String, dir: Option<tempfile::TempDir>, rules: RuleSet) -> Env {
+        let db = Db::connect(&url).await.expect("connect");
+        db.migrate().await.expect("migrate");
+        let engine = Engine::new(db.clone(), rules, EngineSettings::default());
+        Env { engine, db, url, _dir: dir }
+    }
+
+    /// Submits commands; returns their inbox ids.
+    pub async fn submit(&self, commands: &[Value]) -> Vec<i64> {
+        let lines: Vec<String> = commands.iter().map(Value::to_string).collect();
+        ingest::submit(&self.db, &lines.join("\n")).await.unwrap()
+    }
+
+    /// Submits raw lines as they are.
+    pub async fn submit_raw(&self, text: &str) -> Vec<i64> {
+        ingest::submit(&self.db, text).await.unwrap()
+    }
+
+    pub async fn tick(&self, now: &str) -> PassOutcome {
+        self.engine.run_pass(clock::parse_time(now).unwrap()).await.unwrap()
+    }
+
+    /// Submits one command, runs a pass at `now`, and returns (status, reason).
+    pub async fn apply(&self, now: &str, command: Value) -> (String, Option<String>) {
+        let id = self.submit(&[command]).await[0];
+        self.tick(now).await;
+        self.inbox(id).await
+    }
+
+    /// Applies a command that must be accepted.
+    pub async fn ok(&self, now: &str, command: Value) {
+        let (status, reason) = self.apply(now, command.clone()).await;
+        assert_eq!(status, "accepted", "{command} was {status}: {reason:?}");
+    }
+
+    /// Applies a command that must be rejected, and returns the reason.
+    pub async fn rejected(&self, now: &str, command: Value) -> String {
+        let (status, reason) = self.apply(now, command.clone()).await;
+        assert_eq!(status, "rejected", "{command} was {status}");
+        reason.expect("a rejection has a reason")
+    }
+
+    pub async fn inbox(&self, id: i64) -> (String, Option<String>) {
+        sql("SELECT status, reason FROM inbox WHERE id = $1").bind(id).fetch_one(&self.db).await.unwrap()
+    }
+
+    pub async fn case(&self, case_ref: &str) -> CaseReport {
+        report::case(&self.db, case_ref).await.unwrap().expect("case exists")
+    }
+
+    /// Event kinds of a case, in order.
+    pub async fn event_kinds(&self, case_ref: &str) -> Vec<String> {
+        self.case(case_ref).await.events.into_iter().map(|e| e.kind).collect()
+    }
+
+    pub async fn all_events(&self) -> Vec<events::Event> {
+        events::since(&self.db, 0, 100_000).await.unwrap()
+    }
+
+    /// The status of a task in the case's latest entry of its stage.
+    pub async fn task_status(&self, case_ref: &str, task: &str) -> String {
+        let case = self.case(case_ref).await;
+        case.stages.iter().rev().flat_map(|s| &s.tasks).find(|t| t.task == task).map(|t| t.status.clone()).unwrap_or_else(|| "absent".into())
+    }
+
+    /// The case's open stage, if any.
+    pub async fn open_stage(&self, case_ref: &str) -> Option<String> {
+        self.case(case_ref).await.stages.iter().find(|s| s.stage.status == "open").map(|s| s.stage.stage.clone())
+    }
+
+    /// A small organisation: two teams, officers with line managers, applicants.
+    pub async fn seed_organisation(&self) {
+        let now = "2026-01-05T08:00:00Z";
+        let mut commands = vec![
+            json!({"type": "upsert_role", "ref": "home_ownership", "name": "Home ownership team"}),
+            json!({"type": "upsert_role", "ref": "legal", "name": "Legal services"}),
+            json!({"type": "upsert_role", "ref": "patch_north", "name": "North patch"}),
+            json!({"type": "upsert_role", "ref": "managers", "name": "Team managers"}),
+            json!({"type": "upsert_user", "ref": "mgr1", "name": "Morag Manager", "email": "morag@example.org", "roles": ["managers"]}),
+            json!({"type": "upsert_user", "ref": "off1", "name": "Olu Officer", "email": "olu@example.org", "line_manager": "mgr1", "roles": ["home_ownership", "patch_north"]}),
+            json!({"type": "upsert_user", "ref": "off2", "name": "Ola Officer", "email": "ola@example.org", "line_manager": "mgr1", "roles": ["home_ownership"]}),
+            json!({"type": "upsert_user", "ref": "sol1", "name": "Sam Solicitor", "email": "sam@example.org", "line_manager": "mgr1", "roles": ["legal"]}),
+        ];
+        for i in 1..=6 {
+            commands.push(json!({"type": "upsert_contact", "ref": format!("tenant{i}"), "name": format!("Tenant {i}"),
+                "email": format!("tenant{i}@example.net"), "address": format!("{i} Example Road")}));
+        }
+        let ids = self.submit(&commands).await;
+        self.tick(now).await;
+        for id in ids {
+            assert_eq!(self.inbox(id).await.0, "accepted", "seeding command #{id}");
+        }
+    }
+}
+
+/// A Right to Buy England claim.
+pub fn rtb_claim(case_ref: &str, applicant: &str, tenure: &str, received: &str) -> Value {
+    json!({
+        "type": "create_case", "case_ref": case_ref, "kind": "home_buy", "scheme": "right_to_buy",
+        "country": "england", "applicant": applicant,
+        "property": {"ref": format!("P-{case_ref}"), "address": "1 Example Road, Leeds", "tenure": tenure},
+        "received_at": received, "attributes": {"qualifying_period_all_with_landlord": true}
+    })
+}
+
+pub fn complete(case_ref: &str, task: &str, by: &str) -> Value {
+    json!({"type": "complete_task", "case_ref": case_ref, "task": task, "by": by})
+}
