@@ -84,7 +84,7 @@ mod tests {
         assert_eq!(src.position(0), (1, 1));
         assert_eq!(src.position(3), (2, 1));
         assert_eq!(src.position(7), (2, 4));
-        assert_eq!(src.position(9), (3, 1));
+        assert_eq!(src.position(8), (3, 1));
         let p = src.at(4, "bad").help("fix it");
         assert_eq!(p.to_string(), "a.toml:2:2: error: bad\n    help: fix it");
     }
