@@ -164,3 +164,37 @@ pub fn rtb_claim(case_ref: &str, applicant: &str, tenure: &str, received: &str) 
 pub fn complete(case_ref: &str, task: &str, by: &str) -> Value {
     json!({"type": "complete_task", "case_ref": case_ref, "task": task, "by": by})
 }
+
+/// Copies a directory tree.
+pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The shipped rules and templates copied to a temporary directory, with some files replaced.
+pub fn rules_with(replacements: &[(&str, &str)]) -> (tempfile::TempDir, RuleSet) {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&repo_path("rules"), &dir.path().join("rules"));
+    copy_tree(&repo_path("templates"), &dir.path().join("templates"));
+    for (rel, text) in replacements {
+        std::fs::write(dir.path().join("rules").join(rel), text).unwrap();
+    }
+    let rules = RuleSet::load(&dir.path().join("rules"), &dir.path().join("templates"), &Limits { deadline_ms: 2_000, ..Limits::default() })
+        .expect("replaced rules load");
+    (dir, rules)
+}
+
+impl Env {
+    /// Replaces the engine's rule set, as a reload does.
+    pub fn use_rules(&self, rules: RuleSet) {
+        self.engine.swap_rules(rules);
+    }
+}

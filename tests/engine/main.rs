@@ -3,5 +3,6 @@
 mod helpers;
 mod pg;
 
+mod allocation;
 mod commands;
 mod progression;

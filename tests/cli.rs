@@ -1,0 +1,177 @@
+//! The command line as operators and rule authors use it: `check` with file:line:col, the
+//! zero-config default in a working directory, `tick --now`, `show case`, and the daemon's
+//! one-writer lock and graceful shutdown. Runs on SQLite, in temporary directories.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A working directory with the shipped rules and templates, as an operator would set one up.
+fn workdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&repo("rules"), &dir.path().join("rules"));
+    copy_tree(&repo("templates"), &dir.path().join("templates"));
+    dir
+}
+
+fn casewarden(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_casewarden"));
+    c.current_dir(dir).env_remove("RUST_LOG");
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("CASEWARDEN__")) {
+        c.env_remove(k);
+    }
+    c
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    casewarden(dir).args(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn check_passes_on_the_shipped_rules() {
+    let out = run(&repo("."), &["check"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("ok: "), "{}", text(&out.stdout));
+}
+
+#[test]
+fn check_reports_each_problem_with_file_line_and_column() {
+    let dir = workdir();
+    let rules = dir.path().join("rules");
+    let def = rules.join("definitions/home_buy/right_to_buy-england.toml");
+    let original = std::fs::read_to_string(&def).unwrap();
+    // An unknown stage reference and a dependency cycle in the definition...
+    let broken = original
+        .replacen("next = [\"offer_accepted\", \"dv_determination\"]", "next = [\"offer_accepted\", \"dv_determinaton\"]", 1)
+        .replacen("key = \"check_property_address\"\n  name = \"Check the property address against the tenancy record\"",
+            "key = \"check_property_address\"\n  name = \"Check the property address against the tenancy record\"\n  depends_on = [\"register_claim\"]", 1);
+    std::fs::write(&def, &broken).unwrap();
+    // ...and a syntax error in a script.
+    std::fs::write(rules.join("allocation.rhai"), "fn allocate(case_facts, officers) {\n    let x = ;\n}\n").unwrap();
+
+    let out = run(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    let line_of = |needle: &str| broken.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let file = "rules/definitions/home_buy/right_to_buy-england.toml";
+    let next_line = line_of("dv_determinaton");
+    let next_col = broken.lines().nth(next_line - 1).unwrap().find("\"dv_determinaton\"").unwrap() + 1;
+    assert!(stderr.contains(&format!("{file}:{next_line}:{next_col}: error: stage \"tenant_reply\" refers to unknown stage \"dv_determinaton\"")), "{stderr}");
+    // The cycle is reported at the dependency that closes it: register_claim's first entry.
+    let cycle_line = line_of("depends_on = [\"check_property_address\", \"check_signatories\"");
+    assert!(stderr.contains(&format!("{file}:{cycle_line}:17: error: task dependency cycle")), "{stderr}");
+    assert!(stderr.contains("task dependency cycle: check_property_address → register_claim → check_property_address"), "{stderr}");
+    assert!(stderr.contains("rules/allocation.rhai:2:13: error:"), "{stderr}");
+    assert!(stderr.contains("3 problem(s) found"), "{stderr}");
+
+    let json = run(dir.path(), &["check", "--json"]);
+    let problems: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(problems.as_array().unwrap().len(), 3);
+    assert!(problems.as_array().unwrap().iter().any(|p| p["line"] == 2 && p["column"] == 13));
+}
+
+#[test]
+fn with_no_configuration_it_runs_on_sqlite_in_the_working_directory() {
+    let dir = workdir();
+    let commands = [
+        r#"{"type":"upsert_role","ref":"home_ownership","name":"Home ownership"}"#,
+        r#"{"type":"upsert_user","ref":"off1","name":"Officer","email":"o@example.org","roles":["home_ownership"]}"#,
+        r#"{"type":"upsert_contact","ref":"t1","name":"Tenant"}"#,
+        r#"{"type":"create_case","case_ref":"RTB-9","kind":"home_buy","scheme":"right_to_buy","country":"england","applicant":"t1","property":{"ref":"P9","address":"9 Road","tenure":"freehold"},"received_at":"2026-03-02"}"#,
+        r#"{"type":"complete_task","case_ref":"RTB-9","task":"nope","by":"off1"}"#,
+    ];
+    std::fs::write(dir.path().join("commands.jsonl"), commands.join("\n")).unwrap();
+    let out = run(dir.path(), &["submit", "commands.jsonl"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().collect::<Vec<_>>(), ["1", "2", "3", "4", "5"]);
+    assert!(dir.path().join("casewarden.db").exists());
+
+    let out = run(dir.path(), &["tick", "--now", "2026-03-02"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("pass at 2026-03-02T09:00:00+00:00: commands: 4 accepted, 1 rejected"), "{}", text(&out.stdout));
+
+    let out = run(dir.path(), &["inbox", "--rejected"]);
+    assert!(text(&out.stdout).contains("unknown task \"nope\""), "{}", text(&out.stdout));
+
+    let out = run(dir.path(), &["show", "case", "RTB-9", "--json"]);
+    let case: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(case["case"]["owner"], "off1");
+    assert_eq!(case["stages"][0]["stage"], "application");
+    assert_eq!(case["stages"][0]["tasks"].as_array().unwrap().len(), 5);
+    let out = run(dir.path(), &["show", "case", "RTB-9"]);
+    assert!(text(&out.stdout).contains("check_property_address"), "{}", text(&out.stdout));
+
+    let out = run(dir.path(), &["show", "case", "RTB-404"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no case \"RTB-404\""));
+
+    let out = run(dir.path(), &["tick", "--now", "next tuesday"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--now"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn the_daemon_runs_passes_refuses_a_second_writer_and_stops_cleanly_on_sigterm() {
+    let dir = workdir();
+    std::fs::write(dir.path().join("c.jsonl"), r#"{"type":"upsert_role","ref":"home_ownership","name":"Home ownership"}"#).unwrap();
+    assert!(run(dir.path(), &["submit", "c.jsonl"]).status.success());
+    let mut daemon = casewarden(dir.path())
+        .args(["run"])
+        .env("CASEWARDEN__DAEMON__SCHEDULE", "* * * * * *")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first pass runs at start: the command is accepted.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = run(dir.path(), &["inbox", "--json"]);
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if rows[0]["status"] == "accepted" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the daemon did not apply the command");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let second = run(dir.path(), &["tick"]);
+    assert_eq!(second.status.code(), Some(1));
+    assert!(text(&second.stderr).contains("another casewarden process is already running passes on"), "{}", text(&second.stderr));
+
+    let status = Command::new("kill").args(["-TERM", &daemon.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = daemon.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "the daemon did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(exit.code(), Some(0));
+    let mut log = String::new();
+    std::io::Read::read_to_string(daemon.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(log.contains("SIGTERM"), "{log}");
+    // The lock went with the daemon: a tick may run now.
+    assert!(run(dir.path(), &["tick"]).status.success());
+}
