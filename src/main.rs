@@ -13,7 +13,12 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    casewarden::telemetry::init(&settings.log);
+    let mut log = settings.log.clone();
+    if matches!(cli.command, cli::Command::Demo { .. }) {
+        // The demo tells its own story on standard output; only trouble goes to the log.
+        log.level = "warn".to_string();
+    }
+    casewarden::telemetry::init(&log);
     match cli::run(cli, settings).await {
         Ok(code) => code,
         Err(e) => {

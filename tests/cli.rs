@@ -175,3 +175,21 @@ fn the_daemon_runs_passes_refuses_a_second_writer_and_stops_cleanly_on_sigterm()
     // The lock went with the daemon: a tick may run now.
     assert!(run(dir.path(), &["tick"]).status.success());
 }
+
+#[test]
+fn the_demo_tells_a_story_of_claims_taken_refused_and_completed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&repo("."), &["demo", "--dir", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let story = text(&out.stdout);
+    assert!(story.contains("create_case refused: right_to_buy is not available in wales for a claim received on 2026-01-02"), "{story}");
+    assert!(story.contains("RTB-1001: allocated to aisha by allocation_right_to_buy"), "{story}");
+    assert!(story.contains("RTB-1002: offer diverted to delay"), "{story}");
+    assert!(story.contains("RTB-1003: check_previous_tenancies released (release date reached)"), "{story}");
+    assert!(story.contains("RTB-1001: COMPLETED"), "{story}");
+    assert!(!story.contains("complete_task refused"), "the simulated officers only do work that is theirs: {story}");
+    // The database is left for exploring.
+    let url = format!("sqlite://{}", dir.path().join("casewarden.db").display());
+    let show = run(&repo("."), &["--database", &url, "show", "case", "RTB-1002"]);
+    assert!(text(&show.stdout).contains("delay"), "{}", text(&show.stdout));
+}
