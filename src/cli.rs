@@ -143,7 +143,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         }
         Command::Tick { now } => {
             let now = match now {
-                Some(t) => clock::parse_time(&t).map_err(anyhow::Error::msg).context("--now")?,
+                Some(t) => clock::parse_time(&t)
+                    .map_err(anyhow::Error::msg)
+                    .context("--now")?,
                 None => clock::now(),
             };
             let app = startup::build(settings, true).await?;
@@ -152,12 +154,19 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate => {
             let db = startup::open_database(&settings).await?;
-            println!("database {} is up to date", crate::db::redact(&settings.database.url));
+            println!(
+                "database {} is up to date",
+                crate::db::redact(&settings.database.url)
+            );
             db.close().await;
         }
         Command::Check { json } => {
             let result = startup::load_rules(&settings);
-            let problems = result.as_ref().err().map(|p| p.0.clone()).unwrap_or_default();
+            let problems = result
+                .as_ref()
+                .err()
+                .map(|p| p.0.clone())
+                .unwrap_or_default();
             if json {
                 println!("{}", serde_json::to_string_pretty(&problems)?);
             } else {
@@ -168,7 +177,12 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             return Ok(match result {
                 Ok(rules) => {
                     if !json {
-                        println!("ok: {} definitions, {} scripts (rule set {})", rules.definitions.len(), rules.scripts.len(), rules.hash);
+                        println!(
+                            "ok: {} definitions, {} scripts (rule set {})",
+                            rules.definitions.len(),
+                            rules.scripts.len(),
+                            rules.hash
+                        );
                     }
                     ExitCode::SUCCESS
                 }
@@ -186,7 +200,8 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 None => std::io::stdin().read_to_string(&mut text)?,
                 Some(p) if p.as_os_str() == "-" => std::io::stdin().read_to_string(&mut text)?,
                 Some(p) => {
-                    text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                    text = std::fs::read_to_string(p)
+                        .with_context(|| format!("reading {}", p.display()))?;
                     0
                 }
             };
@@ -195,7 +210,11 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 println!("{id}");
             }
         }
-        Command::Inbox { rejected, json, limit } => {
+        Command::Inbox {
+            rejected,
+            json,
+            limit,
+        } => {
             let db = startup::open_database(&settings).await?;
             let rows = report::inbox(&db, rejected, limit).await?;
             if json {
@@ -204,10 +223,15 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 print!("{}", report::inbox_text(&rows));
             }
         }
-        Command::Show { what: ShowWhat::Case { case_ref, json } } => {
+        Command::Show {
+            what: ShowWhat::Case { case_ref, json },
+        } => {
             let db = startup::open_database(&settings).await?;
             let Some(case) = report::case(&db, &case_ref).await? else {
-                bail!("no case {case_ref:?} in {}", crate::db::redact(&settings.database.url));
+                bail!(
+                    "no case {case_ref:?} in {}",
+                    crate::db::redact(&settings.database.url)
+                );
             };
             if json {
                 println!("{}", serde_json::to_string_pretty(&case)?);

@@ -51,8 +51,14 @@ mod tests {
 
     #[test]
     fn a_date_means_nine_in_the_morning_london_time_in_winter_and_summer() {
-        assert_eq!(parse_time("2026-01-15").unwrap().to_rfc3339(), "2026-01-15T09:00:00+00:00");
-        assert_eq!(parse_time("2026-07-15").unwrap().to_rfc3339(), "2026-07-15T08:00:00+00:00");
+        assert_eq!(
+            parse_time("2026-01-15").unwrap().to_rfc3339(),
+            "2026-01-15T09:00:00+00:00"
+        );
+        assert_eq!(
+            parse_time("2026-07-15").unwrap().to_rfc3339(),
+            "2026-07-15T08:00:00+00:00"
+        );
     }
 
     #[test]
@@ -63,7 +69,13 @@ mod tests {
 
     #[test]
     fn anything_else_is_refused_with_the_accepted_forms() {
-        for bad in ["", "tomorrow", "2026-02-30", "15/01/2026", "2026-01-15 10:00"] {
+        for bad in [
+            "",
+            "tomorrow",
+            "2026-02-30",
+            "15/01/2026",
+            "2026-01-15 10:00",
+        ] {
             let err = parse_time(bad).unwrap_err();
             assert!(err.contains("RFC 3339"), "{bad}: {err}");
         }
@@ -72,6 +84,9 @@ mod tests {
     #[test]
     fn london_dates_follow_british_summer_time() {
         let late = parse_time("2026-06-30T23:30:00Z").unwrap();
-        assert_eq!(london_date(late), NaiveDate::from_ymd_opt(2026, 7, 1).unwrap());
+        assert_eq!(
+            london_date(late),
+            NaiveDate::from_ymd_opt(2026, 7, 1).unwrap()
+        );
     }
 }

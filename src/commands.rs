@@ -220,15 +220,24 @@ pub fn parse(body: &str) -> Result<Envelope, Rejection> {
     let type_name = match object.get("type") {
         Some(serde_json::Value::String(t)) => t.clone(),
         Some(other) => return reject(format!("\"type\" must be a string, not {other}")),
-        None => return reject("missing field `type`: say which command this is, e.g. \"type\": \"create_case\""),
+        None => {
+            return reject(
+                "missing field `type`: say which command this is, e.g. \"type\": \"create_case\"",
+            );
+        }
     };
     let command: Command =
         serde_json::from_value(value).map_err(|e| Rejection(format!("{type_name}: {e}")))?;
     if let Some(id) = &command_id {
         text("command_id", id, MAX_REF)?;
     }
-    command.check().map_err(|r| Rejection(format!("{type_name}: {}", r.0)))?;
-    Ok(Envelope { command_id, command })
+    command
+        .check()
+        .map_err(|r| Rejection(format!("{type_name}: {}", r.0)))?;
+    Ok(Envelope {
+        command_id,
+        command,
+    })
 }
 
 fn text(field: &str, value: &str, max: usize) -> Result<(), Rejection> {
@@ -237,9 +246,14 @@ fn text(field: &str, value: &str, max: usize) -> Result<(), Rejection> {
     }
     let len = value.chars().count();
     if len > max {
-        return reject(format!("{field} is {len} characters long; the limit is {max}"));
+        return reject(format!(
+            "{field} is {len} characters long; the limit is {max}"
+        ));
     }
-    if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')) {
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+    {
         return reject(format!("{field} contains control characters"));
     }
     Ok(())
@@ -248,7 +262,9 @@ fn text(field: &str, value: &str, max: usize) -> Result<(), Rejection> {
 fn reference(field: &str, value: &str) -> Result<(), Rejection> {
     text(field, value, MAX_REF)?;
     if value.chars().any(char::is_whitespace) {
-        return reject(format!("{field} {value:?} contains whitespace; references are single words"));
+        return reject(format!(
+            "{field} {value:?} contains whitespace; references are single words"
+        ));
     }
     Ok(())
 }
@@ -262,14 +278,21 @@ fn email(field: &str, value: &str) -> Result<(), Rejection> {
     let ok = value.split_once('@').is_some_and(|(local, domain)| {
         !local.is_empty() && domain.contains('.') && !value.chars().any(char::is_whitespace)
     });
-    if ok { Ok(()) } else { reject(format!("{field} {value:?} is not an e-mail address")) }
+    if ok {
+        Ok(())
+    } else {
+        reject(format!("{field} {value:?} is not an e-mail address"))
+    }
 }
 
 fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), Rejection> {
     if allowed.contains(&value) {
         Ok(())
     } else {
-        reject(format!("{field} {value:?} is not one of: {}", allowed.join(", ")))
+        reject(format!(
+            "{field} {value:?} is not one of: {}",
+            allowed.join(", ")
+        ))
     }
 }
 
@@ -354,7 +377,10 @@ impl Command {
                 reference("ref", &g.group_ref)?;
                 text("name", &g.name, MAX_NAME)?;
                 if g.members.len() > 1000 {
-                    return reject(format!("members: {} members; the limit is 1000", g.members.len()));
+                    return reject(format!(
+                        "members: {} members; the limit is 1000",
+                        g.members.len()
+                    ));
                 }
                 g.members.iter().try_for_each(|m| reference("members[]", m))
             }
@@ -363,16 +389,26 @@ impl Command {
                 one_of("country", &c.country, crate::definitions::model::COUNTRIES)?;
                 match &c.scheme {
                     Some(s) => one_of("scheme", s, crate::definitions::model::SCHEMES)?,
-                    None => return reject("missing field `scheme`: home buy cases name their scheme"),
+                    None => {
+                        return reject("missing field `scheme`: home buy cases name their scheme");
+                    }
                 }
                 match (&c.applicant, &c.applicant_group) {
                     (Some(a), None) => reference("applicant", a)?,
                     (None, Some(g)) => reference("applicant_group", g)?,
-                    (Some(_), Some(_)) => return reject("give applicant or applicant_group, not both"),
-                    (None, None) => return reject("missing field `applicant` (a contact ref) or `applicant_group` (a contact group ref)"),
+                    (Some(_), Some(_)) => {
+                        return reject("give applicant or applicant_group, not both");
+                    }
+                    (None, None) => {
+                        return reject(
+                            "missing field `applicant` (a contact ref) or `applicant_group` (a contact group ref)",
+                        );
+                    }
                 }
                 let Some(p) = &c.property else {
-                    return reject("missing field `property`: home buy cases need {ref, address, tenure}");
+                    return reject(
+                        "missing field `property`: home buy cases need {ref, address, tenure}",
+                    );
                 };
                 reference("property.ref", &p.property_ref)?;
                 text("property.address", &p.address, 1000)?;
@@ -388,7 +424,9 @@ impl Command {
                 if json.contains("\\u0000") {
                     return reject("attributes: text may not contain NUL characters");
                 }
-                c.attributes.keys().try_for_each(|k| reference("attributes key", k))
+                c.attributes
+                    .keys()
+                    .try_for_each(|k| reference("attributes key", k))
             }
             Command::ActivateTask(t) | Command::ReleaseTask(t) => reference("task", &t.task),
             Command::CompleteTask(t) => {
@@ -421,11 +459,17 @@ impl Command {
                 text("name", &f.name, 255)?;
                 text("media_type", &f.media_type, 127)?;
                 if !f.media_type.contains('/') {
-                    return reject(format!("media_type {:?} is not a media type such as application/pdf", f.media_type));
+                    return reject(format!(
+                        "media_type {:?} is not a media type such as application/pdf",
+                        f.media_type
+                    ));
                 }
                 text("uri", &f.uri, 2000)?;
                 if !f.uri.contains(':') {
-                    return reject(format!("uri {:?} is not a URI: give the scheme, e.g. https:// or file://", f.uri));
+                    return reject(format!(
+                        "uri {:?} is not a URI: give the scheme, e.g. https:// or file://",
+                        f.uri
+                    ));
                 }
                 if f.size.is_some_and(|s| s < 0) {
                     return reject("size must not be negative");
@@ -461,7 +505,8 @@ mod tests {
 
     #[test]
     fn a_command_id_is_taken_out_of_any_command() {
-        let e = parse(r#"{"type":"upsert_role","ref":"rtb","name":"RTB team","command_id":"c-1"}"#).unwrap();
+        let e = parse(r#"{"type":"upsert_role","ref":"rtb","name":"RTB team","command_id":"c-1"}"#)
+            .unwrap();
         assert_eq!(e.command_id.as_deref(), Some("c-1"));
         assert_eq!(e.command.type_name(), "upsert_role");
     }
@@ -472,30 +517,64 @@ mod tests {
         assert!(rejected("[1,2]").contains("JSON object"));
         assert!(rejected(r#"{"ref":"x"}"#).contains("missing field `type`"));
         assert!(rejected(r#"{"type":7}"#).contains("must be a string"));
-        assert!(rejected(r#"{"type":"launch_rocket"}"#).contains("unknown variant `launch_rocket`"));
-        assert!(rejected(r#"{"type":"upsert_role","ref":"r"}"#).contains("upsert_role: missing field `name`"));
+        assert!(
+            rejected(r#"{"type":"launch_rocket"}"#).contains("unknown variant `launch_rocket`")
+        );
+        assert!(
+            rejected(r#"{"type":"upsert_role","ref":"r"}"#)
+                .contains("upsert_role: missing field `name`")
+        );
         assert!(rejected(r#"{"type":"upsert_role","ref":5,"name":"n"}"#).contains("invalid type"));
-        assert!(rejected(r#"{"type":"upsert_role","ref":"r","name":"n","colour":"red"}"#).contains("unknown field `colour`"));
-        assert!(rejected(r#"{"type":"add_note","case_ref":"C1","by":"u1","text":"   "}"#).contains("text is empty"));
-        assert!(rejected(r#"{"type":"upsert_user","ref":"u1","name":"A","email":"nope"}"#).contains("not an e-mail address"));
-        assert!(rejected(r#"{"type":"hold_task","case_ref":"C1","task":"t","until":"soon","reason":"r"}"#).contains("until: \"soon\" is not a time"));
+        assert!(
+            rejected(r#"{"type":"upsert_role","ref":"r","name":"n","colour":"red"}"#)
+                .contains("unknown field `colour`")
+        );
+        assert!(
+            rejected(r#"{"type":"add_note","case_ref":"C1","by":"u1","text":"   "}"#)
+                .contains("text is empty")
+        );
+        assert!(
+            rejected(r#"{"type":"upsert_user","ref":"u1","name":"A","email":"nope"}"#)
+                .contains("not an e-mail address")
+        );
+        assert!(
+            rejected(
+                r#"{"type":"hold_task","case_ref":"C1","task":"t","until":"soon","reason":"r"}"#
+            )
+            .contains("until: \"soon\" is not a time")
+        );
     }
 
     #[test]
     fn huge_commands_and_fields_are_refused_by_size() {
-        let huge = format!(r#"{{"type":"add_note","case_ref":"C1","by":"u1","text":"{}"}}"#, "x".repeat(MAX_COMMAND_BYTES));
+        let huge = format!(
+            r#"{{"type":"add_note","case_ref":"C1","by":"u1","text":"{}"}}"#,
+            "x".repeat(MAX_COMMAND_BYTES)
+        );
         assert!(rejected(&huge).contains("the limit is"));
-        let long = format!(r#"{{"type":"add_note","case_ref":"C1","by":"u1","text":"{}"}}"#, "x".repeat(MAX_TEXT + 1));
+        let long = format!(
+            r#"{{"type":"add_note","case_ref":"C1","by":"u1","text":"{}"}}"#,
+            "x".repeat(MAX_TEXT + 1)
+        );
         assert!(rejected(&long).contains("text is 20001 characters long"));
-        let long_ref = format!(r#"{{"type":"upsert_role","ref":"{}","name":"n"}}"#, "r".repeat(101));
+        let long_ref = format!(
+            r#"{{"type":"upsert_role","ref":"{}","name":"n"}}"#,
+            "r".repeat(101)
+        );
         assert!(rejected(&long_ref).contains("ref is 101 characters"));
     }
 
     #[test]
     fn a_home_buy_case_needs_an_applicant_a_property_and_a_known_scheme() {
         let base = r#""type":"create_case","case_ref":"C1","kind":"home_buy","country":"england","received_at":"2026-01-05""#;
-        assert!(rejected(&format!("{{{base},\"scheme\":\"right_to_rent\"}}")).contains("scheme \"right_to_rent\" is not one of"));
-        assert!(rejected(&format!("{{{base},\"scheme\":\"right_to_buy\"}}")).contains("missing field `applicant`"));
+        assert!(
+            rejected(&format!("{{{base},\"scheme\":\"right_to_rent\"}}"))
+                .contains("scheme \"right_to_rent\" is not one of")
+        );
+        assert!(
+            rejected(&format!("{{{base},\"scheme\":\"right_to_buy\"}}"))
+                .contains("missing field `applicant`")
+        );
         let with_applicant = format!("{{{base},\"scheme\":\"right_to_buy\",\"applicant\":\"p1\"}}");
         assert!(rejected(&with_applicant).contains("missing field `property`"));
         let ok = format!(

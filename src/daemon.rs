@@ -20,7 +20,9 @@ use crate::startup::{self, App};
 pub async fn run(app: App, shutdown: CancellationToken) -> anyhow::Result<()> {
     let engine = app.engine.clone();
     let (trigger, mut triggered) = mpsc::channel::<()>(1);
-    let mut scheduler = JobScheduler::new().await.context("starting the scheduler")?;
+    let mut scheduler = JobScheduler::new()
+        .await
+        .context("starting the scheduler")?;
     let schedule = app.settings.daemon.schedule.clone();
     let job_trigger = trigger.clone();
     let job = Job::new_async(schedule.as_str(), move |_, _| {
@@ -28,7 +30,9 @@ pub async fn run(app: App, shutdown: CancellationToken) -> anyhow::Result<()> {
         let _ = job_trigger.try_send(());
         Box::pin(async {})
     })
-    .with_context(|| format!("daemon.schedule {schedule:?} is not a 6-field cron expression (seconds first)"))?;
+    .with_context(|| {
+        format!("daemon.schedule {schedule:?} is not a 6-field cron expression (seconds first)")
+    })?;
     scheduler.add(job).await?;
     scheduler.start().await?;
     let _ = trigger.try_send(());
@@ -71,7 +75,13 @@ async fn reload(app: &App) {
                 tracing::error!(problem = %p, "rule set refused; the running rules stay in force");
             }
             let list: Vec<String> = problems.0.iter().map(ToString::to_string).collect();
-            record(db, now, "rules_rejected", json!({"problems": list, "kept": app.engine.rules().hash})).await
+            record(
+                db,
+                now,
+                "rules_rejected",
+                json!({"problems": list, "kept": app.engine.rules().hash}),
+            )
+            .await
         }
     };
     if let Err(e) = result {
@@ -79,7 +89,12 @@ async fn reload(app: &App) {
     }
 }
 
-async fn record(db: &Db, now: chrono::DateTime<chrono::Utc>, kind: &str, data: serde_json::Value) -> Result<(), sqlx::Error> {
+async fn record(
+    db: &Db,
+    now: chrono::DateTime<chrono::Utc>,
+    kind: &str,
+    data: serde_json::Value,
+) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
     events::append(&mut tx, None, now, kind, ENGINE, data).await?;
     tx.commit().await

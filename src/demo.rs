@@ -34,7 +34,11 @@ pub async fn run(settings: &Settings, dir: &Path) -> anyhow::Result<()> {
     settings.database.url = format!("sqlite://{}", file.display());
     let app = startup::build(settings, true).await?;
     let engine = &app.engine;
-    println!("casewarden demo: a database at {}, rules from {}\n", file.display(), app.settings.rules.dir.display());
+    println!(
+        "casewarden demo: a database at {}, rules from {}\n",
+        file.display(),
+        app.settings.rules.dir.display()
+    );
 
     let start = NaiveDate::from_ymd_opt(START.0, START.1, START.2).expect("valid start date");
     submit(&engine.db, &organisation()).await?;
@@ -45,15 +49,24 @@ pub async fn run(settings: &Settings, dir: &Path) -> anyhow::Result<()> {
         let working = !matches!(day.weekday(), Weekday::Sat | Weekday::Sun);
         if working {
             let script = scripted(offset);
-            let busy: Vec<&str> = script.iter().filter_map(|c| c["case_ref"].as_str()).collect();
-            let work = if offset > 0 { officers_work(&engine.db, &busy).await? } else { Vec::new() };
+            let busy: Vec<&str> = script
+                .iter()
+                .filter_map(|c| c["case_ref"].as_str())
+                .collect();
+            let work = if offset > 0 {
+                officers_work(&engine.db, &busy).await?
+            } else {
+                Vec::new()
+            };
             submit(&engine.db, &script).await?;
             submit(&engine.db, &work).await?;
         }
         engine.run_pass(clock::start_of_working_day(day)).await?;
         if working {
             submit(&engine.db, &choices(&engine.db).await?).await?;
-            engine.run_pass(clock::start_of_working_day(day) + Duration::hours(8)).await?;
+            engine
+                .run_pass(clock::start_of_working_day(day) + Duration::hours(8))
+                .await?;
         }
         story.tell(&engine.db, day).await?;
     }
@@ -87,7 +100,15 @@ fn organisation() -> Vec<Value> {
     c
 }
 
-fn claim(case_ref: &str, scheme: &str, country: &str, tenant: u32, tenure: &str, received: &str, attributes: Value) -> Value {
+fn claim(
+    case_ref: &str,
+    scheme: &str,
+    country: &str,
+    tenant: u32,
+    tenure: &str,
+    received: &str,
+    attributes: Value,
+) -> Value {
     json!({"type": "create_case", "case_ref": case_ref, "kind": "home_buy", "scheme": scheme, "country": country,
         "applicant": format!("tenant{tenant}"),
         "property": {"ref": format!("PROP-{case_ref}"), "address": format!("{tenant} Demo Street"), "tenure": tenure},
@@ -97,18 +118,114 @@ fn claim(case_ref: &str, scheme: &str, country: &str, tenant: u32, tenure: &str,
 fn claims() -> Vec<Value> {
     let d = "2026-01-02";
     vec![
-        claim("RTB-1001", "right_to_buy", "england", 1, "freehold", d, json!({"patch": "north", "qualifying_period_all_with_landlord": true})),
-        claim("RTB-1002", "right_to_buy", "england", 2, "leasehold", d, json!({"patch": "south", "qualifying_period_all_with_landlord": false})),
-        claim("RTB-1003", "right_to_buy", "england", 3, "freehold", d, json!({})),
-        claim("RTB-1004", "right_to_buy", "england", 4, "leasehold", d, json!({"patch": "north"})),
-        claim("RTA-2001", "right_to_acquire", "england", 5, "freehold", d, json!({})),
-        claim("RTA-2002", "right_to_acquire", "england", 6, "leasehold", d, json!({})),
-        claim("SHB-3001", "social_homebuy", "england", 7, "leasehold", d, json!({"share_percent": 40})),
-        claim("SHB-3002", "social_homebuy", "england", 8, "leasehold", d, json!({"share_percent": 25})),
-        claim("NI-4001", "right_to_buy", "northern_ireland", 9, "freehold", d, json!({})),
-        claim("WAL-5001", "right_to_buy", "wales", 10, "freehold", "2019-01-21", json!({})),
-        claim("WAL-5002", "right_to_buy", "wales", 11, "freehold", d, json!({})),
-        claim("SCO-6001", "right_to_buy", "scotland", 12, "freehold", "2016-07-29", json!({})),
+        claim(
+            "RTB-1001",
+            "right_to_buy",
+            "england",
+            1,
+            "freehold",
+            d,
+            json!({"patch": "north", "qualifying_period_all_with_landlord": true}),
+        ),
+        claim(
+            "RTB-1002",
+            "right_to_buy",
+            "england",
+            2,
+            "leasehold",
+            d,
+            json!({"patch": "south", "qualifying_period_all_with_landlord": false}),
+        ),
+        claim(
+            "RTB-1003",
+            "right_to_buy",
+            "england",
+            3,
+            "freehold",
+            d,
+            json!({}),
+        ),
+        claim(
+            "RTB-1004",
+            "right_to_buy",
+            "england",
+            4,
+            "leasehold",
+            d,
+            json!({"patch": "north"}),
+        ),
+        claim(
+            "RTA-2001",
+            "right_to_acquire",
+            "england",
+            5,
+            "freehold",
+            d,
+            json!({}),
+        ),
+        claim(
+            "RTA-2002",
+            "right_to_acquire",
+            "england",
+            6,
+            "leasehold",
+            d,
+            json!({}),
+        ),
+        claim(
+            "SHB-3001",
+            "social_homebuy",
+            "england",
+            7,
+            "leasehold",
+            d,
+            json!({"share_percent": 40}),
+        ),
+        claim(
+            "SHB-3002",
+            "social_homebuy",
+            "england",
+            8,
+            "leasehold",
+            d,
+            json!({"share_percent": 25}),
+        ),
+        claim(
+            "NI-4001",
+            "right_to_buy",
+            "northern_ireland",
+            9,
+            "freehold",
+            d,
+            json!({}),
+        ),
+        claim(
+            "WAL-5001",
+            "right_to_buy",
+            "wales",
+            10,
+            "freehold",
+            "2019-01-21",
+            json!({}),
+        ),
+        claim(
+            "WAL-5002",
+            "right_to_buy",
+            "wales",
+            11,
+            "freehold",
+            d,
+            json!({}),
+        ),
+        claim(
+            "SCO-6001",
+            "right_to_buy",
+            "scotland",
+            12,
+            "freehold",
+            "2016-07-29",
+            json!({}),
+        ),
     ]
 }
 
@@ -143,7 +260,11 @@ async fn officers_work(db: &Db, busy: &[&str]) -> anyhow::Result<Vec<Value>> {
     let mut done: BTreeMap<String, usize> = BTreeMap::new();
     let mut commands = Vec::new();
     for (case_ref, task, owner, role) in rows {
-        let by = if role.as_deref() == Some("legal") { Some("dev".to_string()) } else { owner };
+        let by = if role.as_deref() == Some("legal") {
+            Some("dev".to_string())
+        } else {
+            owner
+        };
         let Some(by) = by else { continue };
         if busy.contains(&case_ref.as_str()) {
             continue;
@@ -151,7 +272,9 @@ async fn officers_work(db: &Db, busy: &[&str]) -> anyhow::Result<Vec<Value>> {
         let count = done.entry(by.clone()).or_default();
         if *count < TASKS_PER_DAY {
             *count += 1;
-            commands.push(json!({"type": "complete_task", "case_ref": case_ref, "task": task, "by": by}));
+            commands.push(
+                json!({"type": "complete_task", "case_ref": case_ref, "task": task, "by": by}),
+            );
         }
     }
     Ok(commands)
@@ -161,14 +284,29 @@ async fn officers_work(db: &Db, busy: &[&str]) -> anyhow::Result<Vec<Value>> {
 /// interrupted, or else takes the usual path: the first choice.
 async fn choices(db: &Db) -> anyhow::Result<Vec<Value>> {
     let waiting: Vec<(i64, String)> =
-        sql("SELECT id, case_ref FROM cases WHERE status = 'awaiting_advance' ORDER BY id").fetch_all(db).await?;
+        sql("SELECT id, case_ref FROM cases WHERE status = 'awaiting_advance' ORDER BY id")
+            .fetch_all(db)
+            .await?;
     let mut commands = Vec::new();
     for (id, case_ref) in waiting {
         let history = events::for_case(db, id).await?;
-        let latest = |kind: &str| history.iter().rfind(|e| e.kind == kind).map(|e| e.data.0.clone());
-        let Some(needed) = latest("advance_needed") else { continue };
-        let options: Vec<&str> = needed["choices"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-        let diverted_from = latest("stage_diverted").and_then(|d| d["from"].as_str().map(str::to_string));
+        let latest = |kind: &str| {
+            history
+                .iter()
+                .rfind(|e| e.kind == kind)
+                .map(|e| e.data.0.clone())
+        };
+        let Some(needed) = latest("advance_needed") else {
+            continue;
+        };
+        let options: Vec<&str> = needed["choices"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let diverted_from =
+            latest("stage_diverted").and_then(|d| d["from"].as_str().map(str::to_string));
         let to = match diverted_from {
             Some(from) if options.contains(&from.as_str()) => from,
             _ => options.first().map(|s| s.to_string()).unwrap_or_default(),
@@ -186,14 +324,18 @@ struct Story {
 impl Story {
     async fn tell(&mut self, db: &Db, day: NaiveDate) -> anyhow::Result<()> {
         let new = events::since(db, self.last_event, 100_000).await?;
-        let Some(last) = new.last() else { return Ok(()) };
+        let Some(last) = new.last() else {
+            return Ok(());
+        };
         self.last_event = last.id;
         let mut lines = Vec::new();
         let mut completed: BTreeMap<String, usize> = BTreeMap::new();
         for e in &new {
             match sentence(e) {
                 Some(line) => lines.push(line),
-                None if e.kind == "task_completed" => *completed.entry(e.actor.clone()).or_default() += 1,
+                None if e.kind == "task_completed" => {
+                    *completed.entry(e.actor.clone()).or_default() += 1
+                }
                 None => {}
             }
         }
@@ -205,7 +347,10 @@ impl Story {
             println!("  {l}");
         }
         if !completed.is_empty() {
-            let who: Vec<String> = completed.iter().map(|(by, n)| format!("{by} {n}")).collect();
+            let who: Vec<String> = completed
+                .iter()
+                .map(|(by, n)| format!("{by} {n}"))
+                .collect();
             println!("  tasks completed: {}", who.join(", "));
         }
         Ok(())
@@ -217,15 +362,45 @@ fn sentence(e: &Event) -> Option<String> {
     let case = e.case_ref.as_deref().unwrap_or("-");
     let s = |k: &str| d[k].as_str().unwrap_or("-").to_string();
     Some(match e.kind.as_str() {
-        "case_created" => format!("{case}: claim registered under {} (received {})", s("definition"), s("received_at")),
-        "command_rejected" => format!("{} refused: {}", d["type"].as_str().unwrap_or("command"), s("reason")),
-        "allocated" => format!("{case}: allocated to {} by {} ({})", s("owner"), s("rule"), s("reason")),
-        "allocation_needed" => format!("{case}: needs allocating by hand, on the {} list ({})", s("queue_role"), s("reason")),
+        "case_created" => format!(
+            "{case}: claim registered under {} (received {})",
+            s("definition"),
+            s("received_at")
+        ),
+        "command_rejected" => format!(
+            "{} refused: {}",
+            d["type"].as_str().unwrap_or("command"),
+            s("reason")
+        ),
+        "allocated" => format!(
+            "{case}: allocated to {} by {} ({})",
+            s("owner"),
+            s("rule"),
+            s("reason")
+        ),
+        "allocation_needed" => format!(
+            "{case}: needs allocating by hand, on the {} list ({})",
+            s("queue_role"),
+            s("reason")
+        ),
         "stage_entered" if d["owner"].is_null() => format!("{case}: entered {}", s("stage")),
-        "stage_entered" => format!("{case}: entered {} (owner {}, line manager {})", s("stage"), s("owner"), s("line_manager")),
-        "advance_needed" => format!("{case}: waits for the next stage to be chosen from {}", d["choices"]),
+        "stage_entered" => format!(
+            "{case}: entered {} (owner {}, line manager {})",
+            s("stage"),
+            s("owner"),
+            s("line_manager")
+        ),
+        "advance_needed" => format!(
+            "{case}: waits for the next stage to be chosen from {}",
+            d["choices"]
+        ),
         "stage_diverted" => format!("{case}: {} diverted to {}", s("from"), s("to")),
-        "task_held" => format!("{case}: {} on hold until {} ({})", s("task"), s("until"), s("reason")),
+        "task_held" => format!(
+            "{case}: {} on hold until {} ({})",
+            s("task"),
+            s("until"),
+            s("reason")
+        ),
         "task_released" => format!("{case}: {} released ({})", s("task"), s("reason")),
         "owner_changed" => format!("{case}: reassigned from {} to {}", s("from"), s("to")),
         "note_added" => format!("{case}: note by {}: {}", e.actor, s("text")),
@@ -237,19 +412,38 @@ fn sentence(e: &Event) -> Option<String> {
     })
 }
 
+#[derive(sqlx::FromRow)]
+struct CaseLine {
+    case_ref: String,
+    scheme: Option<String>,
+    country: String,
+    status: String,
+    owner: Option<String>,
+    open_stage: Option<String>,
+}
+
 async fn summary(engine: &Engine, dir: &Path) -> anyhow::Result<()> {
-    let cases: Vec<(String, Option<String>, String, String, Option<String>, Option<String>)> = sql(
+    let cases: Vec<CaseLine> = sql(
         "SELECT c.case_ref, c.scheme, c.country, c.status, c.owner, \
-           (SELECT s.stage FROM stages s WHERE s.case_id = c.id AND s.status = 'open' ORDER BY s.id DESC LIMIT 1) \
+           (SELECT s.stage FROM stages s WHERE s.case_id = c.id AND s.status = 'open' ORDER BY s.id DESC LIMIT 1) AS open_stage \
          FROM cases c ORDER BY c.case_ref",
     )
     .fetch_all(&engine.db)
     .await?;
     println!("\nAfter {WEEKS} weeks");
-    println!("  {:<10} {:<17} {:<17} {:<17} {:<8} {}", "case", "scheme", "country", "status", "owner", "open stage");
-    for (r, scheme, country, status, owner, stage) in cases {
-        println!("  {r:<10} {:<17} {country:<17} {status:<17} {:<8} {}", scheme.unwrap_or_default(),
-            owner.unwrap_or_else(|| "-".into()), stage.unwrap_or_else(|| "-".into()));
+    println!(
+        "  case       scheme            country           status            owner    open stage"
+    );
+    for c in cases {
+        println!(
+            "  {:<10} {:<17} {:<17} {:<17} {:<8} {}",
+            c.case_ref,
+            c.scheme.unwrap_or_default(),
+            c.country,
+            c.status,
+            c.owner.unwrap_or_else(|| "-".into()),
+            c.open_stage.unwrap_or_else(|| "-".into())
+        );
     }
     let url = format!("sqlite://{}", dir.join("casewarden.db").display());
     println!("\nExplore it:");

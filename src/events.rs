@@ -49,7 +49,11 @@ pub async fn for_case<'a>(on: impl Into<Ex<'a>>, case_id: i64) -> Result<Vec<Eve
 }
 
 /// Events after `after_id`, at most `limit`, for a follower of the whole log.
-pub async fn since<'a>(on: impl Into<Ex<'a>>, after_id: i64, limit: i64) -> Result<Vec<Event>, sqlx::Error> {
+pub async fn since<'a>(
+    on: impl Into<Ex<'a>>,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<Event>, sqlx::Error> {
     sql("SELECT id, case_ref, at, kind, actor, data FROM events WHERE id > $1 ORDER BY id LIMIT $2")
         .bind(after_id)
         .bind(limit)

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
-use clap::Parser;
 use casewarden::cli::{self, Cli};
+use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {

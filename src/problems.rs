@@ -19,7 +19,13 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(file: &Path, (line, column): (usize, usize), message: impl Into<String>) -> Self {
-        Problem { file: file.to_path_buf(), line, column, message: message.into(), help: None }
+        Problem {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+            help: None,
+        }
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Self {
@@ -30,7 +36,14 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: error: {}", self.file.display(), self.line, self.column, self.message)?;
+        write!(
+            f,
+            "{}:{}:{}: error: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )?;
         if let Some(help) = &self.help {
             write!(f, "\n    help: {help}")?;
         }
@@ -80,7 +93,10 @@ mod tests {
 
     #[test]
     fn offsets_become_one_based_lines_and_columns() {
-        let src = Source { path: Path::new("a.toml"), text: "ab\ncdé\nf" };
+        let src = Source {
+            path: Path::new("a.toml"),
+            text: "ab\ncdé\nf",
+        };
         assert_eq!(src.position(0), (1, 1));
         assert_eq!(src.position(3), (2, 1));
         assert_eq!(src.position(7), (2, 4));

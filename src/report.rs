@@ -47,40 +47,74 @@ pub struct StageReport {
 }
 
 pub async fn case(db: &Db, case_ref: &str) -> Result<Option<CaseReport>, sqlx::Error> {
-    let Some(case) = rows::case_by_ref(db, case_ref).await? else { return Ok(None) };
+    let Some(case) = rows::case_by_ref(db, case_ref).await? else {
+        return Ok(None);
+    };
     let mut tasks = rows::tasks_of_case(db, case.id).await?;
     let stages = rows::stages_of(db, case.id)
         .await?
         .into_iter()
         .map(|stage| {
-            let (mine, rest): (Vec<_>, Vec<_>) = tasks.drain(..).partition(|t| t.stage_id == stage.id);
+            let (mine, rest): (Vec<_>, Vec<_>) =
+                tasks.drain(..).partition(|t| t.stage_id == stage.id);
             tasks = rest;
             StageReport { stage, tasks: mine }
         })
         .collect();
-    let notes = sql("SELECT id, author, body, at FROM notes WHERE case_id = $1 ORDER BY id").bind(case.id).fetch_all(db).await?;
+    let notes = sql("SELECT id, author, body, at FROM notes WHERE case_id = $1 ORDER BY id")
+        .bind(case.id)
+        .fetch_all(db)
+        .await?;
     let attachments = sql("SELECT id, name, media_type, uri, size, sha256, at FROM attachments WHERE case_id = $1 ORDER BY id")
         .bind(case.id)
         .fetch_all(db)
         .await?;
     let events = events::for_case(db, case.id).await?;
-    Ok(Some(CaseReport { case, stages, notes, attachments, events }))
+    Ok(Some(CaseReport {
+        case,
+        stages,
+        notes,
+        attachments,
+        events,
+    }))
 }
 
 fn when(t: Option<DateTime<Utc>>) -> String {
-    t.map_or_else(|| "-".to_string(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+    t.map_or_else(
+        || "-".to_string(),
+        |t| t.format("%Y-%m-%d %H:%M").to_string(),
+    )
 }
 
 impl CaseReport {
     pub fn to_text(&self) -> String {
         let c = &self.case;
         let mut out = String::new();
-        let _ = writeln!(out, "Case {}  ({} {} {}, definition {} @{})", c.case_ref, c.kind,
-            c.scheme.as_deref().unwrap_or("-"), c.country, c.definition_id, c.definition_version);
-        let _ = writeln!(out, "  status:     {}{}", c.status, c.outcome.as_deref().map(|o| format!(" ({o})")).unwrap_or_default());
+        let _ = writeln!(
+            out,
+            "Case {}  ({} {} {}, definition {} @{})",
+            c.case_ref,
+            c.kind,
+            c.scheme.as_deref().unwrap_or("-"),
+            c.country,
+            c.definition_id,
+            c.definition_version
+        );
+        let _ = writeln!(
+            out,
+            "  status:     {}{}",
+            c.status,
+            c.outcome
+                .as_deref()
+                .map(|o| format!(" ({o})"))
+                .unwrap_or_default()
+        );
         let owner = match (&c.owner, c.allocation.as_str()) {
             (Some(o), _) => o.clone(),
-            (None, "needed") => format!("unallocated, on the {} worklist", c.queue_role.as_deref().unwrap_or("-")),
+            (None, "needed") => format!(
+                "unallocated, on the {} worklist",
+                c.queue_role.as_deref().unwrap_or("-")
+            ),
             (None, _) => "awaiting allocation".to_string(),
         };
         let _ = writeln!(out, "  owner:      {owner}");
@@ -91,17 +125,46 @@ impl CaseReport {
         let _ = writeln!(out, "\nStages");
         for s in &self.stages {
             let st = &s.stage;
-            let _ = writeln!(out, "  {} [{}] #{} {}  entered {}  completed {}  owner {}  line manager {}",
-                st.stage, st.master_stage, st.entry, st.status, when(Some(st.entered_at)), when(st.completed_at),
-                st.owner.as_deref().unwrap_or("-"), st.line_manager.as_deref().unwrap_or("-"));
+            let _ = writeln!(
+                out,
+                "  {} [{}] #{} {}  entered {}  completed {}  owner {}  line manager {}",
+                st.stage,
+                st.master_stage,
+                st.entry,
+                st.status,
+                when(Some(st.entered_at)),
+                when(st.completed_at),
+                st.owner.as_deref().unwrap_or("-"),
+                st.line_manager.as_deref().unwrap_or("-")
+            );
             if st.target_at.is_some() {
-                let _ = writeln!(out, "      sla {}  amber {}  target {}", st.sla_state, when(st.amber_at), when(st.target_at));
+                let _ = writeln!(
+                    out,
+                    "      sla {}  amber {}  target {}",
+                    st.sla_state,
+                    when(st.amber_at),
+                    when(st.target_at)
+                );
             }
             for t in &s.tasks {
-                let _ = write!(out, "    - {:<32} {:<9} {}{}  activated {}  done {}",
-                    t.task, t.status, if t.mandatory { "mandatory" } else { "optional " },
-                    if t.activation == "manual" { " manual" } else { "       " },
-                    when(t.activated_at), when(t.completed_at));
+                let _ = write!(
+                    out,
+                    "    - {:<32} {:<9} {}{}  activated {}  done {}",
+                    t.task,
+                    t.status,
+                    if t.mandatory {
+                        "mandatory"
+                    } else {
+                        "optional "
+                    },
+                    if t.activation == "manual" {
+                        " manual"
+                    } else {
+                        "       "
+                    },
+                    when(t.activated_at),
+                    when(t.completed_at)
+                );
                 if let Some(by) = &t.completed_by {
                     let _ = write!(out, " by {by}");
                 }
@@ -109,7 +172,13 @@ impl CaseReport {
                     let _ = write!(out, "  held until {}", when(Some(u)));
                 }
                 if t.target_at.is_some() {
-                    let _ = write!(out, "  sla {} amber {} target {}", t.sla_state, when(t.amber_at), when(t.target_at));
+                    let _ = write!(
+                        out,
+                        "  sla {} amber {} target {}",
+                        t.sla_state,
+                        when(t.amber_at),
+                        when(t.target_at)
+                    );
                 }
                 let _ = writeln!(out);
             }
@@ -123,12 +192,27 @@ impl CaseReport {
         if !self.attachments.is_empty() {
             let _ = writeln!(out, "\nAttachments");
             for a in &self.attachments {
-                let _ = writeln!(out, "  {} {} ({}) {}", when(Some(a.at)), a.name, a.media_type, a.uri);
+                let _ = writeln!(
+                    out,
+                    "  {} {} ({}) {}",
+                    when(Some(a.at)),
+                    a.name,
+                    a.media_type,
+                    a.uri
+                );
             }
         }
         let _ = writeln!(out, "\nEvents");
         for e in &self.events {
-            let _ = writeln!(out, "  #{:<5} {} {:<18} {:<12} {}", e.id, when(Some(e.at)), e.kind, e.actor, e.data.0);
+            let _ = writeln!(
+                out,
+                "  #{:<5} {} {:<18} {:<12} {}",
+                e.id,
+                when(Some(e.at)),
+                e.kind,
+                e.actor,
+                e.data.0
+            );
         }
         out
     }
@@ -163,8 +247,15 @@ pub async fn inbox(db: &Db, rejected_only: bool, limit: i64) -> Result<Vec<Inbox
 pub fn inbox_text(rows: &[InboxRow]) -> String {
     let mut out = String::new();
     for r in rows {
-        let _ = write!(out, "#{:<6} {:<9} {:<21} {:<14} {}", r.id, r.status,
-            r.command_type.as_deref().unwrap_or("?"), r.case_ref.as_deref().unwrap_or("-"), when(Some(r.received_at)));
+        let _ = write!(
+            out,
+            "#{:<6} {:<9} {:<21} {:<14} {}",
+            r.id,
+            r.status,
+            r.command_type.as_deref().unwrap_or("?"),
+            r.case_ref.as_deref().unwrap_or("-"),
+            when(Some(r.received_at))
+        );
         if let Some(reason) = &r.reason {
             let _ = write!(out, "\n        reason: {reason}");
         }
@@ -193,7 +284,11 @@ pub struct WorklistRow {
 }
 
 /// Open tasks for a user, or for a role, through the views CRMs read.
-pub async fn worklist(db: &Db, user: Option<&str>, role: Option<&str>) -> Result<Vec<WorklistRow>, sqlx::Error> {
+pub async fn worklist(
+    db: &Db,
+    user: Option<&str>,
+    role: Option<&str>,
+) -> Result<Vec<WorklistRow>, sqlx::Error> {
     match (user, role) {
         (Some(u), _) => sql("SELECT task_id, case_ref, stage, task, status, owner, role, activated_at, hold_until, sla_state, amber_at, target_at \
                  FROM worklist_by_user WHERE user_ref = $1 ORDER BY case_ref, task_id").bind(u).fetch_all(db).await,
@@ -205,10 +300,22 @@ pub async fn worklist(db: &Db, user: Option<&str>, role: Option<&str>) -> Result
 }
 
 pub fn worklist_text(rows: &[WorklistRow]) -> String {
-    let mut out = format!("{:<14} {:<16} {:<32} {:<8} {:<12} {:<16} {}\n", "case", "stage", "task", "status", "owner", "role", "target");
+    let mut out = format!(
+        "{:<14} {:<16} {:<32} {:<8} {:<12} {:<16} {}\n",
+        "case", "stage", "task", "status", "owner", "role", "target"
+    );
     for r in rows {
-        let _ = writeln!(out, "{:<14} {:<16} {:<32} {:<8} {:<12} {:<16} {}", r.case_ref, r.stage, r.task, r.status,
-            r.owner.as_deref().unwrap_or("-"), r.role.as_deref().unwrap_or("-"), when(r.target_at));
+        let _ = writeln!(
+            out,
+            "{:<14} {:<16} {:<32} {:<8} {:<12} {:<16} {}",
+            r.case_ref,
+            r.stage,
+            r.task,
+            r.status,
+            r.owner.as_deref().unwrap_or("-"),
+            r.role.as_deref().unwrap_or("-"),
+            when(r.target_at)
+        );
     }
     out
 }

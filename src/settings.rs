@@ -29,7 +29,9 @@ pub struct DatabaseSettings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        DatabaseSettings { url: "sqlite://casewarden.db".to_string() }
+        DatabaseSettings {
+            url: "sqlite://casewarden.db".to_string(),
+        }
     }
 }
 
@@ -43,7 +45,10 @@ pub struct RulesSettings {
 
 impl Default for RulesSettings {
     fn default() -> Self {
-        RulesSettings { dir: PathBuf::from("rules"), limits: Limits::default() }
+        RulesSettings {
+            dir: PathBuf::from("rules"),
+            limits: Limits::default(),
+        }
     }
 }
 
@@ -55,7 +60,9 @@ pub struct TemplatesSettings {
 
 impl Default for TemplatesSettings {
     fn default() -> Self {
-        TemplatesSettings { dir: PathBuf::from("templates") }
+        TemplatesSettings {
+            dir: PathBuf::from("templates"),
+        }
     }
 }
 
@@ -68,7 +75,9 @@ pub struct DaemonSettings {
 
 impl Default for DaemonSettings {
     fn default() -> Self {
-        DaemonSettings { schedule: "*/30 * * * * *".to_string() }
+        DaemonSettings {
+            schedule: "*/30 * * * * *".to_string(),
+        }
     }
 }
 
@@ -93,7 +102,10 @@ pub struct LogSettings {
 
 impl Default for LogSettings {
     fn default() -> Self {
-        LogSettings { format: LogFormat::Pretty, level: "info".to_string() }
+        LogSettings {
+            format: LogFormat::Pretty,
+            level: "info".to_string(),
+        }
     }
 }
 
@@ -117,9 +129,15 @@ impl Settings {
         match file {
             Some(path) if !path.exists() => return Err(SettingsError::Missing(path.to_path_buf())),
             Some(path) => builder = builder.add_source(File::from(path).format(FileFormat::Toml)),
-            None => builder = builder.add_source(File::new(DEFAULT_FILE, FileFormat::Toml).required(false)),
+            None => {
+                builder =
+                    builder.add_source(File::new(DEFAULT_FILE, FileFormat::Toml).required(false))
+            }
         }
-        let env = Environment::with_prefix("CASEWARDEN").prefix_separator("__").separator("__").try_parsing(true);
+        let env = Environment::with_prefix("CASEWARDEN")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true);
         Ok(builder.add_source(env).build()?.try_deserialize()?)
     }
 }
@@ -141,7 +159,11 @@ mod tests {
     fn a_config_file_overrides_the_defaults_and_unknown_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
-        std::fs::write(&file, "[engine]\nfallback_role = \"triage\"\n[log]\nformat = \"json\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "[engine]\nfallback_role = \"triage\"\n[log]\nformat = \"json\"\n",
+        )
+        .unwrap();
         let s = Settings::load(Some(&file)).unwrap();
         assert_eq!(s.engine.fallback_role, "triage");
         assert_eq!(s.log.format, LogFormat::Json);

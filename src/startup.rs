@@ -20,12 +20,18 @@ pub struct App {
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
     let url = &settings.database.url;
     let db = Db::connect(url).await?;
-    db.migrate().await.with_context(|| format!("migrating {}", db::redact(url)))?;
+    db.migrate()
+        .await
+        .with_context(|| format!("migrating {}", db::redact(url)))?;
     Ok(db)
 }
 
 pub fn load_rules(settings: &Settings) -> Result<RuleSet, Problems> {
-    RuleSet::load(&settings.rules.dir, &settings.templates.dir, &settings.rules.limits)
+    RuleSet::load(
+        &settings.rules.dir,
+        &settings.templates.dir,
+        &settings.rules.limits,
+    )
 }
 
 /// Builds the engine. `exclusive` takes the one-writer lock of a SQLite database first, as the
@@ -35,8 +41,13 @@ pub async fn build(settings: Settings, exclusive: bool) -> anyhow::Result<App> {
         (true, Some(path)) => Some(DatabaseLock::acquire(&path)?),
         _ => None,
     };
-    let rules = load_rules(&settings).map_err(|p| anyhow::anyhow!("the rule set has problems:\n{p}"))?;
+    let rules =
+        load_rules(&settings).map_err(|p| anyhow::anyhow!("the rule set has problems:\n{p}"))?;
     let db = open_database(&settings).await?;
     let engine = Engine::new(db, rules, settings.engine.clone());
-    Ok(App { settings, engine, _lock: lock })
+    Ok(App {
+        settings,
+        engine,
+        _lock: lock,
+    })
 }

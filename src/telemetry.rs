@@ -10,12 +10,22 @@ use crate::settings::{LogFormat, LogSettings};
 
 /// Installs the global subscriber. Logs go to standard error so command output stays clean.
 pub fn init(settings: &LogSettings) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
     let registry = tracing_subscriber::registry().with(filter);
-    let pretty = || tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    let pretty = || {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_target(false)
+    };
     let result = match settings.format {
         LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().with_current_span(true).with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
         LogFormat::Pretty => registry.with(pretty()).try_init(),
         LogFormat::Journald => match tracing_journald::layer() {

@@ -25,12 +25,22 @@ pub fn check_dir(dir: &Path) -> Result<Vec<(String, String)>, Vec<Problem>> {
                 (None, Some(line)) => (line, 1),
                 (None, None) => (1, 1),
             };
-            let detail = e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string());
-            problems.push(Problem::new(path, (line, column), format!("template syntax: {detail}")));
+            let detail = e
+                .detail()
+                .map(str::to_string)
+                .unwrap_or_else(|| e.kind().to_string());
+            problems.push(Problem::new(
+                path,
+                (line, column),
+                format!("template syntax: {detail}"),
+            ));
         }
     }
     if problems.is_empty() {
-        Ok(files.into_iter().map(|(rel, _, text)| (rel, text)).collect())
+        Ok(files
+            .into_iter()
+            .map(|(rel, _, text)| (rel, text))
+            .collect())
     } else {
         Err(problems)
     }

@@ -52,7 +52,11 @@ fn text(bytes: &[u8]) -> String {
 fn check_passes_on_the_shipped_rules() {
     let out = run(&repo("."), &["check"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).starts_with("ok: "), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).starts_with("ok: "),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -68,7 +72,11 @@ fn check_reports_each_problem_with_file_line_and_column() {
             "key = \"check_property_address\"\n  name = \"Check the property address against the tenancy record\"\n  depends_on = [\"register_claim\"]", 1);
     std::fs::write(&def, &broken).unwrap();
     // ...and a syntax error in a script.
-    std::fs::write(rules.join("allocation.rhai"), "fn allocate(case_facts, officers) {\n    let x = ;\n}\n").unwrap();
+    std::fs::write(
+        rules.join("allocation.rhai"),
+        "fn allocate(case_facts, officers) {\n    let x = ;\n}\n",
+    )
+    .unwrap();
 
     let out = run(dir.path(), &["check"]);
     assert_eq!(out.status.code(), Some(1));
@@ -76,19 +84,39 @@ fn check_reports_each_problem_with_file_line_and_column() {
     let line_of = |needle: &str| broken.lines().position(|l| l.contains(needle)).unwrap() + 1;
     let file = "rules/definitions/home_buy/right_to_buy-england.toml";
     let next_line = line_of("dv_determinaton");
-    let next_col = broken.lines().nth(next_line - 1).unwrap().find("\"dv_determinaton\"").unwrap() + 1;
+    let next_col = broken
+        .lines()
+        .nth(next_line - 1)
+        .unwrap()
+        .find("\"dv_determinaton\"")
+        .unwrap()
+        + 1;
     assert!(stderr.contains(&format!("{file}:{next_line}:{next_col}: error: stage \"tenant_reply\" refers to unknown stage \"dv_determinaton\"")), "{stderr}");
     // The cycle is reported at the dependency that closes it: register_claim's first entry.
     let cycle_line = line_of("depends_on = [\"check_property_address\", \"check_signatories\"");
-    assert!(stderr.contains(&format!("{file}:{cycle_line}:17: error: task dependency cycle")), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{file}:{cycle_line}:17: error: task dependency cycle"
+        )),
+        "{stderr}"
+    );
     assert!(stderr.contains("task dependency cycle: check_property_address → register_claim → check_property_address"), "{stderr}");
-    assert!(stderr.contains("rules/allocation.rhai:2:13: error:"), "{stderr}");
+    assert!(
+        stderr.contains("rules/allocation.rhai:2:13: error:"),
+        "{stderr}"
+    );
     assert!(stderr.contains("3 problem(s) found"), "{stderr}");
 
     let json = run(dir.path(), &["check", "--json"]);
     let problems: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(problems.as_array().unwrap().len(), 3);
-    assert!(problems.as_array().unwrap().iter().any(|p| p["line"] == 2 && p["column"] == 13));
+    assert!(
+        problems
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["line"] == 2 && p["column"] == 13)
+    );
 }
 
 #[test]
@@ -104,15 +132,27 @@ fn with_no_configuration_it_runs_on_sqlite_in_the_working_directory() {
     std::fs::write(dir.path().join("commands.jsonl"), commands.join("\n")).unwrap();
     let out = run(dir.path(), &["submit", "commands.jsonl"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout).lines().collect::<Vec<_>>(), ["1", "2", "3", "4", "5"]);
+    assert_eq!(
+        text(&out.stdout).lines().collect::<Vec<_>>(),
+        ["1", "2", "3", "4", "5"]
+    );
     assert!(dir.path().join("casewarden.db").exists());
 
     let out = run(dir.path(), &["tick", "--now", "2026-03-02"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("pass at 2026-03-02T09:00:00+00:00: commands: 4 accepted, 1 rejected"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout)
+            .contains("pass at 2026-03-02T09:00:00+00:00: commands: 4 accepted, 1 rejected"),
+        "{}",
+        text(&out.stdout)
+    );
 
     let out = run(dir.path(), &["inbox", "--rejected"]);
-    assert!(text(&out.stdout).contains("unknown task \"nope\""), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("unknown task \"nope\""),
+        "{}",
+        text(&out.stdout)
+    );
 
     let out = run(dir.path(), &["show", "case", "RTB-9", "--json"]);
     let case: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -120,7 +160,11 @@ fn with_no_configuration_it_runs_on_sqlite_in_the_working_directory() {
     assert_eq!(case["stages"][0]["stage"], "application");
     assert_eq!(case["stages"][0]["tasks"].as_array().unwrap().len(), 5);
     let out = run(dir.path(), &["show", "case", "RTB-9"]);
-    assert!(text(&out.stdout).contains("check_property_address"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("check_property_address"),
+        "{}",
+        text(&out.stdout)
+    );
 
     let out = run(dir.path(), &["show", "case", "RTB-404"]);
     assert_eq!(out.status.code(), Some(1));
@@ -134,7 +178,11 @@ fn with_no_configuration_it_runs_on_sqlite_in_the_working_directory() {
 #[test]
 fn the_daemon_runs_passes_refuses_a_second_writer_and_stops_cleanly_on_sigterm() {
     let dir = workdir();
-    std::fs::write(dir.path().join("c.jsonl"), r#"{"type":"upsert_role","ref":"home_ownership","name":"Home ownership"}"#).unwrap();
+    std::fs::write(
+        dir.path().join("c.jsonl"),
+        r#"{"type":"upsert_role","ref":"home_ownership","name":"Home ownership"}"#,
+    )
+    .unwrap();
     assert!(run(dir.path(), &["submit", "c.jsonl"]).status.success());
     let mut daemon = casewarden(dir.path())
         .args(["run"])
@@ -151,21 +199,34 @@ fn the_daemon_runs_passes_refuses_a_second_writer_and_stops_cleanly_on_sigterm()
         if rows[0]["status"] == "accepted" {
             break;
         }
-        assert!(Instant::now() < deadline, "the daemon did not apply the command");
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not apply the command"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let second = run(dir.path(), &["tick"]);
     assert_eq!(second.status.code(), Some(1));
-    assert!(text(&second.stderr).contains("another casewarden process is already running passes on"), "{}", text(&second.stderr));
+    assert!(
+        text(&second.stderr).contains("another casewarden process is already running passes on"),
+        "{}",
+        text(&second.stderr)
+    );
 
-    let status = Command::new("kill").args(["-TERM", &daemon.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(15);
     let exit = loop {
         if let Some(exit) = daemon.try_wait().unwrap() {
             break exit;
         }
-        assert!(Instant::now() < deadline, "the daemon did not stop on SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(exit.code(), Some(0));
@@ -183,13 +244,34 @@ fn the_demo_tells_a_story_of_claims_taken_refused_and_completed() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let story = text(&out.stdout);
     assert!(story.contains("create_case refused: right_to_buy is not available in wales for a claim received on 2026-01-02"), "{story}");
-    assert!(story.contains("RTB-1001: allocated to aisha by allocation_right_to_buy"), "{story}");
-    assert!(story.lines().any(|l| l.starts_with("  RTB-1002:") && l.ends_with("diverted to delay")), "{story}");
-    assert!(story.contains("RTB-1003: check_previous_tenancies released (release date reached)"), "{story}");
+    assert!(
+        story.contains("RTB-1001: allocated to aisha by allocation_right_to_buy"),
+        "{story}"
+    );
+    assert!(
+        story
+            .lines()
+            .any(|l| l.starts_with("  RTB-1002:") && l.ends_with("diverted to delay")),
+        "{story}"
+    );
+    assert!(
+        story.contains("RTB-1003: check_previous_tenancies released (release date reached)"),
+        "{story}"
+    );
     assert!(story.contains("RTB-1001: COMPLETED"), "{story}");
-    assert!(!story.contains("complete_task refused"), "the simulated officers only do work that is theirs: {story}");
+    assert!(
+        !story.contains("complete_task refused"),
+        "the simulated officers only do work that is theirs: {story}"
+    );
     // The database is left for exploring.
     let url = format!("sqlite://{}", dir.path().join("casewarden.db").display());
-    let show = run(&repo("."), &["--database", &url, "show", "case", "RTB-1002"]);
-    assert!(text(&show.stdout).contains("delay"), "{}", text(&show.stdout));
+    let show = run(
+        &repo("."),
+        &["--database", &url, "show", "case", "RTB-1002"],
+    );
+    assert!(
+        text(&show.stdout).contains("delay"),
+        "{}",
+        text(&show.stdout)
+    );
 }

@@ -36,12 +36,16 @@ impl DatabaseLock {
             .truncate(false)
             .write(true)
             .open(&lock)
-            .map_err(|source| LockError::Io { lock: lock.clone(), source })?;
+            .map_err(|source| LockError::Io {
+                lock: lock.clone(),
+                source,
+            })?;
         match file.try_lock() {
             Ok(()) => Ok(DatabaseLock { _file: file }),
-            Err(TryLockError::WouldBlock) => {
-                Err(LockError::Held { database: database.to_path_buf(), lock })
-            }
+            Err(TryLockError::WouldBlock) => Err(LockError::Held {
+                database: database.to_path_buf(),
+                lock,
+            }),
             Err(TryLockError::Error(source)) => Err(LockError::Io { lock, source }),
         }
     }
@@ -58,6 +62,9 @@ mod tests {
         let _first = DatabaseLock::acquire(&db).unwrap();
         let err = DatabaseLock::acquire(&db).unwrap_err();
         assert!(matches!(err, LockError::Held { .. }));
-        assert!(err.to_string().contains("already running passes on"), "{err}");
+        assert!(
+            err.to_string().contains("already running passes on"),
+            "{err}"
+        );
     }
 }

@@ -69,7 +69,9 @@ pub fn backend_of(url: &str) -> Result<Backend, DbError> {
 
 /// The file behind a SQLite URL, if it names one (not `:memory:`).
 pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }
@@ -78,7 +80,10 @@ impl Db {
     /// Opens a pool. SQLite files are created on first use, in WAL mode with a busy timeout and
     /// foreign keys on.
     pub async fn connect(url: &str) -> Result<Db, DbError> {
-        let connect_err = |source| DbError::Connect { url: redact(url), source };
+        let connect_err = |source| DbError::Connect {
+            url: redact(url),
+            source,
+        };
         match backend_of(url)? {
             Backend::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url)
@@ -161,7 +166,10 @@ impl Tx {
     /// `BEGIN IMMEDIATE` already admits one writer at a time.
     pub async fn serialise(&mut self, key: i64) -> Result<(), sqlx::Error> {
         if let Tx::Postgres(_) = self {
-            sql("SELECT pg_advisory_xact_lock($1)").bind(key).execute(self).await?;
+            sql("SELECT pg_advisory_xact_lock($1)")
+                .bind(key)
+                .execute(self)
+                .await?;
         }
         Ok(())
     }
@@ -187,14 +195,20 @@ mod tests {
 
     #[test]
     fn a_password_in_a_url_is_never_shown() {
-        assert_eq!(redact("postgres://app:s3cret@db/cases"), "postgres://app:***@db/cases");
+        assert_eq!(
+            redact("postgres://app:s3cret@db/cases"),
+            "postgres://app:***@db/cases"
+        );
         assert_eq!(redact("postgres://app@db/cases"), "postgres://app@db/cases");
         assert_eq!(redact("sqlite://casewarden.db"), "sqlite://casewarden.db");
     }
 
     #[test]
     fn sqlite_urls_name_their_file() {
-        assert_eq!(sqlite_path("sqlite://x/y.db?mode=rwc"), Some("x/y.db".into()));
+        assert_eq!(
+            sqlite_path("sqlite://x/y.db?mode=rwc"),
+            Some("x/y.db".into())
+        );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://h/db"), None);
     }

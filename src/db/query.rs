@@ -97,7 +97,11 @@ pub fn sql(text: &'static str) -> Sql {
 }
 
 pub fn sql2(sqlite: &'static str, postgres: &'static str) -> Sql {
-    Sql { sqlite, postgres, args: Vec::new() }
+    Sql {
+        sqlite,
+        postgres,
+        args: Vec::new(),
+    }
 }
 
 fn sqlite_args(args: Vec<Arg>) -> Result<SqliteArguments, sqlx::Error> {
@@ -132,16 +136,37 @@ fn pg_args(args: Vec<Arg>) -> Result<PgArguments, sqlx::Error> {
 
 /// Rows that decode on both backends. `#[derive(sqlx::FromRow)]` structs and tuples qualify.
 pub trait Row: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
-impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{}
 
 macro_rules! run {
     ($self:ident, $on:ident, |$q:ident, $e:ident| $body:expr, $qf:path) => {{
-        let Sql { sqlite, postgres, args } = $self;
+        let Sql {
+            sqlite,
+            postgres,
+            args,
+        } = $self;
         match $on.into() {
-            Ex::SqliteConn(c) => { let $q = $qf(sqlite, sqlite_args(args)?); let $e = &mut *c; $body }
-            Ex::SqlitePool(p) => { let $q = $qf(sqlite, sqlite_args(args)?); let $e = p; $body }
-            Ex::PgConn(c) => { let $q = $qf(postgres, pg_args(args)?); let $e = &mut *c; $body }
-            Ex::PgPool(p) => { let $q = $qf(postgres, pg_args(args)?); let $e = p; $body }
+            Ex::SqliteConn(c) => {
+                let $q = $qf(sqlite, sqlite_args(args)?);
+                let $e = &mut *c;
+                $body
+            }
+            Ex::SqlitePool(p) => {
+                let $q = $qf(sqlite, sqlite_args(args)?);
+                let $e = p;
+                $body
+            }
+            Ex::PgConn(c) => {
+                let $q = $qf(postgres, pg_args(args)?);
+                let $e = &mut *c;
+                $body
+            }
+            Ex::PgPool(p) => {
+                let $q = $qf(postgres, pg_args(args)?);
+                let $e = p;
+                $body
+            }
         }
     }};
 }
@@ -154,7 +179,12 @@ impl Sql {
 
     /// Runs a statement; returns the number of rows it changed.
     pub async fn execute<'a>(self, on: impl Into<Ex<'a>>) -> Result<u64, sqlx::Error> {
-        run!(self, on, |q, e| Ok(q.execute(e).await?.rows_affected()), sqlx::query_with)
+        run!(
+            self,
+            on,
+            |q, e| Ok(q.execute(e).await?.rows_affected()),
+            sqlx::query_with
+        )
     }
 
     pub async fn fetch_all<'a, T: Row>(self, on: impl Into<Ex<'a>>) -> Result<Vec<T>, sqlx::Error> {
@@ -165,7 +195,12 @@ impl Sql {
         self,
         on: impl Into<Ex<'a>>,
     ) -> Result<Option<T>, sqlx::Error> {
-        run!(self, on, |q, e| q.fetch_optional(e).await, sqlx::query_as_with)
+        run!(
+            self,
+            on,
+            |q, e| q.fetch_optional(e).await,
+            sqlx::query_as_with
+        )
     }
 
     pub async fn fetch_one<'a, T: Row>(self, on: impl Into<Ex<'a>>) -> Result<T, sqlx::Error> {

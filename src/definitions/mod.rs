@@ -82,7 +82,11 @@ pub struct Sla {
 pub enum Target {
     Fixed(Period),
     /// Chosen by a case fact (`tenure`, or an attribute), with a default for other values.
-    ByFact { fact: String, values: BTreeMap<String, Period>, default: Option<Period> },
+    ByFact {
+        fact: String,
+        values: BTreeMap<String, Period>,
+        default: Option<Period>,
+    },
 }
 
 impl Target {
@@ -90,9 +94,13 @@ impl Target {
     pub fn periods(&self) -> Vec<Period> {
         match self {
             Target::Fixed(p) => vec![*p],
-            Target::ByFact { values, default, .. } => {
-                values.values().copied().chain(default.iter().copied()).collect()
-            }
+            Target::ByFact {
+                values, default, ..
+            } => values
+                .values()
+                .copied()
+                .chain(default.iter().copied())
+                .collect(),
         }
     }
 }

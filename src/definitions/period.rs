@@ -68,7 +68,9 @@ impl FromStr for Period {
     type Err = PeriodError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let err = || PeriodError { input: input.to_string() };
+        let err = || PeriodError {
+            input: input.to_string(),
+        };
         let words: Vec<String> = input.split_whitespace().map(str::to_lowercase).collect();
         let (count, unit) = match words.as_slice() {
             [n, unit] => (n, vec![unit.as_str()]),
@@ -105,18 +107,56 @@ mod tests {
     #[test]
     fn periods_read_as_rule_authors_write_them() {
         let p = |s: &str| s.parse::<Period>().unwrap();
-        assert_eq!(p("20 working days"), Period { count: 20, unit: Unit::WorkingDays });
-        assert_eq!(p("1 Working Day"), Period { count: 1, unit: Unit::WorkingDays });
-        assert_eq!(p("28 days"), Period { count: 28, unit: Unit::Days });
-        assert_eq!(p("28 calendar days"), Period { count: 28, unit: Unit::Days });
-        assert_eq!(p("8 weeks"), Period { count: 8, unit: Unit::Weeks });
+        assert_eq!(
+            p("20 working days"),
+            Period {
+                count: 20,
+                unit: Unit::WorkingDays
+            }
+        );
+        assert_eq!(
+            p("1 Working Day"),
+            Period {
+                count: 1,
+                unit: Unit::WorkingDays
+            }
+        );
+        assert_eq!(
+            p("28 days"),
+            Period {
+                count: 28,
+                unit: Unit::Days
+            }
+        );
+        assert_eq!(
+            p("28 calendar days"),
+            Period {
+                count: 28,
+                unit: Unit::Days
+            }
+        );
+        assert_eq!(
+            p("8 weeks"),
+            Period {
+                count: 8,
+                unit: Unit::Weeks
+            }
+        );
         assert_eq!(p("8 weeks").to_string(), "8 weeks");
         assert_eq!(p("1 working day").to_string(), "1 working day");
     }
 
     #[test]
     fn a_malformed_period_says_how_to_write_one() {
-        for bad in ["", "eight weeks", "8", "8 fortnights", "-2 days", "2.5 days", "8 weeks ago x"] {
+        for bad in [
+            "",
+            "eight weeks",
+            "8",
+            "8 fortnights",
+            "-2 days",
+            "2.5 days",
+            "8 weeks ago x",
+        ] {
             let err = bad.parse::<Period>().unwrap_err();
             assert!(err.to_string().contains("20 working days"), "{bad}: {err}");
         }

@@ -37,7 +37,11 @@ pub fn compile(
                 problems.push(src.at(at, e.message().trim().to_string()));
             }
             Ok(file) => {
-                let mut c = Compiler { src: &src, known, problems: &mut problems };
+                let mut c = Compiler {
+                    src: &src,
+                    known,
+                    problems: &mut problems,
+                };
                 if let Some(def) = c.definition(file) {
                     compiled.push((def, src.path.to_path_buf(), text));
                 }
@@ -122,7 +126,10 @@ impl Compiler<'_> {
                 .collect();
             self.err(
                 name,
-                format!("{what} {:?} does not exist: there is no rules/{full}.rhai", name.get_ref()),
+                format!(
+                    "{what} {:?} does not exist: there is no rules/{full}.rhai",
+                    name.get_ref()
+                ),
                 if have.is_empty() {
                     format!("add rules/{full}.rhai")
                 } else {
@@ -139,17 +146,27 @@ impl Compiler<'_> {
         self.enumerated("scheme", &f.scheme, SCHEMES);
         self.enumerated("country", &f.country, COUNTRIES);
         let from = self.date("effective_from", &f.effective_from);
-        let to = f.effective_to.as_ref().and_then(|t| self.date("effective_to", t));
+        let to = f
+            .effective_to
+            .as_ref()
+            .and_then(|t| self.date("effective_to", t));
         if let (Some(from), Some(to), Some(at)) = (from, to, &f.effective_to)
             && to < from
         {
-            self.err(at, format!("effective_to {to} is before effective_from {from}"), "");
+            self.err(
+                at,
+                format!("effective_to {to} is before effective_from {from}"),
+                "",
+            );
         }
         let allocation = match &f.allocation {
             Some(name) => self.script("allocation rule", name, ""),
-            None => [format!("allocation_{}", f.scheme.get_ref()), "allocation".to_string()]
-                .into_iter()
-                .find(|n| self.known.scripts.contains(n)),
+            None => [
+                format!("allocation_{}", f.scheme.get_ref()),
+                "allocation".to_string(),
+            ]
+            .into_iter()
+            .find(|n| self.known.scripts.contains(n)),
         };
         let calendar = match &f.calendar {
             Some(c) if self.known.calendars.contains(c.get_ref()) => c.get_ref().clone(),
@@ -194,12 +211,20 @@ impl Compiler<'_> {
         let mut seen: HashMap<&str, &S<String>> = HashMap::new();
         for s in defs {
             if seen.insert(s.key.get_ref(), &s.key).is_some() {
-                self.err(&s.key, format!("stage {:?} is defined twice", s.key.get_ref()), "");
+                self.err(
+                    &s.key,
+                    format!("stage {:?} is defined twice", s.key.get_ref()),
+                    "",
+                );
             }
             self.enumerated("master stage", &s.master, MASTER_STAGES);
         }
         if !defs.is_empty() && defs.iter().all(|s| s.branch) {
-            self.err(&defs[0].key, "every stage is a branch, so no stage can come first", "");
+            self.err(
+                &defs[0].key,
+                "every stage is a branch, so no stage can come first",
+                "",
+            );
         }
         let mut by_order: Vec<&model::StageDef> = defs.iter().filter(|s| !s.branch).collect();
         by_order.sort_by_key(|s| s.order);
@@ -211,17 +236,29 @@ impl Compiler<'_> {
                     self.err(
                         n,
                         format!("stage {key:?} refers to unknown stage {:?}", n.get_ref()),
-                        format!("known stages: {}", defs.iter().map(|d| d.key.get_ref().as_str()).collect::<Vec<_>>().join(", ")),
+                        format!(
+                            "known stages: {}",
+                            defs.iter()
+                                .map(|d| d.key.get_ref().as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
                     );
                 } else if n.get_ref() == key {
                     self.err(n, format!("stage {key:?} cannot follow itself"), "");
                 }
             }
             for d in &s.diversions {
-                if defs.iter().any(|o| o.key.get_ref() == d.get_ref() && !o.branch) {
+                if defs
+                    .iter()
+                    .any(|o| o.key.get_ref() == d.get_ref() && !o.branch)
+                {
                     self.err(
                         d,
-                        format!("{:?} is a diversion of {key:?} but not a branch stage", d.get_ref()),
+                        format!(
+                            "{:?} is a diversion of {key:?} but not a branch stage",
+                            d.get_ref()
+                        ),
                         format!("add `branch = true` to stage {:?}", d.get_ref()),
                     );
                 }
@@ -229,15 +266,23 @@ impl Compiler<'_> {
             let next = match &s.next {
                 Some(list) if list.is_empty() => Successors::Final,
                 Some(list) if list.len() == 1 => Successors::One(list[0].get_ref().clone()),
-                Some(list) => Successors::Choice(list.iter().map(|n| n.get_ref().clone()).collect()),
+                Some(list) => {
+                    Successors::Choice(list.iter().map(|n| n.get_ref().clone()).collect())
+                }
                 None if s.branch => {
-                    self.err(&s.key, format!("branch stage {key:?} must say which stages may follow it"), "add `next = [...]` (an empty list ends the case)");
+                    self.err(
+                        &s.key,
+                        format!("branch stage {key:?} must say which stages may follow it"),
+                        "add `next = [...]` (an empty list ends the case)",
+                    );
                     Successors::Final
                 }
                 None => by_order
                     .iter()
                     .find(|o| o.order > s.order)
-                    .map_or(Successors::Final, |o| Successors::One(o.key.get_ref().clone())),
+                    .map_or(Successors::Final, |o| {
+                        Successors::One(o.key.get_ref().clone())
+                    }),
             };
             let sla = self.sla(&s.sla);
             let tasks = self.tasks(key, &s.tasks);
@@ -245,7 +290,11 @@ impl Compiler<'_> {
                 self.err(&s.key, format!("stage {key:?} has no mandatory task, so it would complete the moment it is entered"), "make at least one task mandatory");
             }
             if s.tasks.is_empty() {
-                self.err(&s.key, format!("stage {key:?} has no tasks"), "add a [[stage.task]]");
+                self.err(
+                    &s.key,
+                    format!("stage {key:?} has no tasks"),
+                    "add a [[stage.task]]",
+                );
             }
             if let (Some(sla), Some(tasks)) = (sla, tasks) {
                 out.push(Stage {
@@ -271,7 +320,10 @@ impl Compiler<'_> {
             if !seen.insert(t.key.get_ref().as_str()) {
                 self.err(
                     &t.key,
-                    format!("task {:?} appears twice in stage {stage:?}", t.key.get_ref()),
+                    format!(
+                        "task {:?} appears twice in stage {stage:?}",
+                        t.key.get_ref()
+                    ),
                     "a task may appear at most once per stage",
                 );
             }
@@ -281,11 +333,22 @@ impl Compiler<'_> {
                 if !seen.contains(d.get_ref().as_str()) {
                     self.err(
                         d,
-                        format!("task {:?} depends on {:?}, which is not a task of stage {stage:?}", t.key.get_ref(), d.get_ref()),
-                        format!("tasks of {stage:?}: {}", seen.iter().copied().collect::<Vec<_>>().join(", ")),
+                        format!(
+                            "task {:?} depends on {:?}, which is not a task of stage {stage:?}",
+                            t.key.get_ref(),
+                            d.get_ref()
+                        ),
+                        format!(
+                            "tasks of {stage:?}: {}",
+                            seen.iter().copied().collect::<Vec<_>>().join(", ")
+                        ),
                     );
                 } else if d.get_ref() == t.key.get_ref() {
-                    self.err(d, format!("task {:?} depends on itself", t.key.get_ref()), "");
+                    self.err(
+                        d,
+                        format!("task {:?} depends on itself", t.key.get_ref()),
+                        "",
+                    );
                 }
             }
         }
@@ -364,7 +427,11 @@ impl Compiler<'_> {
                 if by.values.is_empty() {
                     self.err(&by.fact, "target_by needs at least one value", "");
                 }
-                Some(Target::ByFact { fact: by.fact.get_ref().clone(), values, default })
+                Some(Target::ByFact {
+                    fact: by.fact.get_ref().clone(),
+                    values,
+                    default,
+                })
             }
             (Some(t), Some(_)) => {
                 self.err(t, "give either target or target_by, not both", "");
@@ -375,7 +442,11 @@ impl Compiler<'_> {
         let amber = s.amber.as_ref().and_then(|a| self.period(a));
         if let (Some(a), Some(at)) = (amber, &s.amber) {
             match &target {
-                None => self.err(at, "an amber warning needs a target", "add `target = \"...\"` to this sla"),
+                None => self.err(
+                    at,
+                    "an amber warning needs a target",
+                    "add `target = \"...\"` to this sla",
+                ),
                 Some(t) if t.periods().iter().any(|p| !a.shorter_than(p)) => self.err(
                     at,
                     format!("the amber warning ({a}) is not shorter than the target"),
@@ -392,15 +463,26 @@ impl Compiler<'_> {
         }
         let esc = s.escalation.clone().unwrap_or_default();
         let escalation = Escalation {
-            amber: esc.amber.as_ref().and_then(|n| self.script("escalation rule", n, "escalation/")),
-            exceeded: esc.exceeded.as_ref().and_then(|n| self.script("escalation rule", n, "escalation/")),
-            follow_on: esc.follow_on.as_ref().and_then(|n| self.script("escalation rule", n, "escalation/")),
+            amber: esc
+                .amber
+                .as_ref()
+                .and_then(|n| self.script("escalation rule", n, "escalation/")),
+            exceeded: esc
+                .exceeded
+                .as_ref()
+                .and_then(|n| self.script("escalation rule", n, "escalation/")),
+            follow_on: esc
+                .follow_on
+                .as_ref()
+                .and_then(|n| self.script("escalation rule", n, "escalation/")),
         };
         (self.problems.len() == before).then(|| Sla {
             target,
             amber,
             follow_on,
-            follow_on_limit: s.follow_on_limit.unwrap_or(if follow_on.is_some() { 3 } else { 0 }),
+            follow_on_limit: s
+                .follow_on_limit
+                .unwrap_or(if follow_on.is_some() { 3 } else { 0 }),
             escalation,
         })
     }
@@ -415,18 +497,30 @@ fn check_across_files(defs: &[(Definition, PathBuf, &String)], problems: &mut Ve
         for (b, pb, _) in &defs[..i] {
             if a.id == b.id {
                 problems.push(
-                    Problem::new(pa, locate(pa, ta, "id"), format!("definition id {:?} is also used by {}", a.id, pb.display()))
-                        .help("give each definition its own id"),
+                    Problem::new(
+                        pa,
+                        locate(pa, ta, "id"),
+                        format!("definition id {:?} is also used by {}", a.id, pb.display()),
+                    )
+                    .help("give each definition its own id"),
                 );
             } else if (&a.kind, &a.scheme, &a.country) == (&b.kind, &b.scheme, &b.country)
                 && a.effective_from <= b.effective_to.unwrap_or(NaiveDate::MAX)
                 && b.effective_from <= a.effective_to.unwrap_or(NaiveDate::MAX)
             {
                 problems.push(
-                    Problem::new(pa, locate(pa, ta, "effective_from"), format!(
-                        "{} {} in {}: effective dates overlap those of {:?} in {}",
-                        a.kind, a.scheme, a.country, b.id, pb.display()
-                    ))
+                    Problem::new(
+                        pa,
+                        locate(pa, ta, "effective_from"),
+                        format!(
+                            "{} {} in {}: effective dates overlap those of {:?} in {}",
+                            a.kind,
+                            a.scheme,
+                            a.country,
+                            b.id,
+                            pb.display()
+                        ),
+                    )
                     .help("end one definition (effective_to) the day before the other starts"),
                 );
             }

@@ -23,8 +23,15 @@ pub struct Outcome {
 
 enum Verdict {
     Owner(Decision),
-    Nobody { reason: String, rule: Option<(String, String)> },
-    Failed { rule: String, version: String, message: String },
+    Nobody {
+        reason: String,
+        rule: Option<(String, String)>,
+    },
+    Failed {
+        rule: String,
+        version: String,
+        message: String,
+    },
 }
 
 pub async fn run_once(
@@ -36,10 +43,11 @@ pub async fn run_once(
 ) -> Result<Outcome, StepError> {
     let mut outcome = Outcome::default();
     loop {
-        let due: Vec<(i64,)> = sql("SELECT id FROM cases WHERE allocation = 'pending' ORDER BY id LIMIT $1")
-            .bind(batch)
-            .fetch_all(db)
-            .await?;
+        let due: Vec<(i64,)> =
+            sql("SELECT id FROM cases WHERE allocation = 'pending' ORDER BY id LIMIT $1")
+                .bind(batch)
+                .fetch_all(db)
+                .await?;
         if due.is_empty() {
             return Ok(outcome);
         }
@@ -67,13 +75,25 @@ pub async fn run_once(
                     needed(&mut tx, &case, fallback_role, now, &reason, rule).await?;
                     outcome.needed += 1;
                 }
-                Verdict::Failed { rule, version, message } => {
+                Verdict::Failed {
+                    rule,
+                    version,
+                    message,
+                } => {
                     events::append(&mut tx, at, now, "rule_error", ENGINE, json!({
                         "rule": rule, "rule_version": version, "message": message, "during": "allocation",
                     }))
                     .await?;
                     let reason = format!("allocation rule {rule} failed");
-                    needed(&mut tx, &case, fallback_role, now, &reason, Some((rule, version))).await?;
+                    needed(
+                        &mut tx,
+                        &case,
+                        fallback_role,
+                        now,
+                        &reason,
+                        Some((rule, version)),
+                    )
+                    .await?;
                     outcome.needed += 1;
                 }
             }
@@ -96,9 +116,16 @@ async fn needed(
         .execute(&mut *tx)
         .await?;
     let (rule, version) = rule.unzip();
-    events::append(tx, Some((case.id, &case.case_ref)), now, "allocation_needed", ENGINE, json!({
-        "queue_role": fallback_role, "reason": reason, "rule": rule, "rule_version": version,
-    }))
+    events::append(
+        tx,
+        Some((case.id, &case.case_ref)),
+        now,
+        "allocation_needed",
+        ENGINE,
+        json!({
+            "queue_role": fallback_role, "reason": reason, "rule": rule, "rule_version": version,
+        }),
+    )
     .await?;
     Ok(())
 }
@@ -107,11 +134,19 @@ async fn needed(
 async fn decide(db: &Db, rules: &Arc<RuleSet>, case: &CaseRow) -> Result<Verdict, StepError> {
     let Some(def) = rules.definition(&case.definition_id).cloned() else {
         return Ok(Verdict::Nobody {
-            reason: format!("definition {} is not in the loaded rule set", case.definition_id),
+            reason: format!(
+                "definition {} is not in the loaded rule set",
+                case.definition_id
+            ),
             rule: None,
         });
     };
-    let Some(script) = def.allocation.as_ref().and_then(|n| rules.scripts.get(n)).cloned() else {
+    let Some(script) = def
+        .allocation
+        .as_ref()
+        .and_then(|n| rules.scripts.get(n))
+        .cloned()
+    else {
         return Ok(Verdict::Nobody {
             reason: format!("no allocation rule applies to definition {}", def.id),
             rule: None,
@@ -130,18 +165,31 @@ async fn decide(db: &Db, rules: &Arc<RuleSet>, case: &CaseRow) -> Result<Verdict
     };
     let officers = officers(db).await?;
     let sandbox = rules.sandbox.clone();
-    let result = tokio::task::spawn_blocking(move || allocation::allocate(&sandbox, &script, &facts, &officers))
-        .await
-        .map_err(|e| StepError::Internal(format!("allocation rule thread failed: {e}")))?;
+    let result = tokio::task::spawn_blocking(move || {
+        allocation::allocate(&sandbox, &script, &facts, &officers)
+    })
+    .await
+    .map_err(|e| StepError::Internal(format!("allocation rule thread failed: {e}")))?;
     Ok(match result {
         Ok(d) if d.owner.is_some() => Verdict::Owner(d),
         Ok(d) => Verdict::Nobody {
-            reason: d.reason.clone().unwrap_or_else(|| format!("allocation rule {} chose nobody", d.rule)),
+            reason: d
+                .reason
+                .clone()
+                .unwrap_or_else(|| format!("allocation rule {} chose nobody", d.rule)),
             rule: Some((d.rule, d.version)),
         },
         Err(e) => {
-            let version = rules.scripts.get(&e.script).map(|s| s.version.clone()).unwrap_or_default();
-            Verdict::Failed { rule: e.script.clone(), version, message: e.to_string() }
+            let version = rules
+                .scripts
+                .get(&e.script)
+                .map(|s| s.version.clone())
+                .unwrap_or_default();
+            Verdict::Failed {
+                rule: e.script.clone(),
+                version,
+                message: e.to_string(),
+            }
         }
     })
 }
@@ -162,7 +210,11 @@ pub async fn officers(db: &Db) -> Result<Vec<Officer>, sqlx::Error> {
     Ok(users
         .into_iter()
         .map(|(user_ref, line_manager, open_cases)| Officer {
-            roles: roles.iter().filter(|(u, _)| *u == user_ref).map(|(_, r)| r.clone()).collect(),
+            roles: roles
+                .iter()
+                .filter(|(u, _)| *u == user_ref)
+                .map(|(_, r)| r.clone())
+                .collect(),
             user_ref,
             open_cases,
             line_manager,

@@ -35,7 +35,15 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                 .bind(&r.name)
                 .execute(&mut *tx)
                 .await?;
-            events::append(tx, None, now, "role_upserted", CRM, json!({"role": r.role_ref})).await?;
+            events::append(
+                tx,
+                None,
+                now,
+                "role_upserted",
+                CRM,
+                json!({"role": r.role_ref}),
+            )
+            .await?;
             Ok(())
         }
         Command::UpsertContact(c) => {
@@ -50,14 +58,28 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            events::append(tx, None, now, "contact_upserted", CRM, json!({"contact": c.contact_ref})).await?;
+            events::append(
+                tx,
+                None,
+                now,
+                "contact_upserted",
+                CRM,
+                json!({"contact": c.contact_ref}),
+            )
+            .await?;
             Ok(())
         }
         Command::UpsertContactGroup(g) => {
             for m in &g.members {
-                let n: i64 = sql("SELECT COUNT(*) FROM contacts WHERE ref = $1").bind(m).scalar(&mut *tx).await?;
+                let n: i64 = sql("SELECT COUNT(*) FROM contacts WHERE ref = $1")
+                    .bind(m)
+                    .scalar(&mut *tx)
+                    .await?;
                 if n == 0 {
-                    return Err(Rejection(format!("members: unknown contact {m:?}; send upsert_contact first")).into());
+                    return Err(Rejection(format!(
+                        "members: unknown contact {m:?}; send upsert_contact first"
+                    ))
+                    .into());
                 }
             }
             sql("INSERT INTO contact_groups (ref, name) VALUES ($1, $2) ON CONFLICT (ref) DO UPDATE SET name = excluded.name")
@@ -65,7 +87,10 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                 .bind(&g.name)
                 .execute(&mut *tx)
                 .await?;
-            sql("DELETE FROM contact_group_members WHERE group_ref = $1").bind(&g.group_ref).execute(&mut *tx).await?;
+            sql("DELETE FROM contact_group_members WHERE group_ref = $1")
+                .bind(&g.group_ref)
+                .execute(&mut *tx)
+                .await?;
             for m in &g.members {
                 sql("INSERT INTO contact_group_members (group_ref, contact_ref) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                     .bind(&g.group_ref)
@@ -73,26 +98,54 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                     .execute(&mut *tx)
                     .await?;
             }
-            events::append(tx, None, now, "contact_group_upserted", CRM, json!({"group": g.group_ref, "members": g.members.len()}))
-                .await?;
+            events::append(
+                tx,
+                None,
+                now,
+                "contact_group_upserted",
+                CRM,
+                json!({"group": g.group_ref, "members": g.members.len()}),
+            )
+            .await?;
             Ok(())
         }
         Command::CreateCase(c) => create_case(tx, rules, c, now).await,
         Command::ActivateTask(t) => {
             let (case, def) = open_case(tx, rules, &t.case_ref).await?;
             let (task, stage_row) = task_in_open_stage(tx, &def, &case, &t.task).await?;
-            let stage = def.stage(&stage_row.stage).expect("stage of a loaded task is defined");
+            let stage = def
+                .stage(&stage_row.stage)
+                .expect("stage of a loaded task is defined");
             match task.status.as_str() {
                 "waiting" => {}
                 "active" | "on_hold" => return reject_task(&case, &task, "is already active"),
                 _ => return reject_task(&case, &task, &format!("is {}", task.status)),
             }
-            if stage.task(&task.task).is_some_and(|d| d.activation == Activation::Auto) {
-                return reject_task(&case, &task, "starts automatically when its dependencies are done; it cannot be activated by hand");
+            if stage
+                .task(&task.task)
+                .is_some_and(|d| d.activation == Activation::Auto)
+            {
+                return reject_task(
+                    &case,
+                    &task,
+                    "starts automatically when its dependencies are done; it cannot be activated by hand",
+                );
             }
-            let unmet = progress::unmet_dependencies(stage, &rows::tasks_of_stage(&mut *tx, stage_row.id).await?, &task.task);
+            let unmet = progress::unmet_dependencies(
+                stage,
+                &rows::tasks_of_stage(&mut *tx, stage_row.id).await?,
+                &task.task,
+            );
             if !unmet.is_empty() {
-                return reject_task(&case, &task, &format!("depends on {} which {} not done yet", unmet.join(", "), if unmet.len() == 1 { "is" } else { "are" }));
+                return reject_task(
+                    &case,
+                    &task,
+                    &format!(
+                        "depends on {} which {} not done yet",
+                        unmet.join(", "),
+                        if unmet.len() == 1 { "is" } else { "are" }
+                    ),
+                );
             }
             progress::activate(tx, &case, stage, &task, "manual", Ctx { now, actor: CRM }).await?;
             Ok(())
@@ -107,10 +160,12 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                 None => now,
             };
             if at > now {
-                return reject(format!("at {at} is in the future (now is {now})")).map_err(Into::into);
+                return reject(format!("at {at} is in the future (now is {now})"))
+                    .map_err(Into::into);
             }
             if task.activated_at.is_some_and(|a| at < a) {
-                return reject(format!("at {at} is before the task was activated")).map_err(Into::into);
+                return reject(format!("at {at} is before the task was activated"))
+                    .map_err(Into::into);
             }
             sql("UPDATE tasks SET status = 'completed', completed_at = $1, completed_by = $2, outcome = $3, next_check_at = NULL WHERE id = $4")
                 .bind(at)
@@ -121,7 +176,8 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                 .await?;
             events::append(tx, Some((case.id, &case.case_ref)), now, "task_completed", &t.by,
                 json!({"stage": stage_row.stage, "task": task.task, "at": at, "outcome": t.outcome})).await?;
-            progress::after_task_done(tx, &def, &case, &stage_row, Ctx { now, actor: &t.by }).await?;
+            progress::after_task_done(tx, &def, &case, &stage_row, Ctx { now, actor: &t.by })
+                .await?;
             Ok(())
         }
         Command::SkipTask(t) => {
@@ -131,7 +187,11 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                 known_user(tx, "by", by).await?;
             }
             if task.mandatory {
-                return reject_task(&case, &task, "is mandatory; only optional tasks can be skipped");
+                return reject_task(
+                    &case,
+                    &task,
+                    "is mandatory; only optional tasks can be skipped",
+                );
             }
             if !task.is_open() {
                 return reject_task(&case, &task, &format!("is {}", task.status));
@@ -143,8 +203,15 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                 .bind(task.id)
                 .execute(&mut *tx)
                 .await?;
-            events::append(tx, Some((case.id, &case.case_ref)), now, "task_skipped", actor,
-                json!({"stage": stage_row.stage, "task": task.task, "reason": t.reason})).await?;
+            events::append(
+                tx,
+                Some((case.id, &case.case_ref)),
+                now,
+                "task_skipped",
+                actor,
+                json!({"stage": stage_row.stage, "task": task.task, "reason": t.reason}),
+            )
+            .await?;
             progress::after_task_done(tx, &def, &case, &stage_row, Ctx { now, actor }).await?;
             Ok(())
         }
@@ -180,14 +247,29 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
         Command::ReassignCase(r) => {
             let (case, _) = open_case(tx, rules, &r.case_ref).await?;
             if !rows::user_exists(&mut *tx, &r.owner, true).await? {
-                return reject(format!("owner: {:?} is not an active user; send upsert_user first", r.owner)).map_err(Into::into);
+                return reject(format!(
+                    "owner: {:?} is not an active user; send upsert_user first",
+                    r.owner
+                ))
+                .map_err(Into::into);
             }
             if case.owner.as_deref() == Some(r.owner.as_str()) {
-                return reject(format!("case {} is already owned by {}", case.case_ref, r.owner)).map_err(Into::into);
+                return reject(format!(
+                    "case {} is already owned by {}",
+                    case.case_ref, r.owner
+                ))
+                .map_err(Into::into);
             }
             progress::set_owner(tx, &case, &r.owner).await?;
-            events::append(tx, Some((case.id, &case.case_ref)), now, "owner_changed", CRM,
-                json!({"from": case.owner, "to": r.owner})).await?;
+            events::append(
+                tx,
+                Some((case.id, &case.case_ref)),
+                now,
+                "owner_changed",
+                CRM,
+                json!({"from": case.owner, "to": r.owner}),
+            )
+            .await?;
             Ok(())
         }
         Command::AddNote(n) => {
@@ -200,8 +282,15 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                 .bind(now)
                 .scalar(&mut *tx)
                 .await?;
-            events::append(tx, Some((case.id, &case.case_ref)), now, "note_added", &n.by,
-                json!({"note_id": id, "text": n.text})).await?;
+            events::append(
+                tx,
+                Some((case.id, &case.case_ref)),
+                now,
+                "note_added",
+                &n.by,
+                json!({"note_id": id, "text": n.text}),
+            )
+            .await?;
             Ok(())
         }
         Command::AttachFile(f) => {
@@ -230,7 +319,11 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
             }
             let actor = c.by.as_deref().unwrap_or(CRM);
             let ctx = Ctx { now, actor };
-            for s in rows::stages_of(&mut *tx, case.id).await?.iter().filter(|s| s.status == "open") {
+            for s in rows::stages_of(&mut *tx, case.id)
+                .await?
+                .iter()
+                .filter(|s| s.status == "open")
+            {
                 progress::finish_stage(tx, &case, s, "closed", "case closed", ctx).await?;
             }
             sql("UPDATE cases SET status = 'closed', outcome = $1, closed_at = $2 WHERE id = $3")
@@ -239,7 +332,15 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                 .bind(case.id)
                 .execute(&mut *tx)
                 .await?;
-            events::append(tx, Some((case.id, &case.case_ref)), now, "case_closed", actor, json!({"outcome": c.outcome})).await?;
+            events::append(
+                tx,
+                Some((case.id, &case.case_ref)),
+                now,
+                "case_closed",
+                actor,
+                json!({"outcome": c.outcome}),
+            )
+            .await?;
             Ok(())
         }
     }
@@ -247,9 +348,14 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
 
 async fn upsert_user(tx: &mut Tx, u: &commands::UpsertUser, now: DateTime<Utc>) -> Applied {
     for r in &u.roles {
-        let n: i64 = sql("SELECT COUNT(*) FROM roles WHERE ref = $1").bind(r).scalar(&mut *tx).await?;
+        let n: i64 = sql("SELECT COUNT(*) FROM roles WHERE ref = $1")
+            .bind(r)
+            .scalar(&mut *tx)
+            .await?;
         if n == 0 {
-            return Err(Rejection(format!("roles: unknown role {r:?}; send upsert_role first")).into());
+            return Err(
+                Rejection(format!("roles: unknown role {r:?}; send upsert_role first")).into(),
+            );
         }
     }
     sql("INSERT INTO users (ref, name, email, line_manager, active, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
@@ -263,7 +369,10 @@ async fn upsert_user(tx: &mut Tx, u: &commands::UpsertUser, now: DateTime<Utc>) 
         .bind(now)
         .execute(&mut *tx)
         .await?;
-    sql("DELETE FROM user_roles WHERE user_ref = $1").bind(&u.user_ref).execute(&mut *tx).await?;
+    sql("DELETE FROM user_roles WHERE user_ref = $1")
+        .bind(&u.user_ref)
+        .execute(&mut *tx)
+        .await?;
     for r in &u.roles {
         sql("INSERT INTO user_roles (user_ref, role_ref) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(&u.user_ref)
@@ -276,25 +385,49 @@ async fn upsert_user(tx: &mut Tx, u: &commands::UpsertUser, now: DateTime<Utc>) 
     Ok(())
 }
 
-async fn create_case(tx: &mut Tx, rules: &RuleSet, c: &commands::CreateCase, now: DateTime<Utc>) -> Applied {
+async fn create_case(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    c: &commands::CreateCase,
+    now: DateTime<Utc>,
+) -> Applied {
     if let Some(existing) = rows::case_by_ref(&mut *tx, &c.case_ref).await? {
-        return reject(format!("case {} already exists (created {})", c.case_ref, existing.created_at)).map_err(Into::into);
+        return reject(format!(
+            "case {} already exists (created {})",
+            c.case_ref, existing.created_at
+        ))
+        .map_err(Into::into);
     }
     if let Some(a) = &c.applicant {
-        let n: i64 = sql("SELECT COUNT(*) FROM contacts WHERE ref = $1").bind(a).scalar(&mut *tx).await?;
+        let n: i64 = sql("SELECT COUNT(*) FROM contacts WHERE ref = $1")
+            .bind(a)
+            .scalar(&mut *tx)
+            .await?;
         if n == 0 {
-            return reject(format!("applicant: unknown contact {a:?}; send upsert_contact first")).map_err(Into::into);
+            return reject(format!(
+                "applicant: unknown contact {a:?}; send upsert_contact first"
+            ))
+            .map_err(Into::into);
         }
     }
     if let Some(g) = &c.applicant_group {
-        let n: i64 = sql("SELECT COUNT(*) FROM contact_groups WHERE ref = $1").bind(g).scalar(&mut *tx).await?;
+        let n: i64 = sql("SELECT COUNT(*) FROM contact_groups WHERE ref = $1")
+            .bind(g)
+            .scalar(&mut *tx)
+            .await?;
         if n == 0 {
-            return reject(format!("applicant_group: unknown contact group {g:?}; send upsert_contact_group first")).map_err(Into::into);
+            return reject(format!(
+                "applicant_group: unknown contact group {g:?}; send upsert_contact_group first"
+            ))
+            .map_err(Into::into);
         }
     }
     let received = commands::time("received_at", &c.received_at)?;
     if received > now {
-        return reject(format!("received_at {received} is in the future (now is {now})")).map_err(Into::into);
+        return reject(format!(
+            "received_at {received} is in the future (now is {now})"
+        ))
+        .map_err(Into::into);
     }
     let scheme = c.scheme.as_deref().unwrap_or_default();
     let def = rules
@@ -324,40 +457,89 @@ async fn create_case(tx: &mut Tx, rules: &RuleSet, c: &commands::CreateCase, now
     .scalar(&mut *tx)
     .await?;
     let case = rows::case_by_id(&mut *tx, id).await?;
-    events::append(tx, Some((id, &case.case_ref)), now, "case_created", CRM, json!({
-        "kind": c.kind, "scheme": c.scheme, "country": c.country, "received_at": received,
-        "definition": def.id, "definition_version": def.version,
-    }))
+    events::append(
+        tx,
+        Some((id, &case.case_ref)),
+        now,
+        "case_created",
+        CRM,
+        json!({
+            "kind": c.kind, "scheme": c.scheme, "country": c.country, "received_at": received,
+            "definition": def.id, "definition_version": def.version,
+        }),
+    )
     .await?;
-    progress::enter_stage(tx, &def, &case, def.first_stage(), Ctx { now, actor: events::ENGINE }).await?;
+    progress::enter_stage(
+        tx,
+        &def,
+        &case,
+        def.first_stage(),
+        Ctx {
+            now,
+            actor: events::ENGINE,
+        },
+    )
+    .await?;
     Ok(())
 }
 
-async fn advance_case(tx: &mut Tx, rules: &RuleSet, case_ref: &str, to: &str, now: DateTime<Utc>) -> Applied {
+async fn advance_case(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    case_ref: &str,
+    to: &str,
+    now: DateTime<Utc>,
+) -> Applied {
     let (case, def) = open_case(tx, rules, case_ref).await?;
     let Some(target) = def.stage(to) else {
         let known: Vec<_> = def.stages.iter().map(|s| s.key.as_str()).collect();
-        return reject(format!("to_stage: {to:?} is not a stage of {} (stages: {})", def.id, known.join(", "))).map_err(Into::into);
+        return reject(format!(
+            "to_stage: {to:?} is not a stage of {} (stages: {})",
+            def.id,
+            known.join(", ")
+        ))
+        .map_err(Into::into);
     };
     let ctx = Ctx { now, actor: CRM };
     if case.status == "awaiting_advance" {
-        let last = rows::latest_stage(&mut *tx, case.id).await?.expect("a case awaiting a choice has a stage");
+        let last = rows::latest_stage(&mut *tx, case.id)
+            .await?
+            .expect("a case awaiting a choice has a stage");
         let choices = match def.stage(&last.stage).map(|s| &s.next) {
             Some(crate::definitions::Successors::Choice(c)) => c.clone(),
             _ => Vec::new(),
         };
         if !choices.iter().any(|c| c == to) {
-            return reject(format!("to_stage: {to:?} cannot follow {}; choose one of: {}", last.stage, choices.join(", "))).map_err(Into::into);
+            return reject(format!(
+                "to_stage: {to:?} cannot follow {}; choose one of: {}",
+                last.stage,
+                choices.join(", ")
+            ))
+            .map_err(Into::into);
         }
-        sql("UPDATE cases SET status = 'open' WHERE id = $1").bind(case.id).execute(&mut *tx).await?;
-        events::append(tx, Some((case.id, &case.case_ref)), now, "case_advanced", CRM, json!({"from": last.stage, "to": to})).await?;
+        sql("UPDATE cases SET status = 'open' WHERE id = $1")
+            .bind(case.id)
+            .execute(&mut *tx)
+            .await?;
+        events::append(
+            tx,
+            Some((case.id, &case.case_ref)),
+            now,
+            "case_advanced",
+            CRM,
+            json!({"from": last.stage, "to": to}),
+        )
+        .await?;
         progress::enter_stage(tx, &def, &case, target, ctx).await?;
         return Ok(());
     }
     let Some(open) = rows::open_stage(&mut *tx, case.id).await? else {
-        return reject(format!("case {case_ref} has no open stage to advance from")).map_err(Into::into);
+        return reject(format!("case {case_ref} has no open stage to advance from"))
+            .map_err(Into::into);
     };
-    let current = def.stage(&open.stage).expect("stage of a loaded case is defined");
+    let current = def
+        .stage(&open.stage)
+        .expect("stage of a loaded case is defined");
     if !current.diversions.iter().any(|d| d == to) {
         let allowed = if current.diversions.is_empty() {
             "it allows no diversions".to_string()
@@ -370,8 +552,24 @@ async fn advance_case(tx: &mut Tx, rules: &RuleSet, case_ref: &str, to: &str, no
         ))
         .map_err(Into::into);
     }
-    progress::finish_stage(tx, &case, &open, "diverted", &format!("diverted to {to}"), ctx).await?;
-    events::append(tx, Some((case.id, &case.case_ref)), now, "stage_diverted", CRM, json!({"from": open.stage, "to": to})).await?;
+    progress::finish_stage(
+        tx,
+        &case,
+        &open,
+        "diverted",
+        &format!("diverted to {to}"),
+        ctx,
+    )
+    .await?;
+    events::append(
+        tx,
+        Some((case.id, &case.case_ref)),
+        now,
+        "stage_diverted",
+        CRM,
+        json!({"from": open.stage, "to": to}),
+    )
+    .await?;
     progress::enter_stage(tx, &def, &case, target, ctx).await?;
     Ok(())
 }
@@ -384,11 +582,19 @@ async fn any_case(tx: &mut Tx, case_ref: &str) -> Result<CaseRow, ApplyError> {
 }
 
 /// An open case and its definition.
-async fn open_case(tx: &mut Tx, rules: &RuleSet, case_ref: &str) -> Result<(CaseRow, std::sync::Arc<Definition>), ApplyError> {
+async fn open_case(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    case_ref: &str,
+) -> Result<(CaseRow, std::sync::Arc<Definition>), ApplyError> {
     let case = any_case(tx, case_ref).await?;
     if !case.is_open() {
         let outcome = case.outcome.as_deref().unwrap_or(&case.status);
-        return Err(Rejection(format!("case {case_ref} is {} (outcome: {outcome}); it takes no more changes", case.status)).into());
+        return Err(Rejection(format!(
+            "case {case_ref} is {} (outcome: {outcome}); it takes no more changes",
+            case.status
+        ))
+        .into());
     }
     let def = rules.definition(&case.definition_id).cloned().ok_or_else(|| {
         Rejection(format!(
@@ -401,20 +607,31 @@ async fn open_case(tx: &mut Tx, rules: &RuleSet, case_ref: &str) -> Result<(Case
 
 /// The named task in the case's open stage, with a reason when the name is unknown or the task
 /// belongs to a stage the case is not in.
-async fn task_in_open_stage(tx: &mut Tx, def: &Definition, case: &CaseRow, task: &str) -> Result<(TaskRow, StageRow), ApplyError> {
+async fn task_in_open_stage(
+    tx: &mut Tx,
+    def: &Definition,
+    case: &CaseRow,
+    task: &str,
+) -> Result<(TaskRow, StageRow), ApplyError> {
     let Some(stage_def) = def.stages.iter().find(|s| s.task(task).is_some()) else {
-        return Err(Rejection(format!("unknown task {task:?}: definition {} has no such task", def.id)).into());
+        return Err(Rejection(format!(
+            "unknown task {task:?}: definition {} has no such task",
+            def.id
+        ))
+        .into());
     };
     let open = rows::open_stage(&mut *tx, case.id).await?;
     let row = rows::task_by_key(&mut *tx, case.id, task).await?;
     match (open, row) {
         (Some(open), Some(row)) if row.stage_id == open.id => Ok((row, open)),
         (Some(open), _) => Err(Rejection(format!(
-            "task {task:?} belongs to stage {}, but case {} is in stage {}", stage_def.key, case.case_ref, open.stage
+            "task {task:?} belongs to stage {}, but case {} is in stage {}",
+            stage_def.key, case.case_ref, open.stage
         ))
         .into()),
         (None, _) => Err(Rejection(format!(
-            "case {} has no open stage (it is {}); task {task:?} cannot change now", case.case_ref, case.status
+            "case {} has no open stage (it is {}); task {task:?} cannot change now",
+            case.case_ref, case.status
         ))
         .into()),
     }
@@ -424,21 +641,37 @@ async fn known_user(tx: &mut Tx, field: &str, user: &str) -> Result<(), ApplyErr
     if rows::user_exists(&mut *tx, user, false).await? {
         Ok(())
     } else {
-        Err(Rejection(format!("{field}: unknown user {user:?}; send upsert_user first")).into())
+        Err(Rejection(format!(
+            "{field}: unknown user {user:?}; send upsert_user first"
+        ))
+        .into())
     }
 }
 
 fn must_be_active(case: &CaseRow, task: &TaskRow) -> Result<(), ApplyError> {
     match task.status.as_str() {
         "active" => Ok(()),
-        "on_hold" => reject_task(case, task, &format!(
-            "is on hold until {}; release it first", task.hold_until.map(|t| t.to_rfc3339()).unwrap_or_default()
-        )),
-        "waiting" => reject_task(case, task, "is not active yet (waiting for its dependencies or for activate_task)"),
+        "on_hold" => reject_task(
+            case,
+            task,
+            &format!(
+                "is on hold until {}; release it first",
+                task.hold_until.map(|t| t.to_rfc3339()).unwrap_or_default()
+            ),
+        ),
+        "waiting" => reject_task(
+            case,
+            task,
+            "is not active yet (waiting for its dependencies or for activate_task)",
+        ),
         other => reject_task(case, task, &format!("is not active (it is {other})")),
     }
 }
 
 fn reject_task(case: &CaseRow, task: &TaskRow, why: &str) -> Result<(), ApplyError> {
-    Err(Rejection(format!("task {} on case {} {why}", task.task, case.case_ref)).into())
+    Err(Rejection(format!(
+        "task {} on case {} {why}",
+        task.task, case.case_ref
+    ))
+    .into())
 }

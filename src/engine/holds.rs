@@ -17,7 +17,9 @@ pub async fn release(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    let held = task.held_since.map_or(0, |since| (now - since).num_seconds().max(0));
+    let held = task
+        .held_since
+        .map_or(0, |since| (now - since).num_seconds().max(0));
     sql("UPDATE tasks SET status = 'active', hold_until = NULL, hold_reason = NULL, held_since = NULL, \
          held_seconds = held_seconds + $1 WHERE id = $2 AND status = 'on_hold'")
         .bind(held)

@@ -31,14 +31,21 @@ struct Pending {
     attempts: i64,
 }
 
-pub async fn run_once(db: &Db, rules: &Arc<RuleSet>, now: DateTime<Utc>, batch: i64) -> Result<Outcome, StepError> {
+pub async fn run_once(
+    db: &Db,
+    rules: &Arc<RuleSet>,
+    now: DateTime<Utc>,
+    batch: i64,
+) -> Result<Outcome, StepError> {
     let mut outcome = Outcome::default();
     for _ in 0..batch {
         let mut tx = db.begin().await?;
         tx.serialise(super::WRITER_LOCK).await?;
-        let Some(row) = sql("SELECT id, body, attempts FROM inbox WHERE status = 'pending' ORDER BY id LIMIT 1")
-            .fetch_optional::<Pending>(&mut tx)
-            .await?
+        let Some(row) = sql(
+            "SELECT id, body, attempts FROM inbox WHERE status = 'pending' ORDER BY id LIMIT 1",
+        )
+        .fetch_optional::<Pending>(&mut tx)
+        .await?
         else {
             break;
         };
@@ -52,12 +59,15 @@ pub async fn run_once(db: &Db, rules: &Arc<RuleSet>, now: DateTime<Utc>, batch: 
             }
         };
         if let Some(id) = &envelope.command_id
-            && let Some((first,)) = sql("SELECT inbox_id FROM processed_commands WHERE command_id = $1")
-                .bind(id)
-                .fetch_optional::<(i64,)>(&mut tx)
-                .await?
+            && let Some((first,)) =
+                sql("SELECT inbox_id FROM processed_commands WHERE command_id = $1")
+                    .bind(id)
+                    .fetch_optional::<(i64,)>(&mut tx)
+                    .await?
         {
-            let reason = format!("command_id {id:?} was already processed as inbox #{first}; this repeat has no effect");
+            let reason = format!(
+                "command_id {id:?} was already processed as inbox #{first}; this repeat has no effect"
+            );
             mark(&mut tx, row.id, &envelope, "duplicate", Some(&reason), now).await?;
             tx.commit().await?;
             outcome.duplicates += 1;
@@ -69,14 +79,26 @@ pub async fn run_once(db: &Db, rules: &Arc<RuleSet>, now: DateTime<Utc>, batch: 
                 mark(&mut tx, row.id, &envelope, "accepted", None, now).await?;
                 tx.commit().await?;
                 outcome.accepted += 1;
-                tracing::info!(inbox_id = row.id, command = envelope.command.type_name(),
-                    case_ref = envelope.command.case_ref(), "command accepted");
+                tracing::info!(
+                    inbox_id = row.id,
+                    command = envelope.command.type_name(),
+                    case_ref = envelope.command.case_ref(),
+                    "command accepted"
+                );
             }
             Err(ApplyError::Rejected(rejection)) => {
                 drop(tx);
                 let mut tx = db.begin().await?;
                 tx.serialise(super::WRITER_LOCK).await?;
-                mark_rejected(&mut tx, row.id, Some(&envelope), envelope.command.case_ref(), &rejection.0, now).await?;
+                mark_rejected(
+                    &mut tx,
+                    row.id,
+                    Some(&envelope),
+                    envelope.command.case_ref(),
+                    &rejection.0,
+                    now,
+                )
+                .await?;
                 remember(&mut tx, &envelope, row.id).await?;
                 tx.commit().await?;
                 outcome.rejected += 1;
@@ -89,9 +111,21 @@ pub async fn run_once(db: &Db, rules: &Arc<RuleSet>, now: DateTime<Utc>, batch: 
                 let mut tx = db.begin().await?;
                 if attempts >= MAX_ATTEMPTS {
                     let reason = format!("could not be applied after {attempts} attempts: {e}");
-                    mark_rejected(&mut tx, row.id, Some(&envelope), envelope.command.case_ref(), &reason, now).await?;
+                    mark_rejected(
+                        &mut tx,
+                        row.id,
+                        Some(&envelope),
+                        envelope.command.case_ref(),
+                        &reason,
+                        now,
+                    )
+                    .await?;
                 } else {
-                    sql("UPDATE inbox SET attempts = $1 WHERE id = $2").bind(attempts).bind(row.id).execute(&mut tx).await?;
+                    sql("UPDATE inbox SET attempts = $1 WHERE id = $2")
+                        .bind(attempts)
+                        .bind(row.id)
+                        .execute(&mut tx)
+                        .await?;
                 }
                 tx.commit().await?;
                 return Err(StepError::Db(e));
@@ -154,7 +188,12 @@ async fn mark_rejected(
         }
     }
     let case = match case_ref {
-        Some(r) => sql("SELECT id FROM cases WHERE case_ref = $1").bind(r).fetch_optional::<(i64,)>(&mut *tx).await?,
+        Some(r) => {
+            sql("SELECT id FROM cases WHERE case_ref = $1")
+                .bind(r)
+                .fetch_optional::<(i64,)>(&mut *tx)
+                .await?
+        }
         None => None,
     };
     let data = json!({

@@ -41,7 +41,10 @@ pub struct EngineSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        EngineSettings { batch_size: 200, fallback_role: "allocation_queue".to_string() }
+        EngineSettings {
+            batch_size: 200,
+            fallback_role: "allocation_queue".to_string(),
+        }
     }
 }
 
@@ -67,7 +70,12 @@ impl std::fmt::Display for PassOutcome {
         write!(
             f,
             "commands: {} accepted, {} rejected, {} duplicate; allocation: {} allocated, {} needed; holds released: {}",
-            self.accepted, self.rejected, self.duplicates, self.allocated, self.allocation_needed, self.holds_released
+            self.accepted,
+            self.rejected,
+            self.duplicates,
+            self.allocated,
+            self.allocation_needed,
+            self.holds_released
         )
     }
 }
@@ -82,7 +90,11 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(db: Db, rules: RuleSet, settings: EngineSettings) -> Engine {
-        Engine { db, rules: Arc::new(RwLock::new(Arc::new(rules))), settings }
+        Engine {
+            db,
+            rules: Arc::new(RwLock::new(Arc::new(rules))),
+            settings,
+        }
     }
 
     /// The rule set in force. A pass holds on to the set it started with.
@@ -103,11 +115,16 @@ impl Engine {
         self.steps(&rules, now).instrument(span).await
     }
 
-    async fn steps(&self, rules: &Arc<RuleSet>, now: DateTime<Utc>) -> Result<PassOutcome, StepError> {
+    async fn steps(
+        &self,
+        rules: &Arc<RuleSet>,
+        now: DateTime<Utc>,
+    ) -> Result<PassOutcome, StepError> {
         let batch = self.settings.batch_size.max(1);
         let rules = rules.clone();
         let ingest = ingest::run_once(&self.db, &rules, now, batch).await?;
-        let allocation = allocate::run_once(&self.db, &rules, &self.settings.fallback_role, now, batch).await?;
+        let allocation =
+            allocate::run_once(&self.db, &rules, &self.settings.fallback_role, now, batch).await?;
         let holds_released = holds::run_once(&self.db, now, batch).await?;
         let outcome = PassOutcome {
             accepted: ingest.accepted,

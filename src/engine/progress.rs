@@ -124,14 +124,20 @@ pub fn ready<'t>(stage: &Stage, tasks: &'t [TaskRow]) -> Vec<&'t TaskRow> {
     tasks
         .iter()
         .filter(|t| t.status == "waiting")
-        .filter(|t| stage.task(&t.task).is_some_and(|d| d.activation == Activation::Auto))
+        .filter(|t| {
+            stage
+                .task(&t.task)
+                .is_some_and(|d| d.activation == Activation::Auto)
+        })
         .filter(|t| unmet_dependencies(stage, tasks, &t.task).is_empty())
         .collect()
 }
 
 /// The dependencies of `task` that are not yet completed or skipped.
 pub fn unmet_dependencies<'s>(stage: &'s Stage, tasks: &[TaskRow], task: &str) -> Vec<&'s str> {
-    let Some(def) = stage.task(task) else { return Vec::new() };
+    let Some(def) = stage.task(task) else {
+        return Vec::new();
+    };
     def.depends_on
         .iter()
         .filter(|dep| !tasks.iter().any(|t| &t.task == *dep && t.is_done()))
@@ -148,7 +154,9 @@ pub async fn after_task_done(
     stage_row: &StageRow,
     ctx: Ctx<'_>,
 ) -> Result<(), sqlx::Error> {
-    let Some(stage) = def.stage(&stage_row.stage) else { return Ok(()) };
+    let Some(stage) = def.stage(&stage_row.stage) else {
+        return Ok(());
+    };
     activate_ready(tx, case, stage, stage_row.id, ctx).await?;
     let tasks = rows::tasks_of_stage(&mut *tx, stage_row.id).await?;
     if tasks.iter().any(|t| t.mandatory && !t.is_done()) {
@@ -171,15 +179,37 @@ pub async fn after_task_done(
                 .bind(case.id)
                 .execute(&mut *tx)
                 .await?;
-            events::append(tx, Some((case.id, &case.case_ref)), ctx.now, "case_completed", ENGINE, json!({"last_stage": stage.key}))
-                .await?;
+            events::append(
+                tx,
+                Some((case.id, &case.case_ref)),
+                ctx.now,
+                "case_completed",
+                ENGINE,
+                json!({"last_stage": stage.key}),
+            )
+            .await?;
         }
         Successors::One(next) => {
-            let next = def.stage(next).expect("checked when the definition was compiled");
-            enter_stage(tx, def, case, next, Ctx { actor: ENGINE, ..ctx }).await?;
+            let next = def
+                .stage(next)
+                .expect("checked when the definition was compiled");
+            enter_stage(
+                tx,
+                def,
+                case,
+                next,
+                Ctx {
+                    actor: ENGINE,
+                    ..ctx
+                },
+            )
+            .await?;
         }
         Successors::Choice(choices) => {
-            sql("UPDATE cases SET status = 'awaiting_advance' WHERE id = $1").bind(case.id).execute(&mut *tx).await?;
+            sql("UPDATE cases SET status = 'awaiting_advance' WHERE id = $1")
+                .bind(case.id)
+                .execute(&mut *tx)
+                .await?;
             events::append(
                 tx,
                 Some((case.id, &case.case_ref)),
@@ -209,7 +239,11 @@ pub async fn finish_stage(
         .bind(stage_row.id)
         .execute(&mut *tx)
         .await?;
-    for t in rows::tasks_of_stage(&mut *tx, stage_row.id).await?.iter().filter(|t| t.is_open()) {
+    for t in rows::tasks_of_stage(&mut *tx, stage_row.id)
+        .await?
+        .iter()
+        .filter(|t| t.is_open())
+    {
         sql("UPDATE tasks SET status = 'cancelled', completed_at = $1, next_check_at = NULL WHERE id = $2")
             .bind(ctx.now)
             .bind(t.id)

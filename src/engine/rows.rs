@@ -125,35 +125,73 @@ macro_rules! task_select {
     };
 }
 
-pub async fn case_by_ref<'a>(on: impl Into<Ex<'a>>, case_ref: &str) -> Result<Option<CaseRow>, sqlx::Error> {
-    sql(case_select!("WHERE case_ref = $1")).bind(case_ref).fetch_optional(on).await
+pub async fn case_by_ref<'a>(
+    on: impl Into<Ex<'a>>,
+    case_ref: &str,
+) -> Result<Option<CaseRow>, sqlx::Error> {
+    sql(case_select!("WHERE case_ref = $1"))
+        .bind(case_ref)
+        .fetch_optional(on)
+        .await
 }
 
 pub async fn case_by_id<'a>(on: impl Into<Ex<'a>>, id: i64) -> Result<CaseRow, sqlx::Error> {
-    sql(case_select!("WHERE id = $1")).bind(id).fetch_one(on).await
+    sql(case_select!("WHERE id = $1"))
+        .bind(id)
+        .fetch_one(on)
+        .await
 }
 
-pub async fn stages_of<'a>(on: impl Into<Ex<'a>>, case_id: i64) -> Result<Vec<StageRow>, sqlx::Error> {
-    sql(stage_select!("WHERE case_id = $1 ORDER BY id")).bind(case_id).fetch_all(on).await
+pub async fn stages_of<'a>(
+    on: impl Into<Ex<'a>>,
+    case_id: i64,
+) -> Result<Vec<StageRow>, sqlx::Error> {
+    sql(stage_select!("WHERE case_id = $1 ORDER BY id"))
+        .bind(case_id)
+        .fetch_all(on)
+        .await
 }
 
-pub async fn open_stage<'a>(on: impl Into<Ex<'a>>, case_id: i64) -> Result<Option<StageRow>, sqlx::Error> {
-    sql(stage_select!("WHERE case_id = $1 AND status = 'open' ORDER BY id DESC LIMIT 1"))
+pub async fn open_stage<'a>(
+    on: impl Into<Ex<'a>>,
+    case_id: i64,
+) -> Result<Option<StageRow>, sqlx::Error> {
+    sql(stage_select!(
+        "WHERE case_id = $1 AND status = 'open' ORDER BY id DESC LIMIT 1"
+    ))
+    .bind(case_id)
+    .fetch_optional(on)
+    .await
+}
+
+pub async fn latest_stage<'a>(
+    on: impl Into<Ex<'a>>,
+    case_id: i64,
+) -> Result<Option<StageRow>, sqlx::Error> {
+    sql(stage_select!("WHERE case_id = $1 ORDER BY id DESC LIMIT 1"))
         .bind(case_id)
         .fetch_optional(on)
         .await
 }
 
-pub async fn latest_stage<'a>(on: impl Into<Ex<'a>>, case_id: i64) -> Result<Option<StageRow>, sqlx::Error> {
-    sql(stage_select!("WHERE case_id = $1 ORDER BY id DESC LIMIT 1")).bind(case_id).fetch_optional(on).await
+pub async fn tasks_of_case<'a>(
+    on: impl Into<Ex<'a>>,
+    case_id: i64,
+) -> Result<Vec<TaskRow>, sqlx::Error> {
+    sql(task_select!("WHERE t.case_id = $1 ORDER BY t.id"))
+        .bind(case_id)
+        .fetch_all(on)
+        .await
 }
 
-pub async fn tasks_of_case<'a>(on: impl Into<Ex<'a>>, case_id: i64) -> Result<Vec<TaskRow>, sqlx::Error> {
-    sql(task_select!("WHERE t.case_id = $1 ORDER BY t.id")).bind(case_id).fetch_all(on).await
-}
-
-pub async fn tasks_of_stage<'a>(on: impl Into<Ex<'a>>, stage_id: i64) -> Result<Vec<TaskRow>, sqlx::Error> {
-    sql(task_select!("WHERE t.stage_id = $1 ORDER BY t.id")).bind(stage_id).fetch_all(on).await
+pub async fn tasks_of_stage<'a>(
+    on: impl Into<Ex<'a>>,
+    stage_id: i64,
+) -> Result<Vec<TaskRow>, sqlx::Error> {
+    sql(task_select!("WHERE t.stage_id = $1 ORDER BY t.id"))
+        .bind(stage_id)
+        .fetch_all(on)
+        .await
 }
 
 /// The task of that name in the case's most recent entry of the stage that holds it.
@@ -162,19 +200,28 @@ pub async fn task_by_key<'a>(
     case_id: i64,
     task: &str,
 ) -> Result<Option<TaskRow>, sqlx::Error> {
-    sql(task_select!("WHERE t.case_id = $1 AND t.task = $2 ORDER BY t.id DESC LIMIT 1"))
-        .bind(case_id)
-        .bind(task)
-        .fetch_optional(on)
-        .await
+    sql(task_select!(
+        "WHERE t.case_id = $1 AND t.task = $2 ORDER BY t.id DESC LIMIT 1"
+    ))
+    .bind(case_id)
+    .bind(task)
+    .fetch_optional(on)
+    .await
 }
 
 pub async fn task_by_id<'a>(on: impl Into<Ex<'a>>, id: i64) -> Result<TaskRow, sqlx::Error> {
-    sql(task_select!("WHERE t.id = $1")).bind(id).fetch_one(on).await
+    sql(task_select!("WHERE t.id = $1"))
+        .bind(id)
+        .fetch_one(on)
+        .await
 }
 
 /// Whether a user exists (and, if `active_only`, is active).
-pub async fn user_exists<'a>(on: impl Into<Ex<'a>>, user: &str, active_only: bool) -> Result<bool, sqlx::Error> {
+pub async fn user_exists<'a>(
+    on: impl Into<Ex<'a>>,
+    user: &str,
+    active_only: bool,
+) -> Result<bool, sqlx::Error> {
     let n: i64 = sql("SELECT COUNT(*) FROM users WHERE ref = $1 AND (active OR NOT $2)")
         .bind(user)
         .bind(active_only)
@@ -184,7 +231,10 @@ pub async fn user_exists<'a>(on: impl Into<Ex<'a>>, user: &str, active_only: boo
 }
 
 /// A user's line manager, if the line manager is a known user.
-pub async fn line_manager_of<'a>(on: impl Into<Ex<'a>>, user: Option<&str>) -> Result<Option<String>, sqlx::Error> {
+pub async fn line_manager_of<'a>(
+    on: impl Into<Ex<'a>>,
+    user: Option<&str>,
+) -> Result<Option<String>, sqlx::Error> {
     let Some(user) = user else { return Ok(None) };
     sql("SELECT m.ref FROM users u JOIN users m ON m.ref = u.line_manager WHERE u.ref = $1")
         .bind(user)

@@ -52,8 +52,13 @@ pub fn allocate(
         position: String::new(),
         message: what,
     };
-    let facts = |v: Result<Dynamic, Box<rhai::EvalAltResult>>| v.map_err(|e| bad(format!("cannot pass facts: {e}")));
-    let args = (facts(rhai::serde::to_dynamic(case))?, facts(rhai::serde::to_dynamic(officers))?);
+    let facts = |v: Result<Dynamic, Box<rhai::EvalAltResult>>| {
+        v.map_err(|e| bad(format!("cannot pass facts: {e}")))
+    };
+    let args = (
+        facts(rhai::serde::to_dynamic(case))?,
+        facts(rhai::serde::to_dynamic(officers))?,
+    );
     let result = sandbox.call(script, "allocate", args)?;
     let (owner, reason) = if result.is_unit() {
         (None, None)
@@ -66,7 +71,10 @@ pub fn allocate(
                 None => Ok(None),
                 Some(v) if v.is_unit() => Ok(None),
                 Some(v) if v.is_string() => Ok(Some(v.clone().into_string().unwrap_or_default())),
-                Some(v) => Err(bad(format!("`{key}` in the returned map must be a string, not {}", v.type_name()))),
+                Some(v) => Err(bad(format!(
+                    "`{key}` in the returned map must be a string, not {}",
+                    v.type_name()
+                ))),
             }
         };
         (text("owner")?, text("reason")?)
@@ -79,7 +87,14 @@ pub fn allocate(
     if let Some(o) = &owner
         && !officers.iter().any(|off| &off.user_ref == o)
     {
-        return Err(bad(format!("allocate returned {o:?}, which is not an active officer")));
+        return Err(bad(format!(
+            "allocate returned {o:?}, which is not an active officer"
+        )));
     }
-    Ok(Decision { owner, reason, rule: script.name.clone(), version: script.version.clone() })
+    Ok(Decision {
+        owner,
+        reason,
+        rule: script.name.clone(),
+        version: script.version.clone(),
+    })
 }

@@ -20,8 +20,12 @@ pub use script::{Limits, RuleError, Sandbox, Script};
 pub const DIVISIONS: &[&str] = &["england-and-wales", "scotland", "northern-ireland"];
 
 /// Functions the host calls, by script family, with their arity.
-const EXPECTED_FUNCTIONS: &[(&str, &str, usize, &str)] =
-    &[("allocation", "allocate", 2, "fn allocate(case_facts, officers) { ... }")];
+const EXPECTED_FUNCTIONS: &[(&str, &str, usize, &str)] = &[(
+    "allocation",
+    "allocate",
+    2,
+    "fn allocate(case_facts, officers) { ... }",
+)];
 
 pub struct RuleSet {
     pub definitions: Vec<Arc<Definition>>,
@@ -35,7 +39,10 @@ pub struct RuleSet {
 
 impl std::fmt::Debug for RuleSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RuleSet").field("hash", &self.hash).field("definitions", &self.definitions.len()).finish()
+        f.debug_struct("RuleSet")
+            .field("hash", &self.hash)
+            .field("definitions", &self.definitions.len())
+            .finish()
     }
 }
 
@@ -45,7 +52,11 @@ pub struct NotCovered(pub String);
 
 impl RuleSet {
     /// Loads and checks everything; on failure returns every problem found.
-    pub fn load(rules_dir: &Path, templates_dir: &Path, limits: &Limits) -> Result<RuleSet, Problems> {
+    pub fn load(
+        rules_dir: &Path,
+        templates_dir: &Path,
+        limits: &Limits,
+    ) -> Result<RuleSet, Problems> {
         let mut problems = Vec::new();
         let mut hasher = Sha256::new();
         let files = match read_tree(rules_dir, &["toml", "rhai"]) {
@@ -75,7 +86,10 @@ impl RuleSet {
         }
         let known = KnownNames {
             scripts: scripts.keys().cloned().collect(),
-            calendars: DIVISIONS.iter().map(|d| d.to_string()).collect::<BTreeSet<_>>(),
+            calendars: DIVISIONS
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<BTreeSet<_>>(),
         };
         let definitions = match definitions::compile(&definition_files, &known) {
             Ok(defs) => defs,
@@ -142,7 +156,11 @@ impl RuleSet {
             (false, Some(to)) => format!("the last claims were accepted on {to}"),
             (false, None) => String::new(),
         };
-        let reason = nearest.closed_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+        let reason = nearest
+            .closed_reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
         Err(NotCovered(format!(
             "{scheme} is not available in {country} for a claim received on {received}: {why}{reason}"
         )))
@@ -158,7 +176,9 @@ fn expected_functions(script: &Script) -> Vec<Problem> {
         .map(|(family, f, arity, example)| {
             let found = have.iter().find(|(n, _)| n == f);
             let message = match found {
-                Some((_, a)) => format!("{family} rule function `{f}` takes {a} parameter(s); the host passes {arity}"),
+                Some((_, a)) => format!(
+                    "{family} rule function `{f}` takes {a} parameter(s); the host passes {arity}"
+                ),
                 None => format!("{family} rule has no function `{f}` with {arity} parameter(s)"),
             };
             Problem::new(&script.path, (1, 1), message).help(format!("define {example}"))
@@ -168,22 +188,36 @@ fn expected_functions(script: &Script) -> Vec<Problem> {
 
 /// Every file under `dir` with one of `extensions`, as (relative path with `/`, path, text),
 /// sorted by relative path.
-pub fn read_tree(dir: &Path, extensions: &[&str]) -> Result<Vec<(String, PathBuf, String)>, Problem> {
+pub fn read_tree(
+    dir: &Path,
+    extensions: &[&str],
+) -> Result<Vec<(String, PathBuf, String)>, Problem> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         let entries = std::fs::read_dir(&d).map_err(|e| {
-            Problem::new(&d, (1, 1), format!("cannot read directory: {e}"))
-                .help("point --rules/--templates (or rules.dir/templates.dir) at an existing directory")
+            Problem::new(&d, (1, 1), format!("cannot read directory: {e}")).help(
+                "point --rules/--templates (or rules.dir/templates.dir) at an existing directory",
+            )
         })?;
         for entry in entries {
-            let path = entry.map_err(|e| Problem::new(&d, (1, 1), e.to_string()))?.path();
+            let path = entry
+                .map_err(|e| Problem::new(&d, (1, 1), e.to_string()))?
+                .path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| extensions.contains(&e)) {
+            } else if path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| extensions.contains(&e))
+            {
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| Problem::new(&path, (1, 1), format!("cannot read file: {e}")))?;
-                let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+                let rel = path
+                    .strip_prefix(dir)
+                    .unwrap_or(&path)
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 out.push((rel, path, text));
             }
         }

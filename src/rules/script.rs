@@ -85,12 +85,17 @@ impl Sandbox {
         engine.disable_symbol("eval");
         // `print` and `debug` go to the log at debug level: scripts may handle personal data.
         engine.on_print(|s| tracing::debug!(target: "casewarden::rules", "script print: {s}"));
-        engine.on_debug(|s, _, pos| tracing::debug!(target: "casewarden::rules", "script debug at {pos}: {s}"));
+        engine.on_debug(
+            |s, _, pos| tracing::debug!(target: "casewarden::rules", "script debug at {pos}: {s}"),
+        );
         engine.on_progress(|_| {
             let late = DEADLINE.with(|d| d.get().is_some_and(|at| Instant::now() > at));
             late.then(|| Dynamic::from("the evaluation deadline passed"))
         });
-        Sandbox { engine, deadline: Duration::from_millis(limits.deadline_ms) }
+        Sandbox {
+            engine,
+            deadline: Duration::from_millis(limits.deadline_ms),
+        }
     }
 
     /// Compiles a script, reporting a syntax error at its line and column.
@@ -102,7 +107,11 @@ impl Sandbox {
                 ast,
                 version: hex::encode(&Sha256::digest(text.as_bytes())[..8]),
             }),
-            Err(e) => Err(Problem::new(path, line_col(e.position()), e.err_type().to_string())),
+            Err(e) => Err(Problem::new(
+                path,
+                line_col(e.position()),
+                e.err_type().to_string(),
+            )),
         }
     }
 
@@ -115,7 +124,9 @@ impl Sandbox {
         args: impl FuncArgs,
     ) -> Result<Dynamic, RuleError> {
         DEADLINE.with(|d| d.set(Some(Instant::now() + self.deadline)));
-        let result = self.engine.call_fn::<Dynamic>(&mut Scope::new(), &script.ast, function, args);
+        let result = self
+            .engine
+            .call_fn::<Dynamic>(&mut Scope::new(), &script.ast, function, args);
         DEADLINE.with(|d| d.set(None));
         result.map_err(|e| rule_error(script, &e))
     }
@@ -147,7 +158,11 @@ fn rule_error(script: &Script, e: &EvalAltResult) -> RuleError {
 
 /// The functions a script defines, with their arities.
 pub fn functions(script: &Script) -> Vec<(String, usize)> {
-    script.ast.iter_functions().map(|f| (f.name.to_string(), f.params.len())).collect()
+    script
+        .ast
+        .iter_functions()
+        .map(|f| (f.name.to_string(), f.params.len()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -155,27 +170,36 @@ mod tests {
     use super::*;
 
     fn script(sandbox: &Sandbox, text: &str) -> Script {
-        sandbox.compile("t", Path::new("rules/t.rhai"), text).unwrap()
+        sandbox
+            .compile("t", Path::new("rules/t.rhai"), text)
+            .unwrap()
     }
 
     #[test]
     fn a_syntax_error_names_its_line_and_column() {
         let sandbox = Sandbox::new(&Limits::default());
-        let err = sandbox.compile("t", Path::new("rules/t.rhai"), "fn f(x) {\n  let y = ;\n}").unwrap_err();
+        let err = sandbox
+            .compile("t", Path::new("rules/t.rhai"), "fn f(x) {\n  let y = ;\n}")
+            .unwrap_err();
         assert_eq!((err.line, err.column), (2, 11), "{err}");
     }
 
     #[test]
     fn an_undefined_variable_is_refused_when_compiling() {
         let sandbox = Sandbox::new(&Limits::default());
-        let err = sandbox.compile("t", Path::new("rules/t.rhai"), "fn f(x) {\n  x + nope\n}").unwrap_err();
+        let err = sandbox
+            .compile("t", Path::new("rules/t.rhai"), "fn f(x) {\n  x + nope\n}")
+            .unwrap_err();
         assert_eq!(err.line, 2, "{err}");
         assert!(err.message.contains("nope"), "{err}");
     }
 
     #[test]
     fn an_endless_loop_is_stopped_by_the_operation_limit() {
-        let sandbox = Sandbox::new(&Limits { max_operations: 10_000, ..Limits::default() });
+        let sandbox = Sandbox::new(&Limits {
+            max_operations: 10_000,
+            ..Limits::default()
+        });
         let s = script(&sandbox, "fn f() { loop { } }");
         let err = sandbox.call(&s, "f", ()).unwrap_err();
         assert!(err.message.contains("too many operations"), "{err}");
@@ -183,7 +207,11 @@ mod tests {
 
     #[test]
     fn an_endless_loop_is_stopped_by_the_deadline() {
-        let sandbox = Sandbox::new(&Limits { max_operations: 0, deadline_ms: 50, ..Limits::default() });
+        let sandbox = Sandbox::new(&Limits {
+            max_operations: 0,
+            deadline_ms: 50,
+            ..Limits::default()
+        });
         let s = script(&sandbox, "fn f() { loop { } }");
         let err = sandbox.call(&s, "f", ()).unwrap_err();
         assert!(err.message.contains("deadline"), "{err}");
@@ -192,6 +220,10 @@ mod tests {
     #[test]
     fn eval_is_not_available_to_scripts() {
         let sandbox = Sandbox::new(&Limits::default());
-        assert!(sandbox.compile("t", Path::new("t.rhai"), "fn f() { eval(\"1\") }").is_err());
+        assert!(
+            sandbox
+                .compile("t", Path::new("t.rhai"), "fn f() { eval(\"1\") }")
+                .is_err()
+        );
     }
 }

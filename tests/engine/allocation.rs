@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{Env, rtb_claim, rules_with};
+use crate::helpers::{rtb_claim, rules_with};
 use crate::on_both_backends;
 
 const PICKY_RULE: &str = r#"

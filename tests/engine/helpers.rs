@@ -41,7 +41,12 @@ pub fn repo_path(rel: &str) -> PathBuf {
 }
 
 pub fn shipped_rules() -> RuleSet {
-    RuleSet::load(&repo_path("rules"), &repo_path("templates"), &Limits::default()).expect("shipped rules load")
+    RuleSet::load(
+        &repo_path("rules"),
+        &repo_path("templates"),
+        &Limits::default(),
+    )
+    .expect("shipped rules load")
 }
 
 impl Env {
@@ -60,7 +65,12 @@ impl Env {
         let db = Db::connect(&url).await.expect("connect");
         db.migrate().await.expect("migrate");
         let engine = Engine::new(db.clone(), rules, EngineSettings::default());
-        Env { engine, db, url, _dir: dir }
+        Env {
+            engine,
+            db,
+            url,
+            _dir: dir,
+        }
     }
 
     /// Submits commands; returns their inbox ids.
@@ -75,7 +85,10 @@ impl Env {
     }
 
     pub async fn tick(&self, now: &str) -> PassOutcome {
-        self.engine.run_pass(clock::parse_time(now).unwrap()).await.unwrap()
+        self.engine
+            .run_pass(clock::parse_time(now).unwrap())
+            .await
+            .unwrap()
     }
 
     /// Submits one command, runs a pass at `now`, and returns (status, reason).
@@ -99,16 +112,28 @@ impl Env {
     }
 
     pub async fn inbox(&self, id: i64) -> (String, Option<String>) {
-        sql("SELECT status, reason FROM inbox WHERE id = $1").bind(id).fetch_one(&self.db).await.unwrap()
+        sql("SELECT status, reason FROM inbox WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.db)
+            .await
+            .unwrap()
     }
 
     pub async fn case(&self, case_ref: &str) -> CaseReport {
-        report::case(&self.db, case_ref).await.unwrap().expect("case exists")
+        report::case(&self.db, case_ref)
+            .await
+            .unwrap()
+            .expect("case exists")
     }
 
     /// Event kinds of a case, in order.
     pub async fn event_kinds(&self, case_ref: &str) -> Vec<String> {
-        self.case(case_ref).await.events.into_iter().map(|e| e.kind).collect()
+        self.case(case_ref)
+            .await
+            .events
+            .into_iter()
+            .map(|e| e.kind)
+            .collect()
     }
 
     pub async fn all_events(&self) -> Vec<events::Event> {
@@ -118,12 +143,23 @@ impl Env {
     /// The status of a task in the case's latest entry of its stage.
     pub async fn task_status(&self, case_ref: &str, task: &str) -> String {
         let case = self.case(case_ref).await;
-        case.stages.iter().rev().flat_map(|s| &s.tasks).find(|t| t.task == task).map(|t| t.status.clone()).unwrap_or_else(|| "absent".into())
+        case.stages
+            .iter()
+            .rev()
+            .flat_map(|s| &s.tasks)
+            .find(|t| t.task == task)
+            .map(|t| t.status.clone())
+            .unwrap_or_else(|| "absent".into())
     }
 
     /// The case's open stage, if any.
     pub async fn open_stage(&self, case_ref: &str) -> Option<String> {
-        self.case(case_ref).await.stages.iter().find(|s| s.stage.status == "open").map(|s| s.stage.stage.clone())
+        self.case(case_ref)
+            .await
+            .stages
+            .iter()
+            .find(|s| s.stage.status == "open")
+            .map(|s| s.stage.stage.clone())
     }
 
     /// A small organisation: two teams, officers with line managers, applicants.
@@ -187,8 +223,15 @@ pub fn rules_with(replacements: &[(&str, &str)]) -> (tempfile::TempDir, RuleSet)
     for (rel, text) in replacements {
         std::fs::write(dir.path().join("rules").join(rel), text).unwrap();
     }
-    let rules = RuleSet::load(&dir.path().join("rules"), &dir.path().join("templates"), &Limits { deadline_ms: 2_000, ..Limits::default() })
-        .expect("replaced rules load");
+    let rules = RuleSet::load(
+        &dir.path().join("rules"),
+        &dir.path().join("templates"),
+        &Limits {
+            deadline_ms: 2_000,
+            ..Limits::default()
+        },
+    )
+    .expect("replaced rules load");
     (dir, rules)
 }
 

@@ -31,7 +31,10 @@ fn find_bin() -> Option<PathBuf> {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// Runs a PostgreSQL program, as the `postgres` user when we are root (initdb refuses root).
@@ -47,13 +50,18 @@ fn pg_command(bin: &Path, program: &str) -> Command {
 }
 
 fn start() -> Result<Cluster, String> {
-    let bin = find_bin().ok_or("no PostgreSQL server found under /usr/lib/postgresql (set PG_BIN)")?;
+    let bin =
+        find_bin().ok_or("no PostgreSQL server found under /usr/lib/postgresql (set PG_BIN)")?;
     let root = std::env::temp_dir().join(format!("casewarden-pg-{}", std::process::id()));
     let data = root.join("data");
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
     if is_root() {
-        let status = Command::new("chown").args(["postgres:postgres"]).arg(&root).status().map_err(|e| e.to_string())?;
+        let status = Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(&root)
+            .status()
+            .map_err(|e| e.to_string())?;
         if !status.success() {
             return Err("cannot chown the cluster directory to postgres".into());
         }
@@ -65,9 +73,16 @@ fn start() -> Result<Cluster, String> {
         .output()
         .map_err(|e| format!("initdb: {e}"))?;
     if !out.status.success() {
-        return Err(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
-    let port = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?.local_addr().map_err(|e| e.to_string())?.port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| e.to_string())?
+        .local_addr()
+        .map_err(|e| e.to_string())?
+        .port();
     // The watchdog stops the server and removes its files once this test process has gone.
     let script = r#"
         "$1/postgres" -D "$2/data" -k "$2" -p "$3" -c listen_addresses=127.0.0.1 -c fsync=off \
@@ -125,13 +140,31 @@ pub fn fresh_database() -> Option<String> {
             return None;
         }
     };
-    let name = format!("t{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::SeqCst));
+    let name = format!(
+        "t{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::SeqCst)
+    );
     let status = Command::new(cluster.bin.join("psql"))
-        .args(["-h", "127.0.0.1", "-p", &cluster.port.to_string(), "-U", "postgres", "-d", "postgres", "-q", "-c"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &cluster.port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-q",
+            "-c",
+        ])
         .arg(format!("CREATE DATABASE {name}"))
         .stdout(Stdio::null())
         .status()
         .expect("psql runs");
     assert!(status.success(), "CREATE DATABASE {name} failed");
-    Some(format!("postgres://postgres@127.0.0.1:{}/{name}", cluster.port))
+    Some(format!(
+        "postgres://postgres@127.0.0.1:{}/{name}",
+        cluster.port
+    ))
 }

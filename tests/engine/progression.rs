@@ -8,7 +8,14 @@ use crate::helpers::{Env, complete, rtb_claim};
 use crate::on_both_backends;
 
 async fn complete_all(env: &Env, now: &str, case_ref: &str, tasks: &[&str], by: &str) {
-    let ids = env.submit(&tasks.iter().map(|t| complete(case_ref, t, by)).collect::<Vec<_>>()).await;
+    let ids = env
+        .submit(
+            &tasks
+                .iter()
+                .map(|t| complete(case_ref, t, by))
+                .collect::<Vec<_>>(),
+        )
+        .await;
     env.tick(now).await;
     for (id, task) in ids.into_iter().zip(tasks) {
         let (status, reason) = env.inbox(id).await;
