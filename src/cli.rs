@@ -215,7 +215,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             json,
             limit,
         } => {
-            let db = startup::open_database(&settings).await?;
+            let db = startup::connect_database(&settings).await?;
             let rows = report::inbox(&db, rejected, limit).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -226,7 +226,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Show {
             what: ShowWhat::Case { case_ref, json },
         } => {
-            let db = startup::open_database(&settings).await?;
+            let db = startup::connect_database(&settings).await?;
             let Some(case) = report::case(&db, &case_ref).await? else {
                 bail!(
                     "no case {case_ref:?} in {}",
@@ -240,7 +240,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Worklist { user, role, json } => {
-            let db = startup::open_database(&settings).await?;
+            let db = startup::connect_database(&settings).await?;
             let rows = report::worklist(&db, user.as_deref(), role.as_deref()).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -249,7 +249,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Events { after, limit } => {
-            let db = startup::open_database(&settings).await?;
+            let db = startup::connect_database(&settings).await?;
             for e in crate::events::since(&db, after, limit).await? {
                 println!("{}", serde_json::to_string(&e)?);
             }

@@ -96,6 +96,7 @@ async fn record(
     data: serde_json::Value,
 ) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
+    tx.serialise(crate::engine::WRITER_LOCK).await?;
     events::append(&mut tx, None, now, kind, ENGINE, data).await?;
     tx.commit().await
 }

@@ -115,6 +115,8 @@ pub enum SettingsError {
     Missing(PathBuf),
     #[error("invalid configuration: {0}")]
     Invalid(#[from] config::ConfigError),
+    #[error("invalid configuration: {0}")]
+    Limit(String),
 }
 
 /// The file read when no `--config` is given, if it exists.
@@ -138,7 +140,13 @@ impl Settings {
             .prefix_separator("__")
             .separator("__")
             .try_parsing(true);
-        Ok(builder.add_source(env).build()?.try_deserialize()?)
+        let settings: Settings = builder.add_source(env).build()?.try_deserialize()?;
+        settings
+            .rules
+            .limits
+            .check()
+            .map_err(SettingsError::Limit)?;
+        Ok(settings)
     }
 }
 
@@ -173,5 +181,12 @@ mod tests {
         let err = Settings::load(Some(&file)).unwrap_err().to_string();
         assert!(err.contains("fallback_rol"), "{err}");
         assert!(Settings::load(Some(&dir.path().join("missing.toml"))).is_err());
+
+        std::fs::write(&file, "[rules.limits]\ndeadline_ms = 0\n").unwrap();
+        let err = Settings::load(Some(&file)).unwrap_err().to_string();
+        assert!(
+            err.contains("rules.limits.deadline_ms must be greater than 0"),
+            "{err}"
+        );
     }
 }

@@ -26,6 +26,20 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
     Ok(db)
 }
 
+/// Opens the database for reading only: no migrations, so a diagnostic run of a newer binary
+/// never changes the schema under a running daemon.
+pub async fn connect_database(settings: &Settings) -> anyhow::Result<Db> {
+    let db = Db::connect(&settings.database.url).await?;
+    let migrated: Result<(i64,), _> = db::sql("SELECT COUNT(*) FROM inbox").fetch_one(&db).await;
+    if migrated.is_err() {
+        anyhow::bail!(
+            "{} has no casewarden tables yet; run `casewarden migrate` first",
+            db::redact(&settings.database.url)
+        );
+    }
+    Ok(db)
+}
+
 pub fn load_rules(settings: &Settings) -> Result<RuleSet, Problems> {
     RuleSet::load(
         &settings.rules.dir,

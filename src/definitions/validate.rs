@@ -140,8 +140,25 @@ impl Compiler<'_> {
         }
     }
 
+    /// Stage and task keys are what CRMs send in commands: one word, letters, digits, `_`, `-`.
+    fn key(&mut self, what: &str, key: &S<String>) {
+        let k = key.get_ref();
+        let ok = !k.is_empty()
+            && k.len() <= 64
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !ok {
+            self.err(
+                key,
+                format!("{what} key {k:?} is not usable in commands"),
+                "use 1 to 64 ASCII letters, digits, `_` or `-`, e.g. \"issue_rtb2\"",
+            );
+        }
+    }
+
     fn definition(&mut self, f: DefinitionFile) -> Option<Definition> {
         let before = self.problems.len();
+        self.key("definition", &f.id);
         self.enumerated("kind", &f.kind, KINDS);
         self.enumerated("scheme", &f.scheme, SCHEMES);
         self.enumerated("country", &f.country, COUNTRIES);
@@ -160,6 +177,14 @@ impl Compiler<'_> {
             );
         }
         let allocation = match &f.allocation {
+            Some(name) if !name.get_ref().starts_with("allocation") => {
+                self.err(
+                    name,
+                    format!("allocation rule {:?} must be a script named allocation*", name.get_ref()),
+                    "name it rules/allocation_<something>.rhai, so check knows it must define allocate",
+                );
+                None
+            }
             Some(name) => self.script("allocation rule", name, ""),
             None => [
                 format!("allocation_{}", f.scheme.get_ref()),
@@ -209,7 +234,22 @@ impl Compiler<'_> {
     fn stages(&mut self, defs: &[model::StageDef]) -> Option<Vec<Stage>> {
         let before = self.problems.len();
         let mut seen: HashMap<&str, &S<String>> = HashMap::new();
+        let mut orders: HashMap<i64, &str> = HashMap::new();
         for s in defs {
+            self.key("stage", &s.key);
+            if !s.branch
+                && let Some(other) = orders.insert(s.order, s.key.get_ref())
+            {
+                self.err(
+                    &s.key,
+                    format!(
+                        "stage {:?} has the same order ({}) as stage {other:?}",
+                        s.key.get_ref(),
+                        s.order
+                    ),
+                    "give each stage that is not a branch its own order",
+                );
+            }
             if seen.insert(s.key.get_ref(), &s.key).is_some() {
                 self.err(
                     &s.key,
@@ -317,6 +357,7 @@ impl Compiler<'_> {
         let before = self.problems.len();
         let mut seen = BTreeSet::new();
         for t in defs {
+            self.key("task", &t.key);
             if !seen.insert(t.key.get_ref().as_str()) {
                 self.err(
                     &t.key,

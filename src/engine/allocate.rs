@@ -44,7 +44,7 @@ pub async fn run_once(
     let mut outcome = Outcome::default();
     loop {
         let due: Vec<(i64,)> =
-            sql("SELECT id FROM cases WHERE allocation = 'pending' ORDER BY id LIMIT $1")
+            sql("SELECT id FROM cases WHERE allocation = 'pending' AND status IN ('open', 'awaiting_advance') ORDER BY id LIMIT $1")
                 .bind(batch)
                 .fetch_all(db)
                 .await?;
@@ -63,7 +63,7 @@ pub async fn run_once(
             let at = Some((case.id, case.case_ref.as_str()));
             match verdict {
                 Verdict::Owner(d) => {
-                    let owner = d.owner.clone().expect("an owner verdict has an owner");
+                    let owner = d.owner.clone().unwrap_or_default();
                     progress::set_owner(&mut tx, &case, &owner).await?;
                     events::append(&mut tx, at, now, "allocated", ENGINE, json!({
                         "owner": owner, "rule": d.rule, "rule_version": d.version, "reason": d.reason,

@@ -113,9 +113,7 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
         Command::ActivateTask(t) => {
             let (case, def) = open_case(tx, rules, &t.case_ref).await?;
             let (task, stage_row) = task_in_open_stage(tx, &def, &case, &t.task).await?;
-            let stage = def
-                .stage(&stage_row.stage)
-                .expect("stage of a loaded task is defined");
+            let stage = stage_def(&def, &case, &stage_row.stage)?;
             match task.status.as_str() {
                 "waiting" => {}
                 "active" | "on_hold" => return reject_task(&case, &task, "is already active"),
@@ -309,7 +307,7 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                 .scalar(&mut *tx)
                 .await?;
             events::append(tx, Some((case.id, &case.case_ref)), now, "file_attached", f.by.as_deref().unwrap_or(CRM),
-                json!({"attachment_id": id, "name": f.name, "media_type": f.media_type, "uri": f.uri, "size": f.size, "sha256": f.sha256})).await?;
+                json!({"attachment_id": id, "name": f.name, "media_type": f.media_type, "uri": f.uri, "size": f.size, "sha256": f.sha256.as_deref().map(str::to_lowercase)})).await?;
             Ok(())
         }
         Command::CloseCase(c) => {
@@ -502,11 +500,12 @@ async fn advance_case(
     };
     let ctx = Ctx { now, actor: CRM };
     if case.status == "awaiting_advance" {
-        let last = rows::latest_stage(&mut *tx, case.id)
-            .await?
-            .expect("a case awaiting a choice has a stage");
-        let choices = match def.stage(&last.stage).map(|s| &s.next) {
-            Some(crate::definitions::Successors::Choice(c)) => c.clone(),
+        let Some(last) = rows::latest_stage(&mut *tx, case.id).await? else {
+            return reject(format!("case {case_ref} has no stage to advance from"))
+                .map_err(Into::into);
+        };
+        let choices = match &stage_def(&def, &case, &last.stage)?.next {
+            crate::definitions::Successors::Choice(c) => c.clone(),
             _ => Vec::new(),
         };
         if !choices.iter().any(|c| c == to) {
@@ -537,9 +536,7 @@ async fn advance_case(
         return reject(format!("case {case_ref} has no open stage to advance from"))
             .map_err(Into::into);
     };
-    let current = def
-        .stage(&open.stage)
-        .expect("stage of a loaded case is defined");
+    let current = stage_def(&def, &case, &open.stage)?;
     if !current.diversions.iter().any(|d| d == to) {
         let allowed = if current.diversions.is_empty() {
             "it allows no diversions".to_string()
@@ -635,6 +632,24 @@ async fn task_in_open_stage(
         ))
         .into()),
     }
+}
+
+/// A stage of the case's definition. A rule set that dropped or renamed the stage a case is in
+/// makes the command fail for that case only, with a reason that says what to restore.
+fn stage_def<'d>(
+    def: &'d Definition,
+    case: &CaseRow,
+    key: &str,
+) -> Result<&'d crate::definitions::Stage, ApplyError> {
+    def.stage(key).ok_or_else(|| {
+        Rejection(format!(
+            "case {} is in stage {key:?}, which definition {} no longer has; restore the stage in {}",
+            case.case_ref,
+            def.id,
+            def.file.display()
+        ))
+        .into()
+    })
 }
 
 async fn known_user(tx: &mut Tx, field: &str, user: &str) -> Result<(), ApplyError> {

@@ -20,6 +20,10 @@ pub async fn release(
     let held = task
         .held_since
         .map_or(0, |since| (now - since).num_seconds().max(0));
+    let (stage,): (String,) = sql("SELECT stage FROM stages WHERE id = $1")
+        .bind(task.stage_id)
+        .fetch_one(&mut *tx)
+        .await?;
     sql("UPDATE tasks SET status = 'active', hold_until = NULL, hold_reason = NULL, held_since = NULL, \
          held_seconds = held_seconds + $1 WHERE id = $2 AND status = 'on_hold'")
         .bind(held)
@@ -32,7 +36,7 @@ pub async fn release(
         now,
         "task_released",
         actor,
-        json!({"task": task.task, "reason": why, "held_seconds": held, "owner": task.owner}),
+        json!({"task": task.task, "stage": stage, "reason": why, "held_seconds": held, "owner": task.owner}),
     )
     .await?;
     Ok(())

@@ -102,13 +102,18 @@ pub async fn run_once(
                 remember(&mut tx, &envelope, row.id).await?;
                 tx.commit().await?;
                 outcome.rejected += 1;
-                tracing::info!(inbox_id = row.id, command = envelope.command.type_name(),
-                    case_ref = envelope.command.case_ref(), reason = %rejection, "command rejected");
+                tracing::info!(
+                    inbox_id = row.id,
+                    command = envelope.command.type_name(),
+                    case_ref = envelope.command.case_ref(),
+                    "command rejected (the reason is in the inbox)"
+                );
             }
             Err(ApplyError::Db(e)) => {
                 drop(tx);
                 let attempts = row.attempts + 1;
                 let mut tx = db.begin().await?;
+                tx.serialise(super::WRITER_LOCK).await?;
                 if attempts >= MAX_ATTEMPTS {
                     let reason = format!("could not be applied after {attempts} attempts: {e}");
                     mark_rejected(

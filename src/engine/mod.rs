@@ -19,7 +19,7 @@ pub use crate::db::Db;
 use crate::rules::RuleSet;
 
 /// Key of the PostgreSQL advisory lock that admits one engine writer at a time.
-pub const WRITER_LOCK: i64 = 0x6361_7365_7761_7264; // "casewawrd"
+pub const WRITER_LOCK: i64 = 0x6361_7365_7761_7264; // "caseward" in ASCII
 
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {

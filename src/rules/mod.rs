@@ -100,7 +100,7 @@ impl RuleSet {
         };
         if definition_files.is_empty() {
             problems.push(Problem::new(rules_dir, (1, 1), "no definitions found under definitions/").help(
-                "each scheme and country needs a TOML file under rules/definitions/, see docs/rules.md",
+                "each scheme and country needs a TOML file under rules/definitions/, see docs/definitions.md",
             ));
         }
         match crate::templates::check_dir(templates_dir) {
@@ -146,15 +146,26 @@ impl RuleSet {
         if let Some(d) = candidates.iter().find(|d| d.covers(received)) {
             return Ok(d);
         }
-        let Some(nearest) = candidates.iter().max_by_key(|d| d.effective_from) else {
-            return Err(NotCovered(format!(
-                "{scheme} is not available in {country}: no definition covers it in this rule set"
-            )));
-        };
-        let why = match (received < nearest.effective_from, nearest.effective_to) {
-            (true, _) => format!("the scheme starts on {}", nearest.effective_from),
-            (false, Some(to)) => format!("the last claims were accepted on {to}"),
-            (false, None) => String::new(),
+        // The nearest definition: the last to end before the date, else the first to start after.
+        let ended = candidates
+            .iter()
+            .filter(|d| d.effective_to.is_some_and(|to| to < received))
+            .max_by_key(|d| d.effective_to);
+        let starts = candidates
+            .iter()
+            .filter(|d| d.effective_from > received)
+            .min_by_key(|d| d.effective_from);
+        let (nearest, why) = match (ended, starts) {
+            (Some(d), _) => {
+                let to = d.effective_to.unwrap_or(received);
+                (d, format!("the last claims were accepted on {to}"))
+            }
+            (None, Some(d)) => (d, format!("the scheme starts on {}", d.effective_from)),
+            (None, None) => {
+                return Err(NotCovered(format!(
+                    "{scheme} is not available in {country}: no definition covers it in this rule set"
+                )));
+            }
         };
         let reason = nearest
             .closed_reason

@@ -41,6 +41,25 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// Every limit must be positive: zero would lift a limit or fail every evaluation.
+    pub fn check(&self) -> Result<(), String> {
+        let fields = [
+            ("max_operations", self.max_operations as usize),
+            ("max_call_depth", self.max_call_depth),
+            ("max_expression_depth", self.max_expression_depth),
+            ("max_string_size", self.max_string_size),
+            ("max_array_size", self.max_array_size),
+            ("max_map_size", self.max_map_size),
+            ("deadline_ms", self.deadline_ms as usize),
+        ];
+        match fields.iter().find(|(_, v)| *v == 0) {
+            Some((name, _)) => Err(format!("rules.limits.{name} must be greater than 0")),
+            None => Ok(()),
+        }
+    }
+}
+
 thread_local! {
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
 }
@@ -82,7 +101,10 @@ impl Sandbox {
             .set_max_map_size(limits.max_map_size)
             .set_strict_variables(true)
             .set_fail_on_invalid_map_property(true);
+        // No `eval`, and no `import`: Rhai's default module resolver would read script files.
         engine.disable_symbol("eval");
+        engine.disable_symbol("import");
+        engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
         // `print` and `debug` go to the log at debug level: scripts may handle personal data.
         engine.on_print(|s| tracing::debug!(target: "casewarden::rules", "script print: {s}"));
         engine.on_debug(
@@ -208,13 +230,25 @@ mod tests {
     #[test]
     fn an_endless_loop_is_stopped_by_the_deadline() {
         let sandbox = Sandbox::new(&Limits {
-            max_operations: 0,
+            max_operations: u64::MAX,
             deadline_ms: 50,
             ..Limits::default()
         });
         let s = script(&sandbox, "fn f() { loop { } }");
         let err = sandbox.call(&s, "f", ()).unwrap_err();
         assert!(err.message.contains("deadline"), "{err}");
+    }
+
+    #[test]
+    fn scripts_cannot_import_modules_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret.rhai"), "export const X = 1;").unwrap();
+        let sandbox = Sandbox::new(&Limits::default());
+        let text = format!(
+            "import \"{}/secret\" as s;\nfn f() {{ s::X }}",
+            dir.path().display()
+        );
+        assert!(sandbox.compile("t", Path::new("t.rhai"), &text).is_err());
     }
 
     #[test]

@@ -54,6 +54,20 @@ on_both_backends! {
         assert_eq!(allocated.data.0["rule_version"].as_str().map(str::len), Some(16));
     }
 
+    async fn a_rule_set_that_drops_a_stage_in_use_fails_commands_for_those_cases_only(env: Env) {
+        env.seed_organisation().await;
+        env.ok("2026-01-05T09:00:00Z", rtb_claim("A-5", "tenant1", "freehold", "2026-01-05")).await;
+        let original = std::fs::read_to_string(crate::helpers::repo_path("rules/definitions/home_buy/right_to_buy-england.toml")).unwrap();
+        let renamed = original.replacen("key = \"application\"", "key = \"claim_received\"", 1);
+        let (_dir, rules) = rules_with(&[("definitions/home_buy/right_to_buy-england.toml", renamed.as_str())]);
+        env.use_rules(rules);
+        let reason = env.rejected("2026-01-06T09:00:00Z", json!({"type": "activate_task", "case_ref": "A-5", "task": "request_previous_landlord_evidence"})).await;
+        assert!(reason.contains("is in stage \"application\", which definition right_to_buy-england no longer has"), "{reason}");
+        // New cases under the new set go on as normal.
+        env.ok("2026-01-06T09:00:00Z", rtb_claim("A-6", "tenant2", "freehold", "2026-01-06")).await;
+        assert_eq!(env.open_stage("A-6").await.as_deref(), Some("claim_received"));
+    }
+
     async fn a_rule_that_names_someone_unknown_is_an_error_not_an_allocation(env: Env) {
         env.seed_organisation().await;
         let (_dir, rules) = rules_with(&[("allocation_right_to_buy.rhai", "fn allocate(case_facts, officers) { \"ghost\" }")]);
