@@ -15,6 +15,7 @@ pub mod problems;
 pub mod report;
 pub mod rules;
 pub mod settings;
+pub mod sla;
 pub mod startup;
 pub mod telemetry;
 pub mod templates;

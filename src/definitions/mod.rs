@@ -69,9 +69,22 @@ pub struct Task {
     pub sla: Sla,
 }
 
+/// Where an SLA clock starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClockFrom {
+    /// When the task is activated, or the stage entered.
+    #[default]
+    Start,
+    /// When the stage holding the task was entered.
+    StageEntered,
+    /// When the claim was received: statutory deadlines run from it.
+    CaseReceived,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Sla {
     pub target: Option<Target>,
+    pub from: ClockFrom,
     pub amber: Option<Period>,
     pub follow_on: Option<Period>,
     pub follow_on_limit: u32,
@@ -90,6 +103,21 @@ pub enum Target {
 }
 
 impl Target {
+    /// The period for a case, from its facts (`tenure`, `scheme`, `country` or an attribute);
+    /// `None` when the fact has a value the definition does not list and there is no default.
+    pub fn period(&self, fact: impl Fn(&str) -> Option<String>) -> Option<Period> {
+        match self {
+            Target::Fixed(p) => Some(*p),
+            Target::ByFact {
+                fact: name,
+                values,
+                default,
+            } => fact(name)
+                .and_then(|v| values.get(&v).copied())
+                .or(*default),
+        }
+    }
+
     /// Every period this target can take.
     pub fn periods(&self) -> Vec<Period> {
         match self {

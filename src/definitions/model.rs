@@ -59,6 +59,9 @@ pub struct SlaDef {
     pub target_by: Option<TargetBy>,
     /// Warning period before the target.
     pub amber: Option<S<String>>,
+    /// When the clock starts: `activation` (tasks, the default), `stage_entered` (the default for
+    /// stages) or `case_received`, for statutory deadlines counted from the claim.
+    pub from: Option<S<String>>,
     /// Interval between follow-on escalations after the target.
     pub follow_on: Option<S<String>>,
     /// How many follow-ons at most.

@@ -336,6 +336,9 @@ impl Compiler<'_> {
                     "add a [[stage.task]]",
                 );
             }
+            if let (Some(sla), Some(tasks)) = (&sla, &tasks) {
+                self.covers(s, sla, tasks);
+            }
             if let (Some(sla), Some(tasks)) = (sla, tasks) {
                 out.push(Stage {
                     key: key.clone(),
@@ -411,6 +414,67 @@ impl Compiler<'_> {
             }
         }
         (self.problems.len() == before).then_some(out)
+    }
+
+    /// A stage's target must cover its tasks': no task's own target, started after the longest
+    /// chain of automatic tasks it depends on, may end after the stage's target. Clocks counted
+    /// from the claim have another anchor and are capped at run time instead.
+    fn covers(&mut self, def: &model::StageDef, stage: &Sla, tasks: &[Task]) {
+        use super::ClockFrom;
+        let Some(stage_target) = &stage.target else {
+            return;
+        };
+        if stage.from == ClockFrom::CaseReceived {
+            return;
+        }
+        let shortest = stage_target
+            .periods()
+            .into_iter()
+            .min_by_key(Period::min_calendar_days);
+        let Some(shortest) = shortest else { return };
+        let longest = |t: &Task| {
+            t.sla.target.as_ref().and_then(|x| {
+                x.periods()
+                    .into_iter()
+                    .max_by_key(Period::max_calendar_days)
+            })
+        };
+        for (i, task) in tasks.iter().enumerate() {
+            if task.sla.from == ClockFrom::CaseReceived {
+                continue;
+            }
+            let Some(own) = longest(task) else { continue };
+            let lead = if task.sla.from == ClockFrom::StageEntered
+                || task.activation == super::Activation::Manual
+            {
+                Span::default()
+            } else {
+                chain(tasks, &task.depends_on, &longest)
+            };
+            let total = lead.plus(own);
+            if !total.fits_within(shortest) {
+                let span = def.tasks[i]
+                    .sla
+                    .target
+                    .as_ref()
+                    .map(|t| t.span())
+                    .or_else(|| def.tasks[i].sla.target_by.as_ref().map(|t| t.fact.span()));
+                let at = span.map_or(def.tasks[i].key.span().start, |s| s.start);
+                let after = if lead.is_zero() {
+                    String::new()
+                } else {
+                    format!(" after {} of tasks it depends on", lead)
+                };
+                self.problems.push(
+                    self.src
+                        .at(at, format!(
+                            "task {:?} has a target of {own}{after}, which can end after its stage {:?}'s target of {shortest}",
+                            task.key, def.key.get_ref()
+                        ))
+                        .help("lengthen the stage's target or shorten the task's; at run time a task's target is capped at its stage's"),
+                );
+            }
+        }
     }
 
     /// Reports each dependency cycle once, at the dependency that closes it.
@@ -502,6 +566,22 @@ impl Compiler<'_> {
         {
             self.err(f, "follow-on escalations need a target", "");
         }
+        let from = match s.from.as_ref() {
+            None => super::ClockFrom::Start,
+            Some(f) => match f.get_ref().as_str() {
+                "activation" => super::ClockFrom::Start,
+                "stage_entered" => super::ClockFrom::StageEntered,
+                "case_received" => super::ClockFrom::CaseReceived,
+                other => {
+                    self.err(
+                        f,
+                        format!("unknown clock start {other:?}"),
+                        "use activation, stage_entered or case_received",
+                    );
+                    super::ClockFrom::Start
+                }
+            },
+        };
         let esc = s.escalation.clone().unwrap_or_default();
         let escalation = Escalation {
             amber: esc
@@ -519,6 +599,7 @@ impl Compiler<'_> {
         };
         (self.problems.len() == before).then(|| Sla {
             target,
+            from,
             amber,
             follow_on,
             follow_on_limit: s
@@ -527,6 +608,88 @@ impl Compiler<'_> {
             escalation,
         })
     }
+}
+
+/// A length of time built from working days and calendar days, for comparing targets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Span {
+    working_days: u32,
+    days: u32,
+}
+
+impl Span {
+    fn plus(self, p: Period) -> Span {
+        match p.unit {
+            super::Unit::WorkingDays => Span {
+                working_days: self.working_days + p.count,
+                ..self
+            },
+            _ => Span {
+                days: self.days + p.min_calendar_days(),
+                ..self
+            },
+        }
+    }
+
+    fn is_zero(&self) -> bool {
+        *self == Span::default()
+    }
+
+    /// Whether this span surely ends no later than `limit` from the same start.
+    fn fits_within(&self, limit: Period) -> bool {
+        match limit.unit {
+            // Each calendar day may be a working day.
+            super::Unit::WorkingDays => self.working_days + self.days <= limit.count,
+            _ => {
+                let wd = Period {
+                    count: self.working_days,
+                    unit: super::Unit::WorkingDays,
+                };
+                let wd_days = if self.working_days == 0 {
+                    0
+                } else {
+                    wd.max_calendar_days()
+                };
+                wd_days + self.days <= limit.min_calendar_days()
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.working_days, self.days) {
+            (w, 0) => write!(f, "{w} working day(s)"),
+            (0, d) => write!(f, "{d} day(s)"),
+            (w, d) => write!(f, "{w} working day(s) and {d} day(s)"),
+        }
+    }
+}
+
+/// The longest chain of targets through `deps` and their own automatic dependencies.
+fn chain(tasks: &[Task], deps: &[String], longest: &dyn Fn(&Task) -> Option<Period>) -> Span {
+    deps.iter()
+        .filter_map(|d| tasks.iter().find(|t| &t.key == d))
+        .map(|t| {
+            let before = if t.activation == super::Activation::Manual {
+                Span::default()
+            } else {
+                chain(tasks, &t.depends_on, longest)
+            };
+            longest(t).map_or(before, |p| before.plus(p))
+        })
+        .max_by_key(|s| {
+            let wd = Period {
+                count: s.working_days,
+                unit: super::Unit::WorkingDays,
+            };
+            (if s.working_days == 0 {
+                0
+            } else {
+                wd.max_calendar_days()
+            }) + s.days
+        })
+        .unwrap_or_default()
 }
 
 fn check_across_files(defs: &[(Definition, PathBuf, &String)], problems: &mut Vec<Problem>) {
@@ -566,5 +729,64 @@ fn check_across_files(defs: &[(Definition, PathBuf, &String)], problems: &mut Ve
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "id = \"t\"\nname = \"T\"\nkind = \"home_buy\"\nscheme = \"right_to_buy\"\ncountry = \"england\"\neffective_from = 2020-01-01\nteam_role = \"team\"\n";
+
+    fn problems(body: &str) -> Vec<Problem> {
+        let files = vec![(PathBuf::from("d.toml"), format!("{HEAD}{body}"))];
+        compile(&files, &KnownNames::default())
+            .err()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_stage_whose_target_cannot_cover_a_chain_of_its_tasks_is_refused_at_the_task() {
+        let body = "[[stage]]\nkey = \"s\"\nname = \"S\"\nmaster = \"application\"\norder = 1\nsla = { target = \"5 working days\" }\n\
+                    [[stage.task]]\nkey = \"a\"\nname = \"A\"\nsla = { target = \"3 working days\" }\n\
+                    [[stage.task]]\nkey = \"b\"\nname = \"B\"\ndepends_on = [\"a\"]\nsla = { target = \"3 working days\" }\n";
+        let p = problems(body);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!((p[0].line, p[0].column), (22, 18), "{}", p[0]);
+        assert!(p[0].message.contains("task \"b\" has a target of 3 working days after 3 working day(s) of tasks it depends on"), "{}", p[0]);
+        assert!(
+            p[0].message
+                .contains("stage \"s\"'s target of 5 working days"),
+            "{}",
+            p[0]
+        );
+    }
+
+    #[test]
+    fn a_task_in_weeks_must_fit_a_stage_in_weeks_and_claim_clocks_are_capped_instead() {
+        let stage = |target: &str, task: &str| {
+            format!(
+                "[[stage]]\nkey = \"s\"\nname = \"S\"\nmaster = \"application\"\norder = 1\nsla = {{ target = \"{target}\" }}\n\
+                     [[stage.task]]\nkey = \"a\"\nname = \"A\"\nsla = {{ {task} }}\n"
+            )
+        };
+        assert!(problems(&stage("4 weeks", "target = \"4 weeks\"")).is_empty());
+        assert_eq!(problems(&stage("4 weeks", "target = \"29 days\"")).len(), 1);
+        assert!(
+            problems(&stage(
+                "4 weeks",
+                "target = \"8 weeks\", from = \"case_received\""
+            ))
+            .is_empty()
+        );
+        let p = problems(&stage(
+            "4 weeks",
+            "target = \"1 week\", from = \"yesterday\"",
+        ));
+        assert!(
+            p[0].message.contains("unknown clock start \"yesterday\""),
+            "{}",
+            p[0]
+        );
     }
 }
