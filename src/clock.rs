@@ -16,6 +16,12 @@ pub fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Reads an RFC 3339 instant (`2026-03-02T10:30:00Z`, `2026-03-02T10:30:00+01:00`) or a date
 /// (`2026-03-02`, meaning 09:00 that day in Europe/London).
+///
+/// ```
+/// use casewarden::clock::parse_time;
+/// assert_eq!(parse_time("2026-07-01").unwrap().to_rfc3339(), "2026-07-01T08:00:00+00:00");
+/// assert!(parse_time("next tuesday").is_err());
+/// ```
 pub fn parse_time(input: &str) -> Result<DateTime<Utc>, String> {
     let input = input.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(input) {

@@ -11,6 +11,13 @@ pub enum Unit {
     Weeks,
 }
 
+/// A period as written in definitions.
+///
+/// ```
+/// use casewarden::definitions::{Period, Unit};
+/// let p: Period = "20 working days".parse().unwrap();
+/// assert_eq!((p.count, p.unit), (20, Unit::WorkingDays));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Period {
     pub count: u32,

@@ -145,7 +145,19 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                     ),
                 );
             }
-            progress::activate(tx, &case, stage, &task, "manual", Ctx { now, actor: CRM }).await?;
+            progress::activate(
+                tx,
+                &case,
+                stage,
+                &task,
+                "manual",
+                Ctx {
+                    now,
+                    actor: CRM,
+                    cal: rules.calendar(&def),
+                },
+            )
+            .await?;
             Ok(())
         }
         Command::CompleteTask(t) => {
@@ -174,8 +186,18 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                 .await?;
             events::append(tx, Some((case.id, &case.case_ref)), now, "task_completed", &t.by,
                 json!({"stage": stage_row.stage, "task": task.task, "at": at, "outcome": t.outcome})).await?;
-            progress::after_task_done(tx, &def, &case, &stage_row, Ctx { now, actor: &t.by })
-                .await?;
+            progress::after_task_done(
+                tx,
+                &def,
+                &case,
+                &stage_row,
+                Ctx {
+                    now,
+                    actor: &t.by,
+                    cal: rules.calendar(&def),
+                },
+            )
+            .await?;
             Ok(())
         }
         Command::SkipTask(t) => {
@@ -210,7 +232,18 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                 json!({"stage": stage_row.stage, "task": task.task, "reason": t.reason}),
             )
             .await?;
-            progress::after_task_done(tx, &def, &case, &stage_row, Ctx { now, actor }).await?;
+            progress::after_task_done(
+                tx,
+                &def,
+                &case,
+                &stage_row,
+                Ctx {
+                    now,
+                    actor,
+                    cal: rules.calendar(&def),
+                },
+            )
+            .await?;
             Ok(())
         }
         Command::HoldTask(h) => {
@@ -221,7 +254,7 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
             if until <= now {
                 return reject(format!("until {until} is not in the future (now is {now}); a hold needs a release date to come")).map_err(Into::into);
             }
-            sql("UPDATE tasks SET status = 'on_hold', hold_until = $1, hold_reason = $2, held_since = $3 WHERE id = $4")
+            sql("UPDATE tasks SET status = 'on_hold', hold_until = $1, hold_reason = $2, held_since = $3, next_check_at = NULL WHERE id = $4")
                 .bind(until)
                 .bind(&h.reason)
                 .bind(now)
@@ -238,7 +271,7 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
             if task.status != "on_hold" {
                 return reject_task(&case, &task, &format!("is {}, not on hold", task.status));
             }
-            super::holds::release(tx, &case, &task, "released early", CRM, now).await?;
+            super::holds::release(tx, rules, &case, &task, "released early", CRM, now).await?;
             Ok(())
         }
         Command::AdvanceCase(a) => advance_case(tx, rules, &a.case_ref, &a.to_stage, now).await,
@@ -311,12 +344,16 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
             Ok(())
         }
         Command::CloseCase(c) => {
-            let (case, _) = open_case(tx, rules, &c.case_ref).await?;
+            let (case, def) = open_case(tx, rules, &c.case_ref).await?;
             if let Some(by) = &c.by {
                 known_user(tx, "by", by).await?;
             }
             let actor = c.by.as_deref().unwrap_or(CRM);
-            let ctx = Ctx { now, actor };
+            let ctx = Ctx {
+                now,
+                actor,
+                cal: rules.calendar(&def),
+            };
             for s in rows::stages_of(&mut *tx, case.id)
                 .await?
                 .iter()
@@ -475,6 +512,7 @@ async fn create_case(
         Ctx {
             now,
             actor: events::ENGINE,
+            cal: rules.calendar(&def),
         },
     )
     .await?;
@@ -498,7 +536,11 @@ async fn advance_case(
         ))
         .map_err(Into::into);
     };
-    let ctx = Ctx { now, actor: CRM };
+    let ctx = Ctx {
+        now,
+        actor: CRM,
+        cal: rules.calendar(&def),
+    };
     if case.status == "awaiting_advance" {
         let Some(last) = rows::latest_stage(&mut *tx, case.id).await? else {
             return reject(format!("case {case_ref} has no stage to advance from"))

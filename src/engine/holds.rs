@@ -7,10 +7,13 @@ use super::rows::{self, CaseRow, TaskRow};
 use super::{Db, StepError};
 use crate::db::{Tx, sql};
 use crate::events::{self, ENGINE};
+use crate::rules::RuleSet;
 
-/// Releases a held task: active again, with the time held added to its tally.
+/// Releases a held task: active again, with the time held added to its tally and its SLA dates
+/// moved on by the working days held. The owner is told when the daemon releases it.
 pub async fn release(
     tx: &mut Tx,
+    rules: &RuleSet,
     case: &CaseRow,
     task: &TaskRow,
     why: &str,
@@ -30,20 +33,46 @@ pub async fn release(
         .bind(task.id)
         .execute(&mut *tx)
         .await?;
+    let moved = match task.held_since {
+        Some(since) => super::sla::resume_task_clock(tx, rules, task.id, since, now).await?,
+        None => None,
+    };
+    let data = json!({"task": task.task, "stage": stage, "reason": why, "held_seconds": held,
+        "sla_moved_working_days": moved, "owner": task.owner});
     events::append(
         tx,
         Some((case.id, &case.case_ref)),
         now,
         "task_released",
         actor,
-        json!({"task": task.task, "stage": stage, "reason": why, "held_seconds": held, "owner": task.owner}),
+        data.clone(),
     )
     .await?;
+    if actor == ENGINE {
+        let people = super::recipients::People {
+            task_owner: task.owner.clone(),
+            ..Default::default()
+        };
+        let to = super::recipients::resolve(
+            tx,
+            &[crate::rules::escalation::Recipient::TaskOwner],
+            &people,
+        )
+        .await?;
+        let facts = json!({"case": {"case_ref": case.case_ref, "kind": case.kind, "scheme": case.scheme, "country": case.country},
+            "stage": {"key": stage}, "task": {"key": task.task, "owner": task.owner}, "release": data});
+        crate::outbox::enqueue(tx, case.id, None, "task_released", &to, &facts, now).await?;
+    }
     Ok(())
 }
 
 /// Releases every task whose release date is due, in batches of `batch`.
-pub async fn run_once(db: &Db, now: DateTime<Utc>, batch: i64) -> Result<u64, StepError> {
+pub async fn run_once(
+    db: &Db,
+    rules: &RuleSet,
+    now: DateTime<Utc>,
+    batch: i64,
+) -> Result<u64, StepError> {
     let mut released = 0;
     loop {
         let mut tx = db.begin().await?;
@@ -61,7 +90,16 @@ pub async fn run_once(db: &Db, now: DateTime<Utc>, batch: i64) -> Result<u64, St
         for (id,) in &due {
             let task = rows::task_by_id(&mut tx, *id).await?;
             let case = rows::case_by_id(&mut tx, task.case_id).await?;
-            release(&mut tx, &case, &task, "release date reached", ENGINE, now).await?;
+            release(
+                &mut tx,
+                rules,
+                &case,
+                &task,
+                "release date reached",
+                ENGINE,
+                now,
+            )
+            .await?;
             released += 1;
         }
         tx.commit().await?;

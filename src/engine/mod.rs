@@ -1,4 +1,4 @@
-//! The engine: one pass runs each step once (ingest → allocate → release holds), each step
+//! The engine: one pass runs each step once (ingest → allocate → release holds → SLA sweep), each step
 //! finding its work by index and committing in small transactions. `run_pass(now)` is what the
 //! scheduler, `tick --now` and the tests all call.
 
@@ -7,7 +7,9 @@ pub mod apply;
 pub mod holds;
 pub mod ingest;
 pub mod progress;
+pub mod recipients;
 pub mod rows;
+pub mod sla;
 
 use std::sync::{Arc, RwLock};
 
@@ -57,6 +59,8 @@ pub struct PassOutcome {
     pub allocated: u64,
     pub allocation_needed: u64,
     pub holds_released: u64,
+    pub escalations: u64,
+    pub notifications: u64,
 }
 
 impl PassOutcome {
@@ -69,13 +73,16 @@ impl std::fmt::Display for PassOutcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "commands: {} accepted, {} rejected, {} duplicate; allocation: {} allocated, {} needed; holds released: {}",
+            "commands: {} accepted, {} rejected, {} duplicate; allocation: {} allocated, {} needed; \
+             holds released: {}; escalations: {} ({} notifications)",
             self.accepted,
             self.rejected,
             self.duplicates,
             self.allocated,
             self.allocation_needed,
-            self.holds_released
+            self.holds_released,
+            self.escalations,
+            self.notifications
         )
     }
 }
@@ -125,8 +132,11 @@ impl Engine {
         let ingest = ingest::run_once(&self.db, &rules, now, batch).await?;
         let allocation =
             allocate::run_once(&self.db, &rules, &self.settings.fallback_role, now, batch).await?;
-        let holds_released = holds::run_once(&self.db, now, batch).await?;
+        let holds_released = holds::run_once(&self.db, &rules, now, batch).await?;
+        let sla = sla::run_once(&self.db, &rules, now, batch).await?;
         let outcome = PassOutcome {
+            escalations: sla.escalations,
+            notifications: sla.notifications,
             accepted: ingest.accepted,
             rejected: ingest.rejected,
             duplicates: ingest.duplicates,

@@ -15,6 +15,8 @@ use crate::events::{self, ENGINE};
 pub struct Ctx<'a> {
     pub now: DateTime<Utc>,
     pub actor: &'a str,
+    /// The working-day calendar of the case.
+    pub cal: &'a crate::sla::Calendar,
 }
 
 /// Enters `stage` for the case: writes the stage with the case owner and their line manager,
@@ -45,6 +47,7 @@ pub async fn enter_stage(
     .bind(ctx.now)
     .scalar(&mut *tx)
     .await?;
+    super::sla::start_stage_clock(tx, case, stage, stage_id, ctx).await?;
     events::append(
         tx,
         Some((case.id, &case.case_ref)),
@@ -92,6 +95,9 @@ pub async fn activate(
         .bind(task.id)
         .execute(&mut *tx)
         .await?;
+    if let Some(def) = stage.task(&task.task) {
+        super::sla::start_task_clock(tx, case, def, task.id, task.stage_id, ctx).await?;
+    }
     events::append(
         tx,
         Some((case.id, &case.case_ref)),

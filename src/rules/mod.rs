@@ -3,6 +3,7 @@
 //! good set.
 
 pub mod allocation;
+pub mod escalation;
 pub mod script;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,21 +15,24 @@ use sha2::{Digest, Sha256};
 
 use crate::definitions::{self, Definition, KnownNames};
 use crate::problems::{Problem, Problems};
+use crate::sla::{Calendar, Calendars};
 pub use script::{Limits, RuleError, Sandbox, Script};
 
-/// Bank-holiday divisions every rule set knows.
-pub const DIVISIONS: &[&str] = &["england-and-wales", "scotland", "northern-ireland"];
-
 /// Functions the host calls, by script family, with their arity.
-const EXPECTED_FUNCTIONS: &[(&str, &str, usize, &str)] = &[(
-    "allocation",
-    "allocate",
-    2,
-    "fn allocate(case_facts, officers) { ... }",
-)];
+const EXPECTED_FUNCTIONS: &[(&str, &str, usize, &str)] = &[
+    (
+        "allocation",
+        "allocate",
+        2,
+        "fn allocate(case_facts, officers) { ... }",
+    ),
+    ("escalation/", "escalate", 1, "fn escalate(item) { ... }"),
+];
 
 pub struct RuleSet {
     pub definitions: Vec<Arc<Definition>>,
+    /// Working-day calendars: the bank-holiday divisions and the organisation's closures.
+    pub calendars: Calendars,
     pub scripts: BTreeMap<String, Arc<Script>>,
     pub sandbox: Arc<Sandbox>,
     /// Content hash of every file in the set.
@@ -59,7 +63,7 @@ impl RuleSet {
     ) -> Result<RuleSet, Problems> {
         let mut problems = Vec::new();
         let mut hasher = Sha256::new();
-        let files = match read_tree(rules_dir, &["toml", "rhai"]) {
+        let files = match read_tree(rules_dir, &["toml", "rhai", "json"]) {
             Ok(files) => files,
             Err(p) => return Err(Problems(vec![p])),
         };
@@ -69,7 +73,7 @@ impl RuleSet {
         for (rel, path, text) in files {
             hasher.update(rel.as_bytes());
             hasher.update(text.as_bytes());
-            if rel.starts_with("tests/") {
+            if rel.starts_with("tests/") || rel.starts_with("calendars/") {
                 continue;
             }
             if let Some(name) = rel.strip_suffix(".rhai") {
@@ -84,12 +88,13 @@ impl RuleSet {
                 definition_files.push((path, text));
             }
         }
+        let calendars = Calendars::load(&rules_dir.join("calendars")).unwrap_or_else(|p| {
+            problems.extend(p);
+            Calendars::default()
+        });
         let known = KnownNames {
             scripts: scripts.keys().cloned().collect(),
-            calendars: DIVISIONS
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<BTreeSet<_>>(),
+            calendars: calendars.names().into_iter().collect::<BTreeSet<_>>(),
         };
         let definitions = match definitions::compile(&definition_files, &known) {
             Ok(defs) => defs,
@@ -118,12 +123,24 @@ impl RuleSet {
         }
         Ok(RuleSet {
             definitions: definitions.into_iter().map(Arc::new).collect(),
+            calendars,
             scripts,
             sandbox,
             hash: hex::encode(&hasher.finalize()[..8]),
             rules_dir: rules_dir.to_path_buf(),
             templates_dir: templates_dir.to_path_buf(),
         })
+    }
+
+    /// The working-day calendar of a definition. `check` made sure it exists.
+    pub fn calendar(&self, def: &Definition) -> &Calendar {
+        self.calendars
+            .get(&def.calendar)
+            .or_else(|| {
+                self.calendars
+                    .get(crate::definitions::default_calendar(&def.country))
+            })
+            .expect("a loaded rule set has every calendar its definitions name")
     }
 
     pub fn definition(&self, id: &str) -> Option<&Arc<Definition>> {

@@ -110,6 +110,7 @@ impl Sandbox {
         engine.on_debug(
             |s, _, pos| tracing::debug!(target: "casewarden::rules", "script debug at {pos}: {s}"),
         );
+        super::escalation::register(&mut engine);
         engine.on_progress(|_| {
             let late = DEADLINE.with(|d| d.get().is_some_and(|at| Instant::now() > at));
             late.then(|| Dynamic::from("the evaluation deadline passed"))

@@ -42,6 +42,7 @@
 //! [`Period`]: crate::definitions::period::Period
 
 pub mod calendar;
+pub mod checkpoint;
 pub mod clock;
 
 pub use calendar::{Calendar, Calendars};

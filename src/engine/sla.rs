@@ -1,0 +1,601 @@
+//! SLA clocks in the engine: started when a stage is entered or a task activated, stopped when
+//! the work is done, moved on after a hold, and the sweep that fires each escalation once.
+//!
+//! Every open item carries `next_check_at`, the time of its next checkpoint. The sweep selects
+//! due items through the partial index on that column, in batches, so its cost follows the work
+//! that is due, not the work that is open. Each escalation is a row in `escalations` whose unique
+//! key (item, level, repetition) makes it fire once, whatever passes repeat, overlap or die; its
+//! events and outbox rows are written in the same transaction.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::progress::Ctx;
+use super::recipients::{self, People};
+use super::rows::{self, CaseRow};
+use super::{Db, StepError};
+use crate::db::{Tx, sql, sql2};
+use crate::definitions::{ClockFrom, Definition, Sla, Stage, Task};
+use crate::events::{self, ENGINE};
+use crate::rules::RuleSet;
+use crate::rules::escalation::{self, Action, Recipient};
+use crate::sla::checkpoint::{self, Checkpoint, Dates, Level};
+use crate::sla::{Calendar, clock};
+
+/// A case fact by name, for targets that depend on one.
+pub fn fact(case: &CaseRow) -> impl Fn(&str) -> Option<String> + '_ {
+    move |name| match name {
+        "tenure" => case.tenure.clone(),
+        "scheme" => case.scheme.clone(),
+        "country" => Some(case.country.clone()),
+        "kind" => Some(case.kind.clone()),
+        other => match case.attributes.0.get(other)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            v => Some(v.to_string()),
+        },
+    }
+}
+
+/// Starts a stage's clock at its entry (or at the claim, for statutory clocks).
+pub async fn start_stage_clock(
+    tx: &mut Tx,
+    case: &CaseRow,
+    stage: &Stage,
+    stage_id: i64,
+    ctx: Ctx<'_>,
+) -> Result<(), sqlx::Error> {
+    let start = match stage.sla.from {
+        ClockFrom::CaseReceived => case.received_at,
+        _ => ctx.now,
+    };
+    let Some(dates) = dates_for(ctx.cal, &stage.sla, case, start) else {
+        return Ok(());
+    };
+    let first = checkpoint::next(ctx.cal, &stage.sla, "on_track", 0, dates).map(|c| c.at);
+    sql("UPDATE stages SET target_at = $1, amber_at = $2, sla_state = 'on_track', next_check_at = $3 WHERE id = $4")
+        .bind(dates.target)
+        .bind(dates.amber)
+        .bind(first)
+        .bind(stage_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Starts a task's clock at its activation (or stage entry, or the claim). A task's target never
+/// ends after its stage's: where it would, the stage's target wins and an event says so.
+pub async fn start_task_clock(
+    tx: &mut Tx,
+    case: &CaseRow,
+    task: &Task,
+    task_id: i64,
+    stage_id: i64,
+    ctx: Ctx<'_>,
+) -> Result<(), sqlx::Error> {
+    let (entered, stage_target): (DateTime<Utc>, Option<DateTime<Utc>>) =
+        sql("SELECT entered_at, target_at FROM stages WHERE id = $1")
+            .bind(stage_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let start = match task.sla.from {
+        ClockFrom::Start => ctx.now,
+        ClockFrom::StageEntered => entered,
+        ClockFrom::CaseReceived => case.received_at,
+    };
+    let Some(mut dates) = dates_for(ctx.cal, &task.sla, case, start) else {
+        return Ok(());
+    };
+    if let Some(limit) = stage_target.filter(|l| dates.target > *l) {
+        events::append(
+            tx,
+            Some((case.id, &case.case_ref)),
+            ctx.now,
+            "sla_capped",
+            ENGINE,
+            json!({
+                "task": task.key, "own_target": dates.target, "stage_target": limit,
+                "reason": "a task's target never ends after its stage's",
+            }),
+        )
+        .await?;
+        dates = dates.capped(limit);
+    }
+    let first = checkpoint::next(ctx.cal, &task.sla, "on_track", 0, dates).map(|c| c.at);
+    sql("UPDATE tasks SET target_at = $1, amber_at = $2, sla_state = 'on_track', next_check_at = $3 WHERE id = $4")
+        .bind(dates.target)
+        .bind(dates.amber)
+        .bind(first)
+        .bind(task_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+fn dates_for(cal: &Calendar, sla: &Sla, case: &CaseRow, start: DateTime<Utc>) -> Option<Dates> {
+    let period = sla.target.as_ref()?.period(fact(case))?;
+    Some(Dates::start(cal, start, period, sla.amber))
+}
+
+/// After a hold: both dates move on by the working days held, and the clock runs again.
+pub async fn resume_task_clock(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    task_id: i64,
+    held_from: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Option<u32>, sqlx::Error> {
+    let Some(item) = load(&mut *tx, ItemKind::Task, task_id).await? else {
+        return Ok(None);
+    };
+    let case = rows::case_by_id(&mut *tx, item.case_id).await?;
+    let Some((def, sla)) = item_sla(rules, &case, &item) else {
+        return Ok(None);
+    };
+    let Some(target) = item.target_at else {
+        return Ok(None);
+    };
+    let cal = rules.calendar(&def);
+    let days = clock::working_days_held(cal, held_from, now);
+    let dates = Dates {
+        target,
+        amber: item.amber_at,
+    }
+    .shifted(cal, days);
+    let next =
+        checkpoint::next(cal, &sla, &item.sla_state, item.follow_ons as u32, dates).map(|c| c.at);
+    sql("UPDATE tasks SET target_at = $1, amber_at = $2, next_check_at = $3 WHERE id = $4")
+        .bind(dates.target)
+        .bind(dates.amber)
+        .bind(next)
+        .bind(task_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(Some(days))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    Task,
+    Stage,
+}
+
+impl ItemKind {
+    fn as_str(&self) -> &'static str {
+        match self {
+            ItemKind::Task => "task",
+            ItemKind::Stage => "stage",
+        }
+    }
+}
+
+/// A task or a stage, as the sweep sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct Item {
+    id: i64,
+    case_id: i64,
+    stage_id: i64,
+    key: String,
+    status: String,
+    owner: Option<String>,
+    line_manager: Option<String>,
+    target_at: Option<DateTime<Utc>>,
+    amber_at: Option<DateTime<Utc>>,
+    sla_state: String,
+    follow_ons: i64,
+    next_check_at: Option<DateTime<Utc>>,
+}
+
+async fn load<'a>(
+    on: impl Into<crate::db::Ex<'a>>,
+    kind: ItemKind,
+    id: i64,
+) -> Result<Option<Item>, sqlx::Error> {
+    match kind {
+        ItemKind::Task => sql(
+            "SELECT id, case_id, stage_id, task AS key, status, owner, line_manager, target_at, amber_at, \
+             sla_state, follow_ons, next_check_at FROM tasks WHERE id = $1",
+        ),
+        ItemKind::Stage => sql(
+            "SELECT id, case_id, id AS stage_id, stage AS key, status, owner, line_manager, target_at, amber_at, \
+             sla_state, follow_ons, next_check_at FROM stages WHERE id = $1",
+        ),
+    }
+    .bind(id)
+    .fetch_optional(on)
+    .await
+}
+
+/// The definition and SLA that govern an item, if the rule set still has them.
+fn item_sla(rules: &RuleSet, case: &CaseRow, item: &Item) -> Option<(Arc<Definition>, Sla)> {
+    let def = rules.definition(&case.definition_id)?.clone();
+    let sla = def.stages.iter().find_map(|s| {
+        if item.stage_id == item.id && s.key == item.key {
+            Some(s.sla.clone())
+        } else {
+            s.task(&item.key).map(|t| t.sla.clone())
+        }
+    })?;
+    Some((def, sla))
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub escalations: u64,
+    pub notifications: u64,
+}
+
+/// Fires every checkpoint that is due at `now`, oldest first, in batches.
+pub async fn run_once(
+    db: &Db,
+    rules: &Arc<RuleSet>,
+    now: DateTime<Utc>,
+    batch: i64,
+) -> Result<Outcome, StepError> {
+    let mut outcome = Outcome::default();
+    loop {
+        let mut due: Vec<(DateTime<Utc>, ItemKind, i64)> = Vec::new();
+        let tasks: Vec<(DateTime<Utc>, i64)> =
+            sql("SELECT next_check_at, id FROM tasks WHERE next_check_at <= $1 ORDER BY next_check_at, id LIMIT $2")
+                .bind(now)
+                .bind(batch)
+                .fetch_all(db)
+                .await?;
+        let stages: Vec<(DateTime<Utc>, i64)> =
+            sql("SELECT next_check_at, id FROM stages WHERE next_check_at <= $1 ORDER BY next_check_at, id LIMIT $2")
+                .bind(now)
+                .bind(batch)
+                .fetch_all(db)
+                .await?;
+        due.extend(tasks.into_iter().map(|(at, id)| (at, ItemKind::Task, id)));
+        due.extend(stages.into_iter().map(|(at, id)| (at, ItemKind::Stage, id)));
+        if due.is_empty() {
+            return Ok(outcome);
+        }
+        due.sort_by_key(|(at, kind, id)| (*at, *kind == ItemKind::Task, *id));
+        for (_, kind, id) in due {
+            let fired = fire(db, rules, kind, id, now).await?;
+            outcome.escalations += u64::from(fired.is_some());
+            outcome.notifications += fired.unwrap_or(0);
+        }
+    }
+}
+
+/// Fires the due checkpoint of one item. Returns the notifications written, or `None` when
+/// nothing fired (the checkpoint was not due after all, or another pass fired it first).
+async fn fire(
+    db: &Db,
+    rules: &Arc<RuleSet>,
+    kind: ItemKind,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<u64>, StepError> {
+    let Some(item) = load(db, kind, id).await? else {
+        return Ok(None);
+    };
+    let case = rows::case_by_id(db, item.case_id).await?;
+    let open = match kind {
+        ItemKind::Task => item.status == "active",
+        ItemKind::Stage => item.status == "open",
+    };
+    let plan = match (open, item_sla(rules, &case, &item), item.target_at) {
+        (true, Some((def, sla)), Some(target)) => {
+            let cal = rules.calendar(&def);
+            let dates = Dates {
+                target,
+                amber: item.amber_at,
+            };
+            checkpoint::next(cal, &sla, &item.sla_state, item.follow_ons as u32, dates)
+                .map(|cp| (def, sla, dates, cp))
+        }
+        _ => None,
+    };
+    let Some((def, sla, dates, cp)) = plan else {
+        // A clock with nothing more to check: stop looking at it.
+        reschedule(db, kind, &item, None).await?;
+        return Ok(None);
+    };
+    if cp.at > now {
+        reschedule(db, kind, &item, Some(cp.at)).await?;
+        return Ok(None);
+    }
+    let facts = item_facts(db, &def, &case, kind, &item, &cp).await?;
+    let decision = decide(rules, &sla, &cp, &facts).await?;
+
+    let mut tx = db.begin().await?;
+    tx.serialise(super::WRITER_LOCK).await?;
+    // Another writer may have fired this checkpoint since we read the item.
+    match load(&mut tx, kind, id).await? {
+        Some(now_item)
+            if now_item.sla_state == item.sla_state && now_item.follow_ons == item.follow_ons => {}
+        _ => return Ok(None),
+    }
+    let escalation_id: Option<(i64,)> = sql2(
+        "INSERT INTO escalations (item_kind, item_id, level, repetition, case_id, fired_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (item_kind, item_id, level, repetition) DO NOTHING RETURNING id",
+        "INSERT INTO escalations (item_kind, item_id, level, repetition, case_id, fired_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (item_kind, item_id, level, repetition) DO NOTHING RETURNING id",
+    )
+    .bind(kind.as_str())
+    .bind(item.id)
+    .bind(cp.level.as_str())
+    .bind(i64::from(cp.repetition))
+    .bind(case.id)
+    .bind(now)
+    .fetch_optional(&mut tx)
+    .await?;
+    let state = cp.level.state_after();
+    let follow_ons = if cp.level == Level::FollowOn {
+        i64::from(cp.repetition)
+    } else {
+        item.follow_ons
+    };
+    let cal = rules.calendar(&def);
+    let next = checkpoint::next(cal, &sla, state, follow_ons as u32, dates).map(|c| c.at);
+    let update = match kind {
+        ItemKind::Task => sql(
+            "UPDATE tasks SET sla_state = $1, follow_ons = $2, next_check_at = $3 WHERE id = $4",
+        ),
+        ItemKind::Stage => sql(
+            "UPDATE stages SET sla_state = $1, follow_ons = $2, next_check_at = $3 WHERE id = $4",
+        ),
+    };
+    update
+        .bind(state)
+        .bind(follow_ons)
+        .bind(next)
+        .bind(item.id)
+        .execute(&mut tx)
+        .await?;
+    let Some((escalation_id,)) = escalation_id else {
+        // Fired before, by a pass that died after committing it: only the schedule was stale.
+        tx.commit().await?;
+        return Ok(None);
+    };
+    let written = act(
+        &mut tx,
+        &def,
+        &case,
+        kind,
+        &item,
+        &cp,
+        &facts,
+        escalation_id,
+        decision,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(case_ref = %case.case_ref, item = kind.as_str(), key = %item.key, level = cp.level.as_str(),
+        repetition = cp.repetition, notifications = written, "escalation fired");
+    Ok(Some(written))
+}
+
+async fn reschedule(
+    db: &Db,
+    kind: ItemKind,
+    item: &Item,
+    at: Option<DateTime<Utc>>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    tx.serialise(super::WRITER_LOCK).await?;
+    let update = match kind {
+        ItemKind::Task => {
+            sql("UPDATE tasks SET next_check_at = $1 WHERE id = $2 AND next_check_at = $3")
+        }
+        ItemKind::Stage => {
+            sql("UPDATE stages SET next_check_at = $1 WHERE id = $2 AND next_check_at = $3")
+        }
+    };
+    update
+        .bind(at)
+        .bind(item.id)
+        .bind(item.next_check_at)
+        .execute(&mut tx)
+        .await?;
+    tx.commit().await
+}
+
+/// What the rule decided, or why it could not decide.
+struct Decision {
+    rule: Option<(String, String)>,
+    actions: Vec<Action>,
+    error: Option<String>,
+}
+
+/// The escalation rule for a level: the one the definition names, else `escalation/default_<level>`.
+fn rule_for<'r>(
+    rules: &'r RuleSet,
+    sla: &Sla,
+    level: Level,
+) -> Option<&'r Arc<crate::rules::Script>> {
+    let named = match level {
+        Level::Amber => &sla.escalation.amber,
+        Level::Exceeded => &sla.escalation.exceeded,
+        Level::FollowOn => &sla.escalation.follow_on,
+    };
+    let name = named
+        .clone()
+        .unwrap_or_else(|| format!("escalation/default_{}", level.as_str()));
+    rules.scripts.get(&name)
+}
+
+async fn decide(
+    rules: &Arc<RuleSet>,
+    sla: &Sla,
+    cp: &Checkpoint,
+    facts: &Value,
+) -> Result<Decision, StepError> {
+    let Some(script) = rule_for(rules, sla, cp.level).cloned() else {
+        return Ok(Decision {
+            rule: None,
+            actions: fallback(cp.level),
+            error: None,
+        });
+    };
+    let sandbox = rules.sandbox.clone();
+    let facts = facts.clone();
+    let rule = Some((script.name.clone(), script.version.clone()));
+    let result =
+        tokio::task::spawn_blocking(move || escalation::escalate(&sandbox, &script, &facts))
+            .await
+            .map_err(|e| StepError::Internal(format!("escalation rule thread failed: {e}")))?;
+    Ok(match result {
+        Ok(actions) => Decision {
+            rule,
+            actions,
+            error: None,
+        },
+        Err(e) => Decision {
+            rule,
+            actions: fallback(cp.level),
+            error: Some(e.to_string()),
+        },
+    })
+}
+
+/// Where no rule decides, or the rule fails, the item's owner is still told.
+fn fallback(level: Level) -> Vec<Action> {
+    vec![Action::Notify {
+        to: vec![Recipient::TaskOwner, Recipient::StageOwner],
+        template: format!("sla_{}", level.as_str()),
+    }]
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn act(
+    tx: &mut Tx,
+    def: &Definition,
+    case: &CaseRow,
+    kind: ItemKind,
+    item: &Item,
+    cp: &Checkpoint,
+    facts: &Value,
+    escalation_id: i64,
+    decision: Decision,
+    now: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    let at = Some((case.id, case.case_ref.as_str()));
+    if let Some(error) = &decision.error {
+        let (rule, version) = decision.rule.clone().unzip();
+        events::append(tx, at, now, "rule_error", ENGINE, json!({
+            "rule": rule, "rule_version": version, "message": error, "during": format!("{} escalation", cp.level.as_str()),
+            "fallback": "the item's owner is notified",
+        }))
+        .await?;
+    }
+    let people = people(tx, def, case, kind, item).await?;
+    let mut written = 0;
+    let mut done = Vec::new();
+    for action in &decision.actions {
+        match action {
+            Action::Notify { to, template } => {
+                let to = match (kind, to.as_slice()) {
+                    // The fallback names both owners; only the item's own applies.
+                    (ItemKind::Stage, [Recipient::TaskOwner, Recipient::StageOwner]) => {
+                        vec![Recipient::StageOwner]
+                    }
+                    (ItemKind::Task, [Recipient::TaskOwner, Recipient::StageOwner]) => {
+                        vec![Recipient::TaskOwner]
+                    }
+                    _ => to.clone(),
+                };
+                let addressees = recipients::resolve(tx, &to, &people).await?;
+                written += crate::outbox::enqueue(
+                    tx,
+                    case.id,
+                    Some(escalation_id),
+                    template,
+                    &addressees,
+                    facts,
+                    now,
+                )
+                .await?;
+                done.push(json!({"action": "notify", "template": template, "to": to, "addressees": addressees.len()}));
+            }
+            Action::Reassign { to } => {
+                if rows::user_exists(&mut *tx, to, true).await? && case.owner.as_deref() != Some(to)
+                {
+                    super::progress::set_owner(tx, case, to).await?;
+                    events::append(tx, at, now, "owner_changed", ENGINE, json!({"from": case.owner, "to": to, "reason": format!("{} escalation", cp.level.as_str())})).await?;
+                    done.push(json!({"action": "reassign", "to": to}));
+                } else {
+                    done.push(json!({"action": "reassign", "to": to, "skipped": "not an active user, or already the owner"}));
+                }
+            }
+        }
+    }
+    let (rule, version) = decision.rule.unzip();
+    events::append(tx, at, now, &format!("sla_{}", cp.level.as_str()), ENGINE, json!({
+        "item": kind.as_str(), "key": item.key, "stage": facts["stage"]["key"], "level": cp.level.as_str(),
+        "repetition": cp.repetition, "due_at": cp.at, "amber_at": item.amber_at, "target_at": item.target_at,
+        "rule": rule, "rule_version": version, "actions": done,
+    }))
+    .await?;
+    Ok(written)
+}
+
+async fn people(
+    tx: &mut Tx,
+    def: &Definition,
+    case: &CaseRow,
+    kind: ItemKind,
+    item: &Item,
+) -> Result<People, sqlx::Error> {
+    let stage_owner: Option<(Option<String>,)> = sql("SELECT owner FROM stages WHERE id = $1")
+        .bind(item.stage_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    Ok(People {
+        task_owner: (kind == ItemKind::Task)
+            .then(|| item.owner.clone())
+            .flatten(),
+        stage_owner: stage_owner.and_then(|s| s.0),
+        case_owner: case.owner.clone(),
+        line_manager: item.line_manager.clone(),
+        team_role: def.team_role.clone(),
+        applicant: case.applicant_contact.clone(),
+        applicant_group: case.applicant_group.clone(),
+    })
+}
+
+/// What an escalation rule and a notification template see of the item.
+async fn item_facts(
+    db: &Db,
+    def: &Definition,
+    case: &CaseRow,
+    kind: ItemKind,
+    item: &Item,
+    cp: &Checkpoint,
+) -> Result<Value, sqlx::Error> {
+    let (stage_key, stage_owner, stage_lm): (String, Option<String>, Option<String>) =
+        sql("SELECT stage, owner, line_manager FROM stages WHERE id = $1")
+            .bind(item.stage_id)
+            .fetch_one(db)
+            .await?;
+    let stage = def.stage(&stage_key);
+    let task = (kind == ItemKind::Task)
+        .then(|| stage.and_then(|s| s.task(&item.key)))
+        .flatten();
+    Ok(json!({
+        "kind": kind.as_str(),
+        "key": item.key,
+        "level": cp.level.as_str(),
+        "repetition": cp.repetition,
+        "sla": {"state": item.sla_state, "amber_at": item.amber_at, "target_at": item.target_at, "due_at": cp.at, "follow_ons": item.follow_ons},
+        "case": {"case_ref": case.case_ref, "kind": case.kind, "scheme": case.scheme, "country": case.country,
+                 "tenure": case.tenure, "status": case.status, "owner": case.owner, "received_at": case.received_at,
+                 "definition": def.id, "definition_name": def.name, "attributes": case.attributes.0},
+        "stage": {"key": stage_key, "name": stage.map(|s| s.name.clone()), "master": stage.map(|s| s.master.clone()),
+                  "owner": stage_owner, "line_manager": stage_lm},
+        "task": match task {
+            Some(t) => json!({"key": t.key, "name": t.name, "owner": item.owner, "line_manager": item.line_manager,
+                              "mandatory": t.mandatory, "role": t.role.clone().unwrap_or_else(|| def.team_role.clone())}),
+            None => Value::Null,
+        },
+        "people": {"task_owner": (kind == ItemKind::Task).then(|| item.owner.clone()).flatten(), "stage_owner": stage_owner,
+                   "case_owner": case.owner, "line_manager": item.line_manager, "team_role": def.team_role},
+    }))
+}
