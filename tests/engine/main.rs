@@ -6,3 +6,4 @@ mod pg;
 mod allocation;
 mod commands;
 mod progression;
+mod sla;
