@@ -66,6 +66,9 @@ async fn reload(app: &App) {
     let result = match startup::load_rules(&app.settings) {
         Ok(rules) => {
             let hash = rules.hash.clone();
+            if let Err(e) = crate::engine::sla::publish_calendars(db, &rules.calendars).await {
+                tracing::error!(error = %e, "could not publish the new working days; the worklists keep the old ones");
+            }
             app.engine.swap_rules(rules);
             tracing::info!(rules = %hash, "rules reloaded");
             record(db, now, "rules_loaded", json!({"hash": hash})).await

@@ -408,6 +408,18 @@ fn sentence(e: &Event) -> Option<String> {
         "case_closed" => format!("{case}: closed ({})", s("outcome")),
         "case_completed" => format!("{case}: COMPLETED"),
         "rule_error" => format!("{case}: rule error in {}: {}", s("rule"), s("message")),
+        "sla_exceeded" => format!(
+            "{case}: {} {} is past its target ({}); owner and line manager notified",
+            s("item"),
+            s("key"),
+            s("target_at")
+        ),
+        "sla_follow_on" => format!(
+            "{case}: {} {} still overdue: follow-on {} to the line manager and team",
+            s("item"),
+            s("key"),
+            d["repetition"]
+        ),
         _ => return None,
     })
 }

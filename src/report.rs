@@ -2,6 +2,7 @@
 //! events (`show case`), the inbox (`inbox`), and worklists (`worklist`). Each is a value that
 //! serialises to JSON for machines and renders as text for people.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
@@ -43,13 +44,44 @@ pub struct CaseReport {
 pub struct StageReport {
     #[serde(flatten)]
     pub stage: StageRow,
-    pub tasks: Vec<TaskRow>,
+    /// Working days from today to the stage's target, while it is open.
+    pub days_remaining: Option<i64>,
+    pub tasks: Vec<TaskReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskReport {
+    #[serde(flatten)]
+    pub row: TaskRow,
+    /// Working days from today to the task's target, while it is open.
+    pub days_remaining: Option<i64>,
+}
+
+impl std::ops::Deref for TaskReport {
+    type Target = TaskRow;
+    fn deref(&self) -> &TaskRow {
+        &self.row
+    }
 }
 
 pub async fn case(db: &Db, case_ref: &str) -> Result<Option<CaseReport>, sqlx::Error> {
     let Some(case) = rows::case_by_ref(db, case_ref).await? else {
         return Ok(None);
     };
+    let task_left: BTreeMap<i64, Option<i64>> =
+        sql("SELECT task_id, days_remaining FROM worklist_tasks WHERE case_ref = $1")
+            .bind(case_ref)
+            .fetch_all::<(i64, Option<i64>)>(db)
+            .await?
+            .into_iter()
+            .collect();
+    let stage_left: BTreeMap<i64, Option<i64>> =
+        sql("SELECT stage_id, days_remaining FROM worklist_stages WHERE case_ref = $1")
+            .bind(case_ref)
+            .fetch_all::<(i64, Option<i64>)>(db)
+            .await?
+            .into_iter()
+            .collect();
     let mut tasks = rows::tasks_of_case(db, case.id).await?;
     let stages = rows::stages_of(db, case.id)
         .await?
@@ -58,7 +90,18 @@ pub async fn case(db: &Db, case_ref: &str) -> Result<Option<CaseReport>, sqlx::E
             let (mine, rest): (Vec<_>, Vec<_>) =
                 tasks.drain(..).partition(|t| t.stage_id == stage.id);
             tasks = rest;
-            StageReport { stage, tasks: mine }
+            let tasks = mine
+                .into_iter()
+                .map(|row| TaskReport {
+                    days_remaining: task_left.get(&row.id).copied().flatten(),
+                    row,
+                })
+                .collect();
+            StageReport {
+                days_remaining: stage_left.get(&stage.id).copied().flatten(),
+                stage,
+                tasks,
+            }
         })
         .collect();
     let notes = sql("SELECT id, author, body, at FROM notes WHERE case_id = $1 ORDER BY id")
@@ -84,6 +127,14 @@ fn when(t: Option<DateTime<Utc>>) -> String {
         || "-".to_string(),
         |t| t.format("%Y-%m-%d %H:%M").to_string(),
     )
+}
+
+fn left(days: Option<i64>) -> String {
+    match days {
+        Some(d) if d < 0 => format!(" ({} working days over)", -d),
+        Some(d) => format!(" ({d} working days left)"),
+        None => String::new(),
+    }
 }
 
 impl CaseReport {
@@ -140,10 +191,11 @@ impl CaseReport {
             if st.target_at.is_some() {
                 let _ = writeln!(
                     out,
-                    "      sla {}  amber {}  target {}",
+                    "      sla {}  amber {}  target {}{}",
                     st.sla_state,
                     when(st.amber_at),
-                    when(st.target_at)
+                    when(st.target_at),
+                    left(s.days_remaining)
                 );
             }
             for t in &s.tasks {
@@ -174,10 +226,11 @@ impl CaseReport {
                 if t.target_at.is_some() {
                     let _ = write!(
                         out,
-                        "  sla {} amber {} target {}",
+                        "  sla {} amber {} target {}{}",
                         t.sla_state,
                         when(t.amber_at),
-                        when(t.target_at)
+                        when(t.target_at),
+                        left(t.days_remaining)
                     );
                 }
                 let _ = writeln!(out);
@@ -281,6 +334,8 @@ pub struct WorklistRow {
     pub sla_state: String,
     pub amber_at: Option<DateTime<Utc>>,
     pub target_at: Option<DateTime<Utc>>,
+    /// Working days from today to the target; negative once it has passed.
+    pub days_remaining: Option<i64>,
 }
 
 /// Open tasks for a user, or for a role, through the views CRMs read.
@@ -290,31 +345,35 @@ pub async fn worklist(
     role: Option<&str>,
 ) -> Result<Vec<WorklistRow>, sqlx::Error> {
     match (user, role) {
-        (Some(u), _) => sql("SELECT task_id, case_ref, stage, task, status, owner, role, activated_at, hold_until, sla_state, amber_at, target_at \
+        (Some(u), _) => sql("SELECT task_id, case_ref, stage, task, status, owner, role, activated_at, hold_until, sla_state, amber_at, target_at, days_remaining \
                  FROM worklist_by_user WHERE user_ref = $1 ORDER BY case_ref, task_id").bind(u).fetch_all(db).await,
-        (None, Some(r)) => sql("SELECT task_id, case_ref, stage, task, status, owner, role, activated_at, hold_until, sla_state, amber_at, target_at \
+        (None, Some(r)) => sql("SELECT task_id, case_ref, stage, task, status, owner, role, activated_at, hold_until, sla_state, amber_at, target_at, days_remaining \
                  FROM worklist_by_role WHERE role_ref = $1 ORDER BY case_ref, task_id").bind(r).fetch_all(db).await,
-        (None, None) => sql("SELECT task_id, case_ref, stage, task, status, owner, role, activated_at, hold_until, sla_state, amber_at, target_at \
+        (None, None) => sql("SELECT task_id, case_ref, stage, task, status, owner, role, activated_at, hold_until, sla_state, amber_at, target_at, days_remaining \
                  FROM worklist_tasks ORDER BY case_ref, task_id").fetch_all(db).await,
     }
 }
 
 pub fn worklist_text(rows: &[WorklistRow]) -> String {
-    let mut out = format!(
-        "{:<14} {:<16} {:<32} {:<8} {:<12} {:<16} {}\n",
-        "case", "stage", "task", "status", "owner", "role", "target"
+    let mut out = String::from(
+        "case           stage            task                             status   owner        role             sla        amber             target            left\n",
     );
     for r in rows {
+        let left = r
+            .days_remaining
+            .map_or_else(|| "-".to_string(), |d| format!("{d} wd"));
         let _ = writeln!(
             out,
-            "{:<14} {:<16} {:<32} {:<8} {:<12} {:<16} {}",
+            "{:<14} {:<16} {:<32} {:<8} {:<12} {:<16} {:<10} {:<17} {:<17} {left}",
             r.case_ref,
             r.stage,
             r.task,
             r.status,
             r.owner.as_deref().unwrap_or("-"),
             r.role.as_deref().unwrap_or("-"),
-            when(r.target_at)
+            r.sla_state,
+            when(r.amber_at),
+            when(r.target_at),
         );
     }
     out

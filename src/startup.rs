@@ -58,6 +58,9 @@ pub async fn build(settings: Settings, exclusive: bool) -> anyhow::Result<App> {
     let rules =
         load_rules(&settings).map_err(|p| anyhow::anyhow!("the rule set has problems:\n{p}"))?;
     let db = open_database(&settings).await?;
+    crate::engine::sla::publish_calendars(&db, &rules.calendars)
+        .await
+        .context("publishing working days")?;
     let engine = Engine::new(db, rules, settings.engine.clone());
     Ok(App {
         settings,

@@ -1,6 +1,6 @@
 //! The query type: SQL text plus bound values, run on whichever backend the caller holds.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Arguments, FromRow, PgConnection, PgPool, SqliteConnection, SqlitePool};
@@ -15,6 +15,7 @@ pub enum Arg {
     Int(Option<i64>),
     Bool(Option<bool>),
     Time(Option<DateTime<Utc>>),
+    Date(Option<NaiveDate>),
     Json(Option<serde_json::Value>),
 }
 
@@ -50,6 +51,10 @@ into_arg!(Bool: bool => Some, Option<bool> => |v| v);
 into_arg!(Time:
     DateTime<Utc> => Some,
     Option<DateTime<Utc>> => |v| v,
+);
+into_arg!(Date:
+    NaiveDate => Some,
+    Option<NaiveDate> => |v| v,
 );
 into_arg!(Json:
     serde_json::Value => Some,
@@ -112,6 +117,7 @@ fn sqlite_args(args: Vec<Arg>) -> Result<SqliteArguments, sqlx::Error> {
             Arg::Int(v) => out.add(v),
             Arg::Bool(v) => out.add(v),
             Arg::Time(v) => out.add(v),
+            Arg::Date(v) => out.add(v),
             Arg::Json(v) => out.add(v.map(sqlx::types::Json)),
         }
         .map_err(sqlx::Error::Encode)?;
@@ -127,6 +133,7 @@ fn pg_args(args: Vec<Arg>) -> Result<PgArguments, sqlx::Error> {
             Arg::Int(v) => out.add(v),
             Arg::Bool(v) => out.add(v),
             Arg::Time(v) => out.add(v),
+            Arg::Date(v) => out.add(v),
             Arg::Json(v) => out.add(v.map(sqlx::types::Json)),
         }
         .map_err(sqlx::Error::Encode)?;

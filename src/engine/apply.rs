@@ -472,8 +472,8 @@ async fn create_case(
     let property = c.property.as_ref();
     let id: i64 = sql(
         "INSERT INTO cases (case_ref, kind, scheme, country, definition_id, definition_version, applicant_contact, \
-         applicant_group, property_ref, property_address, tenure, received_at, attributes, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+         applicant_group, property_ref, property_address, tenure, received_at, attributes, created_at, calendar) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
     )
     .bind(&c.case_ref)
     .bind(&c.kind)
@@ -489,6 +489,7 @@ async fn create_case(
     .bind(received)
     .bind(serde_json::to_value(&c.attributes).unwrap_or_default())
     .bind(now)
+    .bind(&def.calendar)
     .scalar(&mut *tx)
     .await?;
     let case = rows::case_by_id(&mut *tx, id).await?;

@@ -24,6 +24,48 @@ use crate::rules::escalation::{self, Action, Recipient};
 use crate::sla::checkpoint::{self, Checkpoint, Dates, Level};
 use crate::sla::{Calendar, clock};
 
+/// Publishes every calendar's working days into `working_days`, so the worklist views can count
+/// the working days left to a target. From 2015 to two years past the published bank holidays.
+pub async fn publish_calendars(
+    db: &Db,
+    calendars: &crate::sla::Calendars,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    tx.serialise(super::WRITER_LOCK).await?;
+    for name in calendars.names() {
+        let Some(cal) = calendars.get(&name) else {
+            continue;
+        };
+        let first = chrono::NaiveDate::from_ymd_opt(2015, 1, 1).expect("valid date");
+        let last = cal
+            .listed_until()
+            .unwrap_or(first)
+            .max(crate::clock::london_date(crate::clock::now()));
+        let last = last
+            .checked_add_days(chrono::Days::new(2 * 366))
+            .unwrap_or(last);
+        let days: Vec<String> = first
+            .iter_days()
+            .take_while(|d| *d <= last)
+            .filter(|d| cal.is_working_day(*d))
+            .map(|d| d.to_string())
+            .collect();
+        sql("DELETE FROM working_days WHERE calendar = $1")
+            .bind(&name)
+            .execute(&mut tx)
+            .await?;
+        sql2(
+            "INSERT INTO working_days (calendar, day) SELECT $1, value FROM json_each($2)",
+            "INSERT INTO working_days (calendar, day) SELECT $1, value::date FROM jsonb_array_elements_text($2)",
+        )
+        .bind(&name)
+        .bind(json!(days))
+        .execute(&mut tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
 /// A case fact by name, for targets that depend on one.
 pub fn fact(case: &CaseRow) -> impl Fn(&str) -> Option<String> + '_ {
     move |name| match name {
@@ -55,11 +97,12 @@ pub async fn start_stage_clock(
         return Ok(());
     };
     let first = checkpoint::next(ctx.cal, &stage.sla, "on_track", 0, dates).map(|c| c.at);
-    sql("UPDATE stages SET target_at = $1, amber_at = $2, sla_state = 'on_track', next_check_at = $3 WHERE id = $4")
+    sql("UPDATE stages SET target_at = $1, amber_at = $2, sla_state = 'on_track', next_check_at = $3, target_day = $5 WHERE id = $4")
         .bind(dates.target)
         .bind(dates.amber)
         .bind(first)
         .bind(stage_id)
+        .bind(crate::clock::london_date(dates.target))
         .execute(&mut *tx)
         .await?;
     Ok(())
@@ -104,11 +147,12 @@ pub async fn start_task_clock(
         dates = dates.capped(limit);
     }
     let first = checkpoint::next(ctx.cal, &task.sla, "on_track", 0, dates).map(|c| c.at);
-    sql("UPDATE tasks SET target_at = $1, amber_at = $2, sla_state = 'on_track', next_check_at = $3 WHERE id = $4")
+    sql("UPDATE tasks SET target_at = $1, amber_at = $2, sla_state = 'on_track', next_check_at = $3, target_day = $5 WHERE id = $4")
         .bind(dates.target)
         .bind(dates.amber)
         .bind(first)
         .bind(task_id)
+        .bind(crate::clock::london_date(dates.target))
         .execute(&mut *tx)
         .await?;
     Ok(())
@@ -146,11 +190,12 @@ pub async fn resume_task_clock(
     .shifted(cal, days);
     let next =
         checkpoint::next(cal, &sla, &item.sla_state, item.follow_ons as u32, dates).map(|c| c.at);
-    sql("UPDATE tasks SET target_at = $1, amber_at = $2, next_check_at = $3 WHERE id = $4")
+    sql("UPDATE tasks SET target_at = $1, amber_at = $2, next_check_at = $3, target_day = $5 WHERE id = $4")
         .bind(dates.target)
         .bind(dates.amber)
         .bind(next)
         .bind(task_id)
+        .bind(crate::clock::london_date(dates.target))
         .execute(&mut *tx)
         .await?;
     Ok(Some(days))

@@ -64,6 +64,9 @@ impl Env {
     pub async fn open(url: String, dir: Option<tempfile::TempDir>, rules: RuleSet) -> Env {
         let db = Db::connect(&url).await.expect("connect");
         db.migrate().await.expect("migrate");
+        casewarden::engine::sla::publish_calendars(&db, &rules.calendars)
+            .await
+            .expect("publish calendars");
         let engine = Engine::new(db.clone(), rules, EngineSettings::default());
         Env {
             engine,

@@ -84,7 +84,7 @@ async fn dates(env: &Env, case_ref: &str, task: &str) -> (String, String, String
         .clone();
     let f =
         |d: Option<chrono::DateTime<chrono::Utc>>| d.map(|d| d.to_rfc3339()).unwrap_or_default();
-    (t.sla_state, f(t.amber_at), f(t.target_at))
+    (t.sla_state.clone(), f(t.amber_at), f(t.target_at))
 }
 
 async fn stage_dates(env: &Env, case_ref: &str, stage: &str) -> (String, String, String) {
@@ -186,6 +186,24 @@ on_both_backends! {
         env.tick("2026-06-01T09:00:00Z").await;
         let rtb2: Vec<_> = escalations(&env).await.into_iter().filter(|e| e.1 == "issue_rtb2" || e.1 == "eligibility").collect();
         assert_eq!(rtb2.len(), 2 * (1 + 1 + 3), "amber, exceeded and three follow-ons each, and no more");
+    }
+
+    async fn worklists_show_each_tasks_sla_state_dates_and_working_days_left(env: Env) {
+        env.seed_organisation().await;
+        // The views count from the real today, so the case starts now.
+        let now = casewarden::clock::now();
+        env.ok(&now.to_rfc3339(), rtb_claim("W-1", "tenant1", "freehold", &now.to_rfc3339())).await;
+        let rows = casewarden::report::worklist(&env.db, Some("off1"), None).await.unwrap();
+        let row = |task: &str| rows.iter().find(|r| r.task == task).unwrap_or_else(|| panic!("{task} on the worklist"));
+        let address = row("check_property_address");
+        assert_eq!((address.sla_state.as_str(), address.days_remaining), ("on_track", Some(3)));
+        assert!(address.amber_at.unwrap() < address.target_at.unwrap());
+        assert_eq!(row("check_previous_tenancies").days_remaining, Some(5));
+        let stages: Vec<(String, Option<i64>)> = sql("SELECT stage, days_remaining FROM worklist_stages WHERE case_ref = 'W-1'")
+            .fetch_all(&env.db).await.unwrap();
+        assert_eq!(stages, vec![("application".to_string(), Some(10))]);
+        let text = casewarden::report::worklist_text(&rows);
+        assert!(text.contains("3 wd") && text.contains("on_track"), "{text}");
     }
 
     async fn passes_that_overlap_or_die_half_way_fire_each_escalation_exactly_once(env: Env) {
