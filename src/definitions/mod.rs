@@ -91,7 +91,7 @@ pub struct Sla {
     pub escalation: Escalation,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Target {
     Fixed(Period),
     /// Chosen by a case fact (`tenure`, or an attribute), with a default for other values.
@@ -100,11 +100,41 @@ pub enum Target {
         values: BTreeMap<String, Period>,
         default: Option<Period>,
     },
+    /// Decided by a Rhai expression over `case_facts`, evaluated in the sandbox.
+    Expr {
+        source: String,
+        ast: std::sync::Arc<rhai::AST>,
+    },
 }
+
+impl PartialEq for Target {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Target::Fixed(a), Target::Fixed(b)) => a == b,
+            (
+                Target::ByFact {
+                    fact: f1,
+                    values: v1,
+                    default: d1,
+                },
+                Target::ByFact {
+                    fact: f2,
+                    values: v2,
+                    default: d2,
+                },
+            ) => (f1, v1, d1) == (f2, v2, d2),
+            (Target::Expr { source: a, .. }, Target::Expr { source: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Target {}
 
 impl Target {
     /// The period for a case, from its facts (`tenure`, `scheme`, `country` or an attribute);
     /// `None` when the fact has a value the definition does not list and there is no default.
+    /// Expressions are evaluated by the engine, which holds the sandbox: `None` here.
     pub fn period(&self, fact: impl Fn(&str) -> Option<String>) -> Option<Period> {
         match self {
             Target::Fixed(p) => Some(*p),
@@ -115,6 +145,7 @@ impl Target {
             } => fact(name)
                 .and_then(|v| values.get(&v).copied())
                 .or(*default),
+            Target::Expr { .. } => None,
         }
     }
 
@@ -129,6 +160,8 @@ impl Target {
                 .copied()
                 .chain(default.iter().copied())
                 .collect(),
+            // Known only at run time; the stage's target caps it there.
+            Target::Expr { .. } => Vec::new(),
         }
     }
 }

@@ -57,6 +57,9 @@ pub struct SlaDef {
     pub target: Option<S<String>>,
     /// Where the target depends on a case fact: a value of the fact → a period.
     pub target_by: Option<TargetBy>,
+    /// Where a small rule decides: a Rhai expression over `case_facts` that gives a period, e.g.
+    /// `if case_facts.tenure == "leasehold" { "12 weeks" } else { "8 weeks" }`.
+    pub target_expr: Option<S<String>>,
     /// Warning period before the target.
     pub amber: Option<S<String>>,
     /// When the clock starts: `activation` (tasks, the default), `stage_entered` (the default for

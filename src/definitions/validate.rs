@@ -13,13 +13,15 @@ use super::{Definition, Escalation, Period, Sla, Stage, Successors, Target, Task
 use crate::problems::{Problem, Source};
 
 /// Names defined elsewhere in the rule set that definitions may refer to.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct KnownNames {
     /// Rhai scripts by name relative to rules/ without extension: `allocation_right_to_buy`,
     /// `escalation/default_amber`.
     pub scripts: BTreeSet<String>,
     /// Calendar names (bank-holiday divisions and organisation calendars).
     pub calendars: BTreeSet<String>,
+    /// The sandbox that compiles target expressions; without it they are refused.
+    pub sandbox: Option<std::sync::Arc<crate::rules::Sandbox>>,
 }
 
 /// Compiles every definition file, or returns all the problems found in them.
@@ -107,6 +109,34 @@ impl Compiler<'_> {
             Ok(p) => Some(p),
             Err(e) => {
                 self.err(value, e.to_string(), "");
+                None
+            }
+        }
+    }
+
+    /// Compiles a target expression, reporting a Rhai error at its place inside the string.
+    fn expression(&mut self, text: &S<String>) -> Option<Target> {
+        let Some(sandbox) = self.known.sandbox.clone() else {
+            self.err(text, "target_expr needs the rule sandbox", "");
+            return None;
+        };
+        match sandbox.compile_expression(text.get_ref()) {
+            Ok(ast) => Some(Target::Expr {
+                source: text.get_ref().clone(),
+                ast: std::sync::Arc::new(ast),
+            }),
+            Err((line, col, message)) => {
+                // The expression starts one character into the quoted TOML string.
+                let (l, c) = self.src.position(text.span().start);
+                let at = if line <= 1 {
+                    (l, c + col)
+                } else {
+                    (l + line - 1, col)
+                };
+                self.problems.push(
+                    Problem::new(self.src.path, at, format!("target_expr: {message}"))
+                        .help("write a Rhai expression over case_facts that gives a period, e.g. if case_facts.tenure == \"leasehold\" { \"12 weeks\" } else { \"8 weeks\" }"),
+                );
                 None
             }
         }
@@ -519,7 +549,29 @@ impl Compiler<'_> {
 
     fn sla(&mut self, s: &model::SlaDef) -> Option<Sla> {
         let before = self.problems.len();
+        let given = [
+            s.target.is_some(),
+            s.target_by.is_some(),
+            s.target_expr.is_some(),
+        ]
+        .iter()
+        .filter(|g| **g)
+        .count();
+        if given > 1 {
+            let at = s
+                .target_expr
+                .as_ref()
+                .or(s.target.as_ref())
+                .map_or(0, |t| t.span().start);
+            self.problems.push(
+                self.src
+                    .at(at, "give one of target, target_by or target_expr")
+                    .help("they are three ways to set the same target"),
+            );
+            return None;
+        }
         let target = match (&s.target, &s.target_by) {
+            _ if s.target_expr.is_some() => s.target_expr.as_ref().and_then(|e| self.expression(e)),
             (Some(t), None) => self.period(t).map(Target::Fixed),
             (None, Some(by)) => {
                 let mut values = BTreeMap::new();
@@ -740,9 +792,43 @@ mod tests {
 
     fn problems(body: &str) -> Vec<Problem> {
         let files = vec![(PathBuf::from("d.toml"), format!("{HEAD}{body}"))];
-        compile(&files, &KnownNames::default())
-            .err()
-            .unwrap_or_default()
+        let sandbox =
+            std::sync::Arc::new(crate::rules::Sandbox::new(&crate::rules::Limits::default()));
+        let known = KnownNames {
+            sandbox: Some(sandbox),
+            ..KnownNames::default()
+        };
+        compile(&files, &known).err().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_target_expression_is_compiled_and_its_errors_point_into_the_string() {
+        let stage = |sla: &str| {
+            format!(
+                "[[stage]]\nkey = \"s\"\nname = \"S\"\nmaster = \"application\"\norder = 1\nsla = {{ {sla} }}\n\
+                     [[stage.task]]\nkey = \"a\"\nname = \"A\"\n"
+            )
+        };
+        assert!(problems(&stage(r#"target_expr = 'if case_facts.tenure == "leasehold" { "12 weeks" } else { "8 weeks" }'"#)).is_empty());
+        let p = problems(&stage(
+            r#"target_expr = 'if case_facts.tenure == { "12 weeks" }'"#,
+        ));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].line, 13, "{}", p[0]);
+        assert!(p[0].message.starts_with("target_expr:"), "{}", p[0]);
+        let p = problems(&stage(r#"target_expr = 'tenure == "x"'"#));
+        assert!(
+            p[0].message.contains("tenure"),
+            "undefined variables are refused: {}",
+            p[0]
+        );
+        let p = problems(&stage(r#"target = "8 weeks", target_expr = '"8 weeks"'"#));
+        assert!(
+            p[0].message
+                .contains("one of target, target_by or target_expr"),
+            "{}",
+            p[0]
+        );
     }
 
     #[test]

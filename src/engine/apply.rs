@@ -155,6 +155,7 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                     now,
                     actor: CRM,
                     cal: rules.calendar(&def),
+                    sandbox: &rules.sandbox,
                 },
             )
             .await?;
@@ -195,6 +196,7 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                     now,
                     actor: &t.by,
                     cal: rules.calendar(&def),
+                    sandbox: &rules.sandbox,
                 },
             )
             .await?;
@@ -241,6 +243,7 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                     now,
                     actor,
                     cal: rules.calendar(&def),
+                    sandbox: &rules.sandbox,
                 },
             )
             .await?;
@@ -353,6 +356,7 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                 now,
                 actor,
                 cal: rules.calendar(&def),
+                sandbox: &rules.sandbox,
             };
             for s in rows::stages_of(&mut *tx, case.id)
                 .await?
@@ -514,6 +518,7 @@ async fn create_case(
             now,
             actor: events::ENGINE,
             cal: rules.calendar(&def),
+            sandbox: &rules.sandbox,
         },
     )
     .await?;
@@ -541,6 +546,7 @@ async fn advance_case(
         now,
         actor: CRM,
         cal: rules.calendar(&def),
+        sandbox: &rules.sandbox,
     };
     if case.status == "awaiting_advance" {
         let Some(last) = rows::latest_stage(&mut *tx, case.id).await? else {

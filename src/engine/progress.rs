@@ -17,6 +17,8 @@ pub struct Ctx<'a> {
     pub actor: &'a str,
     /// The working-day calendar of the case.
     pub cal: &'a crate::sla::Calendar,
+    /// The rule sandbox, for targets decided by an expression.
+    pub sandbox: &'a crate::rules::Sandbox,
 }
 
 /// Enters `stage` for the case: writes the stage with the case owner and their line manager,

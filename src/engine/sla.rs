@@ -22,7 +22,7 @@ use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
 use crate::rules::escalation::{self, Action, Recipient};
 use crate::sla::checkpoint::{self, Checkpoint, Dates, Level};
-use crate::sla::{Calendar, clock};
+use crate::sla::clock;
 
 /// Publishes every calendar's working days into `working_days`, so the worklist views can count
 /// the working days left to a target. From 2015 to two years past the published bank holidays.
@@ -93,7 +93,7 @@ pub async fn start_stage_clock(
         ClockFrom::CaseReceived => case.received_at,
         _ => ctx.now,
     };
-    let Some(dates) = dates_for(ctx.cal, &stage.sla, case, start) else {
+    let Some(dates) = dates_or_error(tx, ctx, &stage.sla, case, &stage.key, start).await? else {
         return Ok(());
     };
     let first = checkpoint::next(ctx.cal, &stage.sla, "on_track", 0, dates).map(|c| c.at);
@@ -128,7 +128,7 @@ pub async fn start_task_clock(
         ClockFrom::StageEntered => entered,
         ClockFrom::CaseReceived => case.received_at,
     };
-    let Some(mut dates) = dates_for(ctx.cal, &task.sla, case, start) else {
+    let Some(mut dates) = dates_or_error(tx, ctx, &task.sla, case, &task.key, start).await? else {
         return Ok(());
     };
     if let Some(limit) = stage_target.filter(|l| dates.target > *l) {
@@ -158,9 +158,59 @@ pub async fn start_task_clock(
     Ok(())
 }
 
-fn dates_for(cal: &Calendar, sla: &Sla, case: &CaseRow, start: DateTime<Utc>) -> Option<Dates> {
-    let period = sla.target.as_ref()?.period(fact(case))?;
-    Some(Dates::start(cal, start, period, sla.amber))
+/// The dates of a clock starting at `start`; `None` where no target applies to this case. A
+/// target expression that fails records a `rule_error` and starts no clock.
+async fn dates_or_error(
+    tx: &mut Tx,
+    ctx: Ctx<'_>,
+    sla: &Sla,
+    case: &CaseRow,
+    item: &str,
+    start: DateTime<Utc>,
+) -> Result<Option<Dates>, sqlx::Error> {
+    let Some(target) = &sla.target else {
+        return Ok(None);
+    };
+    let period = match target {
+        crate::definitions::Target::Expr { source, ast } => {
+            match evaluate(ctx.sandbox, ast, case) {
+                Ok(p) => p,
+                Err(message) => {
+                    events::append(tx, Some((case.id, &case.case_ref)), ctx.now, "rule_error", ENGINE, json!({
+                    "during": "target_expr", "item": item, "expression": source, "message": message,
+                    "consequence": "no SLA clock was started for this item",
+                }))
+                .await?;
+                    None
+                }
+            }
+        }
+        other => other.period(fact(case)),
+    };
+    Ok(period.map(|p| Dates::start(ctx.cal, start, p, sla.amber)))
+}
+
+/// Runs a target expression: it must give a period such as "8 weeks", or () for none.
+fn evaluate(
+    sandbox: &crate::rules::Sandbox,
+    ast: &rhai::AST,
+    case: &CaseRow,
+) -> Result<Option<crate::definitions::Period>, String> {
+    let facts = json!({
+        "case_ref": case.case_ref, "kind": case.kind, "scheme": case.scheme, "country": case.country,
+        "tenure": case.tenure, "received_at": case.received_at, "attributes": case.attributes.0,
+    });
+    let facts = rhai::serde::to_dynamic(&facts).map_err(|e| e.to_string())?;
+    let value = sandbox.eval_expression(ast, facts)?;
+    if value.is_unit() {
+        return Ok(None);
+    }
+    let text = value
+        .into_string()
+        .map_err(|t| format!("target_expr gave {t}, not a period such as \"8 weeks\""))?;
+    text.parse()
+        .map(Some)
+        .map_err(|e: crate::definitions::period::PeriodError| format!("target_expr gave {e}"))
 }
 
 /// After a hold: both dates move on by the working days held, and the clock runs again.

@@ -95,6 +95,7 @@ impl RuleSet {
         let known = KnownNames {
             scripts: scripts.keys().cloned().collect(),
             calendars: calendars.names().into_iter().collect::<BTreeSet<_>>(),
+            sandbox: Some(sandbox.clone()),
         };
         let definitions = match definitions::compile(&definition_files, &known) {
             Ok(defs) => defs,

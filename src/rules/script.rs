@@ -89,6 +89,14 @@ pub struct Sandbox {
     deadline: Duration,
 }
 
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Sandbox {
     pub fn new(limits: &Limits) -> Sandbox {
         let mut engine = Engine::new();
@@ -136,6 +144,30 @@ impl Sandbox {
                 e.err_type().to_string(),
             )),
         }
+    }
+
+    /// Compiles a one-line expression that sees the case's facts as `case_facts`, as definitions
+    /// use for targets. On error: (line, column, message) within the expression.
+    pub fn compile_expression(&self, text: &str) -> Result<AST, (usize, usize, String)> {
+        let mut scope = Scope::new();
+        scope.push("case_facts", rhai::Map::new());
+        self.engine
+            .compile_expression_with_scope(&scope, text)
+            .map_err(|e| {
+                let (line, col) = line_col(e.position());
+                (line, col, e.err_type().to_string())
+            })
+    }
+
+    /// Evaluates an expression from [`Sandbox::compile_expression`] under the limits and the
+    /// deadline.
+    pub fn eval_expression(&self, ast: &AST, case_facts: Dynamic) -> Result<Dynamic, String> {
+        let mut scope = Scope::new();
+        scope.push("case_facts", case_facts);
+        DEADLINE.with(|d| d.set(Some(Instant::now() + self.deadline)));
+        let result = self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, ast);
+        DEADLINE.with(|d| d.set(None));
+        result.map_err(|e| e.to_string())
     }
 
     /// Calls `function` in `script` with `args` under the limits and the deadline. Blocking:

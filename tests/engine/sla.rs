@@ -206,6 +206,28 @@ on_both_backends! {
         assert!(text.contains("3 wd") && text.contains("on_track"), "{text}");
     }
 
+    async fn a_target_can_be_decided_by_a_small_rhai_expression(env: Env) {
+        env.seed_organisation().await;
+        let def = std::fs::read_to_string(crate::helpers::repo_path("rules/definitions/home_buy/right_to_buy-england.toml")).unwrap();
+        let line = "sla = { target = \"10 working days\", amber = \"3 working days\" }";
+        assert!(def.contains(line));
+        let by_expr = def.replacen(line, r#"sla = { target_expr = 'if case_facts.tenure == "leasehold" { "15 working days" } else if "broken" in case_facts.attributes { case_facts.nope } else { "10 working days" }', amber = "3 working days" }"#, 1);
+        let (_dir, rules) = crate::helpers::rules_with(&[("definitions/home_buy/right_to_buy-england.toml", by_expr.as_str())]);
+        env.use_rules(rules);
+        env.ok("2026-01-05T09:00:00Z", rtb_claim("X-1", "tenant1", "leasehold", "2026-01-05")).await;
+        env.ok("2026-01-05T09:00:00Z", rtb_claim("X-2", "tenant2", "freehold", "2026-01-05")).await;
+        assert_eq!(stage_dates(&env, "X-1", "application").await.2, at("2026-01-26"));
+        assert_eq!(stage_dates(&env, "X-2", "application").await.2, at("2026-01-19"));
+        // An expression that fails starts no clock, and says why on the case.
+        let mut broken = rtb_claim("X-3", "tenant3", "freehold", "2026-01-05");
+        broken["attributes"]["broken"] = json!(true);
+        env.ok("2026-01-05T09:00:00Z", broken).await;
+        assert_eq!(stage_dates(&env, "X-3", "application").await, ("none".into(), String::new(), String::new()));
+        let error = env.case("X-3").await.events.into_iter().find(|e| e.kind == "rule_error").unwrap();
+        assert_eq!(error.data.0["during"], "target_expr");
+        assert!(error.data.0["message"].as_str().unwrap().contains("nope"), "{:?}", error.data);
+    }
+
     async fn passes_that_overlap_or_die_half_way_fire_each_escalation_exactly_once(env: Env) {
         env.seed_organisation().await;
         let claims: Vec<_> = (1..=6).map(|i| rtb_claim(&format!("K-{i}"), &format!("tenant{i}"), "freehold", "2026-01-05")).collect();
