@@ -90,6 +90,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Notifications: what is pending, sent or dead, and why; `outbox retry ID` requeues a dead one.
+    Outbox {
+        #[command(subcommand)]
+        action: Option<OutboxAction>,
+        /// Only rows in this state.
+        #[arg(long, value_parser = ["pending", "claimed", "sent", "dead"])]
+        status: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
     /// Follow the event log: events after an id, oldest first, as JSON lines.
     Events {
         /// Print events with an id greater than this.
@@ -104,6 +116,15 @@ pub enum Command {
         /// Directory for the demo database (created; any old demo database in it is replaced).
         #[arg(long, default_value = "casewarden-demo", value_name = "DIR")]
         dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxAction {
+    /// Requeue a dead notification for delivery at the next pass.
+    Retry {
+        #[arg(value_name = "ID")]
+        id: i64,
     },
 }
 
@@ -246,6 +267,28 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 print!("{}", report::worklist_text(&rows));
+            }
+        }
+        Command::Outbox {
+            action: Some(OutboxAction::Retry { id }),
+            ..
+        } => {
+            let db = startup::connect_database(&settings).await?;
+            report::retry_notification(&db, id, clock::now()).await?;
+            println!("notification {id} requeued; the next pass will send it");
+        }
+        Command::Outbox {
+            action: None,
+            status,
+            json,
+            limit,
+        } => {
+            let db = startup::connect_database(&settings).await?;
+            let rows = report::outbox(&db, status.as_deref(), limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print!("{}", report::outbox_text(&rows));
             }
         }
         Command::Events { after, limit } => {

@@ -32,6 +32,11 @@ pub async fn run(settings: &Settings, dir: &Path) -> anyhow::Result<()> {
     }
     let mut settings = settings.clone();
     settings.database.url = format!("sqlite://{}", file.display());
+    // Mail goes to files in the demo directory, whatever the configuration says.
+    let mail_dir = dir.join("mail");
+    let _ = std::fs::remove_dir_all(&mail_dir);
+    settings.mail.transport = crate::mail::settings::TransportKind::File;
+    settings.mail.dir = mail_dir;
     let app = startup::build(settings, true).await?;
     let engine = &app.engine;
     println!(
@@ -457,6 +462,12 @@ async fn summary(engine: &Engine, dir: &Path) -> anyhow::Result<()> {
             c.open_stage.unwrap_or_else(|| "-".into())
         );
     }
+    let mail = dir.join("mail");
+    let written = std::fs::read_dir(&mail).map(|d| d.count()).unwrap_or(0);
+    println!(
+        "\n{written} notifications were written as .eml files to {}",
+        mail.display()
+    );
     let url = format!("sqlite://{}", dir.join("casewarden.db").display());
     println!("\nExplore it:");
     println!("  casewarden --database {url} show case RTB-1002");

@@ -11,6 +11,7 @@ pub mod definitions;
 pub mod demo;
 pub mod engine;
 pub mod events;
+pub mod mail;
 pub mod outbox;
 pub mod problems;
 pub mod report;

@@ -378,3 +378,103 @@ pub fn worklist_text(rows: &[WorklistRow]) -> String {
     }
     out
 }
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub case_ref: Option<String>,
+    pub template: String,
+    pub recipient_ref: Option<String>,
+    pub recipient_email: Option<String>,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// The most recent notifications, optionally in one state, oldest first.
+pub async fn outbox(
+    db: &Db,
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, sqlx::Error> {
+    let mut rows: Vec<OutboxRow> = sql(
+        "SELECT o.id, c.case_ref, o.template, o.recipient_ref, o.recipient_email, o.status, o.attempts, \
+         o.next_attempt_at, o.last_error, o.created_at, o.sent_at FROM outbox o LEFT JOIN cases c ON c.id = o.case_id \
+         WHERE (o.status = $1 OR $1 IS NULL) ORDER BY o.id DESC LIMIT $2",
+    )
+    .bind(status)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.reverse();
+    Ok(rows)
+}
+
+pub fn outbox_text(rows: &[OutboxRow]) -> String {
+    let mut out = String::new();
+    for r in rows {
+        let when = match r.status.as_str() {
+            "sent" => format!("sent {}", when(r.sent_at)),
+            "dead" => "dead".to_string(),
+            _ => format!("next attempt {}", when(r.next_attempt_at)),
+        };
+        let _ = write!(
+            out,
+            "#{:<6} {:<8} {:<18} {:<12} {:<12} attempts {:<2} {when}",
+            r.id,
+            r.status,
+            r.template,
+            r.case_ref.as_deref().unwrap_or("-"),
+            r.recipient_ref.as_deref().unwrap_or("-"),
+            r.attempts
+        );
+        if let Some(e) = &r.last_error {
+            let _ = write!(out, "\n        last error: {e}");
+        }
+        let _ = writeln!(out);
+    }
+    if rows.is_empty() {
+        out.push_str("(no notifications)\n");
+    }
+    out
+}
+
+/// Puts a dead notification back in the queue, with an event saying so.
+pub async fn retry_notification(db: &Db, id: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let mut tx = db.begin().await?;
+    tx.serialise(crate::engine::WRITER_LOCK).await?;
+    let row: Option<(String, Option<i64>, Option<String>)> = sql(
+        "SELECT o.status, o.case_id, c.case_ref FROM outbox o LEFT JOIN cases c ON c.id = o.case_id WHERE o.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut tx)
+    .await?;
+    match row {
+        None => anyhow::bail!("there is no notification {id}"),
+        Some((status, _, _)) if status != "dead" => {
+            anyhow::bail!("notification {id} is {status}, not dead; only dead ones can be retried")
+        }
+        Some((_, case_id, case_ref)) => {
+            sql("UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(&mut tx)
+                .await?;
+            let case = case_id.zip(case_ref);
+            crate::events::append(
+                &mut tx,
+                case.as_ref().map(|(i, r)| (*i, r.as_str())),
+                now,
+                "notification_requeued",
+                "operator",
+                serde_json::json!({"outbox_id": id}),
+            )
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}

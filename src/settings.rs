@@ -16,6 +16,7 @@ pub struct Settings {
     pub rules: RulesSettings,
     pub templates: TemplatesSettings,
     pub engine: EngineSettings,
+    pub mail: crate::mail::MailSettings,
     pub daemon: DaemonSettings,
     pub log: LogSettings,
 }

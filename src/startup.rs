@@ -61,7 +61,9 @@ pub async fn build(settings: Settings, exclusive: bool) -> anyhow::Result<App> {
     crate::engine::sla::publish_calendars(&db, &rules.calendars)
         .await
         .context("publishing working days")?;
-    let engine = Engine::new(db, rules, settings.engine.clone());
+    let mailer = crate::mail::Mailer::new(&settings.mail)?;
+    let engine =
+        Engine::new(db, rules, settings.engine.clone()).with_mailer(mailer, settings.mail.clone());
     Ok(App {
         settings,
         engine,

@@ -116,17 +116,24 @@ async fn needed(
         .execute(&mut *tx)
         .await?;
     let (rule, version) = rule.unzip();
+    let data = json!({"queue_role": fallback_role, "reason": reason, "rule": rule, "rule_version": version});
     events::append(
         tx,
         Some((case.id, &case.case_ref)),
         now,
         "allocation_needed",
         ENGINE,
-        json!({
-            "queue_role": fallback_role, "reason": reason, "rule": rule, "rule_version": version,
-        }),
+        data.clone(),
     )
     .await?;
+    // Whoever works the queue is told there is a case to allocate by hand.
+    let queue = [crate::rules::escalation::Recipient::Role(
+        fallback_role.to_string(),
+    )];
+    let to = super::recipients::resolve(tx, &queue, &super::recipients::People::default()).await?;
+    let facts = json!({"case": {"case_ref": case.case_ref, "kind": case.kind, "scheme": case.scheme, "country": case.country,
+        "received_at": case.received_at, "definition": case.definition_id}, "allocation": data});
+    crate::outbox::enqueue(tx, case.id, None, "allocation_needed", &to, &facts, now).await?;
     Ok(())
 }
 

@@ -61,6 +61,9 @@ pub struct PassOutcome {
     pub holds_released: u64,
     pub escalations: u64,
     pub notifications: u64,
+    pub sent: u64,
+    pub retried: u64,
+    pub dead: u64,
 }
 
 impl PassOutcome {
@@ -74,7 +77,7 @@ impl std::fmt::Display for PassOutcome {
         write!(
             f,
             "commands: {} accepted, {} rejected, {} duplicate; allocation: {} allocated, {} needed; \
-             holds released: {}; escalations: {} ({} notifications)",
+             holds released: {}; escalations: {} ({} notifications); mail: {} sent, {} to retry, {} dead",
             self.accepted,
             self.rejected,
             self.duplicates,
@@ -82,7 +85,10 @@ impl std::fmt::Display for PassOutcome {
             self.allocation_needed,
             self.holds_released,
             self.escalations,
-            self.notifications
+            self.notifications,
+            self.sent,
+            self.retried,
+            self.dead
         )
     }
 }
@@ -93,6 +99,8 @@ pub struct Engine {
     pub db: Db,
     rules: Arc<RwLock<Arc<RuleSet>>>,
     pub settings: EngineSettings,
+    /// Delivery: without a mailer, notifications wait in the outbox.
+    mail: Option<(Arc<crate::mail::Mailer>, Arc<crate::mail::MailSettings>)>,
 }
 
 impl Engine {
@@ -101,7 +109,18 @@ impl Engine {
             db,
             rules: Arc::new(RwLock::new(Arc::new(rules))),
             settings,
+            mail: None,
         }
+    }
+
+    /// Delivers notifications with `mailer` at the end of each pass.
+    pub fn with_mailer(
+        mut self,
+        mailer: crate::mail::Mailer,
+        settings: crate::mail::MailSettings,
+    ) -> Engine {
+        self.mail = Some((Arc::new(mailer), Arc::new(settings)));
+        self
     }
 
     /// The rule set in force. A pass holds on to the set it started with.
@@ -134,7 +153,25 @@ impl Engine {
             allocate::run_once(&self.db, &rules, &self.settings.fallback_role, now, batch).await?;
         let holds_released = holds::run_once(&self.db, &rules, now, batch).await?;
         let sla = sla::run_once(&self.db, &rules, now, batch).await?;
+        let delivery = match &self.mail {
+            Some((mailer, settings)) => {
+                crate::mail::deliver::run_once(
+                    &self.db,
+                    mailer,
+                    &rules.templates,
+                    &rules.calendars,
+                    settings,
+                    now,
+                    batch,
+                )
+                .await?
+            }
+            None => crate::mail::deliver::Outcome::default(),
+        };
         let outcome = PassOutcome {
+            sent: delivery.sent,
+            retried: delivery.retried,
+            dead: delivery.dead,
             escalations: sla.escalations,
             notifications: sla.notifications,
             accepted: ingest.accepted,

@@ -14,6 +14,7 @@ use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 
 use crate::definitions::{self, Definition, KnownNames};
+use crate::mail::Renderer;
 use crate::problems::{Problem, Problems};
 use crate::sla::{Calendar, Calendars};
 pub use script::{Limits, RuleError, Sandbox, Script};
@@ -33,6 +34,8 @@ pub struct RuleSet {
     pub definitions: Vec<Arc<Definition>>,
     /// Working-day calendars: the bank-holiday divisions and the organisation's closures.
     pub calendars: Calendars,
+    /// Notification templates, checked by rendering each with sample facts.
+    pub templates: Renderer,
     pub scripts: BTreeMap<String, Arc<Script>>,
     pub sandbox: Arc<Sandbox>,
     /// Content hash of every file in the set.
@@ -109,15 +112,32 @@ impl RuleSet {
                 "each scheme and country needs a TOML file under rules/definitions/, see docs/definitions.md",
             ));
         }
-        match crate::templates::check_dir(templates_dir) {
+        let templates = match crate::templates::read_dir(templates_dir) {
             Ok(files) => {
-                for (rel, text) in files {
+                for (rel, text) in &files {
                     hasher.update(rel.as_bytes());
                     hasher.update(text.as_bytes());
                 }
+                match Renderer::new(templates_dir, &files) {
+                    Ok(renderer) => {
+                        problems.extend(renderer.check(templates_dir, &files));
+                        Some(renderer)
+                    }
+                    Err(p) => {
+                        problems.extend(p);
+                        None
+                    }
+                }
             }
-            Err(p) => problems.extend(p),
-        }
+            Err(p) => {
+                problems.extend(p);
+                None
+            }
+        };
+        let Some(templates) = templates.filter(|_| problems.is_empty()) else {
+            problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+            return Err(Problems(problems));
+        };
         if !problems.is_empty() {
             problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
             return Err(Problems(problems));
@@ -125,6 +145,7 @@ impl RuleSet {
         Ok(RuleSet {
             definitions: definitions.into_iter().map(Arc::new).collect(),
             calendars,
+            templates,
             scripts,
             sandbox,
             hash: hex::encode(&hasher.finalize()[..8]),

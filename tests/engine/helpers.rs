@@ -244,3 +244,11 @@ impl Env {
         self.engine.swap_rules(rules);
     }
 }
+
+impl Env {
+    /// Delivers notifications with these settings at the end of each pass.
+    pub fn deliver_with(&mut self, settings: casewarden::mail::MailSettings) {
+        let mailer = casewarden::mail::Mailer::new(&settings).expect("mailer");
+        self.engine = self.engine.clone().with_mailer(mailer, settings);
+    }
+}

@@ -1,6 +1,7 @@
 //! The engine's integration suite. Every scenario runs on SQLite and on PostgreSQL.
 
 mod helpers;
+mod mail;
 mod pg;
 
 mod allocation;

@@ -1,0 +1,225 @@
+//! Rendering a notification from its templates: `<kind>.subject.j2` and `<kind>.txt.j2` are
+//! required, `<kind>.html.j2` optional (HTML autoescaped, usually extending `layout.html.j2`).
+//! Templates see the outbox row's facts (case, stage, task, sla, recipient, ...) and
+//! `organisation`. Undefined names are errors, so a typo is caught by `check`, not sent.
+
+use std::collections::BTreeSet;
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde_json::{Value, json};
+
+use crate::problems::Problem;
+
+/// A rendered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Renderer {
+    env: Environment<'static>,
+    kinds: BTreeSet<String>,
+}
+
+impl Renderer {
+    /// Builds a renderer from (name, text) pairs, reporting syntax errors and kinds that lack a
+    /// subject or a text body. `path` names the directory in problems.
+    pub fn new(
+        dir: &std::path::Path,
+        files: &[(String, String)],
+    ) -> Result<Renderer, Vec<Problem>> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_auto_escape_callback(|name| {
+            if name.ends_with(".html.j2") || name.ends_with(".html") {
+                minijinja::AutoEscape::Html
+            } else {
+                minijinja::AutoEscape::None
+            }
+        });
+        env.set_keep_trailing_newline(true);
+        env.add_filter("date", london_date);
+        let mut problems = Vec::new();
+        let mut kinds = BTreeSet::new();
+        for (name, text) in files {
+            if let Err(e) = env.add_template_owned(name.clone(), text.clone()) {
+                problems.push(problem(dir, name, text, &e));
+            }
+            if let Some(kind) = name.strip_suffix(".subject.j2") {
+                kinds.insert(kind.to_string());
+            }
+        }
+        for kind in &kinds {
+            if !files.iter().any(|(n, _)| n == &format!("{kind}.txt.j2")) {
+                problems.push(
+                    Problem::new(
+                        &dir.join(format!("{kind}.subject.j2")),
+                        (1, 1),
+                        format!("notification {kind} has a subject but no {kind}.txt.j2"),
+                    )
+                    .help("every notification needs a plain-text body; the HTML one is optional"),
+                );
+            }
+        }
+        if problems.is_empty() {
+            Ok(Renderer { env, kinds })
+        } else {
+            Err(problems)
+        }
+    }
+
+    pub fn kinds(&self) -> &BTreeSet<String> {
+        &self.kinds
+    }
+
+    /// Renders one notification. The error says which template failed and why.
+    pub fn render(
+        &self,
+        kind: &str,
+        facts: &Value,
+        organisation: &str,
+    ) -> Result<Rendered, String> {
+        if !self.kinds.contains(kind) {
+            return Err(format!(
+                "no template for notification {kind:?}: add templates/{kind}.subject.j2 and {kind}.txt.j2"
+            ));
+        }
+        let mut ctx = facts.clone();
+        if let Some(map) = ctx.as_object_mut() {
+            map.insert("organisation".into(), json!({"name": organisation}));
+        }
+        let one = |name: String| -> Result<String, String> {
+            let template = self
+                .env
+                .get_template(&name)
+                .map_err(|e| format!("{name}: {e}"))?;
+            template
+                .render(&ctx)
+                .map_err(|e| format!("{name}: {}", describe(&e)))
+        };
+        let subject = one(format!("{kind}.subject.j2"))?
+            .lines()
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ")
+            .trim()
+            .to_string();
+        let text = one(format!("{kind}.txt.j2"))?;
+        let html_name = format!("{kind}.html.j2");
+        let html = if self.env.get_template(&html_name).is_ok() {
+            Some(one(html_name)?)
+        } else {
+            None
+        };
+        Ok(Rendered {
+            subject,
+            text,
+            html,
+        })
+    }
+
+    /// Renders every notification with sample facts, as `check` does.
+    pub fn check(&self, dir: &std::path::Path, files: &[(String, String)]) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        for kind in &self.kinds {
+            if let Err(message) = self.render(kind, &sample_facts(kind), "Example Housing") {
+                let name = message.split(':').next().unwrap_or_default().to_string();
+                let text = files
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, t)| t.as_str())
+                    .unwrap_or_default();
+                let line = message
+                    .rsplit_once("(in ")
+                    .and_then(|(_, rest)| rest.split(':').nth(1))
+                    .and_then(|l| l.trim_end_matches(')').parse::<usize>().ok())
+                    .unwrap_or(1);
+                let _ = text;
+                problems.push(Problem::new(&dir.join(&name), (line, 1), message).help("templates see: case, stage, task, sla, level, repetition, recipient, organisation, release"));
+            }
+        }
+        problems
+    }
+}
+
+/// `{{ sla.target_at | date }}`: an RFC 3339 instant as people read it, in London time.
+fn london_date(value: String) -> Result<String, minijinja::Error> {
+    let t = chrono::DateTime::parse_from_rfc3339(&value).map_err(|_| {
+        minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("{value:?} is not an RFC 3339 time"),
+        )
+    })?;
+    Ok(t.with_timezone(&chrono_tz::Europe::London)
+        .format("%A %-d %B %Y at %H:%M")
+        .to_string())
+}
+
+fn describe(e: &minijinja::Error) -> String {
+    let mut out = e
+        .detail()
+        .map(str::to_string)
+        .unwrap_or_else(|| e.kind().to_string());
+    if let (Some(name), Some(line)) = (e.name(), e.line()) {
+        out.push_str(&format!(" (in {name}:{line})"));
+    }
+    out
+}
+
+fn problem(dir: &std::path::Path, name: &str, text: &str, e: &minijinja::Error) -> Problem {
+    let src = crate::problems::Source {
+        path: &dir.join(name),
+        text,
+    };
+    let (line, column) = match (e.range(), e.line()) {
+        (Some(r), _) => src.position(r.start),
+        (None, Some(line)) => (line, 1),
+        _ => (1, 1),
+    };
+    Problem::new(
+        &dir.join(name),
+        (line, column),
+        format!("template syntax: {}", e.detail().unwrap_or("error")),
+    )
+}
+
+/// Facts shaped like the ones the engine writes for each kind of notification, for checking
+/// templates.
+pub fn sample_facts(kind: &str) -> Value {
+    let case = json!({"case_ref": "RTB-0001", "kind": "home_buy", "scheme": "right_to_buy", "country": "england",
+        "tenure": "freehold", "status": "open", "owner": "off1", "received_at": "2026-01-05T09:00:00Z",
+        "definition": "right_to_buy-england", "definition_name": "Right to Buy (England)", "attributes": {}});
+    let recipient = json!({"kind": "user", "ref": "off1", "name": "Olu Officer"});
+    match kind {
+        "task_released" => json!({
+            "case": {"case_ref": "RTB-0001", "kind": "home_buy", "scheme": "right_to_buy", "country": "england"},
+            "stage": {"key": "eligibility"}, "task": {"key": "issue_rtb2", "owner": "off1"},
+            "release": {"task": "issue_rtb2", "stage": "eligibility", "reason": "release date reached",
+                        "held_seconds": 86400, "sla_moved_working_days": 1, "owner": "off1"},
+            "recipient": recipient,
+        }),
+        "allocation_needed" => json!({
+            "case": {"case_ref": "RTB-0001", "kind": "home_buy", "scheme": "right_to_buy", "country": "england",
+                     "received_at": "2026-01-05T09:00:00Z", "definition": "right_to_buy-england"},
+            "allocation": {"queue_role": "allocation_queue", "reason": "nobody holds the home_ownership role",
+                           "rule": "allocation_right_to_buy", "rule_version": "0123456789abcdef"},
+            "recipient": recipient,
+        }),
+        _ => json!({
+            "kind": "task", "key": "issue_rtb2", "level": "exceeded", "repetition": 1,
+            "sla": {"state": "amber", "amber_at": "2026-01-26T09:00:00Z", "target_at": "2026-02-02T09:00:00Z",
+                    "due_at": "2026-02-02T09:00:00Z", "follow_ons": 0},
+            "case": case,
+            "stage": {"key": "eligibility", "name": "Eligibility and RTB2 notice", "master": "eligibility",
+                      "owner": "off1", "line_manager": "mgr1"},
+            "task": {"key": "issue_rtb2", "name": "Serve the RTB2 notice", "owner": "off1", "line_manager": "mgr1",
+                     "mandatory": true, "role": "home_ownership"},
+            "people": {"task_owner": "off1", "stage_owner": "off1", "case_owner": "off1", "line_manager": "mgr1",
+                       "team_role": "home_ownership"},
+            "recipient": recipient,
+        }),
+    }
+}
