@@ -5,6 +5,10 @@
 -- can count the working days left without knowing about bank holidays.
 
 ALTER TABLE cases ADD COLUMN calendar TEXT;
+UPDATE cases SET calendar = CASE country
+    WHEN 'scotland' THEN 'scotland'
+    WHEN 'northern_ireland' THEN 'northern-ireland'
+    ELSE 'england-and-wales' END;
 ALTER TABLE tasks ADD COLUMN target_day TEXT;
 ALTER TABLE stages ADD COLUMN target_day TEXT;
 

@@ -177,7 +177,7 @@ async fn dates_or_error(
                 Ok(p) => p,
                 Err(message) => {
                     events::append(tx, Some((case.id, &case.case_ref)), ctx.now, "rule_error", ENGINE, json!({
-                    "during": "target_expr", "item": item, "expression": source, "message": message,
+                    "rule": "target_expr", "during": "target_expr", "item": item, "expression": source, "message": message,
                     "consequence": "no SLA clock was started for this item",
                 }))
                 .await?;
@@ -272,6 +272,7 @@ struct Item {
     id: i64,
     case_id: i64,
     stage_id: i64,
+    stage_key: String,
     key: String,
     status: String,
     owner: Option<String>,
@@ -290,12 +291,13 @@ async fn load<'a>(
 ) -> Result<Option<Item>, sqlx::Error> {
     match kind {
         ItemKind::Task => sql(
-            "SELECT id, case_id, stage_id, task AS key, status, owner, line_manager, target_at, amber_at, \
-             sla_state, follow_ons, next_check_at FROM tasks WHERE id = $1",
+            "SELECT t.id, t.case_id, t.stage_id, s.stage AS stage_key, t.task AS key, t.status, t.owner, t.line_manager, \
+             t.target_at, t.amber_at, t.sla_state, t.follow_ons, t.next_check_at \
+             FROM tasks t JOIN stages s ON s.id = t.stage_id WHERE t.id = $1",
         ),
         ItemKind::Stage => sql(
-            "SELECT id, case_id, id AS stage_id, stage AS key, status, owner, line_manager, target_at, amber_at, \
-             sla_state, follow_ons, next_check_at FROM stages WHERE id = $1",
+            "SELECT id, case_id, id AS stage_id, stage AS stage_key, stage AS key, status, owner, line_manager, \
+             target_at, amber_at, sla_state, follow_ons, next_check_at FROM stages WHERE id = $1",
         ),
     }
     .bind(id)
@@ -306,13 +308,12 @@ async fn load<'a>(
 /// The definition and SLA that govern an item, if the rule set still has them.
 fn item_sla(rules: &RuleSet, case: &CaseRow, item: &Item) -> Option<(Arc<Definition>, Sla)> {
     let def = rules.definition(&case.definition_id)?.clone();
-    let sla = def.stages.iter().find_map(|s| {
-        if item.stage_id == item.id && s.key == item.key {
-            Some(s.sla.clone())
-        } else {
-            s.task(&item.key).map(|t| t.sla.clone())
-        }
-    })?;
+    let stage = def.stage(&item.stage_key)?;
+    let sla = if item.stage_id == item.id {
+        stage.sla.clone()
+    } else {
+        stage.task(&item.key)?.sla.clone()
+    };
     Some((def, sla))
 }
 
@@ -397,7 +398,7 @@ async fn fire(
         return Ok(None);
     }
     let facts = item_facts(db, &def, &case, kind, &item, &cp).await?;
-    let decision = decide(rules, &sla, &cp, &facts).await?;
+    let decision = decide(rules, kind, &sla, &cp, &facts).await?;
 
     let mut tx = db.begin().await?;
     tx.serialise(super::WRITER_LOCK).await?;
@@ -519,6 +520,7 @@ fn rule_for<'r>(
 
 async fn decide(
     rules: &Arc<RuleSet>,
+    kind: ItemKind,
     sla: &Sla,
     cp: &Checkpoint,
     facts: &Value,
@@ -526,7 +528,7 @@ async fn decide(
     let Some(script) = rule_for(rules, sla, cp.level).cloned() else {
         return Ok(Decision {
             rule: None,
-            actions: fallback(cp.level),
+            actions: fallback(kind, cp.level),
             error: None,
         });
     };
@@ -545,16 +547,20 @@ async fn decide(
         },
         Err(e) => Decision {
             rule,
-            actions: fallback(cp.level),
+            actions: fallback(kind, cp.level),
             error: Some(e.to_string()),
         },
     })
 }
 
 /// Where no rule decides, or the rule fails, the item's owner is still told.
-fn fallback(level: Level) -> Vec<Action> {
+fn fallback(kind: ItemKind, level: Level) -> Vec<Action> {
+    let owner = match kind {
+        ItemKind::Task => Recipient::TaskOwner,
+        ItemKind::Stage => Recipient::StageOwner,
+    };
     vec![Action::Notify {
-        to: vec![Recipient::TaskOwner, Recipient::StageOwner],
+        to: vec![owner],
         template: format!("sla_{}", level.as_str()),
     }]
 }
@@ -587,16 +593,7 @@ async fn act(
     for action in &decision.actions {
         match action {
             Action::Notify { to, template } => {
-                let to = match (kind, to.as_slice()) {
-                    // The fallback names both owners; only the item's own applies.
-                    (ItemKind::Stage, [Recipient::TaskOwner, Recipient::StageOwner]) => {
-                        vec![Recipient::StageOwner]
-                    }
-                    (ItemKind::Task, [Recipient::TaskOwner, Recipient::StageOwner]) => {
-                        vec![Recipient::TaskOwner]
-                    }
-                    _ => to.clone(),
-                };
+                let to = to.clone();
                 let addressees = recipients::resolve(tx, &to, &people).await?;
                 written += crate::outbox::enqueue(
                     tx,
