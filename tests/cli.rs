@@ -263,6 +263,30 @@ fn the_demo_tells_a_story_of_claims_taken_refused_and_completed() {
         !story.contains("complete_task refused"),
         "the simulated officers only do work that is theirs: {story}"
     );
+    // Notifications were written as readable .eml files.
+    let mail: Vec<_> = std::fs::read_dir(dir.path().join("mail"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(
+        mail.iter()
+            .any(|p| p.extension().is_some_and(|e| e == "eml")),
+        "{mail:?}"
+    );
+    let eml = std::fs::read_to_string(
+        mail.iter()
+            .find(|p| p.extension().is_some_and(|e| e == "eml"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        eml.contains("Subject: ") && eml.contains("Message-ID: <casewarden.outbox."),
+        "{eml}"
+    );
+    assert!(
+        story.contains("notifications were written as .eml files"),
+        "{story}"
+    );
     // The database is left for exploring.
     let url = format!("sqlite://{}", dir.path().join("casewarden.db").display());
     let show = run(
@@ -273,5 +297,38 @@ fn the_demo_tells_a_story_of_claims_taken_refused_and_completed() {
         text(&show.stdout).contains("delay"),
         "{}",
         text(&show.stdout)
+    );
+}
+
+#[test]
+fn check_renders_every_template_and_reports_errors_with_file_and_line() {
+    let dir = workdir();
+    let templates = dir.path().join("templates");
+    std::fs::write(
+        templates.join("sla_exceeded.txt.j2"),
+        "Dear {{ recipient.name }},\n\nCase {{ case.case_ref }}\nTarget {{ sla.taget_at }}\n",
+    )
+    .unwrap();
+    std::fs::write(templates.join("sla_amber.html.j2"), "{% extends \"layout.html.j2\" %}\n{% block content %}\n<p>{{ case.case_ref }</p>\n{% endblock %}\n").unwrap();
+    std::fs::write(
+        templates.join("chaser.subject.j2"),
+        "A subject without a body\n",
+    )
+    .unwrap();
+    let out = run(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("templates/sla_amber.html.j2:3:"),
+        "a syntax error names its line: {stderr}"
+    );
+    assert!(
+        stderr.contains("templates/sla_exceeded.txt.j2:4:"),
+        "an undefined name names its line: {stderr}"
+    );
+    assert!(stderr.contains("taget_at"), "{stderr}");
+    assert!(
+        stderr.contains("notification chaser has a subject but no chaser.txt.j2"),
+        "{stderr}"
     );
 }

@@ -25,12 +25,10 @@ pub struct Renderer {
 }
 
 impl Renderer {
-    /// Builds a renderer from (name, text) pairs, reporting syntax errors and kinds that lack a
-    /// subject or a text body. `path` names the directory in problems.
-    pub fn new(
-        dir: &std::path::Path,
-        files: &[(String, String)],
-    ) -> Result<Renderer, Vec<Problem>> {
+    /// Builds a renderer from (name, text) pairs, with the problems found: syntax errors and
+    /// kinds that lack a text body. The renderer holds every template that parsed, so the rest can
+    /// still be checked. `dir` names the directory in problems.
+    pub fn new(dir: &std::path::Path, files: &[(String, String)]) -> (Renderer, Vec<Problem>) {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|name| {
@@ -64,11 +62,7 @@ impl Renderer {
                 );
             }
         }
-        if problems.is_empty() {
-            Ok(Renderer { env, kinds })
-        } else {
-            Err(problems)
-        }
+        (Renderer { env, kinds }, problems)
     }
 
     pub fn kinds(&self) -> &BTreeSet<String> {
@@ -125,20 +119,45 @@ impl Renderer {
     pub fn check(&self, dir: &std::path::Path, files: &[(String, String)]) -> Vec<Problem> {
         let mut problems = Vec::new();
         for kind in &self.kinds {
-            if let Err(message) = self.render(kind, &sample_facts(kind), "Example Housing") {
-                let name = message.split(':').next().unwrap_or_default().to_string();
-                let text = files
+            let parsed = |suffix: &str| {
+                self.env
+                    .get_template(&format!("{kind}.{suffix}.j2"))
+                    .is_ok()
+            };
+            if !parsed("subject") || !parsed("txt") {
+                continue;
+            }
+            let facts = sample_facts(kind);
+            if let Err(message) = self.render(kind, &facts, "Example Housing") {
+                // "(in NAME:LINE)" names the template that failed, which may be an included one.
+                let (name, line) = message
+                    .rsplit_once("(in ")
+                    .and_then(|(_, rest)| rest.trim_end_matches(')').rsplit_once(':'))
+                    .and_then(|(n, l)| Some((n.to_string(), l.parse::<usize>().ok()?)))
+                    .unwrap_or_else(|| {
+                        (message.split(':').next().unwrap_or_default().to_string(), 1)
+                    });
+                let source = files
                     .iter()
                     .find(|(n, _)| *n == name)
-                    .map(|(_, t)| t.as_str())
+                    .and_then(|(_, t)| t.lines().nth(line.saturating_sub(1)))
+                    .map(|l| format!(" in `{}`", l.trim()))
                     .unwrap_or_default();
-                let line = message
-                    .rsplit_once("(in ")
-                    .and_then(|(_, rest)| rest.split(':').nth(1))
-                    .and_then(|l| l.trim_end_matches(')').parse::<usize>().ok())
-                    .unwrap_or(1);
-                let _ = text;
-                problems.push(Problem::new(&dir.join(&name), (line, 1), message).help("templates see: case, stage, task, sla, level, repetition, recipient, organisation, release"));
+                let keys: Vec<String> = facts
+                    .as_object()
+                    .map(|m| m.keys().cloned().collect())
+                    .unwrap_or_default();
+                problems.push(
+                    Problem::new(
+                        &dir.join(&name),
+                        (line, 1),
+                        format!("rendering {kind} with sample facts: {message}{source}"),
+                    )
+                    .help(format!(
+                        "{kind} templates see: {}, organisation",
+                        keys.join(", ")
+                    )),
+                );
             }
         }
         problems

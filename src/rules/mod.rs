@@ -118,16 +118,10 @@ impl RuleSet {
                     hasher.update(rel.as_bytes());
                     hasher.update(text.as_bytes());
                 }
-                match Renderer::new(templates_dir, &files) {
-                    Ok(renderer) => {
-                        problems.extend(renderer.check(templates_dir, &files));
-                        Some(renderer)
-                    }
-                    Err(p) => {
-                        problems.extend(p);
-                        None
-                    }
-                }
+                let (renderer, found) = Renderer::new(templates_dir, &files);
+                problems.extend(found);
+                problems.extend(renderer.check(templates_dir, &files));
+                Some(renderer)
             }
             Err(p) => {
                 problems.extend(p);
