@@ -71,11 +71,7 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
         }
         Command::UpsertContactGroup(g) => {
             for m in &g.members {
-                let n: i64 = sql("SELECT COUNT(*) FROM contacts WHERE ref = $1")
-                    .bind(m)
-                    .scalar(&mut *tx)
-                    .await?;
-                if n == 0 {
+                if !known(tx, Known::Contact, m).await? {
                     return Err(Rejection(format!(
                         "members: unknown contact {m:?}; send upsert_contact first"
                     ))
@@ -387,11 +383,7 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
 
 async fn upsert_user(tx: &mut Tx, u: &commands::UpsertUser, now: DateTime<Utc>) -> Applied {
     for r in &u.roles {
-        let n: i64 = sql("SELECT COUNT(*) FROM roles WHERE ref = $1")
-            .bind(r)
-            .scalar(&mut *tx)
-            .await?;
-        if n == 0 {
+        if !known(tx, Known::Role, r).await? {
             return Err(
                 Rejection(format!("roles: unknown role {r:?}; send upsert_role first")).into(),
             );
@@ -437,29 +429,21 @@ async fn create_case(
         ))
         .map_err(Into::into);
     }
-    if let Some(a) = &c.applicant {
-        let n: i64 = sql("SELECT COUNT(*) FROM contacts WHERE ref = $1")
-            .bind(a)
-            .scalar(&mut *tx)
-            .await?;
-        if n == 0 {
-            return reject(format!(
-                "applicant: unknown contact {a:?}; send upsert_contact first"
-            ))
-            .map_err(Into::into);
-        }
+    if let Some(a) = &c.applicant
+        && !known(tx, Known::Contact, a).await?
+    {
+        return reject(format!(
+            "applicant: unknown contact {a:?}; send upsert_contact first"
+        ))
+        .map_err(Into::into);
     }
-    if let Some(g) = &c.applicant_group {
-        let n: i64 = sql("SELECT COUNT(*) FROM contact_groups WHERE ref = $1")
-            .bind(g)
-            .scalar(&mut *tx)
-            .await?;
-        if n == 0 {
-            return reject(format!(
-                "applicant_group: unknown contact group {g:?}; send upsert_contact_group first"
-            ))
-            .map_err(Into::into);
-        }
+    if let Some(g) = &c.applicant_group
+        && !known(tx, Known::Group, g).await?
+    {
+        return reject(format!(
+            "applicant_group: unknown contact group {g:?}; send upsert_contact_group first"
+        ))
+        .map_err(Into::into);
     }
     let received = commands::time("received_at", &c.received_at)?;
     if received > now {
@@ -699,6 +683,22 @@ fn stage_def<'d>(
         ))
         .into()
     })
+}
+
+/// Reference data a command may name.
+enum Known {
+    Role,
+    Contact,
+    Group,
+}
+
+async fn known(tx: &mut Tx, what: Known, reference: &str) -> Result<bool, sqlx::Error> {
+    let query = match what {
+        Known::Role => sql("SELECT COUNT(*) FROM roles WHERE ref = $1"),
+        Known::Contact => sql("SELECT COUNT(*) FROM contacts WHERE ref = $1"),
+        Known::Group => sql("SELECT COUNT(*) FROM contact_groups WHERE ref = $1"),
+    };
+    Ok(query.bind(reference).scalar::<i64>(&mut *tx).await? > 0)
 }
 
 async fn known_user(tx: &mut Tx, field: &str, user: &str) -> Result<(), ApplyError> {

@@ -1,8 +1,6 @@
 //! Shared test helpers: an isolated database per test (SQLite file or a fresh PostgreSQL
 //! database), the shipped rules, and shorthand for submitting commands and running passes.
 
-use std::path::PathBuf;
-
 use casewarden::db::{Db, sql};
 use casewarden::engine::{Engine, EngineSettings, PassOutcome, ingest};
 use casewarden::report::{self, CaseReport};
@@ -36,9 +34,7 @@ macro_rules! on_both_backends {
     )*};
 }
 
-pub fn repo_path(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
+pub use crate::common::{copy_tree, repo_path};
 
 pub fn shipped_rules() -> RuleSet {
     RuleSet::load(
@@ -202,20 +198,6 @@ pub fn rtb_claim(case_ref: &str, applicant: &str, tenure: &str, received: &str) 
 
 pub fn complete(case_ref: &str, task: &str, by: &str) -> Value {
     json!({"type": "complete_task", "case_ref": case_ref, "task": task, "by": by})
-}
-
-/// Copies a directory tree.
-pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// The shipped rules and templates copied to a temporary directory, with some files replaced.

@@ -1,5 +1,7 @@
 //! The engine's integration suite. Every scenario runs on SQLite and on PostgreSQL.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod helpers;
 mod mail;
 mod pg;
