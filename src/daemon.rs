@@ -38,13 +38,37 @@ pub async fn run(app: App, shutdown: CancellationToken) -> anyhow::Result<()> {
     let _ = trigger.try_send(());
 
     let mut hangup = signal(SignalKind::hangup())?;
+    // Rule edits are picked up by polling a fingerprint of the files; a change is loaded once the
+    // files have stopped changing for one interval, so a half-saved edit is not tried.
+    let watched = [
+        app.settings.rules.dir.clone(),
+        app.settings.templates.dir.clone(),
+    ];
+    let mut watch = tokio::time::interval(Duration::from_millis(
+        app.settings.daemon.watch_interval_ms.max(100),
+    ));
+    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut loaded = fingerprint(&watched);
+    let mut seen = loaded;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     tracing::info!(rules = %engine.rules().hash, schedule = %schedule, "casewarden is running");
     loop {
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            _ = hangup.recv() => reload(&app).await,
+            _ = hangup.recv() => {
+                loaded = fingerprint(&watched);
+                seen = loaded;
+                reload(&app, "SIGHUP").await;
+            }
+            _ = watch.tick(), if app.settings.daemon.watch_rules => {
+                let now = fingerprint(&watched);
+                if now != loaded && now == seen {
+                    loaded = now;
+                    reload(&app, "files changed").await;
+                }
+                seen = now;
+            }
             Some(()) = triggered.recv() => {
                 if let Err(e) = engine.run_pass(crate::clock::now()).await {
                     tracing::error!(error = %e, "pass failed; the next pass will retry");
@@ -60,7 +84,32 @@ pub async fn run(app: App, shutdown: CancellationToken) -> anyhow::Result<()> {
 }
 
 /// Loads the rule set again; swaps it in only if it has no problems.
-async fn reload(app: &App) {
+/// A hash of every file's path, size and modification time under `dirs`.
+fn fingerprint(dirs: &[std::path::PathBuf]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let mut stack: Vec<std::path::PathBuf> = dirs.to_vec();
+    let mut entries = Vec::new();
+    while let Some(dir) = stack.pop() {
+        let Ok(read) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in read.flatten() {
+            let path = entry.path();
+            match entry.metadata() {
+                Ok(m) if m.is_dir() => stack.push(path),
+                Ok(m) => entries.push((path, m.len(), m.modified().ok())),
+                Err(_) => {}
+            }
+        }
+    }
+    entries.sort();
+    entries.hash(&mut hasher);
+    hasher.finish()
+}
+
+async fn reload(app: &App, why: &str) {
+    tracing::info!(trigger = why, "reloading rules and templates");
     let db: &Db = &app.engine.db;
     let now = crate::clock::now();
     let result = match startup::load_rules(&app.settings) {

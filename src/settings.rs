@@ -72,12 +72,18 @@ impl Default for TemplatesSettings {
 pub struct DaemonSettings {
     /// When passes run: a 6-field cron expression, seconds first.
     pub schedule: String,
+    /// Reload rules and templates when their files change (as well as on SIGHUP).
+    pub watch_rules: bool,
+    /// How often to look for changed files; a change is loaded once stable for one interval.
+    pub watch_interval_ms: u64,
 }
 
 impl Default for DaemonSettings {
     fn default() -> Self {
         DaemonSettings {
             schedule: "*/30 * * * * *".to_string(),
+            watch_rules: true,
+            watch_interval_ms: 2000,
         }
     }
 }

@@ -324,3 +324,89 @@ fn check_renders_every_template_and_reports_errors_with_file_and_line() {
         "{stderr}"
     );
 }
+
+/// Polls `casewarden events` until an event of `kind` appears after `after`; returns it.
+fn wait_for_event(dir: &Path, kind: &str, after: i64) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = run(
+            dir,
+            &["events", "--after", &after.to_string(), "--limit", "1000"],
+        );
+        let found = text(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|e| e["kind"] == kind);
+        if let Some(e) = found {
+            return e;
+        }
+        assert!(Instant::now() < deadline, "no {kind} event after #{after}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_daemon_reloads_rules_when_files_change_and_keeps_the_old_set_when_the_new_one_is_broken() {
+    let dir = workdir();
+    std::fs::write(
+        dir.path().join("c.jsonl"),
+        r#"{"type":"upsert_role","ref":"home_ownership","name":"Home ownership"}"#,
+    )
+    .unwrap();
+    assert!(run(dir.path(), &["submit", "c.jsonl"]).status.success());
+    let mut daemon = casewarden(dir.path())
+        .args(["run"])
+        .env("CASEWARDEN__DAEMON__SCHEDULE", "* * * * * *")
+        .env("CASEWARDEN__DAEMON__WATCH_INTERVAL_MS", "200")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = wait_for_event(dir.path(), "role_upserted", 0);
+    let script = dir.path().join("rules/allocation.rhai");
+    let good = std::fs::read_to_string(&script).unwrap();
+
+    // A broken edit is refused, with its problem, and the running rules keep working.
+    std::fs::write(
+        &script,
+        "fn allocate(case_facts, officers) {\n    let x = ;\n}\n",
+    )
+    .unwrap();
+    let rejected = wait_for_event(dir.path(), "rules_rejected", first["id"].as_i64().unwrap());
+    let problems = rejected["data"]["problems"].to_string();
+    assert!(
+        problems.contains("rules/allocation.rhai:2:13"),
+        "{problems}"
+    );
+    std::fs::write(
+        dir.path().join("d.jsonl"),
+        r#"{"type":"upsert_role","ref":"legal","name":"Legal"}"#,
+    )
+    .unwrap();
+    assert!(run(dir.path(), &["submit", "d.jsonl"]).status.success());
+    let after_reject = rejected["id"].as_i64().unwrap();
+    let accepted = wait_for_event(dir.path(), "role_upserted", after_reject);
+    assert_eq!(accepted["data"]["role"], "legal");
+
+    // The fix is loaded.
+    std::fs::write(&script, &good).unwrap();
+    let loaded = wait_for_event(dir.path(), "rules_loaded", after_reject);
+    assert_eq!(loaded["data"]["hash"].as_str().map(str::len), Some(16));
+
+    // SIGHUP reloads too.
+    Command::new("kill")
+        .args(["-HUP", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    wait_for_event(dir.path(), "rules_loaded", loaded["id"].as_i64().unwrap());
+
+    Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while daemon.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the daemon did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
