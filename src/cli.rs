@@ -58,6 +58,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Rule authors' tools.
+    Rules {
+        #[command(subcommand)]
+        action: RulesAction,
+    },
     /// Add commands (one JSON object per line) to the inbox and print each one's inbox id.
     Submit {
         /// File of JSON lines; `-` or nothing reads standard input.
@@ -116,6 +121,16 @@ pub enum Command {
         /// Directory for the demo database (created; any old demo database in it is replaced).
         #[arg(long, default_value = "casewarden-demo", value_name = "DIR")]
         dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesAction {
+    /// Run the rule tests (default: rules/tests/), print each result with a difference, and list
+    /// the rules and target branches no test exercised. Exits non-zero if any test fails.
+    Test {
+        #[arg(value_name = "PATH")]
+        path: Option<PathBuf>,
     },
 }
 
@@ -214,6 +229,29 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                     ExitCode::FAILURE
                 }
             });
+        }
+        Command::Rules {
+            action: RulesAction::Test { path },
+        } => {
+            let rules = startup::load_rules(&settings)
+                .map_err(|p| anyhow::anyhow!("the rule set has problems:\n{p}"))?;
+            let path = path.unwrap_or_else(|| settings.rules.dir.join("tests"));
+            match crate::rules::testing::run(&rules, &path) {
+                Ok(report) => {
+                    print!("{}", report.to_text());
+                    return Ok(if report.failed() > 0 {
+                        ExitCode::FAILURE
+                    } else {
+                        ExitCode::SUCCESS
+                    });
+                }
+                Err(problems) => {
+                    for p in &problems {
+                        eprintln!("{p}");
+                    }
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
         }
         Command::Submit { file } => {
             let mut text = String::new();

@@ -410,3 +410,49 @@ fn the_daemon_reloads_rules_when_files_change_and_keeps_the_old_set_when_the_new
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn rules_test_passes_on_the_shipped_rules_and_leaves_nothing_unexercised() {
+    let out = run(&repo("."), &["rules", "test"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    assert!(!stdout.contains("no test exercised"), "{stdout}");
+}
+
+#[test]
+fn a_failing_rule_test_shows_what_was_expected_and_what_came_and_fails_the_run() {
+    let dir = workdir();
+    std::fs::write(
+        dir.path().join("rules/tests/extra.toml"),
+        "[[test]]\nname = \"wrong on purpose\"\nallocation = \"allocation\"\ncase = { team_role = \"home_ownership\" }\n\
+         officers = [{ ref = \"ben\", roles = [\"home_ownership\"] }]\nexpect = { owner = \"aisha\" }\n",
+    )
+    .unwrap();
+    std::fs::remove_file(dir.path().join("rules/tests/escalation.toml")).unwrap();
+    let out = run(dir.path(), &["rules", "test"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAIL rules/tests/extra.toml:1 wrong on purpose"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("owner: expected \"aisha\"") && stdout.contains("got \"ben\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("rules no test exercised: escalation/default_amber, escalation/default_exceeded, escalation/default_follow_on"), "{stdout}");
+    // A test file that is not valid is a problem with its position.
+    std::fs::write(
+        dir.path().join("rules/tests/extra.toml"),
+        "[[test]]\nname = \"x\"\nexpect = 5\nbogus = 1\n",
+    )
+    .unwrap();
+    let out = run(dir.path(), &["rules", "test"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("rules/tests/extra.toml:4:1"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -191,7 +191,7 @@ async fn dates_or_error(
 }
 
 /// Runs a target expression: it must give a period such as "8 weeks", or () for none.
-fn evaluate(
+pub fn evaluate(
     sandbox: &crate::rules::Sandbox,
     ast: &rhai::AST,
     case: &CaseRow,

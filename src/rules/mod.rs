@@ -5,6 +5,7 @@
 pub mod allocation;
 pub mod escalation;
 pub mod script;
+pub mod testing;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,473 @@
+//! `casewarden rules test`: rule authors' tests, kept beside the rules in `rules/tests/*.toml`.
+//! Each `[[test]]` gives facts and expects a decision from one rule: an allocation, the SLA dates
+//! a definition sets, or the actions of an escalation rule. The runner reports each result with
+//! a readable difference, and which rules and fact-based targets no test exercised.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use toml::Spanned;
+
+use super::RuleSet;
+use super::allocation::{self, CaseFacts, Officer};
+use super::escalation::{self, Action};
+use crate::definitions::{ClockFrom, Target};
+use crate::engine::rows::CaseRow;
+use crate::problems::{Problem, Source};
+use crate::sla::checkpoint::Dates;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(rename = "test", default)]
+    tests: Vec<Spanned<Test>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Test {
+    name: String,
+    /// An allocation rule to run.
+    allocation: Option<String>,
+    /// An escalation rule to run, e.g. `escalation/default_exceeded`.
+    escalation: Option<String>,
+    /// A definition whose SLA dates to compute, with `stage` or `task`.
+    definition: Option<String>,
+    stage: Option<String>,
+    task: Option<String>,
+    /// When the claim was received, and when the clock starts (RFC 3339 or a date).
+    received: Option<String>,
+    start: Option<String>,
+    #[serde(default)]
+    case: Value,
+    #[serde(default)]
+    officers: Vec<TestOfficer>,
+    #[serde(default)]
+    item: Value,
+    expect: Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestOfficer {
+    #[serde(rename = "ref")]
+    user_ref: String,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    open_cases: i64,
+    line_manager: Option<String>,
+}
+
+/// One test's result.
+#[derive(Debug)]
+pub struct Outcome {
+    pub file: PathBuf,
+    pub line: usize,
+    pub name: String,
+    /// Empty when the test passed; otherwise each line of the difference.
+    pub failures: Vec<String>,
+}
+
+/// Everything a run found.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub outcomes: Vec<Outcome>,
+    /// Scripts no test ran.
+    pub untested_rules: Vec<String>,
+    /// Values of fact-based targets no test chose, as "definition stage/task: fact=value".
+    pub untested_branches: Vec<String>,
+}
+
+impl Report {
+    pub fn failed(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| !o.failures.is_empty())
+            .count()
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for o in &self.outcomes {
+            let verdict = if o.failures.is_empty() {
+                "PASS"
+            } else {
+                "FAIL"
+            };
+            out.push_str(&format!(
+                "{verdict} {}:{} {}\n",
+                o.file.display(),
+                o.line,
+                o.name
+            ));
+            for f in &o.failures {
+                out.push_str(&format!("     {f}\n"));
+            }
+        }
+        let passed = self.outcomes.len() - self.failed();
+        out.push_str(&format!("\n{passed} passed, {} failed\n", self.failed()));
+        if !self.untested_rules.is_empty() {
+            out.push_str(&format!(
+                "rules no test exercised: {}\n",
+                self.untested_rules.join(", ")
+            ));
+        }
+        if !self.untested_branches.is_empty() {
+            out.push_str("target branches no test exercised:\n");
+            for b in &self.untested_branches {
+                out.push_str(&format!("  {b}\n"));
+            }
+        }
+        out
+    }
+}
+
+/// Runs every test file under `path` (a file or a directory) against `rules`.
+pub fn run(rules: &RuleSet, path: &Path) -> Result<Report, Vec<Problem>> {
+    let files = if path.is_dir() {
+        super::read_tree(path, &["toml"])
+            .map_err(|p| vec![p])?
+            .into_iter()
+            .map(|(_, p, t)| (p, t))
+            .collect()
+    } else {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![Problem::new(
+                path,
+                (1, 1),
+                format!("cannot read test file: {e}"),
+            )]
+        })?;
+        vec![(path.to_path_buf(), text)]
+    };
+    let mut report = Report::default();
+    let mut problems = Vec::new();
+    let mut used_rules = BTreeSet::new();
+    let mut used_branches = BTreeSet::new();
+    for (file, text) in &files {
+        let src = Source { path: file, text };
+        let parsed: File = match toml::from_str(text) {
+            Ok(f) => f,
+            Err(e) => {
+                problems.push(src.at(
+                    e.span().map_or(0, |s| s.start),
+                    e.message().trim().to_string(),
+                ));
+                continue;
+            }
+        };
+        for spanned in parsed.tests {
+            let (line, _) = src.position(spanned.span().start);
+            let test = spanned.into_inner();
+            let failures = match one(rules, &test, &mut used_rules, &mut used_branches) {
+                Ok(f) => f,
+                Err(e) => vec![e],
+            };
+            report.outcomes.push(Outcome {
+                file: file.clone(),
+                line,
+                name: test.name,
+                failures,
+            });
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    report.untested_rules = rules
+        .scripts
+        .keys()
+        .filter(|k| !used_rules.contains(*k))
+        .cloned()
+        .collect();
+    report.untested_branches = branches(rules)
+        .into_iter()
+        .filter(|b| !used_branches.contains(b))
+        .collect();
+    Ok(report)
+}
+
+fn one(
+    rules: &RuleSet,
+    t: &Test,
+    used: &mut BTreeSet<String>,
+    branches: &mut BTreeSet<String>,
+) -> Result<Vec<String>, String> {
+    match (&t.allocation, &t.escalation, &t.definition) {
+        (Some(rule), None, None) => {
+            used.insert(rule.clone());
+            allocation_test(rules, rule, t)
+        }
+        (None, Some(rule), None) => {
+            used.insert(rule.clone());
+            escalation_test(rules, rule, t)
+        }
+        (None, None, Some(def)) => sla_test(rules, def, t, branches),
+        _ => Err("a test names exactly one of allocation, escalation or definition".to_string()),
+    }
+}
+
+fn allocation_test(rules: &RuleSet, rule: &str, t: &Test) -> Result<Vec<String>, String> {
+    let script = rules
+        .scripts
+        .get(rule)
+        .ok_or_else(|| format!("there is no rule {rule:?} (rules/{rule}.rhai)"))?;
+    let c = &t.case;
+    let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
+    let facts = CaseFacts {
+        case_ref: s("case_ref").unwrap_or_else(|| "TEST-1".into()),
+        kind: s("kind").unwrap_or_else(|| "home_buy".into()),
+        scheme: s("scheme"),
+        country: s("country").unwrap_or_else(|| "england".into()),
+        tenure: s("tenure"),
+        property_ref: s("property_ref"),
+        received_at: s("received_at").unwrap_or_else(|| "2026-01-05T09:00:00+00:00".into()),
+        team_role: s("team_role").unwrap_or_else(|| "home_ownership".into()),
+        attributes: c.get("attributes").cloned().unwrap_or_else(|| json!({})),
+    };
+    let officers: Vec<Officer> = t
+        .officers
+        .iter()
+        .map(|o| Officer {
+            user_ref: o.user_ref.clone(),
+            roles: o.roles.clone(),
+            open_cases: o.open_cases,
+            line_manager: o.line_manager.clone(),
+        })
+        .collect();
+    let decision = allocation::allocate(&rules.sandbox, script, &facts, &officers)
+        .map_err(|e| format!("the rule failed: {e}"))?;
+    // TOML has no null: an empty owner means the rule chose nobody.
+    let got = json!({"owner": decision.owner.unwrap_or_default(), "reason": decision.reason});
+    Ok(compare(&t.expect, &got))
+}
+
+fn escalation_test(rules: &RuleSet, rule: &str, t: &Test) -> Result<Vec<String>, String> {
+    let script = rules
+        .scripts
+        .get(rule)
+        .ok_or_else(|| format!("there is no rule {rule:?} (rules/{rule}.rhai)"))?;
+    let level = t
+        .item
+        .get("level")
+        .and_then(Value::as_str)
+        .unwrap_or("exceeded");
+    let mut item = crate::mail::render::sample_facts(&format!("sla_{level}"));
+    merge(&mut item, &t.item);
+    let actions = escalation::escalate(&rules.sandbox, script, &item)
+        .map_err(|e| format!("the rule failed: {e}"))?;
+    let got = json!({"actions": actions.iter().map(action_json).collect::<Vec<_>>()});
+    Ok(compare(&t.expect, &got))
+}
+
+fn action_json(a: &Action) -> Value {
+    match a {
+        Action::Notify { to, template } => {
+            let to: Vec<String> = to
+                .iter()
+                .map(|r| {
+                    serde_json::to_value(r)
+                        .map(recipient_text)
+                        .unwrap_or_default()
+                })
+                .collect();
+            json!({"action": "notify", "to": to, "template": template})
+        }
+        Action::Reassign { to } => json!({"action": "reassign", "to": to}),
+    }
+}
+
+/// A recipient as rules write it: `task_owner`, `role:legal`.
+fn recipient_text(v: Value) -> String {
+    match (v["kind"].as_str(), v["ref"].as_str()) {
+        (Some(kind), Some(r)) => format!("{kind}:{r}"),
+        (Some(kind), None) => kind.to_string(),
+        _ => v.to_string(),
+    }
+}
+
+fn sla_test(
+    rules: &RuleSet,
+    def_id: &str,
+    t: &Test,
+    branches: &mut BTreeSet<String>,
+) -> Result<Vec<String>, String> {
+    let def = rules
+        .definition(def_id)
+        .ok_or_else(|| format!("there is no definition {def_id:?}"))?;
+    let (stage_key, sla, label) = match (&t.stage, &t.task) {
+        (Some(s), None) => {
+            let stage = def
+                .stage(s)
+                .ok_or_else(|| format!("{def_id} has no stage {s:?}"))?;
+            (s.clone(), stage.sla.clone(), s.clone())
+        }
+        (None, Some(k)) => {
+            let stage = def
+                .stages
+                .iter()
+                .find(|s| s.task(k).is_some())
+                .ok_or_else(|| format!("{def_id} has no task {k:?}"))?;
+            (
+                stage.key.clone(),
+                stage.task(k).map(|x| x.sla.clone()).unwrap_or_default(),
+                k.clone(),
+            )
+        }
+        _ => return Err("an SLA test names exactly one of stage or task".to_string()),
+    };
+    let _ = stage_key;
+    let time = |field: &str, v: &Option<String>| -> Result<DateTime<Utc>, String> {
+        crate::clock::parse_time(
+            v.as_deref()
+                .ok_or_else(|| format!("an SLA test needs {field}"))?,
+        )
+        .map_err(|e| format!("{field}: {e}"))
+    };
+    let received = time("received", &t.received)?;
+    let start = match &t.start {
+        Some(_) => time("start", &t.start)?,
+        None => received,
+    };
+    let case = test_case(def, &t.case, received);
+    let period = match &sla.target {
+        None => return Ok(compare(&t.expect, &json!({"target": null, "amber": null}))),
+        Some(Target::Expr { ast, .. }) => crate::engine::sla::evaluate(&rules.sandbox, ast, &case)?,
+        Some(target) => {
+            if let Target::ByFact { fact, values, .. } = target {
+                let v = crate::engine::sla::fact(&case)(fact);
+                let chosen = v
+                    .filter(|v| values.contains_key(v))
+                    .unwrap_or_else(|| "(default)".into());
+                branches.insert(format!("{} {label}: {fact}={chosen}", def.id));
+            }
+            target.period(crate::engine::sla::fact(&case))
+        }
+    };
+    let Some(period) = period else {
+        return Ok(compare(&t.expect, &json!({"target": null, "amber": null})));
+    };
+    let clock_start = if sla.from == ClockFrom::CaseReceived {
+        received
+    } else {
+        start
+    };
+    let dates = Dates::start(rules.calendar(def), clock_start, period, sla.amber);
+    let got =
+        json!({"target": dates.target.to_rfc3339(), "amber": dates.amber.map(|a| a.to_rfc3339())});
+    let mut expect = t.expect.clone();
+    for key in ["target", "amber"] {
+        if let Some(v) = expect.get(key).and_then(Value::as_str) {
+            let normalised = crate::clock::parse_time(v)
+                .map(|t| t.to_rfc3339())
+                .map_err(|e| format!("expect.{key}: {e}"))?;
+            expect[key] = json!(normalised);
+        }
+    }
+    Ok(compare(&expect, &got))
+}
+
+fn test_case(def: &crate::definitions::Definition, c: &Value, received: DateTime<Utc>) -> CaseRow {
+    let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
+    CaseRow {
+        id: 0,
+        case_ref: s("case_ref").unwrap_or_else(|| "TEST-1".into()),
+        kind: def.kind.clone(),
+        scheme: Some(def.scheme.clone()),
+        country: def.country.clone(),
+        definition_id: def.id.clone(),
+        definition_version: def.version.clone(),
+        applicant_contact: None,
+        applicant_group: None,
+        property_ref: None,
+        property_address: None,
+        tenure: s("tenure"),
+        received_at: received,
+        attributes: sqlx::types::Json(c.get("attributes").cloned().unwrap_or_else(|| json!({}))),
+        status: "open".into(),
+        outcome: None,
+        owner: None,
+        allocation: "allocated".into(),
+        queue_role: None,
+        created_at: received,
+        closed_at: None,
+    }
+}
+
+/// Every value of every fact-based target in the rule set, for the coverage report.
+fn branches(rules: &RuleSet) -> Vec<String> {
+    let mut out = Vec::new();
+    for def in &rules.definitions {
+        for stage in &def.stages {
+            let items = std::iter::once((stage.key.clone(), &stage.sla))
+                .chain(stage.tasks.iter().map(|t| (t.key.clone(), &t.sla)));
+            for (label, sla) in items {
+                if let Some(Target::ByFact {
+                    fact,
+                    values,
+                    default,
+                }) = &sla.target
+                {
+                    for v in values.keys() {
+                        out.push(format!("{} {label}: {fact}={v}", def.id));
+                    }
+                    if default.is_some() {
+                        out.push(format!("{} {label}: {fact}=(default)", def.id));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Overlays `patch` on `base`, map by map.
+fn merge(base: &mut Value, patch: &Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                merge(b.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (b, p) => *b = p.clone(),
+    }
+}
+
+/// Each expected key against what the rule gave: only the keys a test names are compared.
+fn compare(expect: &Value, got: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(expect) = expect.as_object() else {
+        return vec!["expect must be a table, e.g. expect = { owner = \"ben\" }".into()];
+    };
+    let got: BTreeMap<String, Value> = got
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    for (key, want) in expect {
+        let (key, contains) = match key.strip_suffix("_contains") {
+            Some(k) => (k.to_string(), true),
+            None => (key.clone(), false),
+        };
+        let actual = got.get(&key).cloned().unwrap_or(Value::Null);
+        let ok = if contains {
+            actual
+                .as_str()
+                .zip(want.as_str())
+                .is_some_and(|(a, w)| a.contains(w))
+        } else {
+            &actual == want
+        };
+        if !ok {
+            let how = if contains { "to contain" } else { "expected" };
+            out.push(format!("{key}: {how} {want}"));
+            out.push(format!("{}      got {actual}", " ".repeat(key.len())));
+        }
+    }
+    out
+}
