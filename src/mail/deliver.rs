@@ -32,6 +32,9 @@ pub struct Claimed {
     pub facts: sqlx::types::Json<Value>,
     pub attempts: i64,
     pub calendar: Option<String>,
+    /// When this worker's claim runs out; a result is recorded only while the claim is ours.
+    #[sqlx(skip)]
+    pub claimed_until: Option<DateTime<Utc>>,
 }
 
 /// Claims up to `batch` due rows: pending ones whose time has come, and claimed ones whose claim
@@ -44,7 +47,7 @@ pub async fn claim(
 ) -> Result<Vec<Claimed>, sqlx::Error> {
     let mut tx = db.begin().await?;
     tx.serialise(crate::engine::WRITER_LOCK).await?;
-    let rows: Vec<Claimed> = sql(
+    let mut rows: Vec<Claimed> = sql(
         "SELECT o.id, o.case_id, o.escalation_id, o.template, o.recipient_ref, o.recipient_email, o.facts, o.attempts, c.calendar \
          FROM outbox o LEFT JOIN cases c ON c.id = o.case_id \
          WHERE o.status IN ('pending', 'claimed') AND o.next_attempt_at <= $1 ORDER BY o.next_attempt_at, o.id LIMIT $2",
@@ -54,12 +57,13 @@ pub async fn claim(
     .fetch_all(&mut tx)
     .await?;
     let until = now + Duration::seconds(settings.claim_seconds.max(1));
-    for r in &rows {
+    for r in &mut rows {
         sql("UPDATE outbox SET status = 'claimed', next_attempt_at = $1 WHERE id = $2")
             .bind(until)
             .bind(r.id)
             .execute(&mut tx)
             .await?;
+        r.claimed_until = Some(until);
     }
     tx.commit().await?;
     Ok(rows)
@@ -97,21 +101,25 @@ pub async fn run_once(
             let attempts = row.attempts + 1;
             match result {
                 Ok(()) => {
-                    sql("UPDATE outbox SET status = 'sent', sent_at = $1, attempts = $2, next_attempt_at = NULL, last_error = NULL WHERE id = $3")
+                    sql("UPDATE outbox SET status = 'sent', sent_at = $1, attempts = $2, next_attempt_at = NULL, last_error = NULL \
+                         WHERE id = $3 AND status = 'claimed' AND next_attempt_at = $4")
                         .bind(now)
                         .bind(attempts)
                         .bind(row.id)
+                        .bind(row.claimed_until)
                         .execute(&mut tx)
                         .await?;
                     outcome.sent += 1;
                 }
                 Err(SendError::Temporary(reason)) if attempts < settings.max_attempts => {
                     let next = now + backoff(settings, row.id, attempts);
-                    sql("UPDATE outbox SET status = 'pending', attempts = $1, next_attempt_at = $2, last_error = $3 WHERE id = $4")
+                    sql("UPDATE outbox SET status = 'pending', attempts = $1, next_attempt_at = $2, last_error = $3 \
+                         WHERE id = $4 AND status = 'claimed' AND next_attempt_at = $5")
                         .bind(attempts)
                         .bind(next)
                         .bind(format!("temporary failure: {reason}"))
                         .bind(row.id)
+                        .bind(row.claimed_until)
                         .execute(&mut tx)
                         .await?;
                     outcome.retried += 1;
@@ -160,12 +168,20 @@ async fn dead(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sql("UPDATE outbox SET status = 'dead', attempts = $1, next_attempt_at = NULL, last_error = $2 WHERE id = $3")
-        .bind(attempts)
-        .bind(reason)
-        .bind(row.id)
-        .execute(&mut *tx)
-        .await?;
+    let changed = sql(
+        "UPDATE outbox SET status = 'dead', attempts = $1, next_attempt_at = NULL, last_error = $2 \
+         WHERE id = $3 AND status = 'claimed' AND next_attempt_at = $4",
+    )
+    .bind(attempts)
+    .bind(reason)
+    .bind(row.id)
+    .bind(row.claimed_until)
+    .execute(&mut *tx)
+    .await?;
+    if changed == 0 {
+        // Our claim ran out and another worker has the row now: its outcome is theirs to record.
+        return Ok(());
+    }
     let case = match row.case_id {
         Some(id) => {
             sql("SELECT id, case_ref FROM cases WHERE id = $1")
@@ -275,6 +291,7 @@ mod tests {
             facts: sqlx::types::Json(json!({})),
             attempts: 0,
             calendar: Some("england-and-wales".into()),
+            claimed_until: None,
         };
         let at = |t: &str| crate::clock::parse_time(t).unwrap();
         // Friday evening waits for Monday 09:00; a weekday afternoon goes now.

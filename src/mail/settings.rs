@@ -90,7 +90,7 @@ impl Default for MailSettings {
             reply_to: None,
             organisation: "Housing services".to_string(),
             smtp: SmtpSettings::default(),
-            max_attempts: 8,
+            max_attempts: 12,
             retry_base_seconds: 60,
             retry_max_seconds: 6 * 3600,
             claim_seconds: 300,

@@ -215,5 +215,7 @@ fn password(settings: &MailSettings) -> Result<Secret, MailerError> {
                 source,
             });
     }
-    Ok(Secret(String::new()))
+    Err(MailerError::Smtp(
+        "mail.smtp.username is set but no password source: set mail.smtp.password_env or mail.smtp.password_file".into(),
+    ))
 }
