@@ -498,6 +498,7 @@ async fn reschedule(
 struct Decision {
     rule: Option<(String, String)>,
     actions: Vec<Action>,
+    reason: Option<String>,
     error: Option<String>,
 }
 
@@ -529,6 +530,10 @@ async fn decide(
         return Ok(Decision {
             rule: None,
             actions: fallback(kind, cp.level),
+            reason: Some(format!(
+                "no {} escalation rule: the owner is told",
+                cp.level.as_str()
+            )),
             error: None,
         });
     };
@@ -540,14 +545,16 @@ async fn decide(
             .await
             .map_err(|e| StepError::Internal(format!("escalation rule thread failed: {e}")))?;
     Ok(match result {
-        Ok(actions) => Decision {
+        Ok(decided) => Decision {
             rule,
-            actions,
+            actions: decided.actions,
+            reason: decided.reason,
             error: None,
         },
         Err(e) => Decision {
             rule,
             actions: fallback(kind, cp.level),
+            reason: Some("the rule failed: the owner is told instead".to_string()),
             error: Some(e.to_string()),
         },
     })
@@ -619,11 +626,12 @@ async fn act(
             }
         }
     }
+    let reason = decision.reason.clone();
     let (rule, version) = decision.rule.unzip();
     events::append(tx, at, now, &format!("sla_{}", cp.level.as_str()), ENGINE, json!({
         "item": kind.as_str(), "key": item.key, "stage": facts["stage"]["key"], "level": cp.level.as_str(),
         "repetition": cp.repetition, "due_at": cp.at, "amber_at": item.amber_at, "target_at": item.target_at,
-        "rule": rule, "rule_version": version, "actions": done,
+        "rule": rule, "rule_version": version, "reason": reason, "actions": done,
     }))
     .await?;
     Ok(written)

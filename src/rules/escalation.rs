@@ -86,11 +86,18 @@ pub fn register(engine: &mut rhai::Engine) {
 }
 
 /// Runs `escalate(item)`. Blocking: call from a blocking thread.
+/// What a rule decided, and why when it says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Decided {
+    pub actions: Vec<Action>,
+    pub reason: Option<String>,
+}
+
 pub fn escalate(
     sandbox: &Sandbox,
     script: &Script,
     item: &serde_json::Value,
-) -> Result<Vec<Action>, RuleError> {
+) -> Result<Decided, RuleError> {
     let bad = |message: String| RuleError {
         script: script.name.clone(),
         path: script.path.display().to_string(),
@@ -98,7 +105,23 @@ pub fn escalate(
         message,
     };
     let arg = rhai::serde::to_dynamic(item).map_err(|e| bad(format!("cannot pass facts: {e}")))?;
-    let result = sandbox.call(script, "escalate", (arg,))?;
+    let mut result = sandbox.call(script, "escalate", (arg,))?;
+    // `#{ actions: [...], reason: "..." }` explains itself; the reason is kept with the decision.
+    let mut reason = None;
+    if let Some(map) = result.clone().try_cast::<Map>()
+        && map.contains_key("actions")
+    {
+        reason = match map.get("reason") {
+            None => None,
+            Some(r) if r.is_unit() => None,
+            Some(r) => Some(
+                r.clone()
+                    .into_string()
+                    .map_err(|t| bad(format!("reason must be text, not {t}")))?,
+            ),
+        };
+        result = map.get("actions").cloned().unwrap_or(Dynamic::UNIT);
+    }
     let items: Vec<Dynamic> = if result.is_unit() {
         Vec::new()
     } else if result.is_array() {
@@ -107,11 +130,16 @@ pub fn escalate(
         vec![result]
     } else {
         return Err(bad(format!(
-            "escalate returned {}; return an array of notify(...) and reassign(...) actions, or []",
+            "escalate returned {}; return an array of notify(...) and reassign(...) actions, or [], \
+             optionally as #{{actions: [...], reason: \"why\"}}",
             result.type_name()
         )));
     };
-    items.into_iter().map(|d| action(d).map_err(&bad)).collect()
+    let actions = items
+        .into_iter()
+        .map(|d| action(d).map_err(&bad))
+        .collect::<Result<_, _>>()?;
+    Ok(Decided { actions, reason })
 }
 
 fn action(d: Dynamic) -> Result<Action, String> {
@@ -154,6 +182,10 @@ mod tests {
     use crate::rules::Limits;
 
     fn run(body: &str) -> Result<Vec<Action>, RuleError> {
+        decide(body).map(|d| d.actions)
+    }
+
+    fn decide(body: &str) -> Result<Decided, RuleError> {
         let sandbox = Sandbox::new(&Limits::default());
         let script = sandbox
             .compile("escalation/t", Path::new("rules/escalation/t.rhai"), body)

@@ -258,9 +258,10 @@ fn escalation_test(rules: &RuleSet, rule: &str, t: &Test) -> Result<Vec<String>,
         .unwrap_or("exceeded");
     let mut item = crate::mail::render::sample_facts(&format!("sla_{level}"));
     merge(&mut item, &t.item);
-    let actions = escalation::escalate(&rules.sandbox, script, &item)
+    let decided = escalation::escalate(&rules.sandbox, script, &item)
         .map_err(|e| format!("the rule failed: {e}"))?;
-    let got = json!({"actions": actions.iter().map(action_json).collect::<Vec<_>>()});
+    let actions: Vec<Value> = decided.actions.iter().map(action_json).collect();
+    let got = json!({"actions": actions, "reason": decided.reason.unwrap_or_default()});
     Ok(compare(&t.expect, &got))
 }
 

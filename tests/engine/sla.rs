@@ -125,6 +125,8 @@ on_both_backends! {
         let amber = env.case("S-1").await.events.into_iter().rfind(|e| e.kind == "sla_amber").unwrap();
         assert_eq!(amber.data.0["key"], "check_property_address");
         assert_eq!(amber.data.0["rule"], "escalation/default_amber");
+        assert_eq!(amber.data.0["rule_version"].as_str().map(str::len), Some(16));
+        assert_eq!(amber.data.0["reason"], "the task is nearing its target; its owner is warned");
         // Exceeded: owner and line manager; another task goes amber at the same time.
         step(&env, "2026-01-08T09:00:00Z",
             &[esc("task", "check_property_address", "exceeded", 0), esc("task", "check_previous_tenancies", "amber", 0)],
