@@ -782,6 +782,38 @@ fn check_across_files(defs: &[(Definition, PathBuf, &String)], problems: &mut Ve
             }
         }
     }
+    // Gaps: a scheme that closes and opens again must say why claims in between are refused.
+    let mut groups: BTreeMap<(&str, &str, &str), Vec<&(Definition, PathBuf, &String)>> =
+        BTreeMap::new();
+    for d in defs {
+        groups
+            .entry((d.0.kind.as_str(), d.0.scheme.as_str(), d.0.country.as_str()))
+            .or_default()
+            .push(d);
+    }
+    for list in groups.values_mut() {
+        list.sort_by_key(|d| d.0.effective_from);
+        for pair in list.windows(2) {
+            let ((a, _, _), (b, pb, tb)) = (pair[0], pair[1]);
+            let Some(to) = a.effective_to else { continue };
+            let Some(day_after) = to.succ_opt() else {
+                continue;
+            };
+            if b.effective_from > day_after && a.closed_reason.is_none() {
+                let last_gap_day = b.effective_from.pred_opt().unwrap_or(b.effective_from);
+                problems.push(
+                    Problem::new(pb, locate(pb, tb, "effective_from"), format!(
+                        "{} {} in {}: no definition covers claims received from {day_after} to {last_gap_day}, between {:?} and {:?}",
+                        b.kind, b.scheme, b.country, a.id, b.id
+                    ))
+                    .help(format!(
+                        "start this definition on {day_after}, or give {:?} a closed_reason saying why claims were refused in between",
+                        a.id
+                    )),
+                );
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -845,6 +877,52 @@ mod tests {
                 .contains("stage \"s\"'s target of 5 working days"),
             "{}",
             p[0]
+        );
+    }
+
+    #[test]
+    fn a_gap_between_definitions_of_one_scheme_must_be_explained() {
+        let def = |id: &str, dates: &str, closed: &str| {
+            format!(
+                "id = \"{id}\"\nname = \"T\"\nkind = \"home_buy\"\nscheme = \"right_to_buy\"\ncountry = \"england\"\n{dates}\n{closed}\
+                     team_role = \"team\"\n[[stage]]\nkey = \"s\"\nname = \"S\"\nmaster = \"application\"\norder = 1\n\
+                     [[stage.task]]\nkey = \"a\"\nname = \"A\"\n"
+            )
+        };
+        let compile_two = |closed: &str, second_from: &str| {
+            let files = vec![
+                (
+                    PathBuf::from("a.toml"),
+                    def(
+                        "a",
+                        "effective_from = 2020-01-01\neffective_to = 2020-12-31",
+                        closed,
+                    ),
+                ),
+                (
+                    PathBuf::from("b.toml"),
+                    def("b", &format!("effective_from = {second_from}"), ""),
+                ),
+            ];
+            compile(&files, &KnownNames::default())
+                .err()
+                .unwrap_or_default()
+        };
+        assert!(
+            compile_two("", "2021-01-01").is_empty(),
+            "back to back is fine"
+        );
+        let p = compile_two("", "2021-03-01");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].file, PathBuf::from("b.toml"));
+        assert!(
+            p[0].message.contains("from 2021-01-01 to 2021-02-28"),
+            "{}",
+            p[0]
+        );
+        assert!(
+            compile_two("closed_reason = \"suspended by order\"\n", "2021-03-01").is_empty(),
+            "an explained gap is fine"
         );
     }
 
