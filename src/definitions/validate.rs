@@ -744,7 +744,10 @@ fn chain(tasks: &[Task], deps: &[String], longest: &dyn Fn(&Task) -> Option<Peri
         .unwrap_or_default()
 }
 
-fn check_across_files(defs: &[(Definition, PathBuf, &String)], problems: &mut Vec<Problem>) {
+/// A compiled definition with its file and text, for problems that span files.
+type Compiled<'a> = (Definition, PathBuf, &'a String);
+
+fn check_across_files(defs: &[Compiled<'_>], problems: &mut Vec<Problem>) {
     let locate = |path: &Path, text: &str, needle: &str| {
         let src = Source { path, text };
         src.position(text.find(needle).unwrap_or(0))
@@ -783,8 +786,7 @@ fn check_across_files(defs: &[(Definition, PathBuf, &String)], problems: &mut Ve
         }
     }
     // Gaps: a scheme that closes and opens again must say why claims in between are refused.
-    let mut groups: BTreeMap<(&str, &str, &str), Vec<&(Definition, PathBuf, &String)>> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<(&str, &str, &str), Vec<&Compiled<'_>>> = BTreeMap::new();
     for d in defs {
         groups
             .entry((d.0.kind.as_str(), d.0.scheme.as_str(), d.0.country.as_str()))
