@@ -50,6 +50,16 @@ pub enum Command {
         #[arg(long, value_name = "TIME")]
         now: Option<String>,
     },
+    /// Show what the next pass would do at TIME, against the live database, writing nothing: the
+    /// commands it would apply or reject, allocations, activations, releases, escalations with
+    /// their reasons, and notifications.
+    Plan {
+        /// RFC 3339 instant or a date (09:00 Europe/London). Default: now.
+        #[arg(long, value_name = "TIME")]
+        now: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Create or upgrade the database schema, then exit.
     Migrate,
     /// Validate every definition, script and template; print each problem as file:line:col.
@@ -187,6 +197,21 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             let app = startup::build(settings, true).await?;
             let outcome = app.engine.run_pass(now).await?;
             println!("pass at {}: {outcome}", now.to_rfc3339());
+        }
+        Command::Plan { now, json } => {
+            let now = match now {
+                Some(t) => clock::parse_time(&t)
+                    .map_err(anyhow::Error::msg)
+                    .context("--now")?,
+                None => clock::now(),
+            };
+            let app = startup::build(settings, false).await?;
+            let plan = crate::engine::plan::plan(&app.engine, now).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+            } else {
+                print!("{}", plan.to_text());
+            }
         }
         Command::Migrate => {
             let db = startup::open_database(&settings).await?;

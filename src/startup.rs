@@ -48,8 +48,8 @@ pub fn load_rules(settings: &Settings) -> Result<RuleSet, Problems> {
     )
 }
 
-/// Builds the engine. `exclusive` takes the one-writer lock of a SQLite database first, as the
-/// daemon and `tick` do.
+/// Builds the engine. `exclusive` is for writers (the daemon, `tick`, `demo`): it takes the
+/// one-writer lock of a SQLite database first and publishes the calendars' working days.
 pub async fn build(settings: Settings, exclusive: bool) -> anyhow::Result<App> {
     let lock = match (exclusive, db::sqlite_path(&settings.database.url)) {
         (true, Some(path)) => Some(DatabaseLock::acquire(&path)?),
@@ -58,9 +58,12 @@ pub async fn build(settings: Settings, exclusive: bool) -> anyhow::Result<App> {
     let rules =
         load_rules(&settings).map_err(|p| anyhow::anyhow!("the rule set has problems:\n{p}"))?;
     let db = open_database(&settings).await?;
-    crate::engine::sla::publish_calendars(&db, &rules.calendars)
-        .await
-        .context("publishing working days")?;
+    if exclusive {
+        // Writers publish the working days the worklist views count; a dry run writes nothing.
+        crate::engine::sla::publish_calendars(&db, &rules.calendars)
+            .await
+            .context("publishing working days")?;
+    }
     let mailer = crate::mail::Mailer::new(&settings.mail)?;
     let engine =
         Engine::new(db, rules, settings.engine.clone()).with_mailer(mailer, settings.mail.clone());

@@ -456,3 +456,24 @@ fn a_failing_rule_test_shows_what_was_expected_and_what_came_and_fails_the_run()
         text(&out.stderr)
     );
 }
+
+#[test]
+fn plan_on_the_command_line_leaves_the_inbox_as_it_was() {
+    let dir = workdir();
+    std::fs::write(
+        dir.path().join("c.jsonl"),
+        r#"{"type":"upsert_role","ref":"home_ownership","name":"Home ownership"}"#,
+    )
+    .unwrap();
+    assert!(run(dir.path(), &["submit", "c.jsonl"]).status.success());
+    let out = run(dir.path(), &["plan", "--now", "2026-03-02"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("nothing has been written") && stdout.contains("role_upserted"),
+        "{stdout}"
+    );
+    let inbox = run(dir.path(), &["inbox", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&inbox.stdout).unwrap();
+    assert_eq!(rows[0]["status"], "pending", "the plan applied the command");
+}

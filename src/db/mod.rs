@@ -6,9 +6,11 @@
 //! row type, so one struct serves both backends.
 
 mod lock;
+mod pinned;
 mod query;
 
 pub use lock::DatabaseLock;
+pub use pinned::Pinned;
 pub use query::{Arg, Ex, IntoArg, Sql, sql, sql2};
 
 use std::str::FromStr;
@@ -48,12 +50,15 @@ pub enum DbError {
 pub enum Db {
     Sqlite(SqlitePool),
     Postgres(PgPool),
+    /// One connection in a transaction that is rolled back: for dry runs.
+    Pinned(std::sync::Arc<Pinned>),
 }
 
 /// An open transaction. Dropped without `commit` it rolls back.
 pub enum Tx {
     Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
+    Pinned(pinned::PinnedTx),
 }
 
 /// Tells the backend of a URL without opening it.
@@ -117,6 +122,27 @@ impl Db {
         match self {
             Db::Sqlite(_) => Backend::Sqlite,
             Db::Postgres(_) => Backend::Postgres,
+            Db::Pinned(p) if p.is_sqlite() => Backend::Sqlite,
+            Db::Pinned(_) => Backend::Postgres,
+        }
+    }
+
+    /// A handle on one connection of this pool inside a transaction that [`Db::discard`] rolls
+    /// back: everything done through it, reads and writes, sees its own changes and leaves none.
+    pub async fn pinned(&self) -> Result<Db, sqlx::Error> {
+        let conn = match self {
+            Db::Sqlite(pool) => pinned::Conn::Sqlite(pool.acquire().await?),
+            Db::Postgres(pool) => pinned::Conn::Postgres(pool.acquire().await?),
+            Db::Pinned(_) => return Ok(self.clone()),
+        };
+        Ok(Db::Pinned(std::sync::Arc::new(Pinned::open(conn).await?)))
+    }
+
+    /// Rolls back a pinned handle's work.
+    pub async fn discard(&self) -> Result<(), sqlx::Error> {
+        match self {
+            Db::Pinned(p) => p.rollback().await,
+            _ => Ok(()),
         }
     }
 
@@ -125,6 +151,8 @@ impl Db {
         match self {
             Db::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
             Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+            // A dry run works on a database that is already migrated.
+            Db::Pinned(_) => {}
         }
         Ok(())
     }
@@ -135,6 +163,7 @@ impl Db {
         Ok(match self {
             Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Db::Pinned(p) => Tx::Pinned(p.begin().await?),
         })
     }
 
@@ -142,6 +171,7 @@ impl Db {
         match self {
             Db::Sqlite(pool) => pool.close().await,
             Db::Postgres(pool) => pool.close().await,
+            Db::Pinned(_) => {}
         }
     }
 }
@@ -151,6 +181,7 @@ impl Tx {
         match self {
             Tx::Sqlite(tx) => tx.commit().await,
             Tx::Postgres(tx) => tx.commit().await,
+            Tx::Pinned(tx) => tx.commit().await,
         }
     }
 
@@ -158,6 +189,10 @@ impl Tx {
         match self {
             Tx::Sqlite(_) => Backend::Sqlite,
             Tx::Postgres(_) => Backend::Postgres,
+            Tx::Pinned(tx) => match tx.guard.conn {
+                pinned::Conn::Sqlite(_) => Backend::Sqlite,
+                pinned::Conn::Postgres(_) => Backend::Postgres,
+            },
         }
     }
 
@@ -165,7 +200,7 @@ impl Tx {
     /// the transaction holds a lock on `key` until it ends. SQLite needs nothing here, since
     /// `BEGIN IMMEDIATE` already admits one writer at a time.
     pub async fn serialise(&mut self, key: i64) -> Result<(), sqlx::Error> {
-        if let Tx::Postgres(_) = self {
+        if self.backend() == Backend::Postgres {
             sql("SELECT pg_advisory_xact_lock($1)")
                 .bind(key)
                 .execute(self)

@@ -68,6 +68,7 @@ pub enum Ex<'a> {
     PgConn(&'a mut PgConnection),
     SqlitePool(&'a SqlitePool),
     PgPool(&'a PgPool),
+    Pinned(&'a super::Pinned),
 }
 
 impl<'a> From<&'a mut Tx> for Ex<'a> {
@@ -75,6 +76,10 @@ impl<'a> From<&'a mut Tx> for Ex<'a> {
         match tx {
             Tx::Sqlite(tx) => Ex::SqliteConn(tx),
             Tx::Postgres(tx) => Ex::PgConn(tx),
+            Tx::Pinned(tx) => match &mut tx.guard.conn {
+                super::pinned::Conn::Sqlite(c) => Ex::SqliteConn(c),
+                super::pinned::Conn::Postgres(c) => Ex::PgConn(c),
+            },
         }
     }
 }
@@ -84,6 +89,7 @@ impl<'a> From<&'a Db> for Ex<'a> {
         match db {
             Db::Sqlite(pool) => Ex::SqlitePool(pool),
             Db::Postgres(pool) => Ex::PgPool(pool),
+            Db::Pinned(p) => Ex::Pinned(p),
         }
     }
 }
@@ -173,6 +179,21 @@ macro_rules! run {
                 let $q = $qf(postgres, pg_args(args)?);
                 let $e = p;
                 $body
+            }
+            Ex::Pinned(p) => {
+                let mut guard = p.lock().await?;
+                match &mut guard.conn {
+                    super::pinned::Conn::Sqlite(c) => {
+                        let $q = $qf(sqlite, sqlite_args(args)?);
+                        let $e = &mut **c;
+                        $body
+                    }
+                    super::pinned::Conn::Postgres(c) => {
+                        let $q = $qf(postgres, pg_args(args)?);
+                        let $e = &mut **c;
+                        $body
+                    }
+                }
             }
         }
     }};

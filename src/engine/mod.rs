@@ -6,6 +6,7 @@ pub mod allocate;
 pub mod apply;
 pub mod holds;
 pub mod ingest;
+pub mod plan;
 pub mod progress;
 pub mod recipients;
 pub mod rows;

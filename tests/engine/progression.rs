@@ -209,3 +209,54 @@ on_both_backends! {
         assert!(env.event_kinds("RTB-4").await.contains(&"owner_changed".to_string()));
     }
 }
+
+mod plan {
+    use super::*;
+    use casewarden::engine::plan::plan;
+
+    /// What an event says, without its id.
+    fn said(e: &casewarden::events::Event) -> (Option<String>, String, String, String) {
+        (
+            e.case_ref.clone(),
+            e.kind.clone(),
+            e.actor.clone(),
+            e.data.0.to_string(),
+        )
+    }
+
+    on_both_backends! {
+        async fn a_plan_shows_what_the_next_tick_does_and_writes_nothing(env: Env) {
+            env.seed_organisation().await;
+            env.ok("2026-01-05T09:00:00Z", rtb_claim("P-1", "tenant1", "freehold", "2026-01-05")).await;
+            env.submit(&[
+                rtb_claim("P-2", "tenant2", "leasehold", "2026-01-06"),
+                complete("P-1", "check_signatories", "off1"),
+                json!({"type": "hold_task", "case_ref": "P-1", "task": "check_previous_tenancies", "until": "2026-01-09", "reason": "waiting"}),
+                complete("P-1", "no_such_task", "off1"),
+            ]).await;
+            let now = casewarden::clock::parse_time("2026-01-07T09:00:00Z").unwrap();
+            let before = snapshot(&env).await;
+
+            let planned = plan(&env.engine, now).await.unwrap();
+            assert_eq!(snapshot(&env).await, before, "the plan wrote something");
+            // It foresees commands, an allocation, activations and an amber escalation.
+            let kinds: Vec<&str> = planned.events.iter().map(|e| e.kind.as_str()).collect();
+            for k in ["case_created", "allocated", "task_completed", "task_held", "command_rejected", "sla_amber"] {
+                assert!(kinds.contains(&k), "{k} missing from the plan: {kinds:?}");
+            }
+            assert!(!planned.queued.is_empty());
+            assert!(planned.to_text().contains("nothing has been written"));
+
+            // The tick then does exactly that.
+            let last: (i64,) = sql("SELECT MAX(id) FROM events").fetch_one(&env.db).await.unwrap();
+            let outcome = env.tick("2026-01-07T09:00:00Z").await;
+            assert_eq!(outcome, planned.outcome);
+            let done: Vec<_> = env.all_events().await.into_iter().filter(|e| e.id > last.0).map(|e| said(&e)).collect();
+            let foreseen: Vec<_> = planned.events.iter().map(said).collect();
+            assert_eq!(done, foreseen);
+            // And a plan after it foresees nothing more.
+            let idle = plan(&env.engine, now).await.unwrap();
+            assert!(idle.events.is_empty() && idle.outcome.is_idle(), "{}", idle.to_text());
+        }
+    }
+}
