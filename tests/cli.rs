@@ -430,6 +430,7 @@ fn a_failing_rule_test_shows_what_was_expected_and_what_came_and_fails_the_run()
     )
     .unwrap();
     std::fs::remove_file(dir.path().join("rules/tests/escalation.toml")).unwrap();
+    std::fs::remove_file(dir.path().join("rules/tests/allocation.toml")).unwrap();
     let out = run(dir.path(), &["rules", "test"]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
@@ -441,7 +442,17 @@ fn a_failing_rule_test_shows_what_was_expected_and_what_came_and_fails_the_run()
         stdout.contains("owner: expected \"aisha\"") && stdout.contains("got \"ben\""),
         "{stdout}"
     );
-    assert!(stdout.contains("rules no test exercised: escalation/default_amber, escalation/default_exceeded, escalation/default_follow_on"), "{stdout}");
+    assert!(
+        stdout.contains("rules no test exercised: allocation_right_to_buy, escalation/default_amber, escalation/default_exceeded, escalation/default_follow_on"),
+        "{stdout}"
+    );
+    // The only test of the default rule never meets an officer outside the team.
+    assert!(
+        stdout.contains("branches no test exercised:")
+            && stdout.contains("rules/allocation.rhai:")
+            && stdout.contains("then branch"),
+        "{stdout}"
+    );
     // A test file that is not valid is a problem with its position.
     std::fs::write(
         dir.path().join("rules/tests/extra.toml"),

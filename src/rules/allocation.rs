@@ -66,6 +66,14 @@ pub fn allocate(
         (Some(result.into_string().unwrap_or_default()), None)
     } else if result.is_map() {
         let map: Map = result.cast();
+        if let Some(unknown) = map
+            .keys()
+            .find(|k| !matches!(k.as_str(), "owner" | "reason"))
+        {
+            return Err(bad(format!(
+                "allocate returned a map with the unknown key {unknown:?}; use owner and reason"
+            )));
+        }
         let text = |key: &str| -> Result<Option<String>, RuleError> {
             match map.get(key) {
                 None => Ok(None),

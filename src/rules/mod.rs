@@ -37,6 +37,8 @@ pub struct RuleSet {
     pub calendars: Calendars,
     /// Notification templates, checked by rendering each with sample facts.
     pub templates: Renderer,
+    /// The sandbox limits the set was loaded with (rule tests run under the same).
+    pub limits: Limits,
     pub scripts: BTreeMap<String, Arc<Script>>,
     pub sandbox: Arc<Sandbox>,
     /// Content hash of every file in the set.
@@ -141,6 +143,7 @@ impl RuleSet {
             definitions: definitions.into_iter().map(Arc::new).collect(),
             calendars,
             templates,
+            limits: limits.clone(),
             scripts,
             sandbox,
             hash: hex::encode(&hasher.finalize()[..8]),

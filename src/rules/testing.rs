@@ -78,7 +78,8 @@ pub struct Report {
     pub outcomes: Vec<Outcome>,
     /// Scripts no test ran.
     pub untested_rules: Vec<String>,
-    /// Values of fact-based targets no test chose, as "definition stage/task: fact=value".
+    /// Values of fact-based targets no test chose, as "definition stage/task: fact=value", and
+    /// branches of `if`s in scripts no test took, as "rules/x.rhai:LINE:COL: then/else branch".
     pub untested_branches: Vec<String>,
 }
 
@@ -117,7 +118,7 @@ impl Report {
             ));
         }
         if !self.untested_branches.is_empty() {
-            out.push_str("target branches no test exercised:\n");
+            out.push_str("branches no test exercised:\n");
             for b in &self.untested_branches {
                 out.push_str(&format!("  {b}\n"));
             }
@@ -146,6 +147,7 @@ pub fn run(rules: &RuleSet, path: &Path) -> Result<Report, Vec<Problem>> {
     };
     let mut report = Report::default();
     let mut problems = Vec::new();
+    let sandbox = super::Sandbox::with_coverage(&rules.limits);
     let mut used_rules = BTreeSet::new();
     let mut used_branches = BTreeSet::new();
     for (file, text) in &files {
@@ -163,7 +165,7 @@ pub fn run(rules: &RuleSet, path: &Path) -> Result<Report, Vec<Problem>> {
         for spanned in parsed.tests {
             let (line, _) = src.position(spanned.span().start);
             let test = spanned.into_inner();
-            let failures = match one(rules, &test, &mut used_rules, &mut used_branches) {
+            let failures = match one(rules, &sandbox, &test, &mut used_rules, &mut used_branches) {
                 Ok(f) => f,
                 Err(e) => vec![e],
             };
@@ -188,11 +190,34 @@ pub fn run(rules: &RuleSet, path: &Path) -> Result<Report, Vec<Problem>> {
         .into_iter()
         .filter(|b| !used_branches.contains(b))
         .collect();
+    // Branches of `if`s in the scripts the tests ran that no test took.
+    let hits = sandbox.hits();
+    for script in rules
+        .scripts
+        .values()
+        .filter(|s| used_rules.contains(&s.name))
+    {
+        for b in super::script::branches(script) {
+            let taken = hits
+                .iter()
+                .any(|(n, l, c)| *n == b.script && (*l, *c) > b.start && (*l, *c) < b.end);
+            if !taken {
+                report.untested_branches.push(format!(
+                    "{}:{}:{}: {} branch",
+                    b.path.display(),
+                    b.start.0,
+                    b.start.1,
+                    b.arm
+                ));
+            }
+        }
+    }
     Ok(report)
 }
 
 fn one(
     rules: &RuleSet,
+    sandbox: &super::Sandbox,
     t: &Test,
     used: &mut BTreeSet<String>,
     branches: &mut BTreeSet<String>,
@@ -200,18 +225,23 @@ fn one(
     match (&t.allocation, &t.escalation, &t.definition) {
         (Some(rule), None, None) => {
             used.insert(rule.clone());
-            allocation_test(rules, rule, t)
+            allocation_test(rules, sandbox, rule, t)
         }
         (None, Some(rule), None) => {
             used.insert(rule.clone());
-            escalation_test(rules, rule, t)
+            escalation_test(rules, sandbox, rule, t)
         }
-        (None, None, Some(def)) => sla_test(rules, def, t, branches),
+        (None, None, Some(def)) => sla_test(rules, sandbox, def, t, branches),
         _ => Err("a test names exactly one of allocation, escalation or definition".to_string()),
     }
 }
 
-fn allocation_test(rules: &RuleSet, rule: &str, t: &Test) -> Result<Vec<String>, String> {
+fn allocation_test(
+    rules: &RuleSet,
+    sandbox: &super::Sandbox,
+    rule: &str,
+    t: &Test,
+) -> Result<Vec<String>, String> {
     let script = rules
         .scripts
         .get(rule)
@@ -239,14 +269,19 @@ fn allocation_test(rules: &RuleSet, rule: &str, t: &Test) -> Result<Vec<String>,
             line_manager: o.line_manager.clone(),
         })
         .collect();
-    let decision = allocation::allocate(&rules.sandbox, script, &facts, &officers)
+    let decision = allocation::allocate(sandbox, script, &facts, &officers)
         .map_err(|e| format!("the rule failed: {e}"))?;
     // TOML has no null: an empty owner means the rule chose nobody.
     let got = json!({"owner": decision.owner.unwrap_or_default(), "reason": decision.reason});
     Ok(compare(&t.expect, &got))
 }
 
-fn escalation_test(rules: &RuleSet, rule: &str, t: &Test) -> Result<Vec<String>, String> {
+fn escalation_test(
+    rules: &RuleSet,
+    sandbox: &super::Sandbox,
+    rule: &str,
+    t: &Test,
+) -> Result<Vec<String>, String> {
     let script = rules
         .scripts
         .get(rule)
@@ -258,7 +293,7 @@ fn escalation_test(rules: &RuleSet, rule: &str, t: &Test) -> Result<Vec<String>,
         .unwrap_or("exceeded");
     let mut item = crate::mail::render::sample_facts(&format!("sla_{level}"));
     merge(&mut item, &t.item);
-    let decided = escalation::escalate(&rules.sandbox, script, &item)
+    let decided = escalation::escalate(sandbox, script, &item)
         .map_err(|e| format!("the rule failed: {e}"))?;
     let actions: Vec<Value> = decided.actions.iter().map(action_json).collect();
     let got = json!({"actions": actions, "reason": decided.reason.unwrap_or_default()});
@@ -293,6 +328,7 @@ fn recipient_text(v: Value) -> String {
 
 fn sla_test(
     rules: &RuleSet,
+    sandbox: &super::Sandbox,
     def_id: &str,
     t: &Test,
     branches: &mut BTreeSet<String>,
@@ -337,7 +373,7 @@ fn sla_test(
     let case = test_case(def, &t.case, received);
     let period = match &sla.target {
         None => return Ok(compare(&t.expect, &json!({"target": null, "amber": null}))),
-        Some(Target::Expr { ast, .. }) => crate::engine::sla::evaluate(&rules.sandbox, ast, &case)?,
+        Some(Target::Expr { ast, .. }) => crate::engine::sla::evaluate(sandbox, ast, &case)?,
         Some(target) => {
             if let Target::ByFact { fact, values, .. } = target {
                 let v = crate::engine::sla::fact(&case)(fact);
@@ -429,6 +465,8 @@ fn branches(rules: &RuleSet) -> Vec<String> {
 /// Overlays `patch` on `base`, map by map.
 fn merge(base: &mut Value, patch: &Value) {
     match (base, patch) {
+        // A test that gives no item keeps the sample as it is.
+        (_, Value::Null) => {}
         (Value::Object(b), Value::Object(p)) => {
             for (k, v) in p {
                 merge(b.entry(k.clone()).or_insert(Value::Null), v);
