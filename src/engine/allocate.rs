@@ -15,6 +15,9 @@ use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
 use crate::rules::allocation::{self, CaseFacts, Decision, Officer};
 
+/// New cases awaiting allocation, through the partial index `cases_allocation_pending`.
+pub const DUE_ALLOCATIONS: &str = "SELECT id FROM cases WHERE allocation = 'pending' AND status IN ('open', 'awaiting_advance') ORDER BY id LIMIT $1";
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {
     pub allocated: u64,
@@ -43,11 +46,7 @@ pub async fn run_once(
 ) -> Result<Outcome, StepError> {
     let mut outcome = Outcome::default();
     loop {
-        let due: Vec<(i64,)> =
-            sql("SELECT id FROM cases WHERE allocation = 'pending' AND status IN ('open', 'awaiting_advance') ORDER BY id LIMIT $1")
-                .bind(batch)
-                .fetch_all(db)
-                .await?;
+        let due: Vec<(i64,)> = sql(DUE_ALLOCATIONS).bind(batch).fetch_all(db).await?;
         if due.is_empty() {
             return Ok(outcome);
         }

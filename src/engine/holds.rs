@@ -9,6 +9,9 @@ use crate::db::{Tx, sql};
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
 
+/// Held tasks whose release date has come, through `tasks_hold_due`.
+pub const DUE_RELEASES: &str = "SELECT id FROM tasks WHERE status = 'on_hold' AND hold_until <= $1 ORDER BY hold_until, id LIMIT $2";
+
 /// Releases a held task: active again, with the time held added to its tally and its SLA dates
 /// moved on by the working days held. The owner is told when the daemon releases it.
 pub async fn release(
@@ -77,13 +80,11 @@ pub async fn run_once(
     loop {
         let mut tx = db.begin().await?;
         tx.serialise(super::WRITER_LOCK).await?;
-        let due: Vec<(i64,)> = sql(
-            "SELECT id FROM tasks WHERE status = 'on_hold' AND hold_until <= $1 ORDER BY hold_until, id LIMIT $2",
-        )
-        .bind(now)
-        .bind(batch)
-        .fetch_all(&mut tx)
-        .await?;
+        let due: Vec<(i64,)> = sql(DUE_RELEASES)
+            .bind(now)
+            .bind(batch)
+            .fetch_all(&mut tx)
+            .await?;
         if due.is_empty() {
             return Ok(released);
         }

@@ -14,6 +14,10 @@ use crate::db::{Tx, sql};
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
 
+/// The oldest pending command, through `inbox_pending`.
+pub const NEXT_COMMAND: &str =
+    "SELECT id, body, attempts FROM inbox WHERE status = 'pending' ORDER BY id LIMIT 1";
+
 /// After this many database failures applying one command, it is rejected so the queue moves.
 const MAX_ATTEMPTS: i64 = 3;
 
@@ -41,12 +45,7 @@ pub async fn run_once(
     for _ in 0..batch {
         let mut tx = db.begin().await?;
         tx.serialise(super::WRITER_LOCK).await?;
-        let Some(row) = sql(
-            "SELECT id, body, attempts FROM inbox WHERE status = 'pending' ORDER BY id LIMIT 1",
-        )
-        .fetch_optional::<Pending>(&mut tx)
-        .await?
-        else {
+        let Some(row) = sql(NEXT_COMMAND).fetch_optional::<Pending>(&mut tx).await? else {
             break;
         };
         let envelope = match commands::parse(&row.body) {

@@ -24,6 +24,12 @@ use crate::rules::escalation::{self, Action, Recipient};
 use crate::sla::checkpoint::{self, Checkpoint, Dates, Level};
 use crate::sla::clock;
 
+/// Stages whose next SLA checkpoint is due, through `stages_sla_due`.
+pub const DUE_STAGE_CHECKPOINTS: &str = "SELECT next_check_at, id FROM stages WHERE next_check_at <= $1 ORDER BY next_check_at, id LIMIT $2";
+
+/// Tasks whose next SLA checkpoint is due, through `tasks_sla_due`.
+pub const DUE_TASK_CHECKPOINTS: &str = "SELECT next_check_at, id FROM tasks WHERE next_check_at <= $1 ORDER BY next_check_at, id LIMIT $2";
+
 /// Publishes every calendar's working days into `working_days`, so the worklist views can count
 /// the working days left to a target. From 2015 to two years past the published bank holidays.
 pub async fn publish_calendars(
@@ -333,18 +339,16 @@ pub async fn run_once(
     let mut outcome = Outcome::default();
     loop {
         let mut due: Vec<(DateTime<Utc>, ItemKind, i64)> = Vec::new();
-        let tasks: Vec<(DateTime<Utc>, i64)> =
-            sql("SELECT next_check_at, id FROM tasks WHERE next_check_at <= $1 ORDER BY next_check_at, id LIMIT $2")
-                .bind(now)
-                .bind(batch)
-                .fetch_all(db)
-                .await?;
-        let stages: Vec<(DateTime<Utc>, i64)> =
-            sql("SELECT next_check_at, id FROM stages WHERE next_check_at <= $1 ORDER BY next_check_at, id LIMIT $2")
-                .bind(now)
-                .bind(batch)
-                .fetch_all(db)
-                .await?;
+        let tasks: Vec<(DateTime<Utc>, i64)> = sql(DUE_TASK_CHECKPOINTS)
+            .bind(now)
+            .bind(batch)
+            .fetch_all(db)
+            .await?;
+        let stages: Vec<(DateTime<Utc>, i64)> = sql(DUE_STAGE_CHECKPOINTS)
+            .bind(now)
+            .bind(batch)
+            .fetch_all(db)
+            .await?;
         due.extend(tasks.into_iter().map(|(at, id)| (at, ItemKind::Task, id)));
         due.extend(stages.into_iter().map(|(at, id)| (at, ItemKind::Stage, id)));
         if due.is_empty() {

@@ -13,6 +13,11 @@ use crate::db::{Db, Tx, sql};
 use crate::events::{self, ENGINE};
 use crate::sla::Calendars;
 
+/// Notifications due to be sent (or whose claim ran out), through `outbox_due`.
+pub const DUE_NOTIFICATIONS: &str = "SELECT o.id, o.case_id, o.escalation_id, o.template, o.recipient_ref, o.recipient_email, o.facts, \
+     o.attempts, c.calendar FROM outbox o LEFT JOIN cases c ON c.id = o.case_id \
+     WHERE o.status IN ('pending', 'claimed') AND o.next_attempt_at <= $1 ORDER BY o.next_attempt_at, o.id LIMIT $2";
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {
     pub sent: u64,
@@ -47,15 +52,11 @@ pub async fn claim(
 ) -> Result<Vec<Claimed>, sqlx::Error> {
     let mut tx = db.begin().await?;
     tx.serialise(crate::engine::WRITER_LOCK).await?;
-    let mut rows: Vec<Claimed> = sql(
-        "SELECT o.id, o.case_id, o.escalation_id, o.template, o.recipient_ref, o.recipient_email, o.facts, o.attempts, c.calendar \
-         FROM outbox o LEFT JOIN cases c ON c.id = o.case_id \
-         WHERE o.status IN ('pending', 'claimed') AND o.next_attempt_at <= $1 ORDER BY o.next_attempt_at, o.id LIMIT $2",
-    )
-    .bind(now)
-    .bind(batch)
-    .fetch_all(&mut tx)
-    .await?;
+    let mut rows: Vec<Claimed> = sql(DUE_NOTIFICATIONS)
+        .bind(now)
+        .bind(batch)
+        .fetch_all(&mut tx)
+        .await?;
     let until = now + Duration::seconds(settings.claim_seconds.max(1));
     for r in &mut rows {
         sql("UPDATE outbox SET status = 'claimed', next_attempt_at = $1 WHERE id = $2")

@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod helpers;
+mod indexes;
 mod mail;
 mod pg;
 
