@@ -49,6 +49,9 @@ pub async fn run(app: App, shutdown: CancellationToken) -> anyhow::Result<()> {
     ));
     watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut loaded = fingerprint(&watched);
+    // Whether the last reload was refused: then the next good set is always announced, even if
+    // it is the set already running.
+    let mut refused = false;
     let mut seen = loaded;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     tracing::info!(rules = %engine.rules().hash, schedule = %schedule, "casewarden is running");
@@ -59,13 +62,13 @@ pub async fn run(app: App, shutdown: CancellationToken) -> anyhow::Result<()> {
             _ = hangup.recv() => {
                 loaded = fingerprint(&watched);
                 seen = loaded;
-                reload(&app, "SIGHUP").await;
+                refused = reload(&app, "SIGHUP", refused).await;
             }
             _ = watch.tick(), if app.settings.daemon.watch_rules => {
                 let now = fingerprint(&watched);
                 if now != loaded && now == seen {
                     loaded = now;
-                    reload(&app, "files changed").await;
+                    refused = reload(&app, "files changed", refused).await;
                 }
                 seen = now;
             }
@@ -108,11 +111,20 @@ fn fingerprint(dirs: &[std::path::PathBuf]) -> u64 {
     hasher.finish()
 }
 
-async fn reload(app: &App, why: &str) {
+/// Reloads the rule set; returns whether it was refused.
+async fn reload(app: &App, why: &str, after_refusal: bool) -> bool {
     tracing::info!(trigger = why, "reloading rules and templates");
     let db: &Db = &app.engine.db;
     let now = crate::clock::now();
-    let result = match startup::load_rules(&app.settings) {
+    let loaded = startup::load_rules(&app.settings);
+    let refused = loaded.is_err();
+    let result = match loaded {
+        Ok(rules) if !after_refusal && why != "SIGHUP" && rules.hash == app.engine.rules().hash => {
+            // An editor's swap file, or a save that changed nothing: no new set, no event. An
+            // operator's SIGHUP is always answered.
+            tracing::debug!(rules = %rules.hash, "rules unchanged");
+            Ok(())
+        }
         Ok(rules) => {
             let hash = rules.hash.clone();
             if let Err(e) = crate::engine::sla::publish_calendars(db, &rules.calendars).await {
@@ -139,6 +151,7 @@ async fn reload(app: &App, why: &str) {
     if let Err(e) = result {
         tracing::error!(error = %e, "could not record the reload");
     }
+    refused
 }
 
 async fn record(

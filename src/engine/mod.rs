@@ -65,6 +65,8 @@ pub struct PassOutcome {
     pub sent: u64,
     pub retried: u64,
     pub dead: u64,
+    /// Escalation mail held back to working hours (quiet hours).
+    pub deferred: u64,
 }
 
 impl PassOutcome {
@@ -78,7 +80,7 @@ impl std::fmt::Display for PassOutcome {
         write!(
             f,
             "commands: {} accepted, {} rejected, {} duplicate; allocation: {} allocated, {} needed; \
-             holds released: {}; escalations: {} ({} notifications); mail: {} sent, {} to retry, {} dead",
+             holds released: {}; escalations: {} ({} notifications); mail: {} sent, {} to retry, {} dead, {} held to working hours",
             self.accepted,
             self.rejected,
             self.duplicates,
@@ -89,7 +91,8 @@ impl std::fmt::Display for PassOutcome {
             self.notifications,
             self.sent,
             self.retried,
-            self.dead
+            self.dead,
+            self.deferred
         )
     }
 }
@@ -173,6 +176,7 @@ impl Engine {
             sent: delivery.sent,
             retried: delivery.retried,
             dead: delivery.dead,
+            deferred: delivery.deferred,
             escalations: sla.escalations,
             notifications: sla.notifications,
             accepted: ingest.accepted,

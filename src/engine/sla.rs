@@ -683,15 +683,18 @@ async fn item_facts(
     let task = (kind == ItemKind::Task)
         .then(|| stage.and_then(|s| s.task(&item.key)))
         .flatten();
+    let case_facts = json!({"case_ref": case.case_ref, "kind": case.kind, "scheme": case.scheme, "country": case.country,
+                 "tenure": case.tenure, "status": case.status, "owner": case.owner, "received_at": case.received_at,
+                 "definition": def.id, "definition_name": def.name, "attributes": case.attributes.0});
     Ok(json!({
         "kind": kind.as_str(),
         "key": item.key,
         "level": cp.level.as_str(),
         "repetition": cp.repetition,
         "sla": {"state": item.sla_state, "amber_at": item.amber_at, "target_at": item.target_at, "due_at": cp.at, "follow_ons": item.follow_ons},
-        "case": {"case_ref": case.case_ref, "kind": case.kind, "scheme": case.scheme, "country": case.country,
-                 "tenure": case.tenure, "status": case.status, "owner": case.owner, "received_at": case.received_at,
-                 "definition": def.id, "definition_name": def.name, "attributes": case.attributes.0},
+        // `case` is a reserved word in Rhai, so rules read the same facts as `item.case_facts`.
+        "case_facts": case_facts,
+        "case": case_facts,
         "stage": {"key": stage_key, "name": stage.map(|s| s.name.clone()), "master": stage.map(|s| s.master.clone()),
                   "owner": stage_owner, "line_manager": stage_lm},
         "task": match task {

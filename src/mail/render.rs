@@ -231,6 +231,7 @@ pub fn sample_facts(kind: &str) -> Value {
             "kind": "task", "key": "issue_rtb2", "level": "exceeded", "repetition": 0,
             "sla": {"state": "amber", "amber_at": "2026-01-26T09:00:00Z", "target_at": "2026-02-02T09:00:00Z",
                     "due_at": "2026-02-02T09:00:00Z", "follow_ons": 0},
+            "case_facts": case,
             "case": case,
             "stage": {"key": "eligibility", "name": "Eligibility and RTB2 notice", "master": "eligibility",
                       "owner": "off1", "line_manager": "mgr1"},

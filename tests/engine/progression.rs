@@ -89,8 +89,16 @@ on_both_backends! {
         assert_eq!(env.open_stage("RTB-1").await, None);
         let needed = case.events.iter().rfind(|e| e.kind == "advance_needed").unwrap();
         assert_eq!(needed.data.0["choices"], json!(["offer_accepted", "dv_determination"]));
+        // The CRM sees the decision waiting on its own list.
+        let waiting: Vec<(String, Option<String>, String, sqlx::types::Json<serde_json::Value>)> =
+            sql("SELECT case_ref, owner, after_stage, decision FROM worklist_decisions").fetch_all(&env.db).await.unwrap();
+        assert_eq!(waiting.len(), 1);
+        assert_eq!((waiting[0].0.as_str(), waiting[0].1.as_deref(), waiting[0].2.as_str()), ("RTB-1", Some("off1"), "tenant_reply"));
+        assert_eq!(waiting[0].3.0["choices"], json!(["offer_accepted", "dv_determination"]));
         env.ok("2026-03-02T11:00:00Z", json!({"type": "advance_case", "case_ref": "RTB-1", "to_stage": "offer_accepted"})).await;
         assert_eq!(env.case("RTB-1").await.case.status, "open");
+        let (left,): (i64,) = sql("SELECT COUNT(*) FROM worklist_decisions").fetch_one(&env.db).await.unwrap();
+        assert_eq!(left, 0);
 
         complete_all(&env, "2026-03-03T10:00:00Z", "RTB-1", &["record_acceptance", "instruct_legal"], "sol1").await;
         complete_all(&env, "2026-04-01T10:00:00Z", "RTB-1", &["agree_completion_date", "complete_sale"], "sol1").await;
