@@ -59,7 +59,7 @@ pub async fn claim(
         .await?;
     let until = now + Duration::seconds(settings.claim_seconds.max(1));
     for r in &mut rows {
-        sql("UPDATE outbox SET status = 'claimed', next_attempt_at = $1 WHERE id = $2")
+        sql("UPDATE outbox SET status = 'claimed', next_attempt_at = $1, claimed_until = $1 WHERE id = $2")
             .bind(until)
             .bind(r.id)
             .execute(&mut tx)
@@ -88,7 +88,7 @@ pub async fn run_once(
         }
         for row in rows {
             if let Some(later) = quiet_until(settings, calendars, &row, now) {
-                sql("UPDATE outbox SET status = 'pending', next_attempt_at = $1 WHERE id = $2 AND status = 'claimed'")
+                sql("UPDATE outbox SET status = 'pending', next_attempt_at = $1, claimed_until = NULL WHERE id = $2 AND status = 'claimed'")
                     .bind(later)
                     .bind(row.id)
                     .execute(db)
@@ -102,7 +102,7 @@ pub async fn run_once(
             let attempts = row.attempts + 1;
             match result {
                 Ok(()) => {
-                    sql("UPDATE outbox SET status = 'sent', sent_at = $1, attempts = $2, next_attempt_at = NULL, last_error = NULL \
+                    sql("UPDATE outbox SET status = 'sent', sent_at = $1, attempts = $2, next_attempt_at = NULL, claimed_until = NULL, last_error = NULL \
                          WHERE id = $3 AND status = 'claimed' AND next_attempt_at = $4")
                         .bind(now)
                         .bind(attempts)
@@ -114,7 +114,7 @@ pub async fn run_once(
                 }
                 Err(SendError::Temporary(reason)) if attempts < settings.max_attempts => {
                     let next = now + backoff(settings, row.id, attempts);
-                    sql("UPDATE outbox SET status = 'pending', attempts = $1, next_attempt_at = $2, last_error = $3 \
+                    sql("UPDATE outbox SET status = 'pending', attempts = $1, next_attempt_at = $2, claimed_until = NULL, last_error = $3 \
                          WHERE id = $4 AND status = 'claimed' AND next_attempt_at = $5")
                         .bind(attempts)
                         .bind(next)
@@ -170,7 +170,7 @@ async fn dead(
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     let changed = sql(
-        "UPDATE outbox SET status = 'dead', attempts = $1, next_attempt_at = NULL, last_error = $2 \
+        "UPDATE outbox SET status = 'dead', attempts = $1, next_attempt_at = NULL, claimed_until = NULL, last_error = $2 \
          WHERE id = $3 AND status = 'claimed' AND next_attempt_at = $4",
     )
     .bind(attempts)
