@@ -36,6 +36,54 @@ fn run(dir: &Path, args: &[&str]) -> Output {
     casewarden(dir).args(args).output().unwrap()
 }
 
+/// Submits one command line through the CLI.
+fn submit(dir: &Path, line: &str) {
+    let file = dir.join("commands.jsonl");
+    std::fs::write(&file, line).unwrap();
+    assert!(
+        run(dir, &["submit", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+}
+
+/// Starts `casewarden run` with a pass every second.
+fn start_daemon(dir: &Path, env: &[(&str, &str)], stderr: Stdio) -> std::process::Child {
+    let mut c = casewarden(dir);
+    c.args(["run"])
+        .env("CASEWARDEN__DAEMON__SCHEDULE", "* * * * * *");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.stdout(Stdio::null()).stderr(stderr).spawn().unwrap()
+}
+
+fn signal(daemon: &std::process::Child, which: &str) {
+    assert!(
+        Command::new("kill")
+            .args([which, &daemon.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+/// Sends SIGTERM and waits for the daemon to exit.
+fn stop_daemon(daemon: &mut std::process::Child) -> std::process::ExitStatus {
+    signal(daemon, "-TERM");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(exit) = daemon.try_wait().unwrap() {
+            return exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -170,19 +218,11 @@ fn with_no_configuration_it_runs_on_sqlite_in_the_working_directory() {
 #[test]
 fn the_daemon_runs_passes_refuses_a_second_writer_and_stops_cleanly_on_sigterm() {
     let dir = workdir();
-    std::fs::write(
-        dir.path().join("c.jsonl"),
+    submit(
+        dir.path(),
         r#"{"type":"upsert_role","ref":"home_ownership","name":"Home ownership"}"#,
-    )
-    .unwrap();
-    assert!(run(dir.path(), &["submit", "c.jsonl"]).status.success());
-    let mut daemon = casewarden(dir.path())
-        .args(["run"])
-        .env("CASEWARDEN__DAEMON__SCHEDULE", "* * * * * *")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    );
+    let mut daemon = start_daemon(dir.path(), &[], Stdio::piped());
     // The first pass runs at start: the command is accepted.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -205,22 +245,7 @@ fn the_daemon_runs_passes_refuses_a_second_writer_and_stops_cleanly_on_sigterm()
         text(&second.stderr)
     );
 
-    let status = Command::new("kill")
-        .args(["-TERM", &daemon.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let exit = loop {
-        if let Some(exit) = daemon.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the daemon did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let exit = stop_daemon(&mut daemon);
     assert_eq!(exit.code(), Some(0));
     let mut log = String::new();
     std::io::Read::read_to_string(daemon.stderr.as_mut().unwrap(), &mut log).unwrap();
@@ -348,20 +373,15 @@ fn wait_for_event(dir: &Path, kind: &str, after: i64) -> serde_json::Value {
 #[test]
 fn the_daemon_reloads_rules_when_files_change_and_keeps_the_old_set_when_the_new_one_is_broken() {
     let dir = workdir();
-    std::fs::write(
-        dir.path().join("c.jsonl"),
+    submit(
+        dir.path(),
         r#"{"type":"upsert_role","ref":"home_ownership","name":"Home ownership"}"#,
-    )
-    .unwrap();
-    assert!(run(dir.path(), &["submit", "c.jsonl"]).status.success());
-    let mut daemon = casewarden(dir.path())
-        .args(["run"])
-        .env("CASEWARDEN__DAEMON__SCHEDULE", "* * * * * *")
-        .env("CASEWARDEN__DAEMON__WATCH_INTERVAL_MS", "200")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    );
+    let mut daemon = start_daemon(
+        dir.path(),
+        &[("CASEWARDEN__DAEMON__WATCH_INTERVAL_MS", "200")],
+        Stdio::null(),
+    );
     let first = wait_for_event(dir.path(), "role_upserted", 0);
     let script = dir.path().join("rules/allocation.rhai");
     let good = std::fs::read_to_string(&script).unwrap();
@@ -378,12 +398,10 @@ fn the_daemon_reloads_rules_when_files_change_and_keeps_the_old_set_when_the_new
         problems.contains("rules/allocation.rhai:2:13"),
         "{problems}"
     );
-    std::fs::write(
-        dir.path().join("d.jsonl"),
+    submit(
+        dir.path(),
         r#"{"type":"upsert_role","ref":"legal","name":"Legal"}"#,
-    )
-    .unwrap();
-    assert!(run(dir.path(), &["submit", "d.jsonl"]).status.success());
+    );
     let after_reject = rejected["id"].as_i64().unwrap();
     let accepted = wait_for_event(dir.path(), "role_upserted", after_reject);
     assert_eq!(accepted["data"]["role"], "legal");
@@ -394,21 +412,9 @@ fn the_daemon_reloads_rules_when_files_change_and_keeps_the_old_set_when_the_new
     assert_eq!(loaded["data"]["hash"].as_str().map(str::len), Some(16));
 
     // SIGHUP reloads too.
-    Command::new("kill")
-        .args(["-HUP", &daemon.id().to_string()])
-        .status()
-        .unwrap();
+    signal(&daemon, "-HUP");
     wait_for_event(dir.path(), "rules_loaded", loaded["id"].as_i64().unwrap());
-
-    Command::new("kill")
-        .args(["-TERM", &daemon.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while daemon.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the daemon did not stop");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert_eq!(stop_daemon(&mut daemon).code(), Some(0));
 }
 
 #[test]
@@ -471,12 +477,10 @@ fn a_failing_rule_test_shows_what_was_expected_and_what_came_and_fails_the_run()
 #[test]
 fn plan_on_the_command_line_leaves_the_inbox_as_it_was() {
     let dir = workdir();
-    std::fs::write(
-        dir.path().join("c.jsonl"),
+    submit(
+        dir.path(),
         r#"{"type":"upsert_role","ref":"home_ownership","name":"Home ownership"}"#,
-    )
-    .unwrap();
-    assert!(run(dir.path(), &["submit", "c.jsonl"]).status.success());
+    );
     let out = run(dir.path(), &["plan", "--now", "2026-03-02"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
