@@ -492,3 +492,37 @@ fn plan_on_the_command_line_leaves_the_inbox_as_it_was() {
     let rows: serde_json::Value = serde_json::from_slice(&inbox.stdout).unwrap();
     assert_eq!(rows[0]["status"], "pending", "the plan applied the command");
 }
+
+#[test]
+fn check_refuses_roles_and_templates_that_do_not_exist() {
+    let dir = workdir();
+    let rules = dir.path().join("rules");
+    std::fs::write(
+        rules.join("escalation/default_follow_on.rhai"),
+        "fn escalate(item) {\n    [notify([\"line_manager\", \"role:finance\"], \"sla_chase\")]\n}\n",
+    )
+    .unwrap();
+    let def = rules.join("definitions/home_buy/social_homebuy-england.toml");
+    let edited = std::fs::read_to_string(&def).unwrap().replacen(
+        "team_role = \"home_ownership\"",
+        "team_role = \"home_owner\"",
+        1,
+    );
+    std::fs::write(&def, &edited).unwrap();
+    let out = run(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("rules/escalation/default_follow_on.rhai:2:47: error: notify names template \"sla_chase\", which does not exist"), "{stderr}");
+    assert!(stderr.contains("rules/escalation/default_follow_on.rhai:2:31: error: notify names unknown role \"finance\""), "{stderr}");
+    let line = edited
+        .lines()
+        .position(|l| l.starts_with("team_role"))
+        .unwrap()
+        + 1;
+    assert!(
+        stderr.contains(&format!(
+            "social_homebuy-england.toml:{line}:13: error: unknown role \"home_owner\""
+        )),
+        "{stderr}"
+    );
+}

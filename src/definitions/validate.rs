@@ -20,6 +20,9 @@ pub struct KnownNames {
     pub scripts: BTreeSet<String>,
     /// Calendar names (bank-holiday divisions and organisation calendars).
     pub calendars: BTreeSet<String>,
+    /// Roles declared in `rules/roles.toml`; when given, every role a definition names must be
+    /// one of them.
+    pub roles: Option<BTreeSet<String>>,
     /// The sandbox that compiles target expressions; without it they are refused.
     pub sandbox: Option<std::sync::Arc<crate::rules::Sandbox>>,
 }
@@ -186,9 +189,28 @@ impl Compiler<'_> {
         }
     }
 
+    /// A role reference, checked against `rules/roles.toml` when there is one.
+    fn role(&mut self, role: &S<String>) {
+        let Some(known) = &self.known.roles else {
+            return;
+        };
+        if !known.contains(role.get_ref()) {
+            let list: Vec<&str> = known.iter().map(String::as_str).collect();
+            self.err(
+                role,
+                format!("unknown role {:?}", role.get_ref()),
+                format!(
+                    "declare it in rules/roles.toml (known roles: {})",
+                    list.join(", ")
+                ),
+            );
+        }
+    }
+
     fn definition(&mut self, f: DefinitionFile) -> Option<Definition> {
         let before = self.problems.len();
         self.key("definition", &f.id);
+        self.role(&f.team_role);
         self.enumerated("kind", &f.kind, KINDS);
         self.enumerated("scheme", &f.scheme, SCHEMES);
         self.enumerated("country", &f.country, COUNTRIES);
@@ -391,6 +413,9 @@ impl Compiler<'_> {
         let mut seen = BTreeSet::new();
         for t in defs {
             self.key("task", &t.key);
+            if let Some(r) = &t.role {
+                self.role(r);
+            }
             if !seen.insert(t.key.get_ref().as_str()) {
                 self.err(
                     &t.key,

@@ -4,6 +4,7 @@
 
 pub mod allocation;
 pub mod escalation;
+mod roles;
 pub mod script;
 pub mod testing;
 
@@ -79,7 +80,7 @@ impl RuleSet {
         for (rel, path, text) in files {
             hasher.update(rel.as_bytes());
             hasher.update(text.as_bytes());
-            if rel.starts_with("tests/") || rel.starts_with("calendars/") {
+            if rel.starts_with("tests/") || rel.starts_with("calendars/") || rel == "roles.toml" {
                 continue;
             }
             if let Some(name) = rel.strip_suffix(".rhai") {
@@ -98,9 +99,17 @@ impl RuleSet {
             problems.extend(p);
             Calendars::default()
         });
+        let roles = match roles::load(rules_dir) {
+            Ok(r) => r,
+            Err(p) => {
+                problems.push(p);
+                None
+            }
+        };
         let known = KnownNames {
             scripts: scripts.keys().cloned().collect(),
             calendars: calendars.names().into_iter().collect::<BTreeSet<_>>(),
+            roles: roles.clone(),
             sandbox: Some(sandbox.clone()),
         };
         let definitions = match definitions::compile(&definition_files, &known) {
@@ -124,6 +133,12 @@ impl RuleSet {
                 let (renderer, found) = Renderer::new(templates_dir, &files);
                 problems.extend(found);
                 problems.extend(renderer.check(templates_dir, &files));
+                problems.extend(roles::check_escalations(
+                    &sandbox,
+                    &scripts,
+                    &renderer,
+                    roles.as_ref(),
+                ));
                 Some(renderer)
             }
             Err(p) => {
