@@ -59,7 +59,7 @@ pub async fn run_once(
             if case.allocation != "pending" {
                 continue;
             }
-            let at = Some((case.id, case.case_ref.as_str()));
+            let at = case.event_target();
             match verdict {
                 Verdict::Owner(d) => {
                     let owner = d.owner.clone().unwrap_or_default();
@@ -118,7 +118,7 @@ async fn needed(
     let data = json!({"queue_role": fallback_role, "reason": reason, "rule": rule, "rule_version": version});
     events::append(
         tx,
-        Some((case.id, &case.case_ref)),
+        case.event_target(),
         now,
         "allocation_needed",
         ENGINE,

@@ -181,7 +181,7 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                 .bind(task.id)
                 .execute(&mut *tx)
                 .await?;
-            events::append(tx, Some((case.id, &case.case_ref)), now, "task_completed", &t.by,
+            events::append(tx, case.event_target(), now, "task_completed", &t.by,
                 json!({"stage": stage_row.stage, "task": task.task, "at": at, "outcome": t.outcome})).await?;
             progress::after_task_done(
                 tx,
@@ -223,7 +223,7 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                 .await?;
             events::append(
                 tx,
-                Some((case.id, &case.case_ref)),
+                case.event_target(),
                 now,
                 "task_skipped",
                 actor,
@@ -260,7 +260,7 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                 .bind(task.id)
                 .execute(&mut *tx)
                 .await?;
-            events::append(tx, Some((case.id, &case.case_ref)), now, "task_held", CRM,
+            events::append(tx, case.event_target(), now, "task_held", CRM,
                 json!({"stage": stage_row.stage, "task": task.task, "until": until, "reason": h.reason})).await?;
             Ok(())
         }
@@ -293,7 +293,7 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
             progress::set_owner(tx, &case, &r.owner).await?;
             events::append(
                 tx,
-                Some((case.id, &case.case_ref)),
+                case.event_target(),
                 now,
                 "owner_changed",
                 CRM,
@@ -314,7 +314,7 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                 .await?;
             events::append(
                 tx,
-                Some((case.id, &case.case_ref)),
+                case.event_target(),
                 now,
                 "note_added",
                 &n.by,
@@ -338,7 +338,7 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                 .bind(now)
                 .scalar(&mut *tx)
                 .await?;
-            events::append(tx, Some((case.id, &case.case_ref)), now, "file_attached", f.by.as_deref().unwrap_or(CRM),
+            events::append(tx, case.event_target(), now, "file_attached", f.by.as_deref().unwrap_or(CRM),
                 json!({"attachment_id": id, "name": f.name, "media_type": f.media_type, "uri": f.uri, "size": f.size, "sha256": f.sha256.as_deref().map(str::to_lowercase)})).await?;
             Ok(())
         }
@@ -369,7 +369,7 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
                 .await?;
             events::append(
                 tx,
-                Some((case.id, &case.case_ref)),
+                case.event_target(),
                 now,
                 "case_closed",
                 actor,
@@ -555,7 +555,7 @@ async fn advance_case(
             .await?;
         events::append(
             tx,
-            Some((case.id, &case.case_ref)),
+            case.event_target(),
             now,
             "case_advanced",
             CRM,
@@ -593,7 +593,7 @@ async fn advance_case(
     .await?;
     events::append(
         tx,
-        Some((case.id, &case.case_ref)),
+        case.event_target(),
         now,
         "stage_diverted",
         CRM,

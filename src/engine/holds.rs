@@ -44,7 +44,7 @@ pub async fn release(
         "sla_moved_working_days": moved, "owner": task.owner});
     events::append(
         tx,
-        Some((case.id, &case.case_ref)),
+        case.event_target(),
         now,
         "task_released",
         actor,

@@ -52,7 +52,7 @@ pub async fn enter_stage(
     super::sla::start_stage_clock(tx, case, stage, stage_id, ctx).await?;
     events::append(
         tx,
-        Some((case.id, &case.case_ref)),
+        case.event_target(),
         ctx.now,
         "stage_entered",
         ctx.actor,
@@ -102,7 +102,7 @@ pub async fn activate(
     }
     events::append(
         tx,
-        Some((case.id, &case.case_ref)),
+        case.event_target(),
         ctx.now,
         "task_activated",
         ctx.actor,
@@ -173,7 +173,7 @@ pub async fn after_task_done(
     finish_stage(tx, case, stage_row, "completed", "stage completed", ctx).await?;
     events::append(
         tx,
-        Some((case.id, &case.case_ref)),
+        case.event_target(),
         ctx.now,
         "stage_completed",
         ctx.actor,
@@ -189,7 +189,7 @@ pub async fn after_task_done(
                 .await?;
             events::append(
                 tx,
-                Some((case.id, &case.case_ref)),
+                case.event_target(),
                 ctx.now,
                 "case_completed",
                 ENGINE,
@@ -220,7 +220,7 @@ pub async fn after_task_done(
                 .await?;
             events::append(
                 tx,
-                Some((case.id, &case.case_ref)),
+                case.event_target(),
                 ctx.now,
                 "advance_needed",
                 ENGINE,
@@ -259,7 +259,7 @@ pub async fn finish_stage(
             .await?;
         events::append(
             tx,
-            Some((case.id, &case.case_ref)),
+            case.event_target(),
             ctx.now,
             "task_cancelled",
             ctx.actor,

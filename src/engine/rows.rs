@@ -34,6 +34,11 @@ pub struct CaseRow {
 }
 
 impl CaseRow {
+    /// The case as events name it: (id, reference).
+    pub fn event_target(&self) -> Option<(i64, &str)> {
+        Some((self.id, &self.case_ref))
+    }
+
     pub fn is_open(&self) -> bool {
         OPEN_CASE.contains(&self.status.as_str())
     }

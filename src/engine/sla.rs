@@ -140,7 +140,7 @@ pub async fn start_task_clock(
     if let Some(limit) = stage_target.filter(|l| dates.target > *l) {
         events::append(
             tx,
-            Some((case.id, &case.case_ref)),
+            case.event_target(),
             ctx.now,
             "sla_capped",
             ENGINE,
@@ -182,7 +182,7 @@ async fn dates_or_error(
             match evaluate(ctx.sandbox, ast, case) {
                 Ok(p) => p,
                 Err(message) => {
-                    events::append(tx, Some((case.id, &case.case_ref)), ctx.now, "rule_error", ENGINE, json!({
+                    events::append(tx, case.event_target(), ctx.now, "rule_error", ENGINE, json!({
                     "rule": "target_expr", "during": "target_expr", "item": item, "expression": source, "message": message,
                     "consequence": "no SLA clock was started for this item",
                 }))
@@ -401,7 +401,7 @@ async fn fire(
         reschedule(db, kind, &item, Some(cp.at)).await?;
         return Ok(None);
     }
-    let facts = item_facts(db, &def, &case, kind, &item, &cp).await?;
+    let (facts, people) = item_facts(db, &def, &case, kind, &item, &cp).await?;
     let decision = decide(rules, kind, &sla, &cp, &facts).await?;
 
     let mut tx = db.begin().await?;
@@ -456,7 +456,7 @@ async fn fire(
     };
     let written = act(
         &mut tx,
-        &def,
+        &people,
         &case,
         kind,
         &item,
@@ -579,7 +579,7 @@ fn fallback(kind: ItemKind, level: Level) -> Vec<Action> {
 #[allow(clippy::too_many_arguments)]
 async fn act(
     tx: &mut Tx,
-    def: &Definition,
+    people: &People,
     case: &CaseRow,
     kind: ItemKind,
     item: &Item,
@@ -589,7 +589,7 @@ async fn act(
     decision: Decision,
     now: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
-    let at = Some((case.id, case.case_ref.as_str()));
+    let at = case.event_target();
     if let Some(error) = &decision.error {
         let (rule, version) = decision.rule.clone().unzip();
         events::append(tx, at, now, "rule_error", ENGINE, json!({
@@ -598,14 +598,13 @@ async fn act(
         }))
         .await?;
     }
-    let people = people(tx, def, case, kind, item).await?;
     let mut written = 0;
     let mut done = Vec::new();
     for action in &decision.actions {
         match action {
             Action::Notify { to, template } => {
                 let to = to.clone();
-                let addressees = recipients::resolve(tx, &to, &people).await?;
+                let addressees = recipients::resolve(tx, &to, people).await?;
                 written += crate::outbox::enqueue(
                     tx,
                     case.id,
@@ -641,30 +640,6 @@ async fn act(
     Ok(written)
 }
 
-async fn people(
-    tx: &mut Tx,
-    def: &Definition,
-    case: &CaseRow,
-    kind: ItemKind,
-    item: &Item,
-) -> Result<People, sqlx::Error> {
-    let stage_owner: Option<(Option<String>,)> = sql("SELECT owner FROM stages WHERE id = $1")
-        .bind(item.stage_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    Ok(People {
-        task_owner: (kind == ItemKind::Task)
-            .then(|| item.owner.clone())
-            .flatten(),
-        stage_owner: stage_owner.and_then(|s| s.0),
-        case_owner: case.owner.clone(),
-        line_manager: item.line_manager.clone(),
-        team_role: def.team_role.clone(),
-        applicant: case.applicant_contact.clone(),
-        applicant_group: case.applicant_group.clone(),
-    })
-}
-
 /// What an escalation rule and a notification template see of the item.
 async fn item_facts(
     db: &Db,
@@ -673,7 +648,7 @@ async fn item_facts(
     kind: ItemKind,
     item: &Item,
     cp: &Checkpoint,
-) -> Result<Value, sqlx::Error> {
+) -> Result<(Value, People), sqlx::Error> {
     let (stage_key, stage_owner, stage_lm): (String, Option<String>, Option<String>) =
         sql("SELECT stage, owner, line_manager FROM stages WHERE id = $1")
             .bind(item.stage_id)
@@ -686,7 +661,19 @@ async fn item_facts(
     let case_facts = json!({"case_ref": case.case_ref, "kind": case.kind, "scheme": case.scheme, "country": case.country,
                  "tenure": case.tenure, "status": case.status, "owner": case.owner, "received_at": case.received_at,
                  "definition": def.id, "definition_name": def.name, "attributes": case.attributes.0});
-    Ok(json!({
+    // The people around the item: what rules see, and whom notifications resolve to.
+    let people = People {
+        task_owner: (kind == ItemKind::Task)
+            .then(|| item.owner.clone())
+            .flatten(),
+        stage_owner: stage_owner.clone(),
+        case_owner: case.owner.clone(),
+        line_manager: item.line_manager.clone(),
+        team_role: def.team_role.clone(),
+        applicant: case.applicant_contact.clone(),
+        applicant_group: case.applicant_group.clone(),
+    };
+    let facts = json!({
         "kind": kind.as_str(),
         "key": item.key,
         "level": cp.level.as_str(),
@@ -702,7 +689,7 @@ async fn item_facts(
                               "mandatory": t.mandatory, "role": t.role.clone().unwrap_or_else(|| def.team_role.clone())}),
             None => Value::Null,
         },
-        "people": {"task_owner": (kind == ItemKind::Task).then(|| item.owner.clone()).flatten(), "stage_owner": stage_owner,
-                   "case_owner": case.owner, "line_manager": item.line_manager, "team_role": def.team_role},
-    }))
+        "people": people,
+    });
+    Ok((facts, people))
 }

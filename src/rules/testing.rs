@@ -336,28 +336,23 @@ fn sla_test(
     let def = rules
         .definition(def_id)
         .ok_or_else(|| format!("there is no definition {def_id:?}"))?;
-    let (stage_key, sla, label) = match (&t.stage, &t.task) {
+    let (sla, label) = match (&t.stage, &t.task) {
         (Some(s), None) => {
             let stage = def
                 .stage(s)
                 .ok_or_else(|| format!("{def_id} has no stage {s:?}"))?;
-            (s.clone(), stage.sla.clone(), s.clone())
+            (stage.sla.clone(), s.clone())
         }
         (None, Some(k)) => {
-            let stage = def
+            let task = def
                 .stages
                 .iter()
-                .find(|s| s.task(k).is_some())
+                .find_map(|s| s.task(k))
                 .ok_or_else(|| format!("{def_id} has no task {k:?}"))?;
-            (
-                stage.key.clone(),
-                stage.task(k).map(|x| x.sla.clone()).unwrap_or_default(),
-                k.clone(),
-            )
+            (task.sla.clone(), k.clone())
         }
         _ => return Err("an SLA test names exactly one of stage or task".to_string()),
     };
-    let _ = stage_key;
     let time = |field: &str, v: &Option<String>| -> Result<DateTime<Utc>, String> {
         crate::clock::parse_time(
             v.as_deref()
