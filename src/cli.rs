@@ -90,6 +90,17 @@ pub enum Command {
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
+    /// Which advice statements a housing options case's answers choose, and why each was
+    /// chosen or left out, with the rules as they are now (writes nothing).
+    Advice {
+        case_ref: String,
+        /// Decide as of this time (RFC 3339 or a date; default now): conditions see its date as
+        /// `today`.
+        #[arg(long, value_name = "TIME")]
+        now: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a record in full.
     Show {
         #[command(subcommand)]
@@ -305,6 +316,53 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 print!("{}", report::inbox_text(&rows));
+            }
+        }
+        Command::Advice {
+            case_ref,
+            now,
+            json,
+        } => {
+            let now = match now {
+                Some(t) => clock::parse_time(&t)
+                    .map_err(anyhow::Error::msg)
+                    .context("--now")?,
+                None => clock::now(),
+            };
+            let rules = std::sync::Arc::new(
+                startup::load_rules(&settings)
+                    .map_err(|p| anyhow::anyhow!("the rule set has problems:\n{p}"))?,
+            );
+            let db = startup::connect_database(&settings).await?;
+            let Some(case) = crate::engine::rows::case_by_ref(&db, &case_ref).await? else {
+                bail!(
+                    "no case {case_ref:?} in {}",
+                    crate::db::redact(&settings.database.url)
+                );
+            };
+            if case.kind != "housing_options" {
+                bail!(
+                    "case {case_ref} is a {} case; advice is chosen for housing options cases",
+                    case.kind
+                );
+            }
+            let answers: Option<(sqlx::types::Json<serde_json::Value>,)> =
+                crate::db::sql("SELECT answers FROM enquiries WHERE case_id = $1")
+                    .bind(case.id)
+                    .fetch_optional(&db)
+                    .await?;
+            let Some((answers,)) = answers else {
+                bail!("case {case_ref} has no enquiry answers yet; send submit_enquiry first");
+            };
+            let answers = answers.0.as_object().cloned().unwrap_or_default();
+            let choices = crate::engine::housing::choose(&rules, &case, &answers, now).await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&choices)?);
+            } else {
+                print!("{}", crate::advice::explain(&choices));
+            }
+            if choices.iter().any(|c| c.error.is_some()) {
+                return Ok(ExitCode::FAILURE);
             }
         }
         Command::Show {

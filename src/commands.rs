@@ -49,6 +49,8 @@ pub enum Command {
     AddNote(AddNote),
     AttachFile(AttachFile),
     CloseCase(CloseCase),
+    SubmitEnquiry(SubmitEnquiry),
+    RenderPack(RenderPack),
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -112,7 +114,10 @@ pub struct Property {
 pub struct CreateCase {
     pub case_ref: String,
     pub kind: String,
+    /// Home buy: the scheme.
     pub scheme: Option<String>,
+    /// Housing options: the advice stream's workflow.
+    pub workflow: Option<String>,
     pub country: String,
     pub applicant: Option<String>,
     pub applicant_group: Option<String>,
@@ -120,6 +125,24 @@ pub struct CreateCase {
     pub received_at: String,
     #[serde(default)]
     pub attributes: BTreeMap<String, serde_json::Value>,
+}
+
+/// Answers to a housing options case's enquiry form, merged over any given before; `null`
+/// clears an answer.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitEnquiry {
+    pub case_ref: String,
+    pub answers: serde_json::Map<String, serde_json::Value>,
+    pub by: Option<String>,
+}
+
+/// Makes a new version of a housing options case's personalised housing pack.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenderPack {
+    pub case_ref: String,
+    pub by: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -319,6 +342,8 @@ impl Command {
             Command::AddNote(_) => "add_note",
             Command::AttachFile(_) => "attach_file",
             Command::CloseCase(_) => "close_case",
+            Command::SubmitEnquiry(_) => "submit_enquiry",
+            Command::RenderPack(_) => "render_pack",
         }
     }
 
@@ -339,6 +364,8 @@ impl Command {
             Command::AddNote(c) => Some(&c.case_ref),
             Command::AttachFile(c) => Some(&c.case_ref),
             Command::CloseCase(c) => Some(&c.case_ref),
+            Command::SubmitEnquiry(c) => Some(&c.case_ref),
+            Command::RenderPack(c) => Some(&c.case_ref),
         }
     }
 
@@ -387,10 +414,29 @@ impl Command {
             Command::CreateCase(c) => {
                 one_of("kind", &c.kind, crate::definitions::model::KINDS)?;
                 one_of("country", &c.country, crate::definitions::model::COUNTRIES)?;
-                match &c.scheme {
-                    Some(s) => one_of("scheme", s, crate::definitions::model::SCHEMES)?,
-                    None => {
+                let housing_options = c.kind == "housing_options";
+                match (&c.scheme, &c.workflow, housing_options) {
+                    (Some(s), None, false) => {
+                        one_of("scheme", s, crate::definitions::model::SCHEMES)?
+                    }
+                    (None, None, false) => {
                         return reject("missing field `scheme`: home buy cases name their scheme");
+                    }
+                    (_, Some(_), false) => {
+                        return reject(
+                            "workflow: home buy cases name a scheme, not a workflow; workflows are for kind housing_options",
+                        );
+                    }
+                    (None, Some(w), true) => reference("workflow", w)?,
+                    (None, None, true) => {
+                        return reject(
+                            "missing field `workflow`: housing options cases name their advice stream's workflow, e.g. \"section_21\"",
+                        );
+                    }
+                    (Some(_), _, true) => {
+                        return reject(
+                            "scheme: housing options cases name a workflow, not a scheme",
+                        );
                     }
                 }
                 match (&c.applicant, &c.applicant_group) {
@@ -405,14 +451,19 @@ impl Command {
                         );
                     }
                 }
-                let Some(p) = &c.property else {
-                    return reject(
-                        "missing field `property`: home buy cases need {ref, address, tenure}",
-                    );
-                };
-                reference("property.ref", &p.property_ref)?;
-                text("property.address", &p.address, 1000)?;
-                one_of("property.tenure", &p.tenure, &["freehold", "leasehold"])?;
+                match &c.property {
+                    None if !housing_options => {
+                        return reject(
+                            "missing field `property`: home buy cases need {ref, address, tenure}",
+                        );
+                    }
+                    None => {}
+                    Some(p) => {
+                        reference("property.ref", &p.property_ref)?;
+                        text("property.address", &p.address, 1000)?;
+                        one_of("property.tenure", &p.tenure, &["freehold", "leasehold"])?;
+                    }
+                }
                 time("received_at", &c.received_at)?;
                 if c.attributes.len() > 200 {
                     return reject("attributes: more than 200 entries");
@@ -491,6 +542,21 @@ impl Command {
                 }
                 Ok(())
             }
+            Command::SubmitEnquiry(e) => {
+                if let Some(by) = &e.by {
+                    reference("by", by)?;
+                }
+                if e.answers.is_empty() {
+                    return reject("answers: no answers given");
+                }
+                e.answers
+                    .keys()
+                    .try_for_each(|k| reference("answers key", k))
+            }
+            Command::RenderPack(r) => match &r.by {
+                Some(by) => reference("by", by),
+                None => Ok(()),
+            },
         }
     }
 }

@@ -2,6 +2,7 @@
 //! takes commands from an inbox, allocates cases with Rhai rules, runs their stages and tasks from
 //! TOML definitions, and records every change in an append-only event log.
 
+pub mod advice;
 pub mod cli;
 pub mod clock;
 pub mod commands;

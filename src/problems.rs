@@ -66,6 +66,28 @@ impl Source<'_> {
         (line, before[line_start..].chars().count() + 1)
     }
 
+    /// Where a position (line, column) inside a TOML string's content lies in the file, given
+    /// the offset of the string's opening quote. Handles '…', "…", and the triple-quoted forms
+    /// (whose content starts after a newline that directly follows the quotes).
+    pub fn inside_string(&self, quote: usize, (line, col): (usize, usize)) -> (usize, usize) {
+        let rest = &self.text[quote.min(self.text.len())..];
+        let mut start = quote
+            + if rest.starts_with("'''") || rest.starts_with("\"\"\"") {
+                3
+            } else {
+                1
+            };
+        if self.text[start.min(self.text.len())..].starts_with('\n') && start > quote + 1 {
+            start += 1;
+        }
+        let (l, c) = self.position(start);
+        if line <= 1 {
+            (l, c + col.saturating_sub(1))
+        } else {
+            (l + line - 1, col)
+        }
+    }
+
     pub fn at(&self, offset: usize, message: impl Into<String>) -> Problem {
         Problem::new(self.path, self.position(offset), message)
     }

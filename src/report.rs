@@ -8,7 +8,7 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::db::{Db, sql};
+use crate::db::{Db, sql, sql2};
 use crate::engine::rows::{self, CaseRow, StageRow, TaskRow};
 use crate::events::{self, Event};
 
@@ -34,10 +34,86 @@ pub struct Attachment {
 #[derive(Debug, Serialize)]
 pub struct CaseReport {
     pub case: CaseRow,
+    /// Housing options: the case's target path, answers and packs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub housing: Option<HousingReport>,
     pub stages: Vec<StageReport>,
     pub notes: Vec<Note>,
     pub attachments: Vec<Attachment>,
     pub events: Vec<Event>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HousingReport {
+    /// Working days from today to the case's target.
+    pub days_remaining: Option<i64>,
+    /// The tasks on the longest path, which set the target.
+    pub target_path: Vec<String>,
+    pub enquiry: Option<Enquiry>,
+    pub packs: Vec<Pack>,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Enquiry {
+    pub form_id: String,
+    pub form_version: String,
+    pub submissions: i64,
+    pub answers: sqlx::types::Json<serde_json::Value>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Pack {
+    pub version: i64,
+    pub statements: sqlx::types::Json<serde_json::Value>,
+    pub html_attachment_id: i64,
+    pub text_attachment_id: i64,
+    pub sent_to_applicant: bool,
+    pub rendered_at: DateTime<Utc>,
+}
+
+async fn housing(db: &Db, case: &CaseRow) -> Result<Option<HousingReport>, sqlx::Error> {
+    if case.kind != "housing_options" {
+        return Ok(None);
+    }
+    let path: Option<(Option<sqlx::types::Json<Vec<String>>>,)> =
+        sql("SELECT target_path FROM cases WHERE id = $1")
+            .bind(case.id)
+            .fetch_optional(db)
+            .await?;
+    let days_remaining = match case.target_at {
+        Some(target) => sql2(
+            "SELECT CASE WHEN $2 >= date('now') \
+               THEN (SELECT COUNT(*) FROM working_days w WHERE w.calendar = c.calendar AND w.day > date('now') AND w.day <= $2) \
+               ELSE -(SELECT COUNT(*) FROM working_days w WHERE w.calendar = c.calendar AND w.day > $2 AND w.day <= date('now')) END \
+             FROM cases c WHERE c.id = $1",
+            "SELECT CASE WHEN $2::date >= (now() AT TIME ZONE 'Europe/London')::date \
+               THEN (SELECT COUNT(*) FROM working_days w WHERE w.calendar = c.calendar AND w.day > (now() AT TIME ZONE 'Europe/London')::date AND w.day <= $2::date) \
+               ELSE -(SELECT COUNT(*) FROM working_days w WHERE w.calendar = c.calendar AND w.day > $2::date AND w.day <= (now() AT TIME ZONE 'Europe/London')::date) END \
+             FROM cases c WHERE c.id = $1",
+        )
+        .bind(case.id)
+        .bind(crate::clock::london_date(target))
+        .fetch_optional::<(Option<i64>,)>(db)
+        .await?
+        .and_then(|(d,)| d),
+        None => None,
+    };
+    let enquiry = sql("SELECT form_id, form_version, submissions, answers, updated_at FROM enquiries WHERE case_id = $1")
+        .bind(case.id)
+        .fetch_optional(db)
+        .await?;
+    let packs = sql("SELECT version, statements, html_attachment_id, text_attachment_id, sent_to_applicant, rendered_at \
+                     FROM packs WHERE case_id = $1 ORDER BY version")
+        .bind(case.id)
+        .fetch_all(db)
+        .await?;
+    Ok(Some(HousingReport {
+        days_remaining,
+        target_path: path.and_then(|(p,)| p).map(|p| p.0).unwrap_or_default(),
+        enquiry,
+        packs,
+    }))
 }
 
 #[derive(Debug, Serialize)]
@@ -114,6 +190,7 @@ pub async fn case(db: &Db, case_ref: &str) -> Result<Option<CaseReport>, sqlx::E
         .await?;
     let events = events::for_case(db, case.id).await?;
     Ok(Some(CaseReport {
+        housing: housing(db, &case).await?,
         case,
         stages,
         notes,
@@ -146,7 +223,7 @@ impl CaseReport {
             "Case {}  ({} {} {}, definition {} @{})",
             c.case_ref,
             c.kind,
-            c.scheme.as_deref().unwrap_or("-"),
+            c.scheme.as_deref().or(c.workflow.as_deref()).unwrap_or("-"),
             c.country,
             c.definition_id,
             c.definition_version
@@ -172,6 +249,56 @@ impl CaseReport {
         let _ = writeln!(out, "  received:   {}", when(Some(c.received_at)));
         if let (Some(p), Some(t)) = (&c.property_ref, &c.tenure) {
             let _ = writeln!(out, "  property:   {p} ({t})");
+        }
+        if let Some(h) = &self.housing {
+            let _ = writeln!(
+                out,
+                "  target:     {}{}  (longest path: {})",
+                when(c.target_at),
+                left(h.days_remaining),
+                if h.target_path.is_empty() {
+                    "-".to_string()
+                } else {
+                    h.target_path.join(" → ")
+                }
+            );
+            match &h.enquiry {
+                Some(e) => {
+                    let _ = writeln!(
+                        out,
+                        "\nEnquiry (form {} @{}, {} submission(s), last {})",
+                        e.form_id,
+                        e.form_version,
+                        e.submissions,
+                        when(Some(e.updated_at))
+                    );
+                    for (k, v) in e.answers.0.as_object().into_iter().flatten() {
+                        let _ = writeln!(out, "  {k:<32} {v}");
+                    }
+                }
+                None => {
+                    let _ = writeln!(out, "\nEnquiry: no answers submitted yet");
+                }
+            }
+            if !h.packs.is_empty() {
+                let _ = writeln!(out, "\nHousing packs");
+                for p in &h.packs {
+                    let _ = writeln!(
+                        out,
+                        "  v{} {}  {} statement(s)  attachments #{} (HTML) #{} (text){}",
+                        p.version,
+                        when(Some(p.rendered_at)),
+                        p.statements.0.as_array().map_or(0, Vec::len),
+                        p.html_attachment_id,
+                        p.text_attachment_id,
+                        if p.sent_to_applicant {
+                            "  sent to the applicant"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
         }
         let _ = writeln!(out, "\nStages");
         for s in &self.stages {
@@ -247,11 +374,16 @@ impl CaseReport {
             for a in &self.attachments {
                 let _ = writeln!(
                     out,
-                    "  {} {} ({}) {}",
+                    "  #{} {} {} ({}) {}{}",
+                    a.id,
                     when(Some(a.at)),
                     a.name,
                     a.media_type,
-                    a.uri
+                    a.uri,
+                    a.sha256
+                        .as_deref()
+                        .map(|h| format!("  sha256 {h}"))
+                        .unwrap_or_default()
                 );
             }
         }

@@ -65,8 +65,9 @@ pub async fn build(settings: Settings, exclusive: bool) -> anyhow::Result<App> {
             .context("publishing working days")?;
     }
     let mailer = crate::mail::Mailer::new(&settings.mail)?;
-    let engine =
-        Engine::new(db, rules, settings.engine.clone()).with_mailer(mailer, settings.mail.clone());
+    let engine = Engine::new(db, rules, settings.engine.clone())
+        .with_mailer(mailer, settings.mail.clone())
+        .with_packs(settings.packs.clone(), &settings.mail.organisation);
     Ok(App {
         settings,
         engine,

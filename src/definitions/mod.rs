@@ -21,7 +21,10 @@ pub struct Definition {
     pub id: String,
     pub name: String,
     pub kind: String,
+    /// Home buy: the scheme (empty for housing options).
     pub scheme: String,
+    /// Housing options: the advice stream.
+    pub workflow: Option<String>,
     pub country: String,
     pub effective_from: NaiveDate,
     pub effective_to: Option<NaiveDate>,
@@ -31,9 +34,18 @@ pub struct Definition {
     pub team_role: String,
     pub calendar: String,
     pub stages: Vec<Stage>,
+    /// Housing options: the personalised housing pack and the task that makes it.
+    pub pack: Option<Pack>,
     /// Content hash of the file, recorded on each case created under it.
     pub version: String,
     pub file: PathBuf,
+}
+
+/// The personalised housing pack of a workflow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pack {
+    pub task: String,
+    pub send_to_applicant: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +79,8 @@ pub struct Task {
     pub depends_on: Vec<String>,
     pub role: Option<String>,
     pub sla: Sla,
+    /// Housing options: this task makes the personalised housing pack when it becomes active.
+    pub makes_pack: bool,
 }
 
 /// Where an SLA clock starts.
@@ -175,6 +189,15 @@ pub struct Escalation {
 }
 
 impl Definition {
+    /// What a case names to fall under this definition: the scheme, or the workflow.
+    pub fn stream(&self) -> &str {
+        self.workflow.as_deref().unwrap_or(&self.scheme)
+    }
+
+    pub fn is_housing_options(&self) -> bool {
+        self.kind == "housing_options"
+    }
+
     pub fn stage(&self, key: &str) -> Option<&Stage> {
         self.stages.iter().find(|s| s.key == key)
     }

@@ -20,18 +20,25 @@ pub const MASTER_STAGES: &[&str] = &[
     "appeal",
 ];
 
-pub const KINDS: &[&str] = &["home_buy"];
+pub const KINDS: &[&str] = &["home_buy", "housing_options"];
+
+/// The one stage a housing options workflow runs in: its tasks form a single dependency graph.
+pub const CASEWORK_STAGE: &str = "casework";
 pub const SCHEMES: &[&str] = &["right_to_buy", "right_to_acquire", "social_homebuy"];
 pub const COUNTRIES: &[&str] = &["england", "wales", "scotland", "northern_ireland"];
 
-/// One workflow definition: a scheme in a country, for claims received between two dates.
+/// One workflow definition: a home buy scheme in a country, or a housing options advice stream,
+/// for cases received between two dates.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DefinitionFile {
     pub id: S<String>,
     pub name: String,
     pub kind: S<String>,
-    pub scheme: S<String>,
+    /// Home buy: the scheme.
+    pub scheme: Option<S<String>>,
+    /// Housing options: the advice stream's key, as `create_case` names it.
+    pub workflow: Option<S<String>>,
     pub country: S<String>,
     /// First day (local date) a claim may be received under this definition.
     pub effective_from: S<toml::value::Datetime>,
@@ -47,6 +54,23 @@ pub struct DefinitionFile {
     pub calendar: Option<S<String>>,
     #[serde(default, rename = "stage")]
     pub stages: Vec<StageDef>,
+    /// Housing options: the workflow's tasks, one dependency graph (no stages).
+    #[serde(default, rename = "task")]
+    pub tasks: Vec<TaskDef>,
+    /// Housing options: the personalised housing pack.
+    pub pack: Option<S<PackDef>>,
+}
+
+/// The personalised housing pack of a housing options workflow.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackDef {
+    /// The task that makes the pack: when it becomes active, casewarden renders the pack,
+    /// attaches it and completes the task.
+    pub task: S<String>,
+    /// Also send the pack to the applicant (notification `housing_pack`).
+    #[serde(default)]
+    pub send_to_applicant: bool,
 }
 
 /// SLA fields shared by stages and tasks, written as an `sla = { ... }` table.

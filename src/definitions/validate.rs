@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 
-use super::model::{self, COUNTRIES, DefinitionFile, KINDS, MASTER_STAGES, S, SCHEMES};
-use super::{Definition, Escalation, Period, Sla, Stage, Successors, Target, Task};
+use super::model::{
+    self, CASEWORK_STAGE, COUNTRIES, DefinitionFile, KINDS, MASTER_STAGES, S, SCHEMES,
+};
+use super::{Definition, Escalation, Pack, Period, Sla, Stage, Successors, Target, Task};
 use crate::problems::{Problem, Source};
 
 /// Names defined elsewhere in the rule set that definitions may refer to.
@@ -129,13 +131,7 @@ impl Compiler<'_> {
                 ast: std::sync::Arc::new(ast),
             }),
             Err((line, col, message)) => {
-                // The expression starts one character into the quoted TOML string.
-                let (l, c) = self.src.position(text.span().start);
-                let at = if line <= 1 {
-                    (l, c + col)
-                } else {
-                    (l + line - 1, col)
-                };
+                let at = self.src.inside_string(text.span().start, (line, col));
                 self.problems.push(
                     Problem::new(self.src.path, at, format!("target_expr: {message}"))
                         .help("write a Rhai expression over case_facts that gives a period, e.g. if case_facts.tenure == \"leasehold\" { \"12 weeks\" } else { \"8 weeks\" }"),
@@ -212,8 +208,9 @@ impl Compiler<'_> {
         self.key("definition", &f.id);
         self.role(&f.team_role);
         self.enumerated("kind", &f.kind, KINDS);
-        self.enumerated("scheme", &f.scheme, SCHEMES);
         self.enumerated("country", &f.country, COUNTRIES);
+        let housing_options = f.kind.get_ref() == "housing_options";
+        let stream = self.stream(&f, housing_options);
         let from = self.date("effective_from", &f.effective_from);
         let to = f
             .effective_to
@@ -239,7 +236,8 @@ impl Compiler<'_> {
             }
             Some(name) => self.script("allocation rule", name, ""),
             None => [
-                format!("allocation_{}", f.scheme.get_ref()),
+                format!("allocation_{}", stream.as_deref().unwrap_or_default()),
+                format!("allocation_{}", f.kind.get_ref()),
                 "allocation".to_string(),
             ]
             .into_iter()
@@ -258,10 +256,24 @@ impl Compiler<'_> {
             }
             None => super::default_calendar(f.country.get_ref()).to_string(),
         };
-        let stages = self.stages(&f.stages);
-        if f.stages.is_empty() {
-            self.err(&f.id, "a definition needs at least one [[stage]]", "");
-        }
+        let (stages, pack) = if housing_options {
+            self.workflow(&f)
+        } else {
+            if let Some(t) = f.tasks.first() {
+                self.err(
+                    &t.key,
+                    "home buy definitions put their tasks in stages",
+                    "write [[stage.task]] under a [[stage]]; top-level [[task]]s are for housing options workflows",
+                );
+            }
+            if let Some(p) = &f.pack {
+                self.err(p, "only housing options workflows have a [pack]", "");
+            }
+            if f.stages.is_empty() {
+                self.err(&f.id, "a definition needs at least one [[stage]]", "");
+            }
+            (self.stages(&f.stages), None)
+        };
         if self.problems.len() > before {
             return None;
         }
@@ -269,7 +281,8 @@ impl Compiler<'_> {
             id: f.id.into_inner(),
             name: f.name,
             kind: f.kind.into_inner(),
-            scheme: f.scheme.into_inner(),
+            scheme: f.scheme.map(S::into_inner).unwrap_or_default(),
+            workflow: f.workflow.map(S::into_inner),
             country: f.country.into_inner(),
             effective_from: from?,
             effective_to: to,
@@ -278,9 +291,114 @@ impl Compiler<'_> {
             team_role: f.team_role.into_inner(),
             calendar,
             stages: stages?,
+            pack,
             version: hex::encode(&Sha256::digest(self.src.text.as_bytes())[..8]),
             file: self.src.path.to_path_buf(),
         })
+    }
+
+    /// The scheme of a home buy definition or the workflow of a housing options one: each kind
+    /// names its stream its own way, and only that way.
+    fn stream(&mut self, f: &DefinitionFile, housing_options: bool) -> Option<String> {
+        let (wanted, unwanted) = if housing_options {
+            (("workflow", &f.workflow), ("scheme", &f.scheme))
+        } else {
+            (("scheme", &f.scheme), ("workflow", &f.workflow))
+        };
+        if let Some(u) = unwanted.1 {
+            self.err(
+                u,
+                format!("a {} definition has no {}", f.kind.get_ref(), unwanted.0),
+                format!("name its {} instead", wanted.0),
+            );
+        }
+        let Some(value) = wanted.1 else {
+            self.err(
+                &f.id,
+                format!("missing field `{}`", wanted.0),
+                if housing_options {
+                    "name the advice stream, e.g. workflow = \"section_21\"; CRMs give it in create_case"
+                } else {
+                    "name the scheme, e.g. scheme = \"right_to_buy\""
+                },
+            );
+            return None;
+        };
+        if housing_options {
+            self.key("workflow", value);
+        } else {
+            self.enumerated("scheme", value, SCHEMES);
+        }
+        Some(value.get_ref().clone())
+    }
+
+    /// A housing options workflow: one dependency graph of tasks, run as a single stage.
+    fn workflow(&mut self, f: &DefinitionFile) -> (Option<Vec<Stage>>, Option<Pack>) {
+        if let Some(s) = f.stages.first() {
+            self.err(
+                &s.key,
+                "a housing options workflow has no stages",
+                "write its tasks as top-level [[task]]s; their depends_on lists order them",
+            );
+        }
+        if f.tasks.is_empty() {
+            self.err(&f.id, "a workflow needs at least one [[task]]", "");
+        } else if !f.tasks.iter().any(|t| t.mandatory) {
+            self.err(
+                &f.tasks[0].key,
+                "the workflow has no mandatory task, so its case would complete the moment it is created",
+                "make at least one task mandatory",
+            );
+        }
+        let tasks = self.tasks(CASEWORK_STAGE, &f.tasks);
+        let pack = f.pack.as_ref().and_then(|p| {
+            let def = p.get_ref();
+            match f
+                .tasks
+                .iter()
+                .find(|t| t.key.get_ref() == def.task.get_ref())
+            {
+                Some(_) => Some(Pack {
+                    task: def.task.get_ref().clone(),
+                    send_to_applicant: def.send_to_applicant,
+                }),
+                None => {
+                    self.err(
+                        &def.task,
+                        format!(
+                            "pack task {:?} is not a task of this workflow",
+                            def.task.get_ref()
+                        ),
+                        format!(
+                            "tasks: {}",
+                            f.tasks
+                                .iter()
+                                .map(|t| t.key.get_ref().as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    );
+                    None
+                }
+            }
+        });
+        let stage = tasks.map(|mut tasks| {
+            for t in &mut tasks {
+                t.makes_pack = pack.as_ref().is_some_and(|p| p.task == t.key);
+            }
+            vec![Stage {
+                key: CASEWORK_STAGE.to_string(),
+                name: f.name.clone(),
+                master: CASEWORK_STAGE.to_string(),
+                order: 10,
+                next: Successors::Final,
+                diversions: Vec::new(),
+                branch: false,
+                sla: Sla::default(),
+                tasks,
+            }]
+        });
+        (stage, pack)
     }
 
     fn stages(&mut self, defs: &[model::StageDef]) -> Option<Vec<Stage>> {
@@ -465,6 +583,7 @@ impl Compiler<'_> {
                     depends_on: t.depends_on.iter().map(|d| d.get_ref().clone()).collect(),
                     role: t.role.as_ref().map(|r| r.get_ref().clone()),
                     sla,
+                    makes_pack: false,
                 });
             }
         }
@@ -788,7 +907,7 @@ fn check_across_files(defs: &[Compiled<'_>], problems: &mut Vec<Problem>) {
                     )
                     .help("give each definition its own id"),
                 );
-            } else if (&a.kind, &a.scheme, &a.country) == (&b.kind, &b.scheme, &b.country)
+            } else if (&a.kind, a.stream(), &a.country) == (&b.kind, b.stream(), &b.country)
                 && a.effective_from <= b.effective_to.unwrap_or(NaiveDate::MAX)
                 && b.effective_from <= a.effective_to.unwrap_or(NaiveDate::MAX)
             {
@@ -799,7 +918,7 @@ fn check_across_files(defs: &[Compiled<'_>], problems: &mut Vec<Problem>) {
                         format!(
                             "{} {} in {}: effective dates overlap those of {:?} in {}",
                             a.kind,
-                            a.scheme,
+                            a.stream(),
                             a.country,
                             b.id,
                             pb.display()
@@ -814,7 +933,7 @@ fn check_across_files(defs: &[Compiled<'_>], problems: &mut Vec<Problem>) {
     let mut groups: BTreeMap<(&str, &str, &str), Vec<&Compiled<'_>>> = BTreeMap::new();
     for d in defs {
         groups
-            .entry((d.0.kind.as_str(), d.0.scheme.as_str(), d.0.country.as_str()))
+            .entry((d.0.kind.as_str(), d.0.stream(), d.0.country.as_str()))
             .or_default()
             .push(d);
     }
@@ -831,7 +950,7 @@ fn check_across_files(defs: &[Compiled<'_>], problems: &mut Vec<Problem>) {
                 problems.push(
                     Problem::new(pb, locate(pb, tb, "effective_from"), format!(
                         "{} {} in {}: no definition covers claims received from {day_after} to {last_gap_day}, between {:?} and {:?}",
-                        b.kind, b.scheme, b.country, a.id, b.id
+                        b.kind, b.stream(), b.country, a.id, b.id
                     ))
                     .help(format!(
                         "start this definition on {day_after}, or give {:?} a closed_reason saying why claims were refused in between",

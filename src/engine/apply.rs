@@ -24,10 +24,24 @@ pub enum ApplyError {
 type Applied = Result<(), ApplyError>;
 
 /// The actor of a command: who the CRM says did it, else the CRM itself.
-const CRM: &str = "crm";
+pub(super) const CRM: &str = "crm";
 
 pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTime<Utc>) -> Applied {
+    one(tx, rules, command, now).await?;
+    // A housing options case's target follows its tasks: whatever the command changed, see
+    // whether the target moved.
+    if let Some(case_ref) = command.case_ref()
+        && let Some(case) = rows::case_by_ref(&mut *tx, case_ref).await?
+    {
+        super::case_target::refresh(tx, rules, case.id, command.type_name(), now).await?;
+    }
+    Ok(())
+}
+
+async fn one(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTime<Utc>) -> Applied {
     match command {
+        Command::SubmitEnquiry(e) => super::housing::submit_enquiry(tx, rules, e, now).await,
+        Command::RenderPack(r) => super::housing::render_pack(tx, rules, r, now).await,
         Command::UpsertUser(u) => upsert_user(tx, u, now).await,
         Command::UpsertRole(r) => {
             sql("INSERT INTO roles (ref, name) VALUES ($1, $2) ON CONFLICT (ref) DO UPDATE SET name = excluded.name")
@@ -452,16 +466,20 @@ async fn create_case(
         ))
         .map_err(Into::into);
     }
-    let scheme = c.scheme.as_deref().unwrap_or_default();
+    let stream = c
+        .scheme
+        .as_deref()
+        .or(c.workflow.as_deref())
+        .unwrap_or_default();
     let def = rules
-        .definition_for(&c.kind, scheme, &c.country, clock::london_date(received))
+        .definition_for(&c.kind, stream, &c.country, clock::london_date(received))
         .map_err(|e| Rejection(e.0))?
         .clone();
     let property = c.property.as_ref();
     let id: i64 = sql(
         "INSERT INTO cases (case_ref, kind, scheme, country, definition_id, definition_version, applicant_contact, \
-         applicant_group, property_ref, property_address, tenure, received_at, attributes, created_at, calendar) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
+         applicant_group, property_ref, property_address, tenure, received_at, attributes, created_at, calendar, workflow) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
     )
     .bind(&c.case_ref)
     .bind(&c.kind)
@@ -478,6 +496,7 @@ async fn create_case(
     .bind(serde_json::to_value(&c.attributes).unwrap_or_default())
     .bind(now)
     .bind(&def.calendar)
+    .bind(c.workflow.as_deref())
     .scalar(&mut *tx)
     .await?;
     let case = rows::case_by_id(&mut *tx, id).await?;
@@ -488,7 +507,7 @@ async fn create_case(
         "case_created",
         CRM,
         json!({
-            "kind": c.kind, "scheme": c.scheme, "country": c.country, "received_at": received,
+            "kind": c.kind, "scheme": c.scheme, "workflow": c.workflow, "country": c.country, "received_at": received,
             "definition": def.id, "definition_version": def.version,
         }),
     )
@@ -612,7 +631,7 @@ async fn any_case(tx: &mut Tx, case_ref: &str) -> Result<CaseRow, ApplyError> {
 }
 
 /// An open case and its definition.
-async fn open_case(
+pub(super) async fn open_case(
     tx: &mut Tx,
     rules: &RuleSet,
     case_ref: &str,
@@ -701,7 +720,7 @@ async fn known(tx: &mut Tx, what: Known, reference: &str) -> Result<bool, sqlx::
     Ok(query.bind(reference).scalar::<i64>(&mut *tx).await? > 0)
 }
 
-async fn known_user(tx: &mut Tx, field: &str, user: &str) -> Result<(), ApplyError> {
+pub(super) async fn known_user(tx: &mut Tx, field: &str, user: &str) -> Result<(), ApplyError> {
     if rows::user_exists(&mut *tx, user, false).await? {
         Ok(())
     } else {

@@ -1,10 +1,13 @@
-//! The engine: one pass runs each step once (ingest → allocate → release holds → SLA sweep), each step
+//! The engine: one pass runs each step once (ingest → allocate → release holds → housing
+//! packs → SLA sweep → delivery), each step
 //! finding its work by index and committing in small transactions. `run_pass(now)` is what the
 //! scheduler, `tick --now` and the tests all call.
 
 pub mod allocate;
 pub mod apply;
+pub mod case_target;
 pub mod holds;
+pub mod housing;
 pub mod ingest;
 pub mod plan;
 pub mod progress;
@@ -60,6 +63,10 @@ pub struct PassOutcome {
     pub allocated: u64,
     pub allocation_needed: u64,
     pub holds_released: u64,
+    /// Housing packs made, waiting for answers, and failed (to be retried).
+    pub packs_made: u64,
+    pub packs_waiting: u64,
+    pub packs_failed: u64,
     pub escalations: u64,
     pub notifications: u64,
     pub sent: u64,
@@ -80,13 +87,16 @@ impl std::fmt::Display for PassOutcome {
         write!(
             f,
             "commands: {} accepted, {} rejected, {} duplicate; allocation: {} allocated, {} needed; \
-             holds released: {}; escalations: {} ({} notifications); mail: {} sent, {} to retry, {} dead, {} held to working hours",
+             holds released: {}; packs: {} made, {} waiting for answers, {} failed; escalations: {} ({} notifications); mail: {} sent, {} to retry, {} dead, {} held to working hours",
             self.accepted,
             self.rejected,
             self.duplicates,
             self.allocated,
             self.allocation_needed,
             self.holds_released,
+            self.packs_made,
+            self.packs_waiting,
+            self.packs_failed,
             self.escalations,
             self.notifications,
             self.sent,
@@ -105,6 +115,8 @@ pub struct Engine {
     pub settings: EngineSettings,
     /// Delivery: without a mailer, notifications wait in the outbox.
     mail: Option<(Arc<crate::mail::Mailer>, Arc<crate::mail::MailSettings>)>,
+    /// Where housing packs are written, and the organisation named in them.
+    packs: Arc<(housing::PackSettings, String)>,
 }
 
 impl Engine {
@@ -114,7 +126,17 @@ impl Engine {
             rules: Arc::new(RwLock::new(Arc::new(rules))),
             settings,
             mail: None,
+            packs: Arc::new((
+                housing::PackSettings::default(),
+                crate::mail::MailSettings::default().organisation,
+            )),
         }
+    }
+
+    /// Writes housing packs under `settings.dir`, naming `organisation` in them.
+    pub fn with_packs(mut self, settings: housing::PackSettings, organisation: &str) -> Engine {
+        self.packs = Arc::new((settings, organisation.to_string()));
+        self
     }
 
     /// Delivers notifications with `mailer` at the end of each pass.
@@ -156,6 +178,9 @@ impl Engine {
         let allocation =
             allocate::run_once(&self.db, &rules, &self.settings.fallback_role, now, batch).await?;
         let holds_released = holds::run_once(&self.db, &rules, now, batch).await?;
+        let (pack_settings, organisation) = &*self.packs;
+        let packs =
+            housing::run_once(&self.db, &rules, pack_settings, organisation, now, batch).await?;
         let sla = sla::run_once(&self.db, &rules, now, batch).await?;
         let delivery = match &self.mail {
             Some((mailer, settings)) => {
@@ -185,6 +210,9 @@ impl Engine {
             allocated: allocation.allocated,
             allocation_needed: allocation.needed,
             holds_released,
+            packs_made: packs.made,
+            packs_waiting: packs.waiting,
+            packs_failed: packs.failed,
         };
         if !outcome.is_idle() {
             tracing::info!(%outcome, "pass finished");

@@ -49,6 +49,14 @@ async fn run(engine: &Engine, db: &Db, now: DateTime<Utc>) -> Result<Plan, StepE
         rules: Arc::clone(&engine.rules),
         settings: engine.settings.clone(),
         mail: None,
+        // Packs are rendered and checked but not written.
+        packs: Arc::new((
+            super::housing::PackSettings {
+                dry_run: true,
+                ..engine.packs.0.clone()
+            },
+            engine.packs.1.clone(),
+        )),
     };
     let outcome = dry.run_pass(now).await?;
     let events = events::since(db, last_event.unwrap_or(0), 1_000_000).await?;

@@ -109,6 +109,9 @@ pub async fn activate(
         json!({"stage": stage.key, "task": task.task, "activation": how, "owner": task.owner}),
     )
     .await?;
+    if stage.task(&task.task).is_some_and(|d| d.makes_pack) {
+        super::housing::request(tx, case, Some(task.id), ENGINE, ctx.now).await?;
+    }
     Ok(())
 }
 

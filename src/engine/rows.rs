@@ -14,6 +14,8 @@ pub struct CaseRow {
     pub case_ref: String,
     pub kind: String,
     pub scheme: Option<String>,
+    /// Housing options: the advice stream.
+    pub workflow: Option<String>,
     pub country: String,
     pub definition_id: String,
     pub definition_version: String,
@@ -31,6 +33,8 @@ pub struct CaseRow {
     pub queue_role: Option<String>,
     pub created_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// Housing options: the case's target, the end of the longest path through its tasks.
+    pub target_at: Option<DateTime<Utc>>,
 }
 
 impl CaseRow {
@@ -100,9 +104,9 @@ impl TaskRow {
 macro_rules! case_select {
     ($where:literal) => {
         concat!(
-            "SELECT id, case_ref, kind, scheme, country, definition_id, definition_version, \
+            "SELECT id, case_ref, kind, scheme, workflow, country, definition_id, definition_version, \
              applicant_contact, applicant_group, property_ref, property_address, tenure, received_at, \
-             attributes, status, outcome, owner, allocation, queue_role, created_at, closed_at FROM cases ",
+             attributes, status, outcome, owner, allocation, queue_role, created_at, closed_at, target_at FROM cases ",
             $where
         )
     };

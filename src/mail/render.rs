@@ -115,6 +115,54 @@ impl Renderer {
         })
     }
 
+    /// Renders one document template (not a notification), e.g. the housing pack.
+    pub fn render_document(
+        &self,
+        name: &str,
+        facts: &Value,
+        organisation: &str,
+    ) -> Result<String, String> {
+        let template = self
+            .env
+            .get_template(name)
+            .map_err(|_| format!("no template {name:?}: add templates/{name}"))?;
+        let mut ctx = facts.clone();
+        if let Some(map) = ctx.as_object_mut() {
+            map.insert("organisation".into(), json!({"name": organisation}));
+        }
+        template
+            .render(&ctx)
+            .map_err(|e| format!("{name}: {}", describe(&e)))
+    }
+
+    /// Renders the housing pack's document templates with sample facts, as `check` does.
+    pub fn check_pack(&self, dir: &std::path::Path, files: &[(String, String)]) -> Vec<Problem> {
+        let facts = crate::advice::pack::sample_facts();
+        [crate::advice::pack::HTML, crate::advice::pack::TEXT]
+            .iter()
+            .filter_map(|name| {
+                let message = match self.env.get_template(name) {
+                    Err(_) if files.iter().any(|(n, _)| n == name) => return None,
+                    Err(_) => {
+                        return Some(
+                            Problem::new(&dir.join(name), (1, 1), format!("the housing pack needs templates/{name}"))
+                                .help("housing options workflows with a [pack] render it from pack/housing_pack.html.j2 and pack/housing_pack.txt.j2"),
+                        );
+                    }
+                    Ok(_) => self.render_document(name, &facts, "Example Housing").err()?,
+                };
+                let line = message
+                    .rsplit_once(&format!("{name}:"))
+                    .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+                    .unwrap_or(1);
+                Some(
+                    Problem::new(&dir.join(name), (line, 1), format!("rendering the housing pack with sample facts: {message}"))
+                        .help("pack templates see: case, applicant, officer, pack, sections (title, statements: title, because, items: type, text, name, url, phone), organisation"),
+                )
+            })
+            .collect()
+    }
+
     /// Renders every notification with sample facts, as `check` does.
     pub fn check(&self, dir: &std::path::Path, files: &[(String, String)]) -> Vec<Problem> {
         let mut problems = Vec::new();
@@ -213,6 +261,12 @@ pub fn sample_facts(kind: &str) -> Value {
         "definition": "right_to_buy-england", "definition_name": "Right to Buy (England)", "attributes": {}});
     let recipient = json!({"kind": "user", "ref": "off1", "name": "Olu Officer"});
     match kind {
+        "housing_pack" => {
+            let mut facts = crate::advice::pack::sample_facts();
+            facts["recipient"] =
+                json!({"kind": "applicant", "ref": "c-1", "name": "Sam Applicant"});
+            facts
+        }
         "task_released" => json!({
             "case": {"case_ref": "RTB-0001", "kind": "home_buy", "scheme": "right_to_buy", "country": "england"},
             "stage": {"key": "eligibility"}, "task": {"key": "issue_rtb2", "owner": "off1"},

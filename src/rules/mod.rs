@@ -34,6 +34,8 @@ const EXPECTED_FUNCTIONS: &[(&str, &str, usize, &str)] = &[
 
 pub struct RuleSet {
     pub definitions: Vec<Arc<Definition>>,
+    /// Housing options: enquiry forms, advice sections and statements.
+    pub advice: crate::advice::Advice,
     /// Working-day calendars: the bank-holiday divisions and the organisation's closures.
     pub calendars: Calendars,
     /// Notification templates, checked by rendering each with sample facts.
@@ -77,6 +79,7 @@ impl RuleSet {
         let sandbox = Arc::new(Sandbox::new(limits));
         let mut scripts = BTreeMap::new();
         let mut definition_files = Vec::new();
+        let mut advice_files = Vec::new();
         for (rel, path, text) in files {
             hasher.update(rel.as_bytes());
             hasher.update(text.as_bytes());
@@ -93,6 +96,8 @@ impl RuleSet {
                 }
             } else if rel.starts_with("definitions/") {
                 definition_files.push((path, text));
+            } else if crate::advice::is_advice_file(&rel) {
+                advice_files.push((rel, path, text));
             }
         }
         let calendars = Calendars::load(&rules_dir.join("calendars")).unwrap_or_else(|p| {
@@ -112,13 +117,17 @@ impl RuleSet {
             roles: roles.clone(),
             sandbox: Some(sandbox.clone()),
         };
-        let definitions = match definitions::compile(&definition_files, &known) {
-            Ok(defs) => defs,
-            Err(p) => {
+        let compiled = definitions::compile(&definition_files, &known);
+        let advice = crate::advice::Advice::load(&advice_files, &sandbox, compiled.as_deref().ok())
+            .unwrap_or_else(|p| {
                 problems.extend(p);
-                Vec::new()
-            }
-        };
+                crate::advice::Advice::default()
+            });
+        let definitions = compiled.unwrap_or_else(|p| {
+            problems.extend(p);
+            Vec::new()
+        });
+        let packs = definitions.iter().any(|d| d.pack.is_some());
         if definition_files.is_empty() {
             problems.push(Problem::new(rules_dir, (1, 1), "no definitions found under definitions/").help(
                 "each scheme and country needs a TOML file under rules/definitions/, see docs/definitions.md",
@@ -133,6 +142,9 @@ impl RuleSet {
                 let (renderer, found) = Renderer::new(templates_dir, &files);
                 problems.extend(found);
                 problems.extend(renderer.check(templates_dir, &files));
+                if packs {
+                    problems.extend(renderer.check_pack(templates_dir, &files));
+                }
                 problems.extend(roles::check_escalations(
                     &sandbox,
                     &scripts,
@@ -156,6 +168,7 @@ impl RuleSet {
         }
         Ok(RuleSet {
             definitions: definitions.into_iter().map(Arc::new).collect(),
+            advice,
             calendars,
             templates,
             limits: limits.clone(),
@@ -193,7 +206,7 @@ impl RuleSet {
         let candidates: Vec<_> = self
             .definitions
             .iter()
-            .filter(|d| d.kind == kind && d.scheme == scheme && d.country == country)
+            .filter(|d| d.kind == kind && d.stream() == scheme && d.country == country)
             .collect();
         if let Some(d) = candidates.iter().find(|d| d.covers(received)) {
             return Ok(d);

@@ -137,6 +137,7 @@ impl Sandbox {
             |s, _, pos| tracing::debug!(target: "casewarden::rules", "script debug at {pos}: {s}"),
         );
         super::escalation::register(&mut engine);
+        engine.register_fn("days_between", days_between);
         engine.on_progress(|_| {
             let late = DEADLINE.with(|d| d.get().is_some_and(|at| Instant::now() > at));
             late.then(|| Dynamic::from("the evaluation deadline passed"))
@@ -205,8 +206,20 @@ impl Sandbox {
     /// Compiles a one-line expression that sees the case's facts as `case_facts`, as definitions
     /// use for targets. On error: (line, column, message) within the expression.
     pub fn compile_expression(&self, text: &str) -> Result<AST, (usize, usize, String)> {
+        self.compile_expression_over(&["case_facts"], text)
+    }
+
+    /// Compiles an expression over the named variables (strict variables: any other name is an
+    /// error). On error: (line, column, message) within the expression.
+    pub fn compile_expression_over(
+        &self,
+        variables: &[&str],
+        text: &str,
+    ) -> Result<AST, (usize, usize, String)> {
         let mut scope = Scope::new();
-        scope.push("case_facts", rhai::Map::new());
+        for v in variables {
+            scope.push(*v, Dynamic::UNIT);
+        }
         self.engine
             .compile_expression_with_scope(&scope, text)
             .map_err(|e| {
@@ -218,8 +231,19 @@ impl Sandbox {
     /// Evaluates an expression from [`Sandbox::compile_expression`] under the limits and the
     /// deadline.
     pub fn eval_expression(&self, ast: &AST, case_facts: Dynamic) -> Result<Dynamic, String> {
+        self.eval_expression_over(ast, vec![("case_facts", case_facts)])
+    }
+
+    /// Evaluates an expression from [`Sandbox::compile_expression_over`] with its variables.
+    pub fn eval_expression_over(
+        &self,
+        ast: &AST,
+        variables: Vec<(&'static str, Dynamic)>,
+    ) -> Result<Dynamic, String> {
         let mut scope = Scope::new();
-        scope.push("case_facts", case_facts);
+        for (name, value) in variables {
+            scope.push(name, value);
+        }
         DEADLINE.with(|d| d.set(Some(Instant::now() + self.deadline)));
         let result = self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, ast);
         DEADLINE.with(|d| d.set(None));
@@ -241,6 +265,16 @@ impl Sandbox {
         DEADLINE.with(|d| d.set(None));
         result.map_err(|e| rule_error(script, &e))
     }
+}
+
+/// `days_between(from, to)`: whole days from one "YYYY-MM-DD" date to another, negative when
+/// `to` is earlier. Pure, so advice conditions can compare dates with `today`.
+fn days_between(from: &str, to: &str) -> Result<i64, Box<EvalAltResult>> {
+    let parse = |what: &str, s: &str| -> Result<chrono::NaiveDate, Box<EvalAltResult>> {
+        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_err(|_| format!("days_between: {what} {s:?} is not a date (YYYY-MM-DD)").into())
+    };
+    Ok((parse("to", to)? - parse("from", from)?).num_days())
 }
 
 fn line_col(pos: Position) -> (usize, usize) {

@@ -36,6 +36,11 @@ struct Test {
     escalation: Option<String>,
     /// A definition whose SLA dates to compute, with `stage` or `task`.
     definition: Option<String>,
+    /// A housing options workflow whose advice to choose for `answers` on `today`.
+    advice: Option<String>,
+    today: Option<String>,
+    #[serde(default)]
+    answers: serde_json::Map<String, Value>,
     stage: Option<String>,
     task: Option<String>,
     /// When the claim was received, and when the clock starts (RFC 3339 or a date).
@@ -150,6 +155,7 @@ pub fn run(rules: &RuleSet, path: &Path) -> Result<Report, Vec<Problem>> {
     let sandbox = super::Sandbox::with_coverage(&rules.limits);
     let mut used_rules = BTreeSet::new();
     let mut used_branches = BTreeSet::new();
+    let mut advice_seen = AdviceSeen::default();
     for (file, text) in &files {
         let src = Source { path: file, text };
         let parsed: File = match toml::from_str(text) {
@@ -165,7 +171,14 @@ pub fn run(rules: &RuleSet, path: &Path) -> Result<Report, Vec<Problem>> {
         for spanned in parsed.tests {
             let (line, _) = src.position(spanned.span().start);
             let test = spanned.into_inner();
-            let failures = match one(rules, &sandbox, &test, &mut used_rules, &mut used_branches) {
+            let failures = match one(
+                rules,
+                &sandbox,
+                &test,
+                &mut used_rules,
+                &mut used_branches,
+                &mut advice_seen,
+            ) {
                 Ok(f) => f,
                 Err(e) => vec![e],
             };
@@ -190,6 +203,23 @@ pub fn run(rules: &RuleSet, path: &Path) -> Result<Report, Vec<Problem>> {
         .into_iter()
         .filter(|b| !used_branches.contains(b))
         .collect();
+    // Advice statements: each should be chosen by some test, and each conditional one also
+    // left out by some test.
+    for s in &rules.advice.statements {
+        let at = format!("{}:{}", s.file.display(), s.line);
+        if !advice_seen.chosen.contains(&s.id) {
+            report.untested_branches.push(format!(
+                "{at}: advice statement {} never chosen by a test",
+                s.id
+            ));
+        }
+        if s.condition.is_some() && !advice_seen.left_out.contains(&s.id) {
+            report.untested_branches.push(format!(
+                "{at}: advice statement {} never left out by a test",
+                s.id
+            ));
+        }
+    }
     // Branches of `if`s in the scripts the tests ran that no test took.
     let hits = sandbox.hits();
     for script in rules
@@ -215,25 +245,161 @@ pub fn run(rules: &RuleSet, path: &Path) -> Result<Report, Vec<Problem>> {
     Ok(report)
 }
 
+/// Advice statements the tests chose and left out.
+#[derive(Default)]
+struct AdviceSeen {
+    chosen: BTreeSet<String>,
+    left_out: BTreeSet<String>,
+}
+
 fn one(
     rules: &RuleSet,
     sandbox: &super::Sandbox,
     t: &Test,
     used: &mut BTreeSet<String>,
     branches: &mut BTreeSet<String>,
+    advice: &mut AdviceSeen,
 ) -> Result<Vec<String>, String> {
-    match (&t.allocation, &t.escalation, &t.definition) {
-        (Some(rule), None, None) => {
+    match (&t.allocation, &t.escalation, &t.definition, &t.advice) {
+        (Some(rule), None, None, None) => {
             used.insert(rule.clone());
             allocation_test(rules, sandbox, rule, t)
         }
-        (None, Some(rule), None) => {
+        (None, Some(rule), None, None) => {
             used.insert(rule.clone());
             escalation_test(rules, sandbox, rule, t)
         }
-        (None, None, Some(def)) => sla_test(rules, sandbox, def, t, branches),
-        _ => Err("a test names exactly one of allocation, escalation or definition".to_string()),
+        (None, None, Some(def), None) => sla_test(rules, sandbox, def, t, branches),
+        (None, None, None, Some(workflow)) => advice_test(rules, sandbox, workflow, t, advice),
+        _ => Err(
+            "a test names exactly one of allocation, escalation, definition or advice".to_string(),
+        ),
     }
+}
+
+/// Chooses the advice of `workflow` for the test's answers, and compares the choice with
+/// `expect.selected` (the exact list, in pack order) or `expect.includes` / `expect.excludes`.
+fn advice_test(
+    rules: &RuleSet,
+    sandbox: &super::Sandbox,
+    workflow: &str,
+    t: &Test,
+    seen: &mut AdviceSeen,
+) -> Result<Vec<String>, String> {
+    let def = rules
+        .definitions
+        .iter()
+        .find(|d| d.workflow.as_deref() == Some(workflow))
+        .ok_or_else(|| format!("advice: no housing options workflow {workflow:?}"))?;
+    let form = rules
+        .advice
+        .form_for(workflow)
+        .ok_or_else(|| format!("advice: workflow {workflow:?} has no form"))?;
+    let (answers, _) = form
+        .merge(&serde_json::Map::new(), &t.answers)
+        .map_err(|reasons| {
+            format!(
+                "answers rejected by form {}: {}",
+                form.id,
+                reasons.join("; ")
+            )
+        })?;
+    let today = match &t.today {
+        Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map_err(|_| format!("today {d:?} is not a date (YYYY-MM-DD)"))?,
+        None => return Err("an advice test needs today = \"YYYY-MM-DD\"".to_string()),
+    };
+    let received = today
+        .and_hms_opt(9, 0, 0)
+        .expect("nine o'clock exists")
+        .and_utc();
+    let mut case = test_case(def, &t.case, received);
+    case.workflow = Some(workflow.to_string());
+    let choices = rules.advice.select(
+        sandbox,
+        workflow,
+        &answers,
+        &crate::advice::case_facts(&case),
+        today,
+    );
+    let mut failures: Vec<String> = choices
+        .iter()
+        .filter_map(|c| c.error.as_ref().map(|e| format!("{}: {e}", c.statement)))
+        .collect();
+    for c in &choices {
+        if c.chosen {
+            seen.chosen.insert(c.statement.clone());
+        } else if c.error.is_none() {
+            seen.left_out.insert(c.statement.clone());
+        }
+    }
+    let chosen: Vec<&str> = choices
+        .iter()
+        .filter(|c| c.chosen)
+        .map(|c| c.statement.as_str())
+        .collect();
+    let why = |id: &str| {
+        choices
+            .iter()
+            .find(|c| c.statement == id)
+            .map_or("not offered in this workflow".to_string(), |c| {
+                c.why.clone()
+            })
+    };
+    let list = |key: &str| -> Result<Option<Vec<String>>, String> {
+        match t.expect.get(key) {
+            None => Ok(None),
+            Some(v) => serde_json::from_value(v.clone())
+                .map(Some)
+                .map_err(|_| format!("expect.{key} must be a list of statement ids")),
+        }
+    };
+    for key in t.expect.as_object().into_iter().flat_map(|m| m.keys()) {
+        if !["selected", "includes", "excludes"].contains(&key.as_str()) {
+            return Err(format!(
+                "expect.{key}: advice tests expect selected, includes or excludes"
+            ));
+        }
+    }
+    for id in list("selected")?
+        .iter()
+        .chain(list("includes")?.iter())
+        .chain(list("excludes")?.iter())
+        .flatten()
+    {
+        if rules.advice.statement(id).is_none() {
+            failures.push(format!("{id}: no such advice statement"));
+        }
+    }
+    if let Some(expected) = list("selected")?
+        && expected != chosen
+    {
+        failures.push(format!(
+            "selected: expected [{}], got [{}]",
+            expected.join(", "),
+            chosen.join(", ")
+        ));
+        for id in expected.iter().filter(|id| !chosen.contains(&id.as_str())) {
+            failures.push(format!("  {id} left out: {}", why(id)));
+        }
+        for id in chosen
+            .iter()
+            .filter(|id| !expected.iter().any(|e| e == *id))
+        {
+            failures.push(format!("  {id} chosen: {}", why(id)));
+        }
+    }
+    for id in list("includes")?.into_iter().flatten() {
+        if !chosen.contains(&id.as_str()) {
+            failures.push(format!("expected {id} to be chosen: {}", why(&id)));
+        }
+    }
+    for id in list("excludes")?.into_iter().flatten() {
+        if chosen.contains(&id.as_str()) {
+            failures.push(format!("expected {id} to be left out: {}", why(&id)));
+        }
+    }
+    Ok(failures)
 }
 
 fn allocation_test(
@@ -409,7 +575,8 @@ fn test_case(def: &crate::definitions::Definition, c: &Value, received: DateTime
         id: 0,
         case_ref: s("case_ref").unwrap_or_else(|| "TEST-1".into()),
         kind: def.kind.clone(),
-        scheme: Some(def.scheme.clone()),
+        scheme: (!def.scheme.is_empty()).then(|| def.scheme.clone()),
+        workflow: def.workflow.clone(),
         country: def.country.clone(),
         definition_id: def.id.clone(),
         definition_version: def.version.clone(),
@@ -427,6 +594,7 @@ fn test_case(def: &crate::definitions::Definition, c: &Value, received: DateTime
         queue_role: None,
         created_at: received,
         closed_at: None,
+        target_at: None,
     }
 }
 

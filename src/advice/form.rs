@@ -1,0 +1,615 @@
+//! Enquiry forms: typed questions linked to workflows, and the checking of answers against them.
+//! An answer set is a JSON object keyed by question; a later submission is merged over the
+//! earlier answers, and every bad answer is named with its reason.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use toml::Spanned;
+
+use crate::problems::{Problem, Source};
+
+type S<T> = Spanned<T>;
+
+/// Free-text answers are at most this long unless a question says otherwise.
+const DEFAULT_MAX_TEXT: usize = 4000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FormFile {
+    id: S<String>,
+    name: String,
+    /// Workflows (housing options advice streams) that use this form.
+    workflows: Vec<S<String>>,
+    #[serde(rename = "question", default)]
+    questions: Vec<QuestionDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuestionDef {
+    key: S<String>,
+    text: String,
+    #[serde(rename = "type")]
+    kind: S<String>,
+    #[serde(default)]
+    required: bool,
+    help: Option<String>,
+    choices: Option<S<Vec<S<String>>>>,
+    min: Option<S<f64>>,
+    max: Option<S<f64>>,
+    whole: Option<S<bool>>,
+    max_length: Option<S<usize>>,
+}
+
+const TYPES: &[&str] = &[
+    "yes_no",
+    "single_choice",
+    "multiple_choice",
+    "number",
+    "date",
+    "text",
+];
+
+/// A compiled form.
+#[derive(Debug, Clone)]
+pub struct Form {
+    pub id: String,
+    pub name: String,
+    pub workflows: Vec<String>,
+    pub questions: Vec<Question>,
+    /// Content hash, recorded with each case's answers.
+    pub version: String,
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Question {
+    pub key: String,
+    pub text: String,
+    pub help: Option<String>,
+    pub required: bool,
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    YesNo,
+    SingleChoice(Vec<String>),
+    MultipleChoice(Vec<String>),
+    Number {
+        min: Option<f64>,
+        max: Option<f64>,
+        whole: bool,
+    },
+    Date,
+    Text {
+        max_length: usize,
+    },
+}
+
+impl Kind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::YesNo => "yes_no",
+            Kind::SingleChoice(_) => "single_choice",
+            Kind::MultipleChoice(_) => "multiple_choice",
+            Kind::Number { .. } => "number",
+            Kind::Date => "date",
+            Kind::Text { .. } => "text",
+        }
+    }
+}
+
+/// One answer that changed in a submission: its value before and after (null when unanswered).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Change {
+    pub question: String,
+    pub from: Value,
+    pub to: Value,
+}
+
+/// Reads one form file; the keys of its workflows are checked later, against the definitions.
+pub fn compile(path: &std::path::Path, text: &str) -> Result<(Form, Vec<S<String>>), Vec<Problem>> {
+    let src = Source { path, text };
+    let file: FormFile = toml::from_str(text).map_err(|e| {
+        vec![src.at(
+            e.span().map_or(0, |s| s.start),
+            e.message().trim().to_string(),
+        )]
+    })?;
+    let mut problems = Vec::new();
+    let mut err = |at: usize, message: String, help: &str| {
+        let mut p = src.at(at, message);
+        if !help.is_empty() {
+            p = p.help(help.to_string());
+        }
+        problems.push(p);
+    };
+    if !super::is_key(file.id.get_ref()) {
+        err(
+            file.id.span().start,
+            format!("form id {:?} is not a key", file.id.get_ref()),
+            super::KEY_HELP,
+        );
+    }
+    if file.workflows.is_empty() {
+        err(
+            file.id.span().start,
+            format!("form {:?} is linked to no workflow", file.id.get_ref()),
+            "list the workflows that use it: workflows = [\"section_21\"]",
+        );
+    }
+    if file.questions.is_empty() {
+        err(
+            file.id.span().start,
+            format!("form {:?} has no questions", file.id.get_ref()),
+            "add a [[question]]",
+        );
+    }
+    let mut questions: Vec<Question> = Vec::new();
+    for q in &file.questions {
+        let key = q.key.get_ref();
+        if !super::is_key(key) {
+            err(
+                q.key.span().start,
+                format!("question key {key:?} is not a key"),
+                super::KEY_HELP,
+            );
+        }
+        if questions.iter().any(|o| &o.key == key) {
+            err(
+                q.key.span().start,
+                format!("question {key:?} appears twice"),
+                "",
+            );
+        }
+        let kind_name = q.kind.get_ref().as_str();
+        if !TYPES.contains(&kind_name) {
+            err(
+                q.kind.span().start,
+                format!("question {key:?} has unknown type {kind_name:?}"),
+                &format!("use one of: {}", TYPES.join(", ")),
+            );
+            continue;
+        }
+        // Options that belong to other types are mistakes worth naming.
+        let stray: Vec<(&str, usize)> = [
+            (
+                "choices",
+                q.choices.as_ref().map(|c| c.span().start),
+                ["single_choice", "multiple_choice"].as_slice(),
+            ),
+            (
+                "min",
+                q.min.as_ref().map(|c| c.span().start),
+                ["number"].as_slice(),
+            ),
+            (
+                "max",
+                q.max.as_ref().map(|c| c.span().start),
+                ["number"].as_slice(),
+            ),
+            (
+                "whole",
+                q.whole.as_ref().map(|c| c.span().start),
+                ["number"].as_slice(),
+            ),
+            (
+                "max_length",
+                q.max_length.as_ref().map(|c| c.span().start),
+                ["text"].as_slice(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, at, types)| {
+            at.filter(|_| !types.contains(&kind_name))
+                .map(|a| (name, a))
+        })
+        .collect();
+        for (name, at) in stray {
+            err(
+                at,
+                format!("question {key:?}: `{name}` does not apply to a {kind_name} question"),
+                "",
+            );
+        }
+        let kind = match kind_name {
+            "yes_no" => Kind::YesNo,
+            "single_choice" | "multiple_choice" => {
+                let Some(choices) = &q.choices else {
+                    err(
+                        q.kind.span().start,
+                        format!("question {key:?} is a {kind_name} question with no choices"),
+                        "add choices = [\"first\", \"second\"]",
+                    );
+                    continue;
+                };
+                let mut list: Vec<String> = Vec::new();
+                for c in choices.get_ref() {
+                    if !super::is_key(c.get_ref()) {
+                        err(
+                            c.span().start,
+                            format!("choice {:?} is not a key", c.get_ref()),
+                            super::KEY_HELP,
+                        );
+                    } else if list.contains(c.get_ref()) {
+                        err(
+                            c.span().start,
+                            format!("choice {:?} appears twice", c.get_ref()),
+                            "",
+                        );
+                    }
+                    list.push(c.get_ref().clone());
+                }
+                if list.len() < 2 {
+                    err(
+                        choices.span().start,
+                        format!("question {key:?} needs at least two choices"),
+                        "",
+                    );
+                }
+                if kind_name == "single_choice" {
+                    Kind::SingleChoice(list)
+                } else {
+                    Kind::MultipleChoice(list)
+                }
+            }
+            "number" => {
+                let (min, max) = (
+                    q.min.as_ref().map(|m| *m.get_ref()),
+                    q.max.as_ref().map(|m| *m.get_ref()),
+                );
+                if let (Some(lo), Some(hi), Some(at)) = (min, max, &q.max)
+                    && hi < lo
+                {
+                    err(
+                        at.span().start,
+                        format!("question {key:?}: max {hi} is below min {lo}"),
+                        "",
+                    );
+                }
+                Kind::Number {
+                    min,
+                    max,
+                    whole: q.whole.as_ref().is_some_and(|w| *w.get_ref()),
+                }
+            }
+            "date" => Kind::Date,
+            _ => Kind::Text {
+                max_length: q
+                    .max_length
+                    .as_ref()
+                    .map_or(DEFAULT_MAX_TEXT, |m| *m.get_ref()),
+            },
+        };
+        questions.push(Question {
+            key: key.clone(),
+            text: q.text.clone(),
+            help: q.help.clone(),
+            required: q.required,
+            kind,
+        });
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    use sha2::Digest;
+    Ok((
+        Form {
+            id: file.id.get_ref().clone(),
+            name: file.name,
+            workflows: file.workflows.iter().map(|w| w.get_ref().clone()).collect(),
+            questions,
+            version: hex::encode(&sha2::Sha256::digest(text.as_bytes())[..8]),
+            file: path.to_path_buf(),
+        },
+        file.workflows,
+    ))
+}
+
+impl Form {
+    pub fn question(&self, key: &str) -> Option<&Question> {
+        self.questions.iter().find(|q| q.key == key)
+    }
+
+    /// Merges `submitted` over `current`: each key sets its answer, `null` clears it. Returns
+    /// the merged answers and what changed, or one reason per bad answer, in the form's order.
+    pub fn merge(
+        &self,
+        current: &Map<String, Value>,
+        submitted: &Map<String, Value>,
+    ) -> Result<(Map<String, Value>, Vec<Change>), Vec<String>> {
+        let mut reasons = Vec::new();
+        for key in submitted.keys() {
+            if self.question(key).is_none() {
+                reasons.push(format!(
+                    "{key}: not a question of form {} (its questions: {})",
+                    self.id,
+                    self.questions
+                        .iter()
+                        .map(|q| q.key.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        let mut merged = current.clone();
+        let mut changes = Vec::new();
+        for q in &self.questions {
+            match submitted.get(&q.key) {
+                Some(Value::Null) => {
+                    if let Some(before) = merged.remove(&q.key) {
+                        changes.push(Change {
+                            question: q.key.clone(),
+                            from: before,
+                            to: Value::Null,
+                        });
+                    }
+                }
+                Some(value) => match q.check(value) {
+                    Ok(value) => {
+                        let before = merged.insert(q.key.clone(), value.clone());
+                        if before.as_ref() != Some(&value) {
+                            changes.push(Change {
+                                question: q.key.clone(),
+                                from: before.unwrap_or(Value::Null),
+                                to: value,
+                            });
+                        }
+                    }
+                    Err(why) => reasons.push(format!("{}: {why}", q.key)),
+                },
+                None => {}
+            }
+            let answered = merged.get(&q.key).is_some_and(|v| match v {
+                Value::Array(a) => !a.is_empty(),
+                _ => true,
+            });
+            if q.required
+                && !answered
+                && !reasons
+                    .iter()
+                    .any(|r| r.starts_with(&format!("{}:", q.key)))
+            {
+                reasons.push(format!("{}: required (\"{}\")", q.key, q.text));
+            }
+        }
+        if reasons.is_empty() {
+            Ok((merged, changes))
+        } else {
+            Err(reasons)
+        }
+    }
+
+    /// The answers as conditions see them: every question present, unanswered ones as null.
+    pub fn complete(&self, answers: &Map<String, Value>) -> Value {
+        let mut all = Map::new();
+        for q in &self.questions {
+            all.insert(
+                q.key.clone(),
+                answers.get(&q.key).cloned().unwrap_or(Value::Null),
+            );
+        }
+        Value::Object(all)
+    }
+
+    /// The questions as the pack and the CRM show them.
+    pub fn describe(&self) -> Value {
+        json!(self
+            .questions
+            .iter()
+            .map(|q| json!({"key": q.key, "text": q.text, "type": q.kind.name(), "required": q.required, "help": q.help}))
+            .collect::<Vec<_>>())
+    }
+}
+
+impl Question {
+    /// Checks one answer, giving it back in its stored form, or why it is wrong.
+    pub fn check(&self, value: &Value) -> Result<Value, String> {
+        match &self.kind {
+            Kind::YesNo => match value {
+                Value::Bool(_) => Ok(value.clone()),
+                other => Err(format!("expected yes or no (true or false), got {other}")),
+            },
+            Kind::SingleChoice(choices) => match value {
+                Value::String(s) if choices.contains(s) => Ok(value.clone()),
+                Value::String(s) => Err(format!("{s:?} is not one of: {}", choices.join(", "))),
+                other => Err(format!(
+                    "expected one of: {} (as text), got {other}",
+                    choices.join(", ")
+                )),
+            },
+            Kind::MultipleChoice(choices) => {
+                let Value::Array(items) = value else {
+                    return Err(format!(
+                        "expected a list of choices from: {}, got {value}",
+                        choices.join(", ")
+                    ));
+                };
+                let mut seen: Vec<&str> = Vec::new();
+                for item in items {
+                    match item {
+                        Value::String(s) if !choices.contains(s) => {
+                            return Err(format!("{s:?} is not one of: {}", choices.join(", ")));
+                        }
+                        Value::String(s) if seen.contains(&s.as_str()) => {
+                            return Err(format!("{s:?} is chosen twice"));
+                        }
+                        Value::String(s) => seen.push(s),
+                        other => return Err(format!("expected choices as text, got {other}")),
+                    }
+                }
+                Ok(value.clone())
+            }
+            Kind::Number { min, max, whole } => {
+                let Some(n) = value.as_f64() else {
+                    return Err(format!("expected a number, got {value}"));
+                };
+                if *whole && n.fract() != 0.0 {
+                    return Err(format!("expected a whole number, got {n}"));
+                }
+                if let Some(lo) = min.filter(|lo| n < *lo) {
+                    return Err(format!("{n} is below the minimum, {lo}"));
+                }
+                if let Some(hi) = max.filter(|hi| n > *hi) {
+                    return Err(format!("{n} is above the maximum, {hi}"));
+                }
+                Ok(value.clone())
+            }
+            Kind::Date => match value {
+                Value::String(s)
+                    if NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() && s.len() == 10 =>
+                {
+                    Ok(value.clone())
+                }
+                Value::String(s) => Err(format!("{s:?} is not a date (YYYY-MM-DD)")),
+                other => Err(format!("expected a date as \"YYYY-MM-DD\", got {other}")),
+            },
+            Kind::Text { max_length } => match value {
+                Value::String(s) if s.contains('\0') => {
+                    Err("text may not contain NUL characters".into())
+                }
+                Value::String(s) if s.chars().count() > *max_length => Err(format!(
+                    "{} characters; the limit is {max_length}",
+                    s.chars().count()
+                )),
+                Value::String(s) if s.trim().is_empty() => {
+                    Err("empty text: send null to clear an answer".into())
+                }
+                Value::String(_) => Ok(value.clone()),
+                other => Err(format!("expected text, got {other}")),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form() -> Form {
+        let text = r#"
+id = "f"
+name = "F"
+workflows = ["w"]
+[[question]]
+key = "notice"
+text = "Notice?"
+type = "yes_no"
+required = true
+[[question]]
+key = "household"
+text = "Household"
+type = "single_choice"
+choices = ["single", "family"]
+[[question]]
+key = "needs"
+text = "Needs"
+type = "multiple_choice"
+choices = ["mental_health", "physical"]
+[[question]]
+key = "arrears"
+text = "Arrears"
+type = "number"
+min = 0
+whole = true
+[[question]]
+key = "expiry"
+text = "Expiry"
+type = "date"
+[[question]]
+key = "notes"
+text = "Notes"
+type = "text"
+max_length = 5
+"#;
+        compile(std::path::Path::new("f.toml"), text).unwrap().0
+    }
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn every_bad_answer_is_named_with_its_reason_in_the_forms_order() {
+        let f = form();
+        let bad = map(
+            json!({"household": "hotel", "needs": ["mental_health", "x"], "arrears": 1.5,
+            "expiry": "31/04/2026", "notes": "too long", "pets": true}),
+        );
+        let reasons = f.merge(&Map::new(), &bad).unwrap_err();
+        assert_eq!(
+            reasons,
+            vec![
+                "pets: not a question of form f (its questions: notice, household, needs, arrears, expiry, notes)",
+                "notice: required (\"Notice?\")",
+                "household: \"hotel\" is not one of: single, family",
+                "needs: \"x\" is not one of: mental_health, physical",
+                "arrears: expected a whole number, got 1.5",
+                "expiry: \"31/04/2026\" is not a date (YYYY-MM-DD)",
+                "notes: 8 characters; the limit is 5",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_later_submission_amends_and_clears_answers_and_says_what_changed() {
+        let f = form();
+        let (first, _) = f
+            .merge(
+                &Map::new(),
+                &map(json!({"notice": true, "household": "single", "arrears": 300})),
+            )
+            .unwrap();
+        let (second, changes) = f
+            .merge(
+                &first,
+                &map(json!({"household": "family", "arrears": null, "notice": true})),
+            )
+            .unwrap();
+        assert_eq!(second, map(json!({"notice": true, "household": "family"})));
+        assert_eq!(
+            changes,
+            vec![
+                Change {
+                    question: "household".into(),
+                    from: json!("single"),
+                    to: json!("family")
+                },
+                Change {
+                    question: "arrears".into(),
+                    from: json!(300),
+                    to: Value::Null
+                },
+            ]
+        );
+        assert_eq!(
+            f.merge(&second, &map(json!({"notice": null}))).unwrap_err(),
+            vec!["notice: required (\"Notice?\")"]
+        );
+        assert_eq!(f.complete(&second)["expiry"], Value::Null);
+    }
+
+    #[test]
+    fn a_form_with_a_bad_question_is_refused_at_its_line() {
+        let text = "id = \"f\"\nname = \"F\"\nworkflows = [\"w\"]\n[[question]]\nkey = \"q\"\ntext = \"Q\"\ntype = \"single_choice\"\nchoices = [\"only\"]\nmax_length = 3\n";
+        let problems = compile(std::path::Path::new("f.toml"), text).unwrap_err();
+        let found: Vec<_> = problems
+            .iter()
+            .map(|p| (p.line, p.message.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (
+                    9,
+                    "question \"q\": `max_length` does not apply to a single_choice question"
+                ),
+                (8, "question \"q\" needs at least two choices"),
+            ]
+        );
+    }
+}

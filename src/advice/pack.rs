@@ -1,0 +1,90 @@
+//! The personalised housing pack: the chosen statements, grouped by section, rendered to HTML and
+//! plain text from `templates/pack/housing_pack.{html,txt}.j2`. The same facts feed the
+//! `housing_pack` notification that sends the pack to the applicant.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::{Advice, Choice};
+use crate::mail::Renderer;
+
+/// The pack's templates, relative to templates/.
+pub const HTML: &str = "pack/housing_pack.html.j2";
+pub const TEXT: &str = "pack/housing_pack.txt.j2";
+
+/// The notification that sends the pack to the applicant.
+pub const NOTIFICATION: &str = "housing_pack";
+
+/// A rendered pack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    pub html: String,
+    pub text: String,
+}
+
+/// What the pack's templates see: `case`, `applicant`, `officer`, `pack` and `sections` (each
+/// with its chosen `statements`, each with `items`).
+pub fn facts(
+    advice: &Advice,
+    choices: &[Choice],
+    case: Value,
+    applicant: Value,
+    officer: Value,
+    version: i64,
+    made_at: DateTime<Utc>,
+) -> Value {
+    let sections: Vec<Value> = advice
+        .sections
+        .iter()
+        .filter_map(|section| {
+            let statements: Vec<Value> = choices
+                .iter()
+                .filter(|c| c.chosen && c.section == section.key)
+                .filter_map(|c| advice.statement(&c.statement))
+                .map(|s| json!({"id": s.id, "title": s.title, "because": s.because, "items": s.items}))
+                .collect();
+            (!statements.is_empty())
+                .then(|| json!({"key": section.key, "title": section.title, "statements": statements}))
+        })
+        .collect();
+    json!({
+        "case": case,
+        "applicant": applicant,
+        "officer": officer,
+        "pack": {"version": version, "made_at": made_at.to_rfc3339(),
+                 "statements": choices.iter().filter(|c| c.chosen).count()},
+        "sections": sections,
+    })
+}
+
+/// Renders the pack's HTML and text.
+pub fn render(renderer: &Renderer, facts: &Value, organisation: &str) -> Result<Document, String> {
+    Ok(Document {
+        html: renderer.render_document(HTML, facts, organisation)?,
+        text: renderer.render_document(TEXT, facts, organisation)?,
+    })
+}
+
+/// Facts shaped like a real pack's, for `check`.
+pub fn sample_facts() -> Value {
+    json!({
+        "case": {"case_ref": "HO-0001", "kind": "housing_options", "workflow": "section_21",
+                 "workflow_name": "Threatened with eviction: section 21 notice (England)",
+                 "country": "england", "received_at": "2026-03-02T09:30:00Z"},
+        "applicant": {"ref": "c-1", "name": "Sam Applicant", "address": "1 High Street"},
+        "officer": {"ref": "off1", "name": "Olu Officer", "email": "olu@example.org"},
+        "pack": {"version": 1, "made_at": "2026-03-09T10:00:00Z", "statements": 2},
+        "sections": [
+            {"key": "urgent", "title": "Do this now", "statements": [
+                {"id": "s1", "title": "Stay in your home", "because": "You told us you have a notice.",
+                 "items": [
+                    {"type": "instruction", "text": "Do not leave before a court orders you to.", "name": null, "url": null, "phone": null},
+                    {"type": "guidance", "text": "Only a bailiff can evict you.", "name": null, "url": null, "phone": null},
+                    {"type": "agency", "text": "Free advice", "name": "Shelter", "url": "https://england.shelter.org.uk", "phone": "0808 800 4444"}
+                 ]},
+                {"id": "s2", "title": "Your plan", "because": null,
+                 "items": [{"type": "guidance", "text": "We will agree steps with you.", "name": null, "url": null, "phone": null}]}
+            ]}
+        ],
+    })
+}

@@ -1,0 +1,326 @@
+//! A housing options case's target: the end of the longest path through its tasks' dependency
+//! graph. A done task ends when it was done; an active one at its target; a held one at its
+//! target moved on by the working days until its release date; a waiting one starts when the
+//! last of its dependencies ends (or when the case was launched) and runs its own SLA period.
+//! Optional tasks count only once they are activated. The target is a plan, not a forecast: it
+//! moves when tasks are activated, completed, skipped, held or released, never with the clock.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::rows::{self, CaseRow, TaskRow};
+use crate::db::{Tx, sql};
+use crate::definitions::{ClockFrom, Definition, Stage};
+use crate::events::{self, ENGINE};
+use crate::rules::RuleSet;
+use crate::sla::{Calendar, checkpoint::Dates, clock};
+
+/// The case's target and the tasks on the path that sets it, first to last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Projection {
+    pub target: Option<DateTime<Utc>>,
+    pub path: Vec<String>,
+}
+
+/// Projects the end of every task of `stage` from its row, and takes the latest.
+pub fn project(
+    stage: &Stage,
+    tasks: &[TaskRow],
+    entered: DateTime<Utc>,
+    cal: &Calendar,
+    period: &dyn Fn(&crate::definitions::Task) -> Option<crate::definitions::Period>,
+    received: DateTime<Utc>,
+) -> Projection {
+    // (end, the dependency whose end started it)
+    let mut ends: BTreeMap<&str, (DateTime<Utc>, Option<&str>)> = BTreeMap::new();
+    // The definition lists dependencies before use is not guaranteed: settle in rounds (the
+    // graph is acyclic, so at most one round per task).
+    for _ in 0..=stage.tasks.len() {
+        let mut changed = false;
+        for def in &stage.tasks {
+            if ends.contains_key(def.key.as_str()) {
+                continue;
+            }
+            let Some(row) = tasks.iter().find(|t| t.task == def.key) else {
+                continue;
+            };
+            let deps: Option<Vec<(DateTime<Utc>, &str)>> = def
+                .depends_on
+                .iter()
+                .map(|d| {
+                    ends.get(d.as_str())
+                        .map(|(end, _)| (*end, d.as_str()))
+                        .or_else(|| counts_not(stage, tasks, d).then_some((entered, "")))
+                })
+                .collect();
+            let Some(deps) = deps else { continue };
+            let after = deps.iter().max_by_key(|(end, _)| *end).copied();
+            let start = after.map_or(entered, |(end, _)| end.max(entered));
+            let via = after.map(|(_, d)| d).filter(|d| !d.is_empty());
+            let end = match row.status.as_str() {
+                "completed" | "skipped" | "cancelled" => row.completed_at.unwrap_or(start),
+                "active" => row.target_at.unwrap_or(row.activated_at.unwrap_or(start)),
+                "on_hold" => match (row.target_at, row.held_since, row.hold_until) {
+                    (Some(target), Some(since), Some(until)) => {
+                        Dates {
+                            target,
+                            amber: None,
+                        }
+                        .shifted(cal, clock::working_days_held(cal, since, until))
+                        .target
+                    }
+                    (Some(target), ..) => target,
+                    _ => row.activated_at.unwrap_or(start),
+                },
+                _ if !row.mandatory => continue,
+                _ => {
+                    let from = match def.sla.from {
+                        ClockFrom::Start => start,
+                        ClockFrom::StageEntered => entered,
+                        ClockFrom::CaseReceived => received,
+                    };
+                    match period(def) {
+                        Some(p) => Dates::start(cal, from, p, None).target.max(start),
+                        None => start,
+                    }
+                }
+            };
+            ends.insert(&def.key, (end, via));
+            changed = true;
+        }
+        if !changed {
+            break;
+        }
+    }
+    let Some((last, _)) = ends
+        .iter()
+        .filter(|(k, _)| counts(tasks, k))
+        .max_by(|a, b| a.1.0.cmp(&b.1.0).then(b.0.cmp(a.0)))
+    else {
+        return Projection {
+            target: None,
+            path: Vec::new(),
+        };
+    };
+    let target = ends[last].0;
+    let mut path = vec![last.to_string()];
+    let mut at = *last;
+    while let Some((_, Some(prev))) = ends.get(at) {
+        path.push(prev.to_string());
+        at = prev;
+    }
+    path.reverse();
+    Projection {
+        target: Some(target),
+        path,
+    }
+}
+
+/// Whether a task's end counts towards the case's: mandatory ones always, optional ones once
+/// activated.
+fn counts(tasks: &[TaskRow], key: &str) -> bool {
+    tasks
+        .iter()
+        .find(|t| t.task == key)
+        .is_some_and(|t| t.mandatory || t.status != "waiting")
+}
+
+/// An optional dependency that was never activated holds nothing back in the projection.
+fn counts_not(stage: &Stage, tasks: &[TaskRow], key: &str) -> bool {
+    stage.task(key).is_some() && !counts(tasks, key)
+}
+
+/// Recomputes a housing options case's target; when it moved, records it with a
+/// `case_target_changed` event naming the path and what moved it.
+pub async fn refresh(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    case_id: i64,
+    because: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let case = rows::case_by_id(&mut *tx, case_id).await?;
+    let Some(def) = rules.definition(&case.definition_id).cloned() else {
+        return Ok(());
+    };
+    if !def.is_housing_options() {
+        return Ok(());
+    }
+    let Some(stage_row) = rows::latest_stage(&mut *tx, case.id).await? else {
+        return Ok(());
+    };
+    let Some(stage) = def.stage(&stage_row.stage) else {
+        return Ok(());
+    };
+    let tasks = rows::tasks_of_stage(&mut *tx, stage_row.id).await?;
+    let cal = rules.calendar(&def);
+    let projection = project(
+        stage,
+        &tasks,
+        stage_row.entered_at,
+        cal,
+        &|t| period_of(rules, &def, &case, t),
+        case.received_at,
+    );
+    if projection.target == case.target_at {
+        return Ok(());
+    }
+    sql("UPDATE cases SET target_at = $1, target_day = $2, target_path = $3 WHERE id = $4")
+        .bind(projection.target)
+        .bind(projection.target.map(crate::clock::london_date))
+        .bind(json!(projection.path))
+        .bind(case.id)
+        .execute(&mut *tx)
+        .await?;
+    events::append(
+        tx,
+        case.event_target(),
+        now,
+        "case_target_changed",
+        ENGINE,
+        json!({"target_at": projection.target, "previous": case.target_at,
+               "path": projection.path, "because": because}),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A task's SLA period for this case, as its clock would set it.
+fn period_of(
+    rules: &RuleSet,
+    _def: &Definition,
+    case: &CaseRow,
+    task: &crate::definitions::Task,
+) -> Option<crate::definitions::Period> {
+    match task.sla.target.as_ref()? {
+        crate::definitions::Target::Expr { ast, .. } => {
+            super::sla::evaluate(&rules.sandbox, ast, case)
+                .ok()
+                .flatten()
+        }
+        other => other.period(super::sla::fact(case)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::definitions::{Activation, Period, Sla, Successors, Target, Task, Unit};
+    use chrono::TimeZone;
+
+    fn task(key: &str, deps: &[&str], days: u32, mandatory: bool) -> Task {
+        Task {
+            key: key.into(),
+            name: key.into(),
+            mandatory,
+            activation: if mandatory {
+                Activation::Auto
+            } else {
+                Activation::Manual
+            },
+            depends_on: deps.iter().map(|d| d.to_string()).collect(),
+            role: None,
+            makes_pack: false,
+            sla: Sla {
+                target: Some(Target::Fixed(Period {
+                    count: days,
+                    unit: Unit::Days,
+                })),
+                ..Sla::default()
+            },
+        }
+    }
+
+    fn row(key: &str, status: &str, mandatory: bool) -> TaskRow {
+        TaskRow {
+            id: 0,
+            case_id: 1,
+            stage_id: 1,
+            task: key.into(),
+            mandatory,
+            activation: "auto".into(),
+            status: status.into(),
+            owner: None,
+            line_manager: None,
+            role_ref: None,
+            activated_at: None,
+            completed_at: None,
+            completed_by: None,
+            outcome: None,
+            hold_until: None,
+            hold_reason: None,
+            held_since: None,
+            held_seconds: 0,
+            target_at: None,
+            amber_at: None,
+            sla_state: "none".into(),
+        }
+    }
+
+    fn day(d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, d, 10, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn the_longest_path_sets_the_target_and_moves_as_tasks_finish_and_wait() {
+        // a (2 days) → b (10 days) and a → c (3 days) → d (4 days); optional e (20 days) after a.
+        let stage = Stage {
+            key: "casework".into(),
+            name: "w".into(),
+            master: "casework".into(),
+            order: 10,
+            next: Successors::Final,
+            diversions: vec![],
+            branch: false,
+            sla: Sla::default(),
+            tasks: vec![
+                task("d", &["c"], 4, true),
+                task("a", &[], 2, true),
+                task("b", &["a"], 10, true),
+                task("c", &["a"], 3, true),
+                task("e", &["a"], 20, false),
+            ],
+        };
+        let cal = Calendar::from_closures("test", BTreeMap::new());
+        let period = |t: &Task| t.sla.target.as_ref().and_then(|x| x.period(|_| None));
+        let mut rows = vec![
+            row("a", "active", true),
+            row("b", "waiting", true),
+            row("c", "waiting", true),
+            row("d", "waiting", true),
+            row("e", "waiting", false),
+        ];
+        rows[0].target_at = Some(day(3));
+        let p = project(&stage, &rows, day(1), &cal, &period, day(1));
+        assert_eq!(p.target, Some(day(13)));
+        assert_eq!(p.path, vec!["a", "b"]);
+        // a done early: everything after it moves forward.
+        rows[0].status = "completed".into();
+        rows[0].completed_at = Some(day(2));
+        rows[1].status = "active".into();
+        rows[1].target_at = Some(day(12));
+        rows[2].status = "active".into();
+        rows[2].target_at = Some(day(5));
+        let p = project(&stage, &rows, day(1), &cal, &period, day(1));
+        assert_eq!(
+            (p.target, p.path.clone()),
+            (Some(day(12)), vec!["a".into(), "b".into()])
+        );
+        // The optional task counts once it is activated.
+        rows[4].status = "active".into();
+        rows[4].target_at = Some(day(22));
+        let p = project(&stage, &rows, day(1), &cal, &period, day(1));
+        assert_eq!(
+            (p.target, p.path),
+            (Some(day(22)), vec!["a".into(), "e".into()])
+        );
+        // A hold until a date moves its task's end on by the days held.
+        rows[4].status = "on_hold".into();
+        rows[4].held_since = Some(day(10));
+        rows[4].hold_until = Some(day(13));
+        let p = project(&stage, &rows, day(1), &cal, &period, day(1));
+        assert_eq!(p.target, Some(day(25)));
+    }
+}

@@ -1,0 +1,574 @@
+//! Housing options cases in the engine: enquiry answers (`submit_enquiry`), pack requests (the
+//! pack task becoming active, or `render_pack`), and the pass step that makes each pack: choose
+//! the statements, render them, write the files, attach them with their checksums, complete the
+//! pack task and, where the workflow says so, send the pack to the applicant.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::apply::{self, ApplyError, CRM};
+use super::progress::{self, Ctx};
+use super::rows::{self, CaseRow};
+use super::{Db, StepError};
+use crate::advice::{self, Choice, pack};
+use crate::commands::{Rejection, RenderPack, SubmitEnquiry};
+use crate::db::{Tx, sql};
+use crate::definitions::Definition;
+use crate::events::{self, ENGINE};
+use crate::rules::RuleSet;
+
+/// Pack requests whose time has come, through `pack_requests_due`.
+pub const DUE_PACKS: &str =
+    "SELECT id FROM pack_requests WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2";
+
+/// Where packs are written (`[packs]` in casewarden.toml).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PackSettings {
+    /// Directory for pack files, one sub-directory per case.
+    pub dir: PathBuf,
+    /// `plan`: render and record packs as the pass would, but write no files.
+    #[serde(skip)]
+    pub dry_run: bool,
+}
+
+impl Default for PackSettings {
+    fn default() -> Self {
+        PackSettings {
+            dir: PathBuf::from("packs"),
+            dry_run: false,
+        }
+    }
+}
+
+/// A housing options case and its workflow, or a rejection saying why this is not one.
+async fn housing_case(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    case_ref: &str,
+    command: &str,
+) -> Result<(CaseRow, Arc<Definition>), ApplyError> {
+    let (case, def) = apply::open_case(tx, rules, case_ref).await?;
+    if !def.is_housing_options() {
+        return Err(Rejection(format!(
+            "case {case_ref} is a {} case; {command} is for housing options cases",
+            case.kind
+        ))
+        .into());
+    }
+    Ok((case, def))
+}
+
+pub async fn submit_enquiry(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    e: &SubmitEnquiry,
+    now: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    let (case, def) = housing_case(tx, rules, &e.case_ref, "submit_enquiry").await?;
+    if let Some(by) = &e.by {
+        apply::known_user(tx, "by", by).await?;
+    }
+    let workflow = def.stream();
+    let form = rules.advice.form_for(workflow).ok_or_else(|| {
+        Rejection(format!(
+            "workflow {workflow} has no enquiry form in this rule set"
+        ))
+    })?;
+    let current: Option<(sqlx::types::Json<Value>, i64)> =
+        sql("SELECT answers, submissions FROM enquiries WHERE case_id = $1")
+            .bind(case.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (before, submissions) = match current {
+        // Answers to questions the form no longer asks are dropped, not carried on.
+        Some((answers, n)) => (
+            answers
+                .0
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .filter(|(k, _)| form.question(k).is_some())
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            n,
+        ),
+        None => (Map::new(), 0),
+    };
+    let (answers, changes) = form.merge(&before, &e.answers).map_err(|reasons| {
+        Rejection(format!(
+            "answers rejected by form {}: {}",
+            form.id,
+            reasons.join("; ")
+        ))
+    })?;
+    let submission = submissions + 1;
+    sql("INSERT INTO enquiries (case_id, form_id, form_version, answers, submissions, updated_at, updated_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (case_id) DO UPDATE SET form_id = excluded.form_id, \
+         form_version = excluded.form_version, answers = excluded.answers, submissions = excluded.submissions, \
+         updated_at = excluded.updated_at, updated_by = excluded.updated_by")
+        .bind(case.id)
+        .bind(&form.id)
+        .bind(&form.version)
+        .bind(Value::Object(answers))
+        .bind(submission)
+        .bind(now)
+        .bind(e.by.as_deref())
+        .execute(&mut *tx)
+        .await?;
+    events::append(
+        tx,
+        case.event_target(),
+        now,
+        "enquiry_submitted",
+        e.by.as_deref().unwrap_or(CRM),
+        json!({"form": form.id, "form_version": form.version, "submission": submission, "changes": changes}),
+    )
+    .await?;
+    // A pack that waited for answers can be made now.
+    sql("UPDATE pack_requests SET due_at = $1 WHERE case_id = $2 AND due_at IS NULL")
+        .bind(now)
+        .bind(case.id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn render_pack(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    r: &RenderPack,
+    now: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    let (case, def) = housing_case(tx, rules, &r.case_ref, "render_pack").await?;
+    if def.pack.is_none() {
+        return Err(Rejection(format!(
+            "workflow {} ({}) has no [pack]; add one to {}",
+            def.stream(),
+            def.id,
+            def.file.display()
+        ))
+        .into());
+    }
+    if let Some(by) = &r.by {
+        apply::known_user(tx, "by", by).await?;
+    }
+    request(tx, &case, None, r.by.as_deref().unwrap_or(CRM), now).await?;
+    Ok(())
+}
+
+/// Asks for a pack, made by the next pass (or once answers arrive).
+pub async fn request(
+    tx: &mut Tx,
+    case: &CaseRow,
+    task_id: Option<i64>,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sql("INSERT INTO pack_requests (case_id, task_id, requested_at, requested_by, due_at) VALUES ($1, $2, $3, $4, $3)")
+        .bind(case.id)
+        .bind(task_id)
+        .bind(now)
+        .bind(by)
+        .execute(&mut *tx)
+        .await?;
+    events::append(
+        tx,
+        case.event_target(),
+        now,
+        "pack_requested",
+        by,
+        json!({"task_id": task_id}),
+    )
+    .await?;
+    Ok(())
+}
+
+/// What one pass's pack step did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub made: u64,
+    pub waiting: u64,
+    pub failed: u64,
+}
+
+/// Makes every pack that is due, one transaction each.
+pub async fn run_once(
+    db: &Db,
+    rules: &Arc<RuleSet>,
+    settings: &PackSettings,
+    organisation: &str,
+    now: DateTime<Utc>,
+    batch: i64,
+) -> Result<Outcome, StepError> {
+    let mut outcome = Outcome::default();
+    loop {
+        let due: Vec<(i64,)> = sql(DUE_PACKS).bind(now).bind(batch).fetch_all(db).await?;
+        if due.is_empty() {
+            return Ok(outcome);
+        }
+        for (id,) in due {
+            let mut tx = db.begin().await?;
+            tx.serialise(super::WRITER_LOCK).await?;
+            match make(&mut tx, rules, settings, organisation, id, now).await? {
+                Made::Pack => outcome.made += 1,
+                Made::Waiting => outcome.waiting += 1,
+                Made::Failed => outcome.failed += 1,
+                Made::Nothing => {}
+            }
+            tx.commit().await?;
+        }
+    }
+}
+
+enum Made {
+    Pack,
+    Waiting,
+    Failed,
+    Nothing,
+}
+
+#[derive(sqlx::FromRow)]
+struct Request {
+    case_id: i64,
+    task_id: Option<i64>,
+    requested_by: String,
+    attempts: i64,
+}
+
+async fn make(
+    tx: &mut Tx,
+    rules: &Arc<RuleSet>,
+    settings: &PackSettings,
+    organisation: &str,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<Made, sqlx::Error> {
+    let Some(req): Option<Request> = sql(
+        "SELECT case_id, task_id, requested_by, attempts FROM pack_requests WHERE id = $1 AND due_at <= $2",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(Made::Nothing);
+    };
+    let case = rows::case_by_id(&mut *tx, req.case_id).await?;
+    let task = match req.task_id {
+        Some(t) => Some(rows::task_by_id(&mut *tx, t).await?),
+        None => None,
+    };
+    // The pack task was finished or cancelled by other means, or the case closed: nothing to do.
+    if !case.is_open() || task.as_ref().is_some_and(|t| !t.is_open()) {
+        forget(tx, id).await?;
+        return Ok(Made::Nothing);
+    }
+    if let Some(t) = task.as_ref().filter(|t| t.status == "on_hold") {
+        sql("UPDATE pack_requests SET due_at = $1 WHERE id = $2")
+            .bind(t.hold_until)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        return Ok(Made::Waiting);
+    }
+    let Some(def) = rules.definition(&case.definition_id).cloned() else {
+        return fail(
+            tx,
+            &case,
+            id,
+            req.attempts,
+            &format!("definition {} is not in the rule set", case.definition_id),
+            now,
+        )
+        .await;
+    };
+    let answers: Option<(sqlx::types::Json<Value>,)> =
+        sql("SELECT answers FROM enquiries WHERE case_id = $1")
+            .bind(case.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((answers,)) = answers else {
+        sql("UPDATE pack_requests SET due_at = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        events::append(tx, case.event_target(), now, "pack_waiting", ENGINE,
+            json!({"reason": "no enquiry answers yet; the pack is made on the pass after the first submit_enquiry"}))
+            .await?;
+        return Ok(Made::Waiting);
+    };
+    let answers = answers.0.as_object().cloned().unwrap_or_default();
+    let choices = choose(rules, &case, &answers, now).await;
+    if let Some(bad) = choices.iter().find(|c| c.error.is_some()) {
+        let message = format!("advice statement {}: {}", bad.statement, bad.why);
+        return fail(tx, &case, id, req.attempts, &message, now).await;
+    }
+    let version: i64 = sql("SELECT COALESCE(MAX(version), 0) + 1 FROM packs WHERE case_id = $1")
+        .bind(case.id)
+        .scalar(&mut *tx)
+        .await?;
+    let facts = pack::facts(
+        &rules.advice,
+        &choices,
+        json!({"case_ref": case.case_ref, "kind": case.kind, "workflow": case.workflow,
+               "workflow_name": def.name, "country": case.country, "received_at": case.received_at}),
+        applicant(tx, &case).await?,
+        officer(tx, &case).await?,
+        version,
+        now,
+    );
+    let document = match pack::render(&rules.templates, &facts, organisation) {
+        Ok(d) => d,
+        Err(e) => return fail(tx, &case, id, req.attempts, &format!("rendering: {e}"), now).await,
+    };
+    let dir = advice::case_dir(&settings.dir, &case.case_ref);
+    let base = dir.join(format!(
+        "{}-housing-pack-v{version}",
+        dir.file_name().and_then(|n| n.to_str()).unwrap_or("case")
+    ));
+    let mut files = Vec::new();
+    for (ext, media_type, body) in [
+        ("html", "text/html", &document.html),
+        ("txt", "text/plain", &document.text),
+    ] {
+        let path = base.with_extension(ext);
+        match write(&path, body, settings.dry_run) {
+            Ok(uri) => files.push((path, uri, media_type, body)),
+            Err(e) => {
+                let message = format!("writing {}: {e}", path.display());
+                return fail(tx, &case, id, req.attempts, &message, now).await;
+            }
+        }
+    }
+    let mut attachment_ids = Vec::new();
+    let mut described = Vec::new();
+    for (path, uri, media_type, body) in &files {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let sha256 = hex::encode(Sha256::digest(body.as_bytes()));
+        let size = body.len() as i64;
+        let attachment: i64 = sql("INSERT INTO attachments (case_id, name, media_type, uri, size, sha256, at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id")
+            .bind(case.id)
+            .bind(&name)
+            .bind(*media_type)
+            .bind(uri)
+            .bind(size)
+            .bind(&sha256)
+            .bind(now)
+            .scalar(&mut *tx)
+            .await?;
+        let data = json!({"attachment_id": attachment, "name": name, "media_type": media_type, "uri": uri, "size": size, "sha256": sha256});
+        events::append(
+            tx,
+            case.event_target(),
+            now,
+            "file_attached",
+            ENGINE,
+            data.clone(),
+        )
+        .await?;
+        attachment_ids.push(attachment);
+        described.push(data);
+    }
+    let send = def.pack.as_ref().is_some_and(|p| p.send_to_applicant);
+    let mut sent_to = 0;
+    if send {
+        let people = super::recipients::People {
+            applicant: case.applicant_contact.clone(),
+            applicant_group: case.applicant_group.clone(),
+            ..Default::default()
+        };
+        let to = super::recipients::resolve(
+            tx,
+            &[crate::rules::escalation::Recipient::Applicant],
+            &people,
+        )
+        .await?;
+        sent_to =
+            crate::outbox::enqueue(tx, case.id, None, pack::NOTIFICATION, &to, &facts, now).await?;
+    }
+    let chosen: Vec<&str> = choices
+        .iter()
+        .filter(|c| c.chosen)
+        .map(|c| c.statement.as_str())
+        .collect();
+    sql("INSERT INTO packs (case_id, version, task_id, statements, html_attachment_id, text_attachment_id, sent_to_applicant, rendered_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        .bind(case.id)
+        .bind(version)
+        .bind(req.task_id)
+        .bind(json!(chosen))
+        .bind(attachment_ids[0])
+        .bind(attachment_ids[1])
+        .bind(send)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    events::append(
+        tx,
+        case.event_target(),
+        now,
+        "pack_rendered",
+        ENGINE,
+        json!({"version": version, "requested_by": req.requested_by, "statements": chosen,
+               "advice": choices, "files": described, "sent_to_applicant": sent_to}),
+    )
+    .await?;
+    if let Some(task) = task {
+        sql("UPDATE tasks SET status = 'completed', completed_at = $1, completed_by = $2, outcome = $3, next_check_at = NULL WHERE id = $4")
+            .bind(now)
+            .bind(ENGINE)
+            .bind(format!("housing pack v{version}"))
+            .bind(task.id)
+            .execute(&mut *tx)
+            .await?;
+        let stage_row = rows::stages_of(&mut *tx, case.id)
+            .await?
+            .into_iter()
+            .find(|s| s.id == task.stage_id)
+            .ok_or(sqlx::Error::RowNotFound)?;
+        events::append(tx, case.event_target(), now, "task_completed", ENGINE,
+            json!({"stage": stage_row.stage, "task": task.task, "at": now, "outcome": format!("housing pack v{version}")}))
+            .await?;
+        let ctx = Ctx {
+            now,
+            actor: ENGINE,
+            cal: rules.calendar(&def),
+            sandbox: &rules.sandbox,
+        };
+        progress::after_task_done(tx, &def, &case, &stage_row, ctx).await?;
+    }
+    forget(tx, id).await?;
+    super::case_target::refresh(tx, rules, case.id, "the housing pack was made", now).await?;
+    Ok(Made::Pack)
+}
+
+/// The statements for a case and why, decided off the async threads.
+pub async fn choose(
+    rules: &Arc<RuleSet>,
+    case: &CaseRow,
+    answers: &Map<String, Value>,
+    now: DateTime<Utc>,
+) -> Vec<Choice> {
+    let rules = rules.clone();
+    let workflow = case.workflow.clone().unwrap_or_default();
+    let facts = advice::case_facts(case);
+    let answers = answers.clone();
+    let today = crate::clock::london_date(now);
+    tokio::task::spawn_blocking(move || {
+        rules
+            .advice
+            .select(&rules.sandbox, &workflow, &answers, &facts, today)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        vec![Choice {
+            statement: "-".into(),
+            section: "-".into(),
+            chosen: false,
+            why: format!("the advice rules panicked: {e}"),
+            error: Some(e.to_string()),
+        }]
+    })
+}
+
+/// Records a failed attempt and when the next is due: 15 minutes, doubling, at most a day.
+async fn fail(
+    tx: &mut Tx,
+    case: &CaseRow,
+    id: i64,
+    attempts: i64,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<Made, sqlx::Error> {
+    let wait = Duration::minutes(15 * (1i64 << attempts.clamp(0, 7))).min(Duration::days(1));
+    let retry = now + wait;
+    sql("UPDATE pack_requests SET attempts = attempts + 1, last_error = $1, due_at = $2 WHERE id = $3")
+        .bind(message)
+        .bind(retry)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    events::append(
+        tx,
+        case.event_target(),
+        now,
+        "pack_failed",
+        ENGINE,
+        json!({"error": message, "attempt": attempts + 1, "retry_at": retry}),
+    )
+    .await?;
+    tracing::warn!(case_ref = %case.case_ref, retry_at = %retry, "housing pack failed: {message}");
+    Ok(Made::Failed)
+}
+
+async fn forget(tx: &mut Tx, id: i64) -> Result<(), sqlx::Error> {
+    sql("DELETE FROM pack_requests WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Writes a file whole (a temporary file renamed into place) and gives its file:// URI. A dry
+/// run only gives the URI.
+fn write(path: &Path, body: &str, dry_run: bool) -> std::io::Result<String> {
+    let absolute = std::path::absolute(path)?;
+    if !dry_run {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let tmp = path.with_extension("partial");
+        std::fs::write(&tmp, body)?;
+        std::fs::rename(&tmp, path)?;
+    }
+    Ok(format!("file://{}", absolute.display()))
+}
+
+async fn applicant(tx: &mut Tx, case: &CaseRow) -> Result<Value, sqlx::Error> {
+    if let Some(c) = &case.applicant_contact {
+        let row: Option<(String, Option<String>)> =
+            sql("SELECT name, address FROM contacts WHERE ref = $1")
+                .bind(c)
+                .fetch_optional(&mut *tx)
+                .await?;
+        return Ok(row.map_or(
+            Value::Null,
+            |(name, address)| json!({"ref": c, "name": name, "address": address}),
+        ));
+    }
+    if let Some(g) = &case.applicant_group {
+        let row: Option<(String,)> = sql("SELECT name FROM contact_groups WHERE ref = $1")
+            .bind(g)
+            .fetch_optional(&mut *tx)
+            .await?;
+        return Ok(row.map_or(
+            Value::Null,
+            |(name,)| json!({"ref": g, "name": name, "address": null}),
+        ));
+    }
+    Ok(Value::Null)
+}
+
+async fn officer(tx: &mut Tx, case: &CaseRow) -> Result<Value, sqlx::Error> {
+    let Some(owner) = &case.owner else {
+        return Ok(Value::Null);
+    };
+    let row: Option<(String, String)> = sql("SELECT name, email FROM users WHERE ref = $1")
+        .bind(owner)
+        .fetch_optional(&mut *tx)
+        .await?;
+    Ok(row.map_or(
+        Value::Null,
+        |(name, email)| json!({"ref": owner, "name": name, "email": email}),
+    ))
+}
