@@ -111,6 +111,9 @@ pub struct Change {
     pub to: Value,
 }
 
+/// Answers keyed by question.
+pub type Answers = Map<String, Value>;
+
 /// Reads one form file; the keys of its workflows are checked later, against the definitions.
 pub fn compile(path: &std::path::Path, text: &str) -> Result<(Form, Vec<S<String>>), Vec<Problem>> {
     let src = Source { path, text };
@@ -319,9 +322,9 @@ impl Form {
     /// the merged answers and what changed, or one reason per bad answer, in the form's order.
     pub fn merge(
         &self,
-        current: &Map<String, Value>,
-        submitted: &Map<String, Value>,
-    ) -> Result<(Map<String, Value>, Vec<Change>), Vec<String>> {
+        current: &Answers,
+        submitted: &Answers,
+    ) -> Result<(Answers, Vec<Change>), Vec<String>> {
         let mut reasons = Vec::new();
         for key in submitted.keys() {
             if self.question(key).is_none() {

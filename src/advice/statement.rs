@@ -114,7 +114,10 @@ impl Statement {
     }
 }
 
-pub fn sections(path: &Path, text: &str) -> Result<Vec<(Section, (usize, usize))>, Vec<Problem>> {
+/// A section and where it is defined (line, column).
+pub type Placed<T> = (T, (usize, usize));
+
+pub fn sections(path: &Path, text: &str) -> Result<Vec<Placed<Section>>, Vec<Problem>> {
     let src = Source { path, text };
     let file: SectionsFile = toml::from_str(text).map_err(|e| {
         vec![src.at(
@@ -123,7 +126,7 @@ pub fn sections(path: &Path, text: &str) -> Result<Vec<(Section, (usize, usize))
         )]
     })?;
     let mut problems = Vec::new();
-    let mut out: Vec<(Section, (usize, usize))> = Vec::new();
+    let mut out: Vec<Placed<Section>> = Vec::new();
     for s in file.sections {
         let at = src.position(s.key.span().start);
         if !super::is_key(s.key.get_ref()) {

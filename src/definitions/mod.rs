@@ -46,6 +46,9 @@ pub struct Definition {
 pub struct Pack {
     pub task: String,
     pub send_to_applicant: bool,
+    /// The yes/no question that must be answered yes before the pack is e-mailed, and where the
+    /// definition names it (line, column), for checks against the form.
+    pub email_consent: Option<(String, (usize, usize))>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -71,6 +71,9 @@ pub struct PackDef {
     /// Also send the pack to the applicant (notification `housing_pack`).
     #[serde(default)]
     pub send_to_applicant: bool,
+    /// A yes/no question of the workflow's form that must be answered yes before the pack is
+    /// e-mailed (e.g. `contact_by_email_ok`); without it, send_to_applicant alone decides.
+    pub email_consent: Option<S<String>>,
 }
 
 /// SLA fields shared by stages and tasks, written as an `sla = { ... }` table.

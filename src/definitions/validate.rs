@@ -361,6 +361,10 @@ impl Compiler<'_> {
                 Some(_) => Some(Pack {
                     task: def.task.get_ref().clone(),
                     send_to_applicant: def.send_to_applicant,
+                    email_consent: def
+                        .email_consent
+                        .as_ref()
+                        .map(|q| (q.get_ref().clone(), self.src.position(q.span().start))),
                 }),
                 None => {
                     self.err(

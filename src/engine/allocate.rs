@@ -130,8 +130,8 @@ async fn needed(
         fallback_role.to_string(),
     )];
     let to = super::recipients::resolve(tx, &queue, &super::recipients::People::default()).await?;
-    let facts = json!({"case": {"case_ref": case.case_ref, "kind": case.kind, "scheme": case.scheme, "country": case.country,
-        "received_at": case.received_at, "definition": case.definition_id}, "allocation": data});
+    let facts = json!({"case": {"case_ref": case.case_ref, "kind": case.kind, "scheme": case.scheme, "workflow": case.workflow,
+        "country": case.country, "received_at": case.received_at, "definition": case.definition_id}, "allocation": data});
     crate::outbox::enqueue(tx, case.id, None, "allocation_needed", &to, &facts, now).await?;
     Ok(())
 }
@@ -162,6 +162,7 @@ async fn decide(db: &Db, rules: &Arc<RuleSet>, case: &CaseRow) -> Result<Verdict
         case_ref: case.case_ref.clone(),
         kind: case.kind.clone(),
         scheme: case.scheme.clone(),
+        workflow: case.workflow.clone(),
         country: case.country.clone(),
         tenure: case.tenure.clone(),
         property_ref: case.property_ref.clone(),

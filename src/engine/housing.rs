@@ -380,7 +380,18 @@ async fn make(
         attachment_ids.push(attachment);
         described.push(data);
     }
-    let send = def.pack.as_ref().is_some_and(|p| p.send_to_applicant);
+    let (send, not_sent) = match def.pack.as_ref() {
+        Some(p) if p.send_to_applicant => match &p.email_consent {
+            Some((q, _)) if answers.get(q) != Some(&Value::Bool(true)) => (
+                false,
+                Some(format!(
+                    "the applicant has not agreed to e-mail ({q} is not yes)"
+                )),
+            ),
+            _ => (true, None),
+        },
+        _ => (false, Some("the workflow does not send packs".to_string())),
+    };
     let mut sent_to = 0;
     if send {
         let people = super::recipients::People {
@@ -421,7 +432,7 @@ async fn make(
         "pack_rendered",
         ENGINE,
         json!({"version": version, "requested_by": req.requested_by, "statements": chosen,
-               "advice": choices, "files": described, "sent_to_applicant": sent_to}),
+               "advice": choices, "files": described, "sent_to_applicant": sent_to, "not_sent": not_sent}),
     )
     .await?;
     if let Some(task) = task {

@@ -77,6 +77,7 @@ pub fn fact(case: &CaseRow) -> impl Fn(&str) -> Option<String> + '_ {
     move |name| match name {
         "tenure" => case.tenure.clone(),
         "scheme" => case.scheme.clone(),
+        "workflow" => case.workflow.clone(),
         "country" => Some(case.country.clone()),
         "kind" => Some(case.kind.clone()),
         other => match case.attributes.0.get(other)? {
@@ -203,8 +204,9 @@ pub fn evaluate(
     case: &CaseRow,
 ) -> Result<Option<crate::definitions::Period>, String> {
     let facts = json!({
-        "case_ref": case.case_ref, "kind": case.kind, "scheme": case.scheme, "country": case.country,
-        "tenure": case.tenure, "received_at": case.received_at, "attributes": case.attributes.0,
+        "case_ref": case.case_ref, "kind": case.kind, "scheme": case.scheme, "workflow": case.workflow,
+        "country": case.country, "tenure": case.tenure, "received_at": case.received_at,
+        "attributes": case.attributes.0,
     });
     let facts = rhai::serde::to_dynamic(&facts).map_err(|e| e.to_string())?;
     let value = sandbox.eval_expression(ast, facts)?;
@@ -658,8 +660,9 @@ async fn item_facts(
     let task = (kind == ItemKind::Task)
         .then(|| stage.and_then(|s| s.task(&item.key)))
         .flatten();
-    let case_facts = json!({"case_ref": case.case_ref, "kind": case.kind, "scheme": case.scheme, "country": case.country,
-                 "tenure": case.tenure, "status": case.status, "owner": case.owner, "received_at": case.received_at,
+    let case_facts = json!({"case_ref": case.case_ref, "kind": case.kind, "scheme": case.scheme, "workflow": case.workflow,
+                 "country": case.country, "tenure": case.tenure, "status": case.status, "owner": case.owner,
+                 "received_at": case.received_at, "target_at": case.target_at,
                  "definition": def.id, "definition_name": def.name, "attributes": case.attributes.0});
     // The people around the item: what rules see, and whom notifications resolve to.
     let people = People {

@@ -256,7 +256,8 @@ fn problem(dir: &std::path::Path, name: &str, text: &str, e: &minijinja::Error) 
 /// Facts shaped like the ones the engine writes for each kind of notification, for checking
 /// templates.
 pub fn sample_facts(kind: &str) -> Value {
-    let case = json!({"case_ref": "RTB-0001", "kind": "home_buy", "scheme": "right_to_buy", "country": "england",
+    let case = json!({"case_ref": "RTB-0001", "kind": "home_buy", "scheme": "right_to_buy", "workflow": null,
+        "target_at": null, "country": "england",
         "tenure": "freehold", "status": "open", "owner": "off1", "received_at": "2026-01-05T09:00:00Z",
         "definition": "right_to_buy-england", "definition_name": "Right to Buy (England)", "attributes": {}});
     let recipient = json!({"kind": "user", "ref": "off1", "name": "Olu Officer"});

@@ -12,6 +12,8 @@ pub struct CaseFacts {
     pub case_ref: String,
     pub kind: String,
     pub scheme: Option<String>,
+    /// Housing options: the advice stream.
+    pub workflow: Option<String>,
     pub country: String,
     pub tenure: Option<String>,
     pub property_ref: Option<String>,

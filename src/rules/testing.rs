@@ -418,6 +418,7 @@ fn allocation_test(
         case_ref: s("case_ref").unwrap_or_else(|| "TEST-1".into()),
         kind: s("kind").unwrap_or_else(|| "home_buy".into()),
         scheme: s("scheme"),
+        workflow: s("workflow"),
         country: s("country").unwrap_or_else(|| "england".into()),
         tenure: s("tenure"),
         property_ref: s("property_ref"),
