@@ -526,3 +526,120 @@ fn check_refuses_roles_and_templates_that_do_not_exist() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_refuses_a_workflow_whose_tasks_form_a_cycle_or_name_unknown_tasks() {
+    let dir = workdir();
+    let def = dir
+        .path()
+        .join("rules/definitions/housing_options/section_21-england.toml");
+    let original = std::fs::read_to_string(&def).unwrap();
+    // Triage made to wait for the end of the case, and a dependency on a misspelt task.
+    let broken = original
+        .replacen(
+            "key = \"triage\"\n",
+            "key = \"triage\"\ndepends_on = [\"close_duty\"]\n",
+            1,
+        )
+        .replacen(
+            "depends_on = [\"assessment\"]",
+            "depends_on = [\"asessment\"]",
+            1,
+        );
+    assert_ne!(
+        broken, original,
+        "the workflow has the tasks this test edits"
+    );
+    std::fs::write(&def, &broken).unwrap();
+    let out = run(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    let file = "rules/definitions/housing_options/section_21-england.toml";
+    let line_of = |needle: &str| broken.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let unknown = line_of("\"asessment\"");
+    assert!(
+        stderr.contains(&format!("{file}:{unknown}:"))
+            && stderr
+                .contains("depends on \"asessment\", which is not a task of stage \"casework\""),
+        "{stderr}"
+    );
+    std::fs::write(
+        &def,
+        original.replacen(
+            "key = \"triage\"\n",
+            "key = \"triage\"\ndepends_on = [\"close_duty\"]\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = run(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(&format!("{file}:")), "{stderr}");
+    assert!(stderr.contains("task dependency cycle: "), "{stderr}");
+    assert!(stderr.contains("triage"), "{stderr}");
+}
+
+#[test]
+fn a_housing_options_case_shows_its_target_answers_advice_and_pack() {
+    let dir = workdir();
+    let commands = [
+        r#"{"type":"upsert_role","ref":"housing_options","name":"Housing options"}"#,
+        r#"{"type":"upsert_user","ref":"ho1","name":"Hana Options","email":"hana@example.org","roles":["housing_options"]}"#,
+        r#"{"type":"upsert_contact","ref":"a1","name":"Alex Applicant","email":"alex@example.net"}"#,
+        r#"{"type":"create_case","case_ref":"HO-9","kind":"housing_options","workflow":"section_21","country":"england","applicant":"a1","received_at":"2026-03-02T09:30:00Z"}"#,
+        r#"{"type":"submit_enquiry","case_ref":"HO-9","by":"ho1","answers":{"safe_place_tonight":true,"has_section_21_notice":true,"notice_expiry_date":"2026-04-24","court_papers":"none","deposit":"protected","household":"single","income_sources":["employment"],"support_needs":["none"],"contact_by_email_ok":true}}"#,
+        r#"{"type":"render_pack","case_ref":"HO-9","by":"ho1"}"#,
+    ];
+    std::fs::write(dir.path().join("commands.jsonl"), commands.join("\n")).unwrap();
+    assert!(
+        run(dir.path(), &["submit", "commands.jsonl"])
+            .status
+            .success()
+    );
+    let out = run(dir.path(), &["tick", "--now", "2026-03-02T10:00:00Z"]);
+    assert!(
+        text(&out.stdout).contains("6 accepted, 0 rejected")
+            && text(&out.stdout).contains("packs: 1 made"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = run(
+        dir.path(),
+        &["advice", "HO-9", "--now", "2026-03-02T10:00:00Z"],
+    );
+    let advice = text(&out.stdout);
+    assert!(out.status.success(), "{advice}{}", text(&out.stderr));
+    assert!(advice.contains("chosen"), "{advice}");
+    assert!(
+        advice.contains("answers.deposit = \"protected\""),
+        "{advice}"
+    );
+    assert!(advice.contains("statements chosen"), "{advice}");
+
+    let out = run(dir.path(), &["show", "case", "HO-9"]);
+    let shown = text(&out.stdout);
+    assert!(shown.contains("target:     2026-05-19"), "{shown}");
+    assert!(
+        shown.contains("triage → assessment → prevention_duty → close_duty"),
+        "{shown}"
+    );
+    assert!(shown.contains("Enquiry (form private_renting"), "{shown}");
+    assert!(shown.contains("v1 "), "{shown}");
+    // With no configuration, packs go under ./packs, one directory per case.
+    let pack = dir.path().join("packs/HO-9/HO-9-housing-pack-v1.txt");
+    assert!(
+        std::fs::read_to_string(&pack)
+            .unwrap()
+            .contains("Alex Applicant")
+    );
+
+    let out = run(dir.path(), &["advice", "RTB-1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no case \"RTB-1\""),
+        "{}",
+        text(&out.stderr)
+    );
+}

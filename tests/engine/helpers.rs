@@ -14,6 +14,8 @@ pub struct Env {
     #[allow(dead_code)]
     pub url: String,
     _dir: Option<tempfile::TempDir>,
+    /// Where housing packs are written.
+    pub packs: tempfile::TempDir,
 }
 
 /// Declares each scenario once and runs it on both backends.
@@ -63,12 +65,20 @@ impl Env {
         casewarden::engine::sla::publish_calendars(&db, &rules.calendars)
             .await
             .expect("publish calendars");
-        let engine = Engine::new(db.clone(), rules, EngineSettings::default());
+        let packs = tempfile::tempdir().unwrap();
+        let engine = Engine::new(db.clone(), rules, EngineSettings::default()).with_packs(
+            casewarden::engine::housing::PackSettings {
+                dir: packs.path().to_path_buf(),
+                dry_run: false,
+            },
+            "Example Borough Council",
+        );
         Env {
             engine,
             db,
             url,
             _dir: dir,
+            packs,
         }
     }
 

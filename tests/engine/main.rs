@@ -9,5 +9,6 @@ mod pg;
 
 mod allocation;
 mod commands;
+mod housing;
 mod progression;
 mod sla;
