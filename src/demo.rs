@@ -1,6 +1,6 @@
 //! `casewarden demo`: a fresh SQLite database, a small home ownership team, a dozen claims
-//! across schemes and nations, and twelve simulated weeks of work driven through the real inbox
-//! and the real engine passes. It prints what happened, day by day, as a housing officer would
+//! across schemes and nations, a housing options team with two homelessness enquiries, and twelve
+//! simulated weeks of work driven through the real inbox and the real engine passes. It prints what happened, day by day, as a housing officer would
 //! tell it.
 
 use std::collections::BTreeMap;
@@ -37,6 +37,10 @@ pub async fn run(settings: &Settings, dir: &Path) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&mail_dir);
     settings.mail.transport = crate::mail::settings::TransportKind::File;
     settings.mail.dir = mail_dir;
+    // Housing packs too.
+    let packs_dir = dir.join("packs");
+    let _ = std::fs::remove_dir_all(&packs_dir);
+    settings.packs.dir = packs_dir;
     let app = startup::build(settings, true).await?;
     let engine = &app.engine;
     println!(
@@ -97,8 +101,11 @@ fn organisation() -> Vec<Value> {
         json!({"type": "upsert_user", "ref": "ben", "name": "Ben Evans", "email": "ben@example.org", "line_manager": "morag", "roles": ["home_ownership", "patch_south"]}),
         json!({"type": "upsert_user", "ref": "carys", "name": "Carys Jones", "email": "carys@example.org", "line_manager": "morag", "roles": ["home_ownership"]}),
         json!({"type": "upsert_user", "ref": "dev", "name": "Dev Patel", "email": "dev@example.org", "line_manager": "morag", "roles": ["legal"]}),
+        json!({"type": "upsert_role", "ref": "housing_options", "name": "Housing options team"}),
+        json!({"type": "upsert_role", "ref": "domestic_abuse_specialist", "name": "Domestic abuse specialists"}),
+        json!({"type": "upsert_user", "ref": "hana", "name": "Hana Osei", "email": "hana@example.org", "line_manager": "morag", "roles": ["housing_options", "domestic_abuse_specialist"]}),
     ];
-    for i in 1..=12 {
+    for i in 1..=14 {
         c.push(json!({"type": "upsert_contact", "ref": format!("tenant{i}"), "name": format!("Tenant {i}"),
             "email": format!("tenant{i}@example.net"), "address": format!("{i} Demo Street")}));
     }
@@ -231,13 +238,34 @@ fn claims() -> Vec<Value> {
             "2016-07-29",
             json!({}),
         ),
+        enquiry("HO-7001", "section_21", 13),
+        enquiry("HO-7002", "domestic_abuse", 14),
     ]
+}
+
+/// A housing options enquiry received on the demo's first day.
+fn enquiry(case_ref: &str, workflow: &str, tenant: u32) -> Value {
+    json!({"type": "create_case", "case_ref": case_ref, "kind": "housing_options", "workflow": workflow,
+        "country": "england", "applicant": format!("tenant{tenant}"), "received_at": "2026-01-05T08:30:00Z",
+        "command_id": format!("demo-create-{case_ref}")})
 }
 
 /// What happens on particular days, beyond officers working their lists.
 fn scripted(day: i64) -> Vec<Value> {
     match day {
         1 => vec![
+            json!({"type": "submit_enquiry", "case_ref": "HO-7001", "by": "hana", "answers": {
+                "safe_place_tonight": true, "has_section_21_notice": true, "notice_served_date": "2025-12-19",
+                "notice_expiry_date": "2026-02-20", "court_papers": "none", "deposit": "not_protected",
+                "household": "family_with_children", "monthly_rent": 1100, "rent_arrears": 650,
+                "income_sources": ["employment", "universal_credit"], "support_needs": ["none"],
+                "contact_by_email_ok": true}}),
+            json!({"type": "submit_enquiry", "case_ref": "HO-7002", "by": "hana", "answers": {
+                "safe_place_tonight": false, "age": 34, "household": "family_with_children",
+                "current_accommodation": "private_tenancy", "experiencing_abuse": true, "living_with_abuser": true,
+                "unsafe_in_this_area": true, "been_in_care": "no", "income_sources": ["employment"],
+                "support_needs": ["mental_health"], "contact_by_email_ok": false}}),
+            json!({"type": "activate_task", "case_ref": "HO-7002", "task": "interim_accommodation"}),
             json!({"type": "activate_task", "case_ref": "RTB-1002", "task": "request_previous_landlord_evidence"}),
             json!({"type": "hold_task", "case_ref": "RTB-1003", "task": "check_previous_tenancies",
                 "until": "2026-01-14", "reason": "waiting for the previous landlord's tenancy record"}),
@@ -248,7 +276,17 @@ fn scripted(day: i64) -> Vec<Value> {
             json!({"type": "close_case", "case_ref": "RTB-1004", "outcome": "withdrawn", "by": "aisha"}),
             json!({"type": "add_note", "case_ref": "RTB-1004", "by": "aisha", "text": "Tenant withdrew the claim by letter."}),
         ],
+        8 => vec![
+            json!({"type": "submit_enquiry", "case_ref": "HO-7001", "by": "hana",
+            "answers": {"deposit": "protected", "anything_else": "Landlord has now shown the deposit certificate."}}),
+        ],
+        9 => vec![json!({"type": "render_pack", "case_ref": "HO-7001", "by": "hana"})],
         15 => vec![json!({"type": "advance_case", "case_ref": "RTB-1002", "to_stage": "delay"})],
+        // The prevention duty succeeded for both: neither applicant became homeless.
+        29 => vec![
+            json!({"type": "skip_task", "case_ref": "HO-7001", "task": "relief_duty", "by": "hana", "reason": "homelessness prevented"}),
+            json!({"type": "skip_task", "case_ref": "HO-7002", "task": "relief_duty", "by": "hana", "reason": "homelessness prevented"}),
+        ],
         22 => vec![json!({"type": "reassign_case", "case_ref": "RTA-2001", "owner": "carys"})],
         _ => Vec::new(),
     }
@@ -367,6 +405,11 @@ fn sentence(e: &Event) -> Option<String> {
     let case = e.case_ref.as_deref().unwrap_or("-");
     let s = |k: &str| d[k].as_str().unwrap_or("-").to_string();
     Some(match e.kind.as_str() {
+        "case_created" if d["kind"] == "housing_options" => format!(
+            "{case}: housing options enquiry opened under {} (received {})",
+            s("definition"),
+            s("received_at")
+        ),
         "case_created" => format!(
             "{case}: claim registered under {} (received {})",
             s("definition"),
@@ -411,6 +454,22 @@ fn sentence(e: &Event) -> Option<String> {
         "note_added" => format!("{case}: note by {}: {}", e.actor, s("text")),
         "file_attached" => format!("{case}: file attached: {}", s("name")),
         "case_closed" => format!("{case}: closed ({})", s("outcome")),
+        "enquiry_submitted" => format!(
+            "{case}: enquiry answers recorded on form {} (submission {}, {} answer(s) changed)",
+            s("form"),
+            d["submission"],
+            d["changes"].as_array().map_or(0, Vec::len)
+        ),
+        "pack_rendered" => format!(
+            "{case}: personalised housing pack v{} made from {} advice statement(s){}",
+            d["version"],
+            d["statements"].as_array().map_or(0, Vec::len),
+            match d["sent_to_applicant"].as_u64() {
+                Some(n) if n > 0 => ", sent to the applicant".to_string(),
+                _ => format!(", not e-mailed: {}", s("not_sent")),
+            }
+        ),
+        "pack_waiting" => format!("{case}: housing pack waits for the enquiry answers"),
         "case_completed" => format!("{case}: COMPLETED"),
         "rule_error" => format!("{case}: rule error in {}: {}", s("rule"), s("message")),
         "sla_exceeded" => format!(
@@ -441,7 +500,7 @@ struct CaseLine {
 
 async fn summary(engine: &Engine, dir: &Path) -> anyhow::Result<()> {
     let cases: Vec<CaseLine> = sql(
-        "SELECT c.case_ref, c.scheme, c.country, c.status, c.owner, \
+        "SELECT c.case_ref, COALESCE(c.scheme, c.workflow) AS scheme, c.country, c.status, c.owner, \
            (SELECT s.stage FROM stages s WHERE s.case_id = c.id AND s.status = 'open' ORDER BY s.id DESC LIMIT 1) AS open_stage \
          FROM cases c ORDER BY c.case_ref",
     )
@@ -449,7 +508,7 @@ async fn summary(engine: &Engine, dir: &Path) -> anyhow::Result<()> {
     .await?;
     println!("\nAfter {WEEKS} weeks");
     println!(
-        "  case       scheme            country           status            owner    open stage"
+        "  case       scheme/workflow   country           status            owner    open stage"
     );
     for c in cases {
         println!(
@@ -468,10 +527,24 @@ async fn summary(engine: &Engine, dir: &Path) -> anyhow::Result<()> {
         "\n{written} notifications were written as .eml files to {}",
         mail.display()
     );
+    let packs = dir.join("packs");
+    let made = std::fs::read_dir(&packs)
+        .map(|d| {
+            d.flatten()
+                .map(|c| std::fs::read_dir(c.path()).map(|f| f.count()).unwrap_or(0))
+                .sum::<usize>()
+        })
+        .unwrap_or(0);
+    println!(
+        "{made} housing pack files were written under {}",
+        packs.display()
+    );
     let url = format!("sqlite://{}", dir.join("casewarden.db").display());
     println!("\nExplore it:");
     println!("  casewarden --database {url} show case RTB-1002");
     println!("  casewarden --database {url} inbox --rejected");
     println!("  casewarden --database {url} worklist --user ben");
+    println!("  casewarden --database {url} show case HO-7001");
+    println!("  casewarden --database {url} advice HO-7001");
     Ok(())
 }
