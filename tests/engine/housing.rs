@@ -10,6 +10,14 @@ use sha2::{Digest, Sha256};
 use crate::helpers::{Env, complete};
 use crate::on_both_backends;
 
+impl Env {
+    /// Submits one command and runs a pass.
+    async fn tick_with(&self, command: Value, now: &str) -> casewarden::engine::PassOutcome {
+        self.submit(&[command]).await;
+        self.tick(now).await
+    }
+}
+
 /// The housing options team and an applicant.
 async fn seed(env: &Env) {
     env.seed_organisation().await;
@@ -221,4 +229,66 @@ on_both_backends! {
         let reason = env.rejected("2026-03-02T10:06:00Z", json!({"type": "submit_enquiry", "case_ref": "HO-2", "answers": {"x": 1}})).await;
         assert!(reason.contains("x: not a question of form"), "{reason}");
     }
+
+    async fn a_plan_renders_the_pack_the_next_pass_would_make_but_writes_no_file(env: Env) {
+        seed(&env).await;
+        env.ok("2026-03-02T10:00:00Z", launch("HO-5", "section_21")).await;
+        let mut answers = valid_answers();
+        answers["contact_by_email_ok"] = json!(false);
+        env.ok("2026-03-02T10:05:00Z", json!({"type": "submit_enquiry", "case_ref": "HO-5", "answers": answers})).await;
+        env.ok("2026-03-02T10:10:00Z", json!({"type": "render_pack", "case_ref": "HO-5"})).await;
+        // render_pack was applied in that pass and the pack made in the same pass: ask again
+        // and plan the pass that would make version 2.
+        env.submit(&[json!({"type": "render_pack", "case_ref": "HO-5"})]).await;
+        let files = || walk(env.packs.path());
+        let before = files();
+        let planned = casewarden::engine::plan::plan(&env.engine, chrono::DateTime::parse_from_rfc3339("2026-03-02T11:00:00Z").unwrap().into()).await.unwrap();
+        assert_eq!(planned.outcome.packs_made, 1);
+        assert!(planned.events.iter().any(|e| e.kind == "pack_rendered" && e.data.0["version"] == 2));
+        assert_eq!(files(), before, "a plan writes no pack file");
+        assert_eq!(env.tick("2026-03-02T11:00:00Z").await.packs_made, 1);
+        assert_eq!(files().len(), before.len() + 2);
+        // No consent to e-mail: neither version was sent, and the event says why.
+        let case = env.case("HO-5").await;
+        let rendered: Vec<_> = case.events.iter().filter(|e| e.kind == "pack_rendered").collect();
+        assert_eq!(rendered.len(), 2);
+        for e in rendered {
+            assert_eq!(e.data.0["sent_to_applicant"], 0);
+            assert!(e.data.0["not_sent"].as_str().unwrap().contains("contact_by_email_ok"), "{}", e.data.0);
+        }
+    }
+
+    async fn a_pack_that_cannot_be_written_is_kept_and_tried_again(env: Env) {
+        seed(&env).await;
+        env.ok("2026-03-02T10:00:00Z", launch("HO-6", "section_21")).await;
+        env.ok("2026-03-02T10:05:00Z", json!({"type": "submit_enquiry", "case_ref": "HO-6", "answers": valid_answers()})).await;
+        // A file stands where the case's pack directory should be.
+        let blocker = env.packs.path().join("HO-6");
+        std::fs::write(&blocker, "not a directory").unwrap();
+        let outcome = env.tick_with(json!({"type": "render_pack", "case_ref": "HO-6"}), "2026-03-02T10:10:00Z").await;
+        assert_eq!((outcome.packs_made, outcome.packs_failed), (0, 1));
+        let failed = env.case("HO-6").await.events.into_iter().find(|e| e.kind == "pack_failed").unwrap();
+        assert!(failed.data.0["error"].as_str().unwrap().starts_with("writing "), "{}", failed.data.0);
+        assert_eq!(failed.data.0["retry_at"], json!("2026-03-02T10:25:00Z"));
+        // Not before its retry time; then, with the way clear, the pack is made.
+        assert_eq!(env.tick("2026-03-02T10:20:00Z").await.packs_failed, 0);
+        std::fs::remove_file(&blocker).unwrap();
+        assert_eq!(env.tick("2026-03-02T10:25:00Z").await.packs_made, 1);
+        assert_eq!(env.case("HO-6").await.housing.unwrap().packs.len(), 1);
+    }
+}
+
+/// Every file under a directory.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
 }
