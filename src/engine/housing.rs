@@ -301,7 +301,7 @@ async fn make(
             .execute(&mut *tx)
             .await?;
         events::append(tx, case.event_target(), now, "pack_waiting", ENGINE,
-            json!({"reason": "no enquiry answers yet; the pack is made on the pass after the first submit_enquiry"}))
+            json!({"reason": "no enquiry answers yet; the pack is made in the pass that applies the first submit_enquiry"}))
             .await?;
         return Ok(Made::Waiting);
     };

@@ -264,8 +264,7 @@ pub fn sample_facts(kind: &str) -> Value {
     match kind {
         "housing_pack" => {
             let mut facts = crate::advice::pack::sample_facts();
-            facts["recipient"] =
-                json!({"kind": "applicant", "ref": "c-1", "name": "Sam Applicant"});
+            facts["recipient"] = json!({"kind": "contact", "ref": "c-1", "name": "Sam Applicant"});
             facts
         }
         "task_released" => json!({
