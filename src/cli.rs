@@ -90,6 +90,13 @@ pub enum Command {
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
+    /// The enquiry form of a housing options workflow: its questions, their types, choices and
+    /// limits, as submit_enquiry checks answers against them.
+    Form {
+        workflow: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Which advice statements a housing options case's answers choose, and why each was
     /// chosen or left out, with the rules as they are now (writes nothing).
     Advice {
@@ -316,6 +323,26 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 print!("{}", report::inbox_text(&rows));
+            }
+        }
+        Command::Form { workflow, json } => {
+            let rules = startup::load_rules(&settings)
+                .map_err(|p| anyhow::anyhow!("the rule set has problems:\n{p}"))?;
+            let Some(form) = rules.advice.form_for(&workflow) else {
+                let known: Vec<&str> = rules
+                    .definitions
+                    .iter()
+                    .filter_map(|d| d.workflow.as_deref())
+                    .collect();
+                bail!(
+                    "no housing options workflow {workflow:?} has a form (workflows: {})",
+                    known.join(", ")
+                );
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&form.describe())?);
+            } else {
+                print!("{}", form.to_text());
             }
         }
         Command::Advice {

@@ -635,6 +635,24 @@ fn a_housing_options_case_shows_its_target_answers_advice_and_pack() {
             .contains("Alex Applicant")
     );
 
+    let out = run(dir.path(), &["form", "section_21", "--json"]);
+    let form: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(form["id"], "private_renting");
+    let household = form["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["key"] == "household")
+        .unwrap();
+    assert_eq!(household["choices"][0], "single");
+    let out = run(dir.path(), &["form", "rough_sleeping"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("workflows: "),
+        "{}",
+        text(&out.stderr)
+    );
+
     let out = run(dir.path(), &["advice", "RTB-1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(

@@ -399,13 +399,73 @@ impl Form {
         Value::Object(all)
     }
 
-    /// The questions as the pack and the CRM show them.
+    /// The form as a CRM builds its screen from it: each question with its type and options.
     pub fn describe(&self) -> Value {
-        json!(self
+        let questions: Vec<Value> = self
             .questions
             .iter()
-            .map(|q| json!({"key": q.key, "text": q.text, "type": q.kind.name(), "required": q.required, "help": q.help}))
-            .collect::<Vec<_>>())
+            .map(|q| {
+                let mut v = json!({"key": q.key, "text": q.text, "type": q.kind.name(),
+                                   "required": q.required, "help": q.help});
+                match &q.kind {
+                    Kind::SingleChoice(c) | Kind::MultipleChoice(c) => v["choices"] = json!(c),
+                    Kind::Number { min, max, whole } => {
+                        v["min"] = json!(min);
+                        v["max"] = json!(max);
+                        v["whole"] = json!(whole);
+                    }
+                    Kind::Text { max_length } => v["max_length"] = json!(max_length),
+                    Kind::YesNo | Kind::Date => {}
+                }
+                v
+            })
+            .collect();
+        json!({"id": self.id, "name": self.name, "version": self.version,
+               "workflows": self.workflows, "questions": questions})
+    }
+
+    /// The form as text, one question a paragraph.
+    pub fn to_text(&self) -> String {
+        let mut out = format!(
+            "Form {} @{}: {} (workflows: {})\n",
+            self.id,
+            self.version,
+            self.name,
+            self.workflows.join(", ")
+        );
+        for q in &self.questions {
+            let detail = match &q.kind {
+                Kind::SingleChoice(c) => format!("one of: {}", c.join(", ")),
+                Kind::MultipleChoice(c) => format!("any of: {}", c.join(", ")),
+                Kind::Number { min, max, whole } => {
+                    let mut d = if *whole {
+                        "a whole number".to_string()
+                    } else {
+                        "a number".to_string()
+                    };
+                    if let Some(lo) = min {
+                        d.push_str(&format!(", at least {lo}"));
+                    }
+                    if let Some(hi) = max {
+                        d.push_str(&format!(", at most {hi}"));
+                    }
+                    d
+                }
+                Kind::YesNo => "true or false".to_string(),
+                Kind::Date => "a date, YYYY-MM-DD".to_string(),
+                Kind::Text { max_length } => format!("text, at most {max_length} characters"),
+            };
+            out.push_str(&format!(
+                "\n  {}{}\n    {}\n    {detail}\n",
+                q.key,
+                if q.required { " (required)" } else { "" },
+                q.text
+            ));
+            if let Some(h) = &q.help {
+                out.push_str(&format!("    help: {h}\n"));
+            }
+        }
+        out
     }
 }
 

@@ -252,10 +252,6 @@ impl Advice {
             .find(|f| f.workflows.iter().any(|w| w == workflow))
     }
 
-    pub fn section(&self, key: &str) -> Option<&Section> {
-        self.sections.iter().find(|s| s.key == key)
-    }
-
     pub fn statement(&self, id: &str) -> Option<&Statement> {
         self.statements.iter().find(|s| s.id == id)
     }
