@@ -8,7 +8,7 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::db::{Db, sql, sql2};
+use crate::db::{Db, sql};
 use crate::engine::rows::{self, CaseRow, StageRow, TaskRow};
 use crate::events::{self, Event};
 
@@ -45,7 +45,7 @@ pub struct CaseReport {
 
 #[derive(Debug, Serialize)]
 pub struct HousingReport {
-    /// Working days from today to the case's target.
+    /// Working days from today to the case's target, while it has open tasks.
     pub days_remaining: Option<i64>,
     /// The tasks on the longest path, which set the target.
     pub target_path: Vec<String>,
@@ -81,24 +81,13 @@ async fn housing(db: &Db, case: &CaseRow) -> Result<Option<HousingReport>, sqlx:
             .bind(case.id)
             .fetch_optional(db)
             .await?;
-    let days_remaining = match case.target_at {
-        Some(target) => sql2(
-            "SELECT CASE WHEN $2 >= date('now') \
-               THEN (SELECT COUNT(*) FROM working_days w WHERE w.calendar = c.calendar AND w.day > date('now') AND w.day <= $2) \
-               ELSE -(SELECT COUNT(*) FROM working_days w WHERE w.calendar = c.calendar AND w.day > $2 AND w.day <= date('now')) END \
-             FROM cases c WHERE c.id = $1",
-            "SELECT CASE WHEN $2::date >= (now() AT TIME ZONE 'Europe/London')::date \
-               THEN (SELECT COUNT(*) FROM working_days w WHERE w.calendar = c.calendar AND w.day > (now() AT TIME ZONE 'Europe/London')::date AND w.day <= $2::date) \
-               ELSE -(SELECT COUNT(*) FROM working_days w WHERE w.calendar = c.calendar AND w.day > $2::date AND w.day <= (now() AT TIME ZONE 'Europe/London')::date) END \
-             FROM cases c WHERE c.id = $1",
-        )
-        .bind(case.id)
-        .bind(crate::clock::london_date(target))
-        .fetch_optional::<(Option<i64>,)>(db)
-        .await?
-        .and_then(|(d,)| d),
-        None => None,
-    };
+    // The worklist view counts the working days left, as it does for each open task.
+    let days_remaining: Option<(Option<i64>,)> =
+        sql("SELECT case_days_remaining FROM worklist_tasks WHERE case_ref = $1 LIMIT 1")
+            .bind(&case.case_ref)
+            .fetch_optional(db)
+            .await?;
+    let days_remaining = days_remaining.and_then(|(d,)| d);
     let enquiry = sql("SELECT form_id, form_version, submissions, answers, updated_at FROM enquiries WHERE case_id = $1")
         .bind(case.id)
         .fetch_optional(db)

@@ -33,7 +33,7 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
     if let Some(case_ref) = command.case_ref()
         && let Some(case) = rows::case_by_ref(&mut *tx, case_ref).await?
     {
-        super::case_target::refresh(tx, rules, case.id, command.type_name(), now).await?;
+        super::case_target::refresh(tx, rules, &case, command.type_name(), now).await?;
     }
     Ok(())
 }
@@ -188,20 +188,14 @@ async fn one(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTime<Utc>
                 return reject(format!("at {at} is before the task was activated"))
                     .map_err(Into::into);
             }
-            sql("UPDATE tasks SET status = 'completed', completed_at = $1, completed_by = $2, outcome = $3, next_check_at = NULL WHERE id = $4")
-                .bind(at)
-                .bind(&t.by)
-                .bind(t.outcome.as_deref())
-                .bind(task.id)
-                .execute(&mut *tx)
-                .await?;
-            events::append(tx, case.event_target(), now, "task_completed", &t.by,
-                json!({"stage": stage_row.stage, "task": task.task, "at": at, "outcome": t.outcome})).await?;
-            progress::after_task_done(
+            progress::complete_task(
                 tx,
                 &def,
                 &case,
                 &stage_row,
+                &task,
+                at,
+                t.outcome.as_deref(),
                 Ctx {
                     now,
                     actor: &t.by,

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::rows::{self, CaseRow, TaskRow};
 use crate::db::{Tx, sql};
-use crate::definitions::{ClockFrom, Definition, Stage};
+use crate::definitions::{ClockFrom, Stage};
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
 use crate::sla::{Calendar, checkpoint::Dates, clock};
@@ -133,21 +133,22 @@ fn counts_not(stage: &Stage, tasks: &[TaskRow], key: &str) -> bool {
 }
 
 /// Recomputes a housing options case's target; when it moved, records it with a
-/// `case_target_changed` event naming the path and what moved it.
+/// `case_target_changed` event naming the path and what moved it. Other cases are left alone.
+/// `case` may have been read before the change: only this function writes the target, and what
+/// else it reads of the case never changes.
 pub async fn refresh(
     tx: &mut Tx,
     rules: &RuleSet,
-    case_id: i64,
+    case: &CaseRow,
     because: &str,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    let case = rows::case_by_id(&mut *tx, case_id).await?;
-    let Some(def) = rules.definition(&case.definition_id).cloned() else {
-        return Ok(());
-    };
-    if !def.is_housing_options() {
+    if case.kind != "housing_options" {
         return Ok(());
     }
+    let Some(def) = rules.definition(&case.definition_id) else {
+        return Ok(());
+    };
     let Some(stage_row) = rows::latest_stage(&mut *tx, case.id).await? else {
         return Ok(());
     };
@@ -155,13 +156,13 @@ pub async fn refresh(
         return Ok(());
     };
     let tasks = rows::tasks_of_stage(&mut *tx, stage_row.id).await?;
-    let cal = rules.calendar(&def);
+    let cal = rules.calendar(def);
     let projection = project(
         stage,
         &tasks,
         stage_row.entered_at,
         cal,
-        &|t| period_of(rules, &def, &case, t),
+        &|t| period_of(rules, case, t),
         case.received_at,
     );
     if projection.target == case.target_at {
@@ -190,7 +191,6 @@ pub async fn refresh(
 /// A task's SLA period for this case, as its clock would set it.
 fn period_of(
     rules: &RuleSet,
-    _def: &Definition,
     case: &CaseRow,
     task: &crate::definitions::Task,
 ) -> Option<crate::definitions::Period> {

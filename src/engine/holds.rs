@@ -65,7 +65,7 @@ pub async fn release(
         let facts = json!({"case": {"case_ref": case.case_ref, "kind": case.kind, "scheme": case.scheme, "country": case.country},
             "stage": {"key": stage}, "task": {"key": task.task, "owner": task.owner}, "release": data});
         crate::outbox::enqueue(tx, case.id, None, "task_released", &to, &facts, now).await?;
-        super::case_target::refresh(tx, rules, case.id, "release date reached", now).await?;
+        super::case_target::refresh(tx, rules, case, "release date reached", now).await?;
     }
     Ok(())
 }

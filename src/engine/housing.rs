@@ -436,31 +436,22 @@ async fn make(
     )
     .await?;
     if let Some(task) = task {
-        sql("UPDATE tasks SET status = 'completed', completed_at = $1, completed_by = $2, outcome = $3, next_check_at = NULL WHERE id = $4")
-            .bind(now)
-            .bind(ENGINE)
-            .bind(format!("housing pack v{version}"))
-            .bind(task.id)
-            .execute(&mut *tx)
-            .await?;
-        let stage_row = rows::stages_of(&mut *tx, case.id)
+        let stage_row = rows::open_stage(&mut *tx, case.id)
             .await?
-            .into_iter()
-            .find(|s| s.id == task.stage_id)
+            .filter(|s| s.id == task.stage_id)
             .ok_or(sqlx::Error::RowNotFound)?;
-        events::append(tx, case.event_target(), now, "task_completed", ENGINE,
-            json!({"stage": stage_row.stage, "task": task.task, "at": now, "outcome": format!("housing pack v{version}")}))
-            .await?;
         let ctx = Ctx {
             now,
             actor: ENGINE,
             cal: rules.calendar(&def),
             sandbox: &rules.sandbox,
         };
-        progress::after_task_done(tx, &def, &case, &stage_row, ctx).await?;
+        let outcome = format!("housing pack v{version}");
+        progress::complete_task(tx, &def, &case, &stage_row, &task, now, Some(&outcome), ctx)
+            .await?;
     }
     forget(tx, id).await?;
-    super::case_target::refresh(tx, rules, case.id, "the housing pack was made", now).await?;
+    super::case_target::refresh(tx, rules, &case, "the housing pack was made", now).await?;
     Ok(Made::Pack)
 }
 

@@ -156,6 +156,38 @@ pub fn unmet_dependencies<'s>(stage: &'s Stage, tasks: &[TaskRow], task: &str) -
         .collect()
 }
 
+/// Completes an active task at `at` (by `ctx.actor`), then lets what it held back go ahead: the
+/// one way a task is completed, whether a person did it or the engine (a housing pack).
+#[allow(clippy::too_many_arguments)]
+pub async fn complete_task(
+    tx: &mut Tx,
+    def: &Definition,
+    case: &CaseRow,
+    stage_row: &StageRow,
+    task: &TaskRow,
+    at: DateTime<Utc>,
+    outcome: Option<&str>,
+    ctx: Ctx<'_>,
+) -> Result<(), sqlx::Error> {
+    sql("UPDATE tasks SET status = 'completed', completed_at = $1, completed_by = $2, outcome = $3, next_check_at = NULL WHERE id = $4")
+        .bind(at)
+        .bind(ctx.actor)
+        .bind(outcome)
+        .bind(task.id)
+        .execute(&mut *tx)
+        .await?;
+    events::append(
+        tx,
+        case.event_target(),
+        ctx.now,
+        "task_completed",
+        ctx.actor,
+        json!({"stage": stage_row.stage, "task": task.task, "at": at, "outcome": outcome}),
+    )
+    .await?;
+    after_task_done(tx, def, case, stage_row, ctx).await
+}
+
 /// After a task of the stage finished: activate what now may start, and complete the stage (and
 /// move the case on) once every mandatory task is done.
 pub async fn after_task_done(

@@ -313,8 +313,7 @@ fn advice_test(
         .and_hms_opt(9, 0, 0)
         .expect("nine o'clock exists")
         .and_utc();
-    let mut case = test_case(def, &t.case, received);
-    case.workflow = Some(workflow.to_string());
+    let case = test_case(def, &t.case, received);
     let choices = rules.advice.select(
         sandbox,
         workflow,
