@@ -22,3 +22,4 @@ pub mod sla;
 pub mod startup;
 pub mod telemetry;
 pub mod templates;
+pub mod text;
