@@ -44,21 +44,39 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// Every limit must be positive: zero would lift a limit or fail every evaluation.
+    /// Every limit must be in its documented range: zero would lift a limit or fail every
+    /// evaluation, and a huge one would let a runaway rule hold a pass for ever.
     pub fn check(&self) -> Result<(), String> {
-        let fields = [
-            ("max_operations", self.max_operations as usize),
-            ("max_call_depth", self.max_call_depth),
-            ("max_expression_depth", self.max_expression_depth),
-            ("max_string_size", self.max_string_size),
-            ("max_array_size", self.max_array_size),
-            ("max_map_size", self.max_map_size),
-            ("deadline_ms", self.deadline_ms as usize),
+        let fields: [(&str, u64, u64, u64); 7] = [
+            ("max_operations", self.max_operations, 1, 1_000_000_000),
+            ("max_call_depth", self.max_call_depth as u64, 1, 256),
+            (
+                "max_expression_depth",
+                self.max_expression_depth as u64,
+                1,
+                1_024,
+            ),
+            (
+                "max_string_size",
+                self.max_string_size as u64,
+                1,
+                16 * 1024 * 1024,
+            ),
+            ("max_array_size", self.max_array_size as u64, 1, 10_000_000),
+            ("max_map_size", self.max_map_size as u64, 1, 10_000_000),
+            ("deadline_ms", self.deadline_ms, 1, 60_000),
         ];
-        match fields.iter().find(|(_, v)| *v == 0) {
-            Some((name, _)) => Err(format!("rules.limits.{name} must be greater than 0")),
-            None => Ok(()),
+        for (name, value, min, max) in fields {
+            if value == 0 {
+                return Err(format!("rules.limits.{name} must be greater than 0"));
+            }
+            if !(min..=max).contains(&value) {
+                return Err(format!(
+                    "rules.limits.{name} = {value} is out of range: use {min} to {max}"
+                ));
+            }
         }
+        Ok(())
     }
 }
 
