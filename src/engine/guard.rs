@@ -152,3 +152,23 @@ impl Skipped {
         self.0.contains(&(kind, id))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_or_an_error_in_one_item_comes_back_as_its_failure() {
+        let panicked = catch(async {
+            if true {
+                panic!("row 7 is odd");
+            }
+            Ok::<u8, String>(1)
+        })
+        .await;
+        assert_eq!(panicked, Err("internal error: row 7 is odd".to_string()));
+        let failed = catch(async { Err::<u8, _>("no such column\0") }).await;
+        assert_eq!(failed, Err("no such column\\u{0}".to_string()));
+        assert_eq!(catch(async { Ok::<u8, String>(3) }).await, Ok(3));
+    }
+}

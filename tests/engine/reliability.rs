@@ -365,3 +365,17 @@ async fn unreadable_cases_and_tasks_are_set_aside_after_three_passes_and_the_res
     let quiet = env.tick("2026-01-07T09:03:00Z").await;
     assert!(quiet.is_idle(), "{quiet}");
 }
+
+on_both_backends! {
+    async fn in_run_mode_a_command_is_never_timed_before_the_last_event_of_its_case(env: Env) {
+        // Another instance, its clock ahead of ours, created the case and activated its tasks.
+        let ahead = "2090-06-05T09:00:00Z";
+        env.seed_organisation().await;
+        env.ok(ahead, rtb_claim("L-1", "tenant1", "freehold", "2090-06-05")).await;
+        let id = env.submit(&[complete("L-1", "check_signatories", "off1")]).await[0];
+        env.engine.run_live_pass().await.unwrap();
+        assert_eq!(env.inbox(id).await, ("accepted".to_string(), None));
+        let done = env.all_events().await.into_iter().rfind(|e| e.kind == "task_completed").unwrap();
+        assert!(done.at >= casewarden::clock::parse_time(ahead).unwrap(), "{}", done.at);
+    }
+}
