@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::db::{Db, sql};
+use crate::engine::housing::{self, FileState};
 use crate::engine::rows::{self, CaseRow, StageRow, TaskRow};
 use crate::events::{self, Event};
 
@@ -29,6 +30,11 @@ pub struct Attachment {
     pub size: Option<i64>,
     pub sha256: Option<String>,
     pub at: DateTime<Utc>,
+    /// For a housing pack's files: whether the file still has the recorded SHA-256. A pack file
+    /// that is not `intact` is reported and never served or sent.
+    #[sqlx(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileState>,
 }
 
 #[derive(Debug, Serialize)]
@@ -173,13 +179,28 @@ pub async fn case(db: &Db, case_ref: &str) -> Result<Option<CaseReport>, sqlx::E
         .bind(case.id)
         .fetch_all(db)
         .await?;
-    let attachments = sql("SELECT id, name, media_type, uri, size, sha256, at FROM attachments WHERE case_id = $1 ORDER BY id")
+    let mut attachments: Vec<Attachment> = sql("SELECT id, name, media_type, uri, size, sha256, at FROM attachments WHERE case_id = $1 ORDER BY id")
         .bind(case.id)
         .fetch_all(db)
         .await?;
+    let housing = housing(db, &case).await?;
+    // Pack files are casewarden's own: each is checked against the SHA-256 it was made with.
+    let pack_files: Vec<i64> = housing
+        .iter()
+        .flat_map(|h| &h.packs)
+        .flat_map(|p| [p.html_attachment_id, p.text_attachment_id])
+        .collect();
+    for a in attachments
+        .iter_mut()
+        .filter(|a| pack_files.contains(&a.id))
+    {
+        if let Some(sha256) = &a.sha256 {
+            a.file = Some(housing::verify(&a.uri, a.size, sha256));
+        }
+    }
     let events = events::for_case(db, case.id).await?;
     Ok(Some(CaseReport {
-        housing: housing(db, &case).await?,
+        housing,
         case,
         stages,
         notes,
@@ -374,6 +395,9 @@ impl CaseReport {
                         .map(|h| format!("  sha256 {h}"))
                         .unwrap_or_default()
                 );
+                if let Some(state) = a.file.filter(|s| *s != FileState::Intact) {
+                    let _ = writeln!(out, "      file {}", state.describe());
+                }
             }
         }
         let _ = writeln!(out, "\nEvents");

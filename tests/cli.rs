@@ -627,8 +627,14 @@ fn a_housing_options_case_shows_its_target_answers_advice_and_pack() {
     );
     assert!(shown.contains("Enquiry (form private_renting"), "{shown}");
     assert!(shown.contains("v1 "), "{shown}");
-    // With no configuration, packs go under ./packs, one directory per case.
-    let pack = dir.path().join("packs/HO-9/HO-9-housing-pack-v1.txt");
+    // With no configuration, packs go under ./packs, one directory per case, named by its id.
+    let out = run(dir.path(), &["show", "case", "HO-9", "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = shown["case"]["id"].as_i64().unwrap();
+    assert_eq!(shown["attachments"][1]["file"], "intact");
+    let pack = dir
+        .path()
+        .join(format!("packs/case-{id}/case-{id}-housing-pack-v1.txt"));
     assert!(
         std::fs::read_to_string(&pack)
             .unwrap()
