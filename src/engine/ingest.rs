@@ -215,8 +215,10 @@ async fn mark_rejected(
 /// Adds commands to the inbox, one per line of JSON; returns each new row's id. Blank lines are
 /// skipped; every other line is stored as it is, to be accepted or rejected by the next pass,
 /// except that NUL bytes (which PostgreSQL cannot store, and JSON never has raw) become the text
-/// `\u0000`.
+/// `\u0000`. A UTF-8 byte-order mark at the start (as some Windows tools write) is skipped: it
+/// is not part of the first command.
 pub async fn submit(db: &Db, lines: &str) -> Result<Vec<i64>, sqlx::Error> {
+    let lines = lines.strip_prefix('\u{FEFF}').unwrap_or(lines);
     let mut ids = Vec::new();
     let mut tx = db.begin().await?;
     for line in lines.lines().filter(|l| !l.trim().is_empty()) {
