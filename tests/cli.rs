@@ -667,3 +667,151 @@ fn a_housing_options_case_shows_its_target_answers_advice_and_pack() {
         text(&out.stderr)
     );
 }
+
+/// casewarden started from a shell whose umask is 022, as an administrator's usually is.
+fn casewarden_under_umask_022(dir: &Path) -> Command {
+    let mut c = Command::new("sh");
+    c.args([
+        "-c",
+        "umask 022; exec \"$0\" \"$@\"",
+        env!("CARGO_BIN_EXE_casewarden"),
+    ])
+    .current_dir(dir)
+    .env_remove("RUST_LOG");
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("CASEWARDEN__")) {
+        c.env_remove(k);
+    }
+    c
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Every file under a directory.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.path().is_dir() {
+            out.extend(files_under(&entry.path()));
+        } else {
+            out.push(entry.path());
+        }
+    }
+    out
+}
+
+#[test]
+fn files_holding_personal_data_are_for_casewardens_user_only_whatever_the_umask() {
+    let dir = workdir();
+    let commands = [
+        r#"{"type":"upsert_role","ref":"housing_options","name":"Housing options"}"#,
+        r#"{"type":"upsert_user","ref":"ho1","name":"Hana Options","email":"hana@example.org","roles":["housing_options"]}"#,
+        r#"{"type":"upsert_contact","ref":"a1","name":"Alex Applicant","email":"alex@example.net"}"#,
+        r#"{"type":"create_case","case_ref":"HO-9","kind":"housing_options","workflow":"section_21","country":"england","applicant":"a1","received_at":"2026-03-02T09:30:00Z"}"#,
+        r#"{"type":"submit_enquiry","case_ref":"HO-9","by":"ho1","answers":{"safe_place_tonight":true,"has_section_21_notice":true,"notice_expiry_date":"2026-04-24","court_papers":"none","deposit":"protected","household":"single","income_sources":["employment"],"support_needs":["none"],"contact_by_email_ok":true}}"#,
+        r#"{"type":"render_pack","case_ref":"HO-9","by":"ho1"}"#,
+    ];
+    std::fs::write(dir.path().join("commands.jsonl"), commands.join("\n")).unwrap();
+    let out = casewarden_under_umask_022(dir.path())
+        .args(["submit", "commands.jsonl"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The daemon, while it runs, holds the lock and the -wal and -shm files open; its first
+    // pass makes the pack and writes the mail that sends it.
+    let mut daemon = casewarden_under_umask_022(dir.path())
+        .arg("run")
+        .env("CASEWARDEN__DAEMON__SCHEDULE", "* * * * * *")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (pack, mail) = loop {
+        let packs = files_under(&dir.path().join("packs"));
+        let mail = files_under(&dir.path().join("mail"));
+        if let (Some(p), Some(m)) = (packs.first(), mail.first()) {
+            break (p.clone(), m.clone());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no pack or mail file was written"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let db = dir.path().join("casewarden.db");
+    let mut private = vec![
+        pack.clone(),
+        mail.clone(),
+        db.clone(),
+        dir.path().join("casewarden.db-wal"),
+        dir.path().join("casewarden.db-shm"),
+        dir.path().join("casewarden.db.lock"),
+    ];
+    private.extend(files_under(&dir.path().join("packs")));
+    let modes: Vec<(String, u32)> = private
+        .iter()
+        .map(|p| (p.display().to_string(), mode(p)))
+        .collect();
+    let dirs = [pack.parent().unwrap(), mail.parent().unwrap()].map(mode);
+    assert_eq!(stop_daemon(&mut daemon).code(), Some(0));
+    for (path, m) in &modes {
+        assert_eq!(*m, 0o600, "{path} is {m:o}");
+    }
+    assert_eq!(dirs, [0o700, 0o700], "pack and mail directories");
+}
+
+#[test]
+fn a_command_whose_reader_goes_away_ends_quietly() {
+    let dir = workdir();
+    let commands: Vec<String> = (0..50)
+        .map(|i| format!(r#"{{"type":"upsert_role","ref":"role{i}","name":"Role {i}"}}"#))
+        .chain([
+            r#"{"type":"upsert_contact","ref":"t1","name":"Tenant"}"#.to_string(),
+            r#"{"type":"upsert_user","ref":"off1","name":"Officer","email":"o@example.org","roles":["role1"]}"#.to_string(),
+        ])
+        .collect();
+    std::fs::write(dir.path().join("commands.jsonl"), commands.join("\n")).unwrap();
+    assert!(
+        run(dir.path(), &["submit", "commands.jsonl"])
+            .status
+            .success()
+    );
+    assert!(
+        run(dir.path(), &["tick", "--now", "2026-03-02"])
+            .status
+            .success()
+    );
+    for args in [
+        &["events"][..],
+        &["inbox"],
+        &["inbox", "--json"],
+        &["outbox"],
+        &["worklist"],
+        &["check"],
+    ] {
+        // A reader that has gone before the first line is written, as `| head` is by the time
+        // a long listing reaches its end.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = casewarden(dir.path())
+            .args(args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stderr), "", "{args:?}");
+    }
+}
