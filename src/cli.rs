@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 use crate::settings::Settings;
+use crate::text::terminal_json;
 use crate::{clock, daemon, demo, engine::ingest, report, startup};
 
 /// Standard output's reader went away (`casewarden events | head`): the command stops there,
@@ -259,7 +260,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             let app = startup::build(settings, false).await?;
             let plan = crate::engine::plan::plan(&app.engine, now).await?;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&plan)?)?;
+                outln!("{}", terminal_json(&serde_json::to_string_pretty(&plan)?))?;
             } else {
                 out!("{}", plan.to_text())?;
             }
@@ -280,7 +281,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 .map(|p| p.0.clone())
                 .unwrap_or_default();
             if json {
-                outln!("{}", serde_json::to_string_pretty(&problems)?)?;
+                outln!(
+                    "{}",
+                    terminal_json(&serde_json::to_string_pretty(&problems)?)
+                )?;
             } else {
                 for p in &problems {
                     eprintln!("{p}");
@@ -353,7 +357,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             let db = startup::connect_database(&settings).await?;
             let rows = report::inbox(&db, rejected, limit).await?;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&rows)?)?;
+                outln!("{}", terminal_json(&serde_json::to_string_pretty(&rows)?))?;
             } else {
                 out!("{}", report::inbox_text(&rows))?;
             }
@@ -373,7 +377,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 );
             };
             if json {
-                outln!("{}", serde_json::to_string_pretty(&form.describe())?)?;
+                outln!(
+                    "{}",
+                    terminal_json(&serde_json::to_string_pretty(&form.describe())?)
+                )?;
             } else {
                 out!("{}", form.to_text())?;
             }
@@ -417,7 +424,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             let answers = answers.0.as_object().cloned().unwrap_or_default();
             let choices = crate::engine::housing::choose(&rules, &case, &answers, now).await;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&choices)?)?;
+                outln!(
+                    "{}",
+                    terminal_json(&serde_json::to_string_pretty(&choices)?)
+                )?;
             } else {
                 out!("{}", crate::advice::explain(&choices))?;
             }
@@ -436,7 +446,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 );
             };
             if json {
-                outln!("{}", serde_json::to_string_pretty(&case)?)?;
+                outln!("{}", terminal_json(&serde_json::to_string_pretty(&case)?))?;
             } else {
                 out!("{}", case.to_text())?;
             }
@@ -445,7 +455,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             let db = startup::connect_database(&settings).await?;
             let rows = report::worklist(&db, user.as_deref(), role.as_deref()).await?;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&rows)?)?;
+                outln!("{}", terminal_json(&serde_json::to_string_pretty(&rows)?))?;
             } else {
                 out!("{}", report::worklist_text(&rows))?;
             }
@@ -467,7 +477,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             let db = startup::connect_database(&settings).await?;
             let rows = report::outbox(&db, status.as_deref(), limit).await?;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&rows)?)?;
+                outln!("{}", terminal_json(&serde_json::to_string_pretty(&rows)?))?;
             } else {
                 out!("{}", report::outbox_text(&rows))?;
             }
@@ -475,7 +485,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Events { after, limit } => {
             let db = startup::connect_database(&settings).await?;
             for e in crate::events::since(&db, after, limit).await? {
-                outln!("{}", serde_json::to_string(&e)?)?;
+                outln!("{}", terminal_json(&serde_json::to_string(&e)?))?;
             }
         }
         Command::Demo { dir } => demo::run(&settings, &dir).await?,

@@ -815,3 +815,75 @@ fn a_command_whose_reader_goes_away_ends_quietly() {
         assert_eq!(text(&out.stderr), "", "{args:?}");
     }
 }
+
+#[test]
+fn outside_text_is_printed_with_its_hidden_characters_escaped() {
+    let dir = workdir();
+    let note = "Rent paid in full\rNOT paid: arrears \u{202E}0003\u{200B}";
+    let commands = [
+        r#"{"type":"upsert_role","ref":"home_ownership","name":"Home ownership"}"#.to_string(),
+        r#"{"type":"upsert_user","ref":"off1","name":"Officer","email":"o@example.org","roles":["home_ownership"]}"#.to_string(),
+        r#"{"type":"upsert_contact","ref":"t1","name":"Tenant"}"#.to_string(),
+        r#"{"type":"create_case","case_ref":"RTB-9","kind":"home_buy","scheme":"right_to_buy","country":"england","applicant":"t1","property":{"ref":"P9","address":"9 Road","tenure":"freehold"},"received_at":"2026-03-02"}"#.to_string(),
+        serde_json::json!({"type": "add_note", "case_ref": "RTB-9", "by": "off1", "text": note}).to_string(),
+        serde_json::json!({"type": "add_note", "case_ref": "RTB-9\u{200B}", "by": "off1", "text": "look-alike"}).to_string(),
+    ];
+    // Saved by a Windows tool: a byte-order mark before the first command.
+    std::fs::write(
+        dir.path().join("commands.jsonl"),
+        format!("\u{FEFF}{}", commands.join("\n")),
+    )
+    .unwrap();
+    assert!(
+        run(dir.path(), &["submit", "commands.jsonl"])
+            .status
+            .success()
+    );
+    let out = run(dir.path(), &["tick", "--now", "2026-03-02"]);
+    assert!(
+        text(&out.stdout).contains("5 accepted, 1 rejected"),
+        "{}",
+        text(&out.stdout)
+    );
+    let hidden = |s: &str| {
+        s.chars()
+            .any(|c| (c.is_control() && c != '\n') || casewarden::text::is_format(c))
+    };
+    for args in [
+        &["show", "case", "RTB-9"][..],
+        &["show", "case", "RTB-9", "--json"],
+        &["events"],
+        &["inbox"],
+        &["inbox", "--json"],
+    ] {
+        let out = run(dir.path(), args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        let shown = text(&out.stdout);
+        assert!(
+            !hidden(&shown),
+            "{args:?} printed a hidden character: {shown:?}"
+        );
+    }
+    let shown = text(&run(dir.path(), &["show", "case", "RTB-9"]).stdout);
+    assert!(
+        shown.contains(r"Rent paid in full\rNOT paid: arrears \u{202e}0003\u{200b}"),
+        "{shown}"
+    );
+    // JSON stays JSON, with the note as it was written.
+    let events = text(&run(dir.path(), &["events"]).stdout);
+    let noted = events
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["kind"] == "note_added")
+        .unwrap();
+    let out = run(dir.path(), &["show", "case", "RTB-9", "--json"]);
+    let case: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(case["notes"][0]["body"], note, "{noted}");
+    let inbox = text(&run(dir.path(), &["inbox", "--rejected"]).stdout);
+    assert!(
+        inbox.contains(
+            r#"add_note: case_ref "RTB-9\u{200b}" contains an invisible format character"#
+        ),
+        "{inbox}"
+    );
+}
