@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::db::{Db, sql};
-use crate::engine::housing::{self, FileState};
+use crate::engine::housing::{FileState, verify as verify_file};
 use crate::engine::rows::{self, CaseRow, StageRow, TaskRow};
 use crate::events::{self, Event};
 use crate::text::{terminal as t, terminal_json};
@@ -196,7 +196,7 @@ pub async fn case(db: &Db, case_ref: &str) -> Result<Option<CaseReport>, sqlx::E
         .filter(|a| pack_files.contains(&a.id))
     {
         if let Some(sha256) = &a.sha256 {
-            a.file = Some(housing::verify(&a.uri, a.size, sha256));
+            a.file = Some(verify_file(&a.uri, a.size, sha256));
         }
     }
     let events = events::for_case(db, case.id).await?;
