@@ -345,7 +345,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 }
             };
             let db = startup::open_database(&settings).await?;
-            for id in ingest::submit(&db, &text).await? {
+            for id in ingest::submit(&db, &text, settings.engine.max_command_bytes).await? {
                 outln!("{id}")?;
             }
         }

@@ -14,6 +14,39 @@ pub fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
     t.with_nanosecond(0).unwrap_or(t)
 }
 
+/// Where a pass takes its time from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Now {
+    /// One instant for the whole pass: `tick --now`, tests and demos walk time on their own.
+    At(DateTime<Utc>),
+    /// The wall clock, read afresh for each transaction: the daemon. Instances sharing a database
+    /// then never apply a command at a time earlier than one another has already recorded.
+    Live,
+}
+
+impl Now {
+    pub fn get(self) -> DateTime<Utc> {
+        match self {
+            Now::At(t) => t,
+            Now::Live => now(),
+        }
+    }
+}
+
+/// The earliest and latest instants the contract accepts: years 1900 to 9999 in UTC. Inside this
+/// range every stored time has a four-digit year, so SQLite's text order is time order.
+pub fn earliest() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(1900, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+pub fn latest() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59)
+        .single()
+        .expect("valid time")
+}
+
 /// Reads an RFC 3339 instant (`2026-03-02T10:30:00Z`, `2026-03-02T10:30:00+01:00`) or a date
 /// (`2026-03-02`, meaning 09:00 that day in Europe/London).
 ///
@@ -22,18 +55,35 @@ pub fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
 /// assert_eq!(parse_time("2026-07-01").unwrap().to_rfc3339(), "2026-07-01T08:00:00+00:00");
 /// assert!(parse_time("next tuesday").is_err());
 /// ```
+/// Times outside [`earliest`]..=[`latest`] are refused.
 pub fn parse_time(input: &str) -> Result<DateTime<Utc>, String> {
     let input = input.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(input) {
-        return Ok(truncate(t.with_timezone(&Utc)));
+    let parsed = DateTime::parse_from_rfc3339(input)
+        .ok()
+        .map(|t| truncate(t.with_timezone(&Utc)))
+        .or_else(|| {
+            // Four digits and nothing else: chrono's %Y also takes "+99999".
+            let plain = input.len() == 10 && input.as_bytes()[0].is_ascii_digit();
+            plain
+                .then(|| NaiveDate::parse_from_str(input, "%Y-%m-%d").ok())
+                .flatten()
+                .map(start_of_working_day)
+        });
+    let Some(t) = parsed else {
+        return Err(format!(
+            "{} is not a time: use RFC 3339 such as 2026-03-02T10:30:00Z, or a date such as \
+             2026-03-02 (09:00 Europe/London)",
+            crate::text::quote(input)
+        ));
+    };
+    if t < earliest() || t > latest() {
+        return Err(format!(
+            "{} is outside the times casewarden accepts: 1900-01-01T00:00:00Z to \
+             9999-12-31T23:59:59Z",
+            crate::text::quote(input)
+        ));
     }
-    if let Ok(d) = NaiveDate::parse_from_str(input, "%Y-%m-%d") {
-        return Ok(start_of_working_day(d));
-    }
-    Err(format!(
-        "{input:?} is not a time: use RFC 3339 such as 2026-03-02T10:30:00Z, or a date such as \
-         2026-03-02 (09:00 Europe/London)"
-    ))
+    Ok(t)
 }
 
 /// 09:00 London time on `date`, as UTC (08:00Z in summer, 09:00Z in winter).
@@ -85,6 +135,31 @@ mod tests {
             let err = parse_time(bad).unwrap_err();
             assert!(err.contains("RFC 3339"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn times_outside_years_1900_to_9999_utc_are_refused_at_both_edges() {
+        assert!(parse_time("1900-01-01T00:00:00Z").is_ok());
+        assert!(parse_time("9999-12-31T23:59:59Z").is_ok());
+        assert!(parse_time("9999-12-31").is_ok());
+        for outside in [
+            "1899-12-31T23:59:59Z",
+            "9999-12-31T23:59:59-05:00",
+            "+99999-01-01",
+            "+10000-01-01",
+            "0001-01-01",
+        ] {
+            let err = parse_time(outside).unwrap_err();
+            assert!(
+                err.contains("outside") || err.contains("is not a time"),
+                "{outside}: {err}"
+            );
+        }
+        assert!(
+            parse_time("9999-12-31T23:59:59-05:00")
+                .unwrap_err()
+                .contains("outside the times casewarden accepts")
+        );
     }
 
     #[test]

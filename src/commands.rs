@@ -222,11 +222,38 @@ pub struct CloseCase {
     pub by: Option<String>,
 }
 
+/// Every command's `type`, as the contract spells it.
+pub const TYPES: &[&str] = &[
+    "upsert_user",
+    "upsert_role",
+    "upsert_contact",
+    "upsert_contact_group",
+    "create_case",
+    "activate_task",
+    "complete_task",
+    "skip_task",
+    "hold_task",
+    "release_task",
+    "advance_case",
+    "reassign_case",
+    "add_note",
+    "attach_file",
+    "close_case",
+    "submit_enquiry",
+    "render_pack",
+];
+
 /// Parses one command from its JSON text, or says what is wrong with it.
 pub fn parse(body: &str) -> Result<Envelope, Rejection> {
-    if body.len() > MAX_COMMAND_BYTES {
+    parse_with_limit(body, MAX_COMMAND_BYTES)
+}
+
+/// [`parse`] with a size limit of the caller's (`engine.max_command_bytes`). Every value a
+/// rejection echoes is quoted with [`text::quote`](crate::text::quote): escaped and bounded.
+pub fn parse_with_limit(body: &str, max_bytes: usize) -> Result<Envelope, Rejection> {
+    if body.len() > max_bytes {
         return reject(format!(
-            "command is {} bytes; the limit is {MAX_COMMAND_BYTES} bytes",
+            "command is {} bytes; the limit is {max_bytes} bytes",
             body.len()
         ));
     }
@@ -238,19 +265,43 @@ pub fn parse(body: &str) -> Result<Envelope, Rejection> {
     let command_id = match object.remove("command_id") {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(id)) => Some(id),
-        Some(other) => return reject(format!("command_id must be a string, not {other}")),
+        Some(other) => {
+            return reject(format!(
+                "command_id must be a string, not {}",
+                crate::text::quote(&other.to_string())
+            ));
+        }
     };
     let type_name = match object.get("type") {
-        Some(serde_json::Value::String(t)) => t.clone(),
-        Some(other) => return reject(format!("\"type\" must be a string, not {other}")),
+        Some(serde_json::Value::String(t)) => match TYPES.iter().find(|known| *known == t) {
+            Some(known) => *known,
+            None => {
+                return reject(format!(
+                    "\"type\" {} is not a command; use one of: {}",
+                    crate::text::quote(t),
+                    TYPES.join(", ")
+                ));
+            }
+        },
+        Some(other) => {
+            return reject(format!(
+                "\"type\" must be a string, not {}",
+                crate::text::quote(&other.to_string())
+            ));
+        }
         None => {
             return reject(
                 "missing field `type`: say which command this is, e.g. \"type\": \"create_case\"",
             );
         }
     };
-    let command: Command =
-        serde_json::from_value(value).map_err(|e| Rejection(format!("{type_name}: {e}")))?;
+    // serde's messages quote names and values raw (a NUL, a line break): escape and bound them.
+    let command: Command = serde_json::from_value(value).map_err(|e| {
+        Rejection(format!(
+            "{type_name}: {}",
+            crate::text::bounded(&e.to_string(), 500)
+        ))
+    })?;
     if let Some(id) = &command_id {
         text("command_id", id, MAX_REF)?;
     }
@@ -280,6 +331,11 @@ fn text(field: &str, value: &str, max: usize) -> Result<(), Rejection> {
         return reject(format!("{field} contains control characters"));
     }
     Ok(())
+}
+
+/// Checks a reference in the contract's format, naming `field` if it is not: [`reference`].
+pub fn check_reference(field: &str, value: &str) -> Result<(), Rejection> {
+    reference(field, value)
 }
 
 /// The characters a reference may hold besides ASCII letters and digits.
@@ -658,7 +714,8 @@ mod tests {
         assert!(rejected(r#"{"ref":"x"}"#).contains("missing field `type`"));
         assert!(rejected(r#"{"type":7}"#).contains("must be a string"));
         assert!(
-            rejected(r#"{"type":"launch_rocket"}"#).contains("unknown variant `launch_rocket`")
+            rejected(r#"{"type":"launch_rocket"}"#)
+                .contains("\"type\" \"launch_rocket\" is not a command; use one of: upsert_user,")
         );
         assert!(
             rejected(r#"{"type":"upsert_role","ref":"r"}"#)
@@ -683,6 +740,32 @@ mod tests {
             )
             .contains("until: \"soon\" is not a time")
         );
+    }
+
+    #[test]
+    fn every_listed_type_is_a_command_and_every_command_is_listed() {
+        for t in TYPES {
+            let reason = rejected(&format!(r#"{{"type":"{t}"}}"#));
+            assert!(
+                reason.starts_with(&format!("{t}: missing field")),
+                "{t}: {reason}"
+            );
+        }
+        assert_eq!(TYPES.len(), 17);
+    }
+
+    #[test]
+    fn a_nul_or_line_break_in_a_type_or_field_name_is_escaped_in_the_reason() {
+        for body in [
+            "{\"type\":\"\\u0000\"}",
+            "{\"type\":\"add_note\",\"case_ref\":\"C1\",\"by\":\"u\",\"text\":\"t\",\"\\u0000\":1}",
+            "{\"type\":\"a\\r\\nb\"}",
+        ] {
+            let reason = rejected(body);
+            assert!(!reason.chars().any(char::is_control), "{body}: {reason:?}");
+        }
+        let long = format!(r#"{{"type":"{}"}}"#, "t".repeat(10_000));
+        assert!(rejected(&long).len() < 1_000);
     }
 
     #[test]

@@ -73,7 +73,7 @@ pub async fn run(app: App, shutdown: CancellationToken) -> anyhow::Result<()> {
                 seen = now;
             }
             Some(()) = triggered.recv() => {
-                if let Err(e) = engine.run_pass(crate::clock::now()).await {
+                if let Err(e) = engine.run_live_pass().await {
                     tracing::error!(error = %e, "pass failed; the next pass will retry");
                 }
             }

@@ -85,7 +85,7 @@ pub async fn run(settings: &Settings, dir: &Path) -> anyhow::Result<()> {
 
 async fn submit(db: &Db, commands: &[Value]) -> anyhow::Result<()> {
     let lines: Vec<String> = commands.iter().map(Value::to_string).collect();
-    ingest::submit(db, &lines.join("\n")).await?;
+    ingest::submit(db, &lines.join("\n"), crate::commands::MAX_COMMAND_BYTES).await?;
     Ok(())
 }
 

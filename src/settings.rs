@@ -149,18 +149,89 @@ impl Settings {
             .separator("__")
             .try_parsing(true);
         let settings: Settings = builder.add_source(env).build()?.try_deserialize()?;
-        settings
-            .rules
-            .limits
-            .check()
-            .map_err(SettingsError::Limit)?;
+        settings.check().map_err(SettingsError::Limit)?;
         Ok(settings)
+    }
+
+    /// Checks every numeric setting against its documented range, and the schedule: what
+    /// `load` does at start and at reload, so a slip is refused with its name, never a panic.
+    pub fn check(&self) -> Result<(), String> {
+        self.rules.limits.check()?;
+        self.engine.check()?;
+        self.daemon.check(crate::clock::now())
+    }
+}
+
+/// Refuses `value` outside `min..=max`, naming the setting and the range.
+pub fn in_range(name: &str, value: i64, min: i64, max: i64) -> Result<(), String> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name} = {value} is out of range: use {min} to {max}"
+        ))
+    }
+}
+
+impl DaemonSettings {
+    /// The schedule must be a 6-field cron expression that fires within a year of `now`.
+    pub fn check(&self, now: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
+        in_range(
+            "daemon.watch_interval_ms",
+            i64::try_from(self.watch_interval_ms).unwrap_or(i64::MAX),
+            100,
+            3_600_000,
+        )?;
+        let quoted = crate::text::quote(&self.schedule);
+        let cron = croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Required)
+            .build()
+            .parse(&self.schedule)
+            .map_err(|e| {
+                format!(
+                    "daemon.schedule {quoted} is not a 6-field cron expression (seconds first, e.g. \"*/30 * * * * *\"): {e}"
+                )
+            })?;
+        let within = now + chrono::Duration::days(366);
+        match cron.find_next_occurrence(&now, false) {
+            Ok(next) if next <= within => Ok(()),
+            Ok(next) => Err(format!(
+                "daemon.schedule {quoted} next fires at {}, more than a year away: passes would stop; use a schedule such as \"*/30 * * * * *\"",
+                next.to_rfc3339()
+            )),
+            Err(_) => Err(format!(
+                "daemon.schedule {quoted} never fires: passes would stop; use a schedule such as \"*/30 * * * * *\""
+            )),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_schedule_that_never_fires_or_is_not_cron_is_refused_with_its_name() {
+        let now = crate::clock::parse_time("2026-11-28T10:00:00Z").unwrap();
+        let with = |schedule: &str| DaemonSettings {
+            schedule: schedule.to_string(),
+            ..DaemonSettings::default()
+        };
+        assert!(with("*/30 * * * * *").check(now).is_ok());
+        let leap = with("0 0 9 29 2 *").check(now).unwrap_err();
+        assert!(
+            leap.contains("next fires at 2028-02-29T09:00:00+00:00, more than a year away"),
+            "{leap}"
+        );
+        let never = with("0 0 0 31 2 *").check(now).unwrap_err();
+        assert!(
+            never.contains("daemon.schedule \"0 0 0 31 2 *\" never fires"),
+            "{never}"
+        );
+        let five = with("*/5 * * * *").check(now).unwrap_err();
+        assert!(five.contains("is not a 6-field cron expression"), "{five}");
+        assert!(!five.contains("ParseSchedule"), "{five}");
+    }
 
     #[test]
     fn with_no_config_at_all_it_runs_on_sqlite_in_the_working_directory() {
@@ -189,6 +260,13 @@ mod tests {
         let err = Settings::load(Some(&file)).unwrap_err().to_string();
         assert!(err.contains("fallback_rol"), "{err}");
         assert!(Settings::load(Some(&dir.path().join("missing.toml"))).is_err());
+
+        std::fs::write(&file, "[engine]\nbatch_size = 9223372036854775807\n").unwrap();
+        let err = Settings::load(Some(&file)).unwrap_err().to_string();
+        assert!(
+            err.contains("engine.batch_size = 9223372036854775807 is out of range: use 1 to 10000"),
+            "{err}"
+        );
 
         std::fs::write(&file, "[rules.limits]\ndeadline_ms = 0\n").unwrap();
         let err = Settings::load(Some(&file)).unwrap_err().to_string();

@@ -44,6 +44,39 @@ pub fn bounded(message: &str, max: usize) -> String {
     out
 }
 
+/// A message with every double-quoted value in it replaced by `"…"`: what an append-only record
+/// keeps of a reason that may quote personal data (an e-mail address, a name). The field names and
+/// the problem stay; the values stay only where erasure can reach them.
+///
+/// ```
+/// use casewarden::text::redact_quoted;
+/// assert_eq!(
+///     redact_quoted(r#"email "priya at home" is not an e-mail address"#),
+///     r#"email "…" is not an e-mail address"#
+/// );
+/// ```
+pub fn redact_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '"' {
+            continue;
+        }
+        // Skip to the closing quote, honouring backslash escapes.
+        let mut escaped = false;
+        for d in chars.by_ref() {
+            match (escaped, d) {
+                (false, '\\') => escaped = true,
+                (false, '"') => break,
+                _ => escaped = false,
+            }
+        }
+        out.push_str("…\"");
+    }
+    out
+}
+
 /// Unicode format characters (category Cf) that change how text displays without showing:
 /// zero-width spaces and joiners, direction marks and overrides, the byte-order mark.
 pub fn is_format(c: char) -> bool {
@@ -132,6 +165,16 @@ mod tests {
         assert!(q.ends_with("…\""), "{q}");
         assert_eq!(q.chars().count(), QUOTE_CHARS + 3);
         assert_eq!(quote("short"), "\"short\"");
+    }
+
+    #[test]
+    fn redaction_keeps_the_words_and_drops_every_quoted_value() {
+        assert_eq!(
+            redact_quoted(r#"a "x\"y" and "z" here"#),
+            r#"a "…" and "…" here"#
+        );
+        assert_eq!(redact_quoted("no values"), "no values");
+        assert_eq!(redact_quoted(r#"unterminated "abc"#), r#"unterminated "…""#);
     }
 
     #[test]

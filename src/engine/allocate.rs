@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::guard;
 use super::progress;
 use super::rows::{self, CaseRow};
 use super::{Db, StepError};
@@ -45,60 +46,124 @@ pub async fn run_once(
     batch: i64,
 ) -> Result<Outcome, StepError> {
     let mut outcome = Outcome::default();
+    let mut skipped = guard::Skipped::default();
     loop {
-        let due: Vec<(i64,)> = sql(DUE_ALLOCATIONS).bind(batch).fetch_all(db).await?;
+        let mut due: Vec<(i64,)> = sql(DUE_ALLOCATIONS).bind(batch).fetch_all(db).await?;
+        due.retain(|(id,)| !skipped.has(0, *id));
         if due.is_empty() {
             return Ok(outcome);
         }
         for (id,) in due {
-            let case = rows::case_by_id(db, id).await?;
-            let verdict = decide(db, rules, &case).await?;
-            let mut tx = db.begin().await?;
-            tx.serialise(super::WRITER_LOCK).await?;
-            let case = rows::case_by_id(&mut tx, id).await?;
-            if case.allocation != "pending" {
-                continue;
-            }
-            let at = case.event_target();
-            match verdict {
-                Verdict::Owner(d) => {
-                    let owner = d.owner.clone().unwrap_or_default();
-                    progress::set_owner(&mut tx, &case, &owner).await?;
-                    events::append(&mut tx, at, now, "allocated", ENGINE, json!({
-                        "owner": owner, "rule": d.rule, "rule_version": d.version, "reason": d.reason,
-                    }))
-                    .await?;
-                    outcome.allocated += 1;
-                }
-                Verdict::Nobody { reason, rule } => {
-                    needed(&mut tx, &case, fallback_role, now, &reason, rule).await?;
-                    outcome.needed += 1;
-                }
-                Verdict::Failed {
-                    rule,
-                    version,
-                    message,
-                } => {
-                    events::append(&mut tx, at, now, "rule_error", ENGINE, json!({
-                        "rule": rule, "rule_version": version, "message": message, "during": "allocation",
-                    }))
-                    .await?;
-                    let reason = format!("allocation rule {rule} failed");
-                    needed(
-                        &mut tx,
-                        &case,
-                        fallback_role,
-                        now,
-                        &reason,
-                        Some((rule, version)),
-                    )
-                    .await?;
-                    outcome.needed += 1;
+            match guard::catch(one(db, rules, fallback_role, id, now)).await {
+                Ok(Some(true)) => outcome.allocated += 1,
+                Ok(Some(false)) => outcome.needed += 1,
+                Ok(None) => {}
+                Err(error) => {
+                    skipped.add(0, id);
+                    set_aside_if_failing(db, fallback_role, id, &error, now).await?;
                 }
             }
-            tx.commit().await?;
         }
     }
+}
+
+/// Allocates one case: `Some(true)` when a rule chose an owner, `Some(false)` when the case went
+/// to the fallback role's queue, `None` when another writer allocated it first.
+async fn one(
+    db: &Db,
+    rules: &Arc<RuleSet>,
+    fallback_role: &str,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<bool>, StepError> {
+    let case = rows::case_by_id(db, id).await?;
+    let verdict = decide(db, rules, &case).await?;
+    let mut tx = db.begin().await?;
+    tx.serialise(super::WRITER_LOCK).await?;
+    let case = rows::case_by_id(&mut tx, id).await?;
+    if case.allocation != "pending" {
+        return Ok(None);
+    }
+    let at = case.event_target();
+    let allocated =
+        match verdict {
+            Verdict::Owner(d) => {
+                let owner = d.owner.clone().unwrap_or_default();
+                progress::set_owner(&mut tx, &case, &owner).await?;
+                events::append(&mut tx, at, now, "allocated", ENGINE, json!({
+                "owner": owner, "rule": d.rule, "rule_version": d.version, "reason": d.reason,
+            }))
+            .await?;
+                true
+            }
+            Verdict::Nobody { reason, rule } => {
+                needed(&mut tx, &case, fallback_role, now, &reason, rule).await?;
+                false
+            }
+            Verdict::Failed {
+                rule,
+                version,
+                message,
+            } => {
+                events::append(&mut tx, at, now, "rule_error", ENGINE, json!({
+                "rule": rule, "rule_version": version, "message": message, "during": "allocation",
+            }))
+            .await?;
+                let reason = format!("allocation rule {rule} failed");
+                needed(
+                    &mut tx,
+                    &case,
+                    fallback_role,
+                    now,
+                    &reason,
+                    Some((rule, version)),
+                )
+                .await?;
+                false
+            }
+        };
+    tx.commit().await?;
+    Ok(Some(allocated))
+}
+
+/// A case that cannot be allocated (its row cannot be read, or allocating it keeps failing) goes
+/// to the fallback role's queue after repeated failures, with an `item_set_aside` event.
+async fn set_aside_if_failing(
+    db: &Db,
+    fallback_role: &str,
+    id: i64,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StepError> {
+    let guard::Verdict::SetAside { attempts } =
+        guard::failed(db, "allocation", id, error, now).await?
+    else {
+        return Ok(());
+    };
+    let mut tx = db.begin().await?;
+    tx.serialise(super::WRITER_LOCK).await?;
+    sql("UPDATE cases SET allocation = 'needed', queue_role = $1 WHERE id = $2 AND allocation = 'pending'")
+        .bind(fallback_role)
+        .bind(id)
+        .execute(&mut tx)
+        .await?;
+    let consequence =
+        format!("the case waits on the {fallback_role} worklist to be allocated by hand");
+    guard::record_set_aside(
+        &mut tx,
+        Some(id),
+        guard::Aside {
+            step: "allocation",
+            item: json!({"kind": "case", "id": id}),
+            consequence: &consequence,
+            error,
+            attempts,
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn needed(

@@ -70,7 +70,9 @@ pub async fn release(
     Ok(())
 }
 
-/// Releases every task whose release date is due, in batches of `batch`.
+/// Releases every task whose release date is due, in batches of `batch`, each in its own
+/// transaction. A task that cannot be released is skipped for the pass; after repeated failures
+/// its release date is cleared (it stays held until the CRM releases it), with an event.
 pub async fn run_once(
     db: &Db,
     rules: &RuleSet,
@@ -78,32 +80,94 @@ pub async fn run_once(
     batch: i64,
 ) -> Result<u64, StepError> {
     let mut released = 0;
+    let mut skipped = super::guard::Skipped::default();
     loop {
-        let mut tx = db.begin().await?;
-        tx.serialise(super::WRITER_LOCK).await?;
-        let due: Vec<(i64,)> = sql(DUE_RELEASES)
+        let mut due: Vec<(i64,)> = sql(DUE_RELEASES)
             .bind(now)
             .bind(batch)
-            .fetch_all(&mut tx)
+            .fetch_all(db)
             .await?;
+        due.retain(|(id,)| !skipped.has(0, *id));
         if due.is_empty() {
             return Ok(released);
         }
-        for (id,) in &due {
-            let task = rows::task_by_id(&mut tx, *id).await?;
-            let case = rows::case_by_id(&mut tx, task.case_id).await?;
-            release(
-                &mut tx,
-                rules,
-                &case,
-                &task,
-                "release date reached",
-                ENGINE,
-                now,
-            )
-            .await?;
-            released += 1;
+        for (id,) in due {
+            match super::guard::catch(release_due(db, rules, id, now)).await {
+                Ok(done) => released += u64::from(done),
+                Err(error) => {
+                    skipped.add(0, id);
+                    set_aside_if_failing(db, id, &error, now).await?;
+                }
+            }
         }
-        tx.commit().await?;
     }
+}
+
+async fn release_due(
+    db: &Db,
+    rules: &RuleSet,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    tx.serialise(super::WRITER_LOCK).await?;
+    let task = rows::task_by_id(&mut tx, id).await?;
+    if task.status != "on_hold" {
+        // Another writer released it since we looked.
+        return Ok(false);
+    }
+    let case = rows::case_by_id(&mut tx, task.case_id).await?;
+    release(
+        &mut tx,
+        rules,
+        &case,
+        &task,
+        "release date reached",
+        ENGINE,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+async fn set_aside_if_failing(
+    db: &Db,
+    id: i64,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StepError> {
+    let super::guard::Verdict::SetAside { attempts } =
+        super::guard::failed(db, "hold_release", id, error, now).await?
+    else {
+        return Ok(());
+    };
+    let mut tx = db.begin().await?;
+    tx.serialise(super::WRITER_LOCK).await?;
+    sql("UPDATE tasks SET hold_until = NULL WHERE id = $1 AND status = 'on_hold'")
+        .bind(id)
+        .execute(&mut tx)
+        .await?;
+    let case_id: Option<(i64,)> = sql("SELECT case_id FROM tasks WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut tx)
+        .await
+        .ok()
+        .flatten();
+    let consequence = "the task stays on hold until the CRM releases it";
+    super::guard::record_set_aside(
+        &mut tx,
+        case_id.map(|(c,)| c),
+        super::guard::Aside {
+            step: "hold_release",
+            item: json!({"kind": "task", "id": id}),
+            consequence,
+            error,
+            attempts,
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }

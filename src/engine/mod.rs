@@ -6,6 +6,7 @@
 pub mod allocate;
 pub mod apply;
 pub mod case_target;
+pub mod guard;
 pub mod holds;
 pub mod housing;
 pub mod ingest;
@@ -18,9 +19,11 @@ pub mod sla;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
+use crate::clock::Now;
 pub use crate::db::Db;
 use crate::rules::RuleSet;
 
@@ -43,6 +46,24 @@ pub struct EngineSettings {
     pub batch_size: i64,
     /// The role whose worklist shows cases no rule could allocate.
     pub fallback_role: String,
+    /// The largest command accepted, in bytes of JSON. A larger inbox row is rejected and cut
+    /// down to a prefix (its size and SHA-256 kept in the reason); `submit` refuses it at once.
+    pub max_command_bytes: usize,
+}
+
+impl EngineSettings {
+    /// Checks every setting against its documented range.
+    pub fn check(&self) -> Result<(), String> {
+        crate::settings::in_range("engine.batch_size", self.batch_size, 1, 10_000)?;
+        crate::settings::in_range(
+            "engine.max_command_bytes",
+            self.max_command_bytes as i64,
+            1024,
+            16 * 1024 * 1024,
+        )?;
+        crate::commands::check_reference("engine.fallback_role", &self.fallback_role)
+            .map_err(|r| r.0)
+    }
 }
 
 impl Default for EngineSettings {
@@ -50,6 +71,7 @@ impl Default for EngineSettings {
         EngineSettings {
             batch_size: 200,
             fallback_role: "allocation_queue".to_string(),
+            max_command_bytes: crate::commands::MAX_COMMAND_BYTES,
         }
     }
 }
@@ -161,43 +183,96 @@ impl Engine {
 
     /// Runs every step once as if the time were `now`.
     pub async fn run_pass(&self, now: DateTime<Utc>) -> Result<PassOutcome, StepError> {
-        let now = crate::clock::truncate(now);
+        self.pass(Now::At(crate::clock::truncate(now))).await
+    }
+
+    /// Runs every step once on the wall clock, as the daemon does: commands take the time of
+    /// their own transaction.
+    pub async fn run_live_pass(&self) -> Result<PassOutcome, StepError> {
+        self.pass(Now::Live).await
+    }
+
+    /// One pass. Each step runs whatever the others did: a step that fails (a database error)
+    /// or panics (a defect) is logged with its name, and the pass goes on to the next step. The
+    /// pass fails, after all steps have run, if any step did.
+    async fn pass(&self, clock: Now) -> Result<PassOutcome, StepError> {
         let rules = self.rules();
+        let now = clock.get();
         let span = tracing::info_span!("pass", now = %now.to_rfc3339(), rules = %rules.hash);
-        self.steps(&rules, now).instrument(span).await
+        async {
+            let mut failed = Vec::new();
+            let outcome = self.steps(&rules, clock, &mut failed).await;
+            if !outcome.is_idle() {
+                tracing::info!(%outcome, "pass finished");
+            }
+            match failed.len() {
+                0 => Ok(outcome),
+                _ => Err(StepError::Internal(format!(
+                    "these steps failed and will be tried again next pass: {}",
+                    failed.join("; ")
+                ))),
+            }
+        }
+        .instrument(span)
+        .await
     }
 
     async fn steps(
         &self,
         rules: &Arc<RuleSet>,
-        now: DateTime<Utc>,
-    ) -> Result<PassOutcome, StepError> {
+        clock: Now,
+        failed: &mut Vec<String>,
+    ) -> PassOutcome {
         let batch = self.settings.batch_size.max(1);
-        let rules = rules.clone();
-        let ingest = ingest::run_once(&self.db, &rules, now, batch).await?;
-        let allocation =
-            allocate::run_once(&self.db, &rules, &self.settings.fallback_role, now, batch).await?;
-        let holds_released = holds::run_once(&self.db, &rules, now, batch).await?;
+        let db = &self.db;
+        let now = clock.get();
+        let max_bytes = self.settings.max_command_bytes;
+        let ingest = step("ingest", failed, async {
+            ingest::run_once(db, rules, clock, batch, max_bytes).await
+        })
+        .await;
+        // The other steps run at the pass's time, or, live, at the time they start.
+        let now = match clock {
+            Now::At(_) => now,
+            Now::Live => crate::clock::now(),
+        };
+        let allocation = step("allocation", failed, async {
+            allocate::run_once(db, rules, &self.settings.fallback_role, now, batch).await
+        })
+        .await;
+        let holds_released = step("holds", failed, async {
+            holds::run_once(db, rules, now, batch).await
+        })
+        .await;
         let (pack_settings, organisation) = &*self.packs;
-        let packs =
-            housing::run_once(&self.db, &rules, pack_settings, organisation, now, batch).await?;
-        let sla = sla::run_once(&self.db, &rules, now, batch).await?;
+        let packs = step("packs", failed, async {
+            housing::run_once(db, rules, pack_settings, organisation, now, batch).await
+        })
+        .await;
+        let sla = step("sla", failed, async {
+            sla::run_once(db, rules, now, batch).await
+        })
+        .await;
         let delivery = match &self.mail {
             Some((mailer, settings)) => {
-                crate::mail::deliver::run_once(
-                    &self.db,
-                    mailer,
-                    &rules.templates,
-                    &rules.calendars,
-                    settings,
-                    now,
-                    batch,
-                )
-                .await?
+                step("delivery", failed, async {
+                    crate::mail::deliver::run_once(
+                        db,
+                        mailer,
+                        &rules.templates,
+                        &rules.calendars,
+                        settings,
+                        now,
+                        batch,
+                    )
+                    .await
+                    .map_err(StepError::from)
+                })
+                .await
             }
             None => crate::mail::deliver::Outcome::default(),
         };
-        let outcome = PassOutcome {
+        PassOutcome {
             sent: delivery.sent,
             retried: delivery.retried,
             dead: delivery.dead,
@@ -213,10 +288,33 @@ impl Engine {
             packs_made: packs.made,
             packs_waiting: packs.waiting,
             packs_failed: packs.failed,
-        };
-        if !outcome.is_idle() {
-            tracing::info!(%outcome, "pass finished");
         }
-        Ok(outcome)
+    }
+}
+
+/// Runs one step, catching its error or panic: logged, named in `failed`, and an empty outcome
+/// in its place, so the steps after it still run.
+async fn step<T: Default>(
+    name: &str,
+    failed: &mut Vec<String>,
+    work: impl std::future::Future<Output = Result<T, StepError>>,
+) -> T {
+    // Boxed: a pass's futures nest deeply, and each step's belongs on the heap, not the stack.
+    match std::panic::AssertUnwindSafe(Box::pin(work))
+        .catch_unwind()
+        .await
+    {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(e)) => {
+            tracing::error!(step = name, error = %e, "step failed; the other steps still run");
+            failed.push(format!("{name}: {e}"));
+            T::default()
+        }
+        Err(panic) => {
+            let message = ingest::panic_message(&panic);
+            tracing::error!(step = name, panic = %message, "step panicked; the other steps still run");
+            failed.push(format!("{name}: internal error: {message}"));
+            T::default()
+        }
     }
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::guard;
 use super::progress::Ctx;
 use super::recipients::{self, People};
 use super::rows::{self, CaseRow};
@@ -233,7 +234,7 @@ pub async fn resume_task_clock(
         return Ok(None);
     };
     let case = rows::case_by_id(&mut *tx, item.case_id).await?;
-    let Some((def, sla)) = item_sla(rules, &case, &item) else {
+    let Some((def, sla)) = item_sla(rules, &case, ItemKind::Task, &item) else {
         return Ok(None);
     };
     let Some(target) = item.target_at else {
@@ -314,13 +315,18 @@ async fn load<'a>(
 }
 
 /// The definition and SLA that govern an item, if the rule set still has them.
-fn item_sla(rules: &RuleSet, case: &CaseRow, item: &Item) -> Option<(Arc<Definition>, Sla)> {
+/// The kind is passed in, never guessed from ids: a task's row id may equal its stage's.
+fn item_sla(
+    rules: &RuleSet,
+    case: &CaseRow,
+    kind: ItemKind,
+    item: &Item,
+) -> Option<(Arc<Definition>, Sla)> {
     let def = rules.definition(&case.definition_id)?.clone();
     let stage = def.stage(&item.stage_key)?;
-    let sla = if item.stage_id == item.id {
-        stage.sla.clone()
-    } else {
-        stage.task(&item.key)?.sla.clone()
+    let sla = match kind {
+        ItemKind::Stage => stage.sla.clone(),
+        ItemKind::Task => stage.task(&item.key)?.sla.clone(),
     };
     Some((def, sla))
 }
@@ -339,6 +345,7 @@ pub async fn run_once(
     batch: i64,
 ) -> Result<Outcome, StepError> {
     let mut outcome = Outcome::default();
+    let mut skipped = guard::Skipped::default();
     loop {
         let mut due: Vec<(DateTime<Utc>, ItemKind, i64)> = Vec::new();
         let tasks: Vec<(DateTime<Utc>, i64)> = sql(DUE_TASK_CHECKPOINTS)
@@ -353,16 +360,81 @@ pub async fn run_once(
             .await?;
         due.extend(tasks.into_iter().map(|(at, id)| (at, ItemKind::Task, id)));
         due.extend(stages.into_iter().map(|(at, id)| (at, ItemKind::Stage, id)));
+        due.retain(|(_, kind, id)| !skipped.has(*kind as u8, *id));
         if due.is_empty() {
             return Ok(outcome);
         }
         due.sort_by_key(|(at, kind, id)| (*at, *kind == ItemKind::Task, *id));
         for (_, kind, id) in due {
-            let fired = fire(db, rules, kind, id, now).await?;
-            outcome.escalations += u64::from(fired.is_some());
-            outcome.notifications += fired.unwrap_or(0);
+            match guard::catch(fire(db, rules, kind, id, now)).await {
+                Ok(fired) => {
+                    outcome.escalations += u64::from(fired.is_some());
+                    outcome.notifications += fired.unwrap_or(0);
+                }
+                Err(error) => {
+                    skipped.add(kind as u8, id);
+                    set_aside_if_failing(db, kind, id, &error, now).await?;
+                }
+            }
         }
     }
+}
+
+/// An item whose checkpoint cannot be fired: after repeated failures its clock is no longer
+/// checked (`next_check_at` cleared), with an `item_set_aside` event. A later change to the item
+/// (a completion, a hold, a release) starts checking it again.
+async fn set_aside_if_failing(
+    db: &Db,
+    kind: ItemKind,
+    id: i64,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StepError> {
+    let step = match kind {
+        ItemKind::Task => "sla_task",
+        ItemKind::Stage => "sla_stage",
+    };
+    let guard::Verdict::SetAside { attempts } = guard::failed(db, step, id, error, now).await?
+    else {
+        return Ok(());
+    };
+    let mut tx = db.begin().await?;
+    tx.serialise(super::WRITER_LOCK).await?;
+    let (stop, case) = match kind {
+        ItemKind::Task => (
+            sql("UPDATE tasks SET next_check_at = NULL WHERE id = $1"),
+            sql("SELECT case_id FROM tasks WHERE id = $1"),
+        ),
+        ItemKind::Stage => (
+            sql("UPDATE stages SET next_check_at = NULL WHERE id = $1"),
+            sql("SELECT case_id FROM stages WHERE id = $1"),
+        ),
+    };
+    stop.bind(id).execute(&mut tx).await?;
+    let case_id = case
+        .bind(id)
+        .fetch_optional::<(i64,)>(&mut tx)
+        .await
+        .ok()
+        .flatten()
+        .map(|(c,)| c);
+    let item = json!({"kind": kind.as_str(), "id": id});
+    let consequence = "its SLA clock is no longer checked until the item changes";
+    guard::record_set_aside(
+        &mut tx,
+        case_id,
+        guard::Aside {
+            step,
+            item,
+            consequence,
+            error,
+            attempts,
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Fires the due checkpoint of one item. Returns the notifications written, or `None` when
@@ -382,7 +454,7 @@ async fn fire(
         ItemKind::Task => item.status == "active",
         ItemKind::Stage => item.status == "open",
     };
-    let plan = match (open, item_sla(rules, &case, &item), item.target_at) {
+    let plan = match (open, item_sla(rules, &case, kind, &item), item.target_at) {
         (true, Some((def, sla)), Some(target)) => {
             let cal = rules.calendar(&def);
             let dates = Dates {

@@ -85,12 +85,30 @@ impl Env {
     /// Submits commands; returns their inbox ids.
     pub async fn submit(&self, commands: &[Value]) -> Vec<i64> {
         let lines: Vec<String> = commands.iter().map(Value::to_string).collect();
-        ingest::submit(&self.db, &lines.join("\n")).await.unwrap()
+        ingest::submit(
+            &self.db,
+            &lines.join("\n"),
+            casewarden::commands::MAX_COMMAND_BYTES,
+        )
+        .await
+        .unwrap()
     }
 
     /// Submits raw lines as they are.
     pub async fn submit_raw(&self, text: &str) -> Vec<i64> {
-        ingest::submit(&self.db, text).await.unwrap()
+        ingest::submit(&self.db, text, casewarden::commands::MAX_COMMAND_BYTES)
+            .await
+            .unwrap()
+    }
+
+    /// Writes a body straight into the inbox table, as a CRM sharing the database does.
+    pub async fn insert_raw(&self, body: &str) -> i64 {
+        sql("INSERT INTO inbox (body, received_at) VALUES ($1, $2) RETURNING id")
+            .bind(body)
+            .bind(clock::now())
+            .scalar(&self.db)
+            .await
+            .unwrap()
     }
 
     pub async fn tick(&self, now: &str) -> PassOutcome {

@@ -11,4 +11,5 @@ mod allocation;
 mod commands;
 mod housing;
 mod progression;
+mod reliability;
 mod sla;

@@ -1,0 +1,154 @@
+//! One bad item never stops a step. Each step runs an item's work through [`catch`], which turns
+//! a database error or a panic into that item's failure; [`failed`] counts the failures in
+//! `item_failures`, and after [`MAX_FAILURES`] of them (within a day of each other) the step sets
+//! the item aside in its own way (see each step) and writes an `item_set_aside` event. Until
+//! then the item is skipped for the rest of the pass and tried again in the next one.
+
+use std::collections::HashSet;
+use std::future::Future;
+
+use chrono::{DateTime, Duration, Utc};
+use futures_util::FutureExt;
+use serde_json::json;
+
+use super::{Db, StepError};
+use crate::db::{Tx, sql};
+use crate::events::{self, ENGINE};
+use crate::text;
+
+/// Failures (in passes within a day of each other) before an item is set aside.
+pub const MAX_FAILURES: i64 = 3;
+
+/// Runs one item's work; an error or a panic comes back as the failure's message.
+pub async fn catch<T, E: std::fmt::Display>(
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    // Boxed: a pass's futures nest deeply, and each step's belongs on the heap, not the stack.
+    match std::panic::AssertUnwindSafe(Box::pin(work))
+        .catch_unwind()
+        .await
+    {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(e)) => Err(text::bounded(&e.to_string(), 1000)),
+        Err(panic) => Err(format!(
+            "internal error: {}",
+            super::ingest::panic_message(&panic)
+        )),
+    }
+}
+
+/// What to do with an item that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Skip it for the rest of this pass; try again in the next.
+    Retry,
+    /// Set it aside now: it has failed too often.
+    SetAside { attempts: i64 },
+}
+
+/// Counts a failure of `item_id` in `step`.
+pub async fn failed(
+    db: &Db,
+    step: &str,
+    item_id: i64,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<Verdict, StepError> {
+    tracing::warn!(
+        step,
+        item_id,
+        error,
+        "an item failed; the step goes on without it"
+    );
+    let mut tx = db.begin().await?;
+    tx.serialise(super::WRITER_LOCK).await?;
+    let attempts: i64 = sql(
+        "INSERT INTO item_failures (step, item_id, attempts, last_error, first_failed_at, last_failed_at) \
+         VALUES ($1, $2, 1, $3, $4, $4) \
+         ON CONFLICT (step, item_id) DO UPDATE SET \
+           attempts = CASE WHEN item_failures.last_failed_at < $5 THEN 1 ELSE item_failures.attempts + 1 END, \
+           first_failed_at = CASE WHEN item_failures.last_failed_at < $5 THEN $4 ELSE item_failures.first_failed_at END, \
+           last_error = $3, last_failed_at = $4, set_aside_at = NULL \
+         RETURNING attempts",
+    )
+    .bind(step)
+    .bind(item_id)
+    .bind(error)
+    .bind(now)
+    .bind(now - Duration::days(1))
+    .scalar(&mut tx)
+    .await?;
+    let verdict = if attempts >= MAX_FAILURES {
+        sql("UPDATE item_failures SET set_aside_at = $1 WHERE step = $2 AND item_id = $3")
+            .bind(now)
+            .bind(step)
+            .bind(item_id)
+            .execute(&mut tx)
+            .await?;
+        Verdict::SetAside { attempts }
+    } else {
+        Verdict::Retry
+    };
+    tx.commit().await?;
+    Ok(verdict)
+}
+
+/// An item a step sets aside, and what that means for it.
+pub struct Aside<'a> {
+    pub step: &'a str,
+    /// `{"kind": ..., "id": ...}`.
+    pub item: serde_json::Value,
+    pub consequence: &'a str,
+    pub error: &'a str,
+    pub attempts: i64,
+}
+
+/// Writes the `item_set_aside` event, on the case's log when the case can be read.
+pub async fn record_set_aside(
+    tx: &mut Tx,
+    case_id: Option<i64>,
+    aside: Aside<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let Aside {
+        step,
+        item,
+        consequence,
+        error,
+        attempts,
+    } = aside;
+    let case: Option<(i64, String)> = match case_id {
+        Some(id) => sql("SELECT id, case_ref FROM cases WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    tracing::error!(step, %item, attempts, error, consequence, "an item was set aside");
+    events::append(
+        tx,
+        case.as_ref().map(|(id, r)| (*id, r.as_str())),
+        now,
+        "item_set_aside",
+        ENGINE,
+        json!({"step": step, "item": item, "attempts": attempts, "error": error, "consequence": consequence}),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The items of one pass that failed, so the step goes on without them.
+#[derive(Debug, Default)]
+pub struct Skipped(HashSet<(u8, i64)>);
+
+impl Skipped {
+    pub fn add(&mut self, kind: u8, id: i64) {
+        self.0.insert((kind, id));
+    }
+
+    pub fn has(&self, kind: u8, id: i64) -> bool {
+        self.0.contains(&(kind, id))
+    }
+}
