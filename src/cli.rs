@@ -8,7 +8,41 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 use crate::settings::Settings;
+use crate::text::terminal_json;
 use crate::{clock, daemon, demo, engine::ingest, report, startup};
+
+/// Standard output's reader went away (`casewarden events | head`): the command stops there,
+/// and `main` ends quietly, as the reader has what it wanted.
+#[derive(Debug, thiserror::Error)]
+#[error("standard output was closed")]
+pub struct StdoutClosed;
+
+/// Writes to standard output without panicking: a closed pipe gives [`StdoutClosed`], any other
+/// failure its `io::Error`.
+pub fn write_out(text: std::fmt::Arguments) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_fmt(text).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        r => Ok(r?),
+    }
+}
+
+/// Whether a command ended because standard output's reader went away.
+pub fn is_closed_pipe(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<StdoutClosed>().is_some()
+}
+
+/// `print!` that returns the write's result instead of panicking on a closed pipe.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::write_out(format_args!($($arg)*)) };
+}
+
+/// `println!` that returns the write's result instead of panicking on a closed pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+pub(crate) use outln;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -214,7 +248,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             };
             let app = startup::build(settings, true).await?;
             let outcome = app.engine.run_pass(now).await?;
-            println!("pass at {}: {outcome}", now.to_rfc3339());
+            outln!("pass at {}: {outcome}", now.to_rfc3339())?;
         }
         Command::Plan { now, json } => {
             let now = match now {
@@ -226,17 +260,17 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             let app = startup::build(settings, false).await?;
             let plan = crate::engine::plan::plan(&app.engine, now).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&plan)?);
+                outln!("{}", terminal_json(&serde_json::to_string_pretty(&plan)?))?;
             } else {
-                print!("{}", plan.to_text());
+                out!("{}", plan.to_text())?;
             }
         }
         Command::Migrate => {
             let db = startup::open_database(&settings).await?;
-            println!(
+            outln!(
                 "database {} is up to date",
                 crate::db::redact(&settings.database.url)
-            );
+            )?;
             db.close().await;
         }
         Command::Check { json } => {
@@ -247,7 +281,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 .map(|p| p.0.clone())
                 .unwrap_or_default();
             if json {
-                println!("{}", serde_json::to_string_pretty(&problems)?);
+                outln!(
+                    "{}",
+                    terminal_json(&serde_json::to_string_pretty(&problems)?)
+                )?;
             } else {
                 for p in &problems {
                     eprintln!("{p}");
@@ -256,12 +293,12 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             return Ok(match result {
                 Ok(rules) => {
                     if !json {
-                        println!(
+                        outln!(
                             "ok: {} definitions, {} scripts (rule set {})",
                             rules.definitions.len(),
                             rules.scripts.len(),
                             rules.hash
-                        );
+                        )?;
                     }
                     ExitCode::SUCCESS
                 }
@@ -281,7 +318,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             let path = path.unwrap_or_else(|| settings.rules.dir.join("tests"));
             match crate::rules::testing::run(&rules, &path) {
                 Ok(report) => {
-                    print!("{}", report.to_text());
+                    out!("{}", report.to_text())?;
                     return Ok(if report.failed() > 0 {
                         ExitCode::FAILURE
                     } else {
@@ -309,7 +346,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             };
             let db = startup::open_database(&settings).await?;
             for id in ingest::submit(&db, &text, settings.engine.max_command_bytes).await? {
-                println!("{id}");
+                outln!("{id}")?;
             }
         }
         Command::Inbox {
@@ -320,9 +357,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             let db = startup::connect_database(&settings).await?;
             let rows = report::inbox(&db, rejected, limit).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                outln!("{}", terminal_json(&serde_json::to_string_pretty(&rows)?))?;
             } else {
-                print!("{}", report::inbox_text(&rows));
+                out!("{}", report::inbox_text(&rows))?;
             }
         }
         Command::Form { workflow, json } => {
@@ -340,9 +377,12 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 );
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&form.describe())?);
+                outln!(
+                    "{}",
+                    terminal_json(&serde_json::to_string_pretty(&form.describe())?)
+                )?;
             } else {
-                print!("{}", form.to_text());
+                out!("{}", form.to_text())?;
             }
         }
         Command::Advice {
@@ -384,9 +424,12 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             let answers = answers.0.as_object().cloned().unwrap_or_default();
             let choices = crate::engine::housing::choose(&rules, &case, &answers, now).await;
             if json {
-                println!("{}", serde_json::to_string_pretty(&choices)?);
+                outln!(
+                    "{}",
+                    terminal_json(&serde_json::to_string_pretty(&choices)?)
+                )?;
             } else {
-                print!("{}", crate::advice::explain(&choices));
+                out!("{}", crate::advice::explain(&choices))?;
             }
             if choices.iter().any(|c| c.error.is_some()) {
                 return Ok(ExitCode::FAILURE);
@@ -403,18 +446,18 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 );
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&case)?);
+                outln!("{}", terminal_json(&serde_json::to_string_pretty(&case)?))?;
             } else {
-                print!("{}", case.to_text());
+                out!("{}", case.to_text())?;
             }
         }
         Command::Worklist { user, role, json } => {
             let db = startup::connect_database(&settings).await?;
             let rows = report::worklist(&db, user.as_deref(), role.as_deref()).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                outln!("{}", terminal_json(&serde_json::to_string_pretty(&rows)?))?;
             } else {
-                print!("{}", report::worklist_text(&rows));
+                out!("{}", report::worklist_text(&rows))?;
             }
         }
         Command::Outbox {
@@ -423,7 +466,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         } => {
             let db = startup::connect_database(&settings).await?;
             report::retry_notification(&db, id, clock::now()).await?;
-            println!("notification {id} requeued; the next pass will send it");
+            outln!("notification {id} requeued; the next pass will send it")?;
         }
         Command::Outbox {
             action: None,
@@ -434,15 +477,15 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             let db = startup::connect_database(&settings).await?;
             let rows = report::outbox(&db, status.as_deref(), limit).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                outln!("{}", terminal_json(&serde_json::to_string_pretty(&rows)?))?;
             } else {
-                print!("{}", report::outbox_text(&rows));
+                out!("{}", report::outbox_text(&rows))?;
             }
         }
         Command::Events { after, limit } => {
             let db = startup::connect_database(&settings).await?;
             for e in crate::events::since(&db, after, limit).await? {
-                println!("{}", serde_json::to_string(&e)?);
+                outln!("{}", terminal_json(&serde_json::to_string(&e)?))?;
             }
         }
         Command::Demo { dir } => demo::run(&settings, &dir).await?,

@@ -333,19 +333,90 @@ fn text(field: &str, value: &str, max: usize) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// Checks a reference in the contract's format, naming `field` if it is not.
+/// Checks a reference in the contract's format, naming `field` if it is not: [`reference`].
 pub fn check_reference(field: &str, value: &str) -> Result<(), Rejection> {
     reference(field, value)
 }
 
-fn reference(field: &str, value: &str) -> Result<(), Rejection> {
-    text(field, value, MAX_REF)?;
-    if value.chars().any(char::is_whitespace) {
+/// The characters a reference may hold besides ASCII letters and digits.
+pub const REFERENCE_PUNCTUATION: &str = "-_./:@";
+
+/// What a reference may be, as rejections say it.
+pub const REFERENCE_FORMAT: &str = "1 to 100 ASCII letters, digits and - _ . / : @, starting with a letter or digit, \
+     with no empty, `.` or `..` part between slashes and no `/` at the end";
+
+/// The one check of the reference format (docs/integration.md, "References"), for every door a
+/// reference comes in by: ASCII letters, digits and `- _ . / : @`, 1 to 100 characters, starting
+/// with a letter or digit, no empty, `.` or `..` segment between slashes, no trailing `/`. So a
+/// reference cannot hide characters (zero-width, bidi overrides, look-alike letters), cannot
+/// climb out of a directory, and reads the same on every terminal.
+pub fn reference(field: &str, value: &str) -> Result<(), Rejection> {
+    let bad = |why: &str| {
+        reject(format!(
+            "{field} {} {why}; a reference is {REFERENCE_FORMAT}",
+            crate::text::quote(value)
+        ))
+    };
+    let len = value.chars().count();
+    if len == 0 {
         return reject(format!(
-            "{field} {value:?} contains whitespace; references are single words"
+            "{field} is empty; a reference is {REFERENCE_FORMAT}"
         ));
     }
+    if len > MAX_REF {
+        return reject(format!(
+            "{field} is {len} characters long; the limit is {MAX_REF}"
+        ));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|c| !c.is_ascii_alphanumeric() && !REFERENCE_PUNCTUATION.contains(*c))
+    {
+        return bad(&format!("contains {}", describe(c)));
+    }
+    if !value.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return bad("does not start with a letter or digit");
+    }
+    if value.ends_with('/') {
+        return bad("ends with `/`");
+    }
+    if value.split('/').any(|s| matches!(s, "" | "." | "..")) {
+        return bad("has an empty, `.` or `..` part between slashes");
+    }
     Ok(())
+}
+
+/// A character a reference may not hold, named so a person can find it.
+fn describe(c: char) -> String {
+    if c.is_whitespace() {
+        format!("whitespace ({})", c.escape_unicode())
+    } else if c.is_control() {
+        format!("a control character ({})", c.escape_unicode())
+    } else if crate::text::is_format(c) {
+        format!("an invisible format character ({})", c.escape_unicode())
+    } else if c.is_ascii() {
+        format!("`{c}`")
+    } else {
+        format!("the non-ASCII character {c:?} ({})", c.escape_unicode())
+    }
+}
+
+/// A field that only names something casewarden already has (a case, a user, a contact, a
+/// task). New references must be in the format ([`reference`]); a name is also accepted in the
+/// looser form earlier releases stored (no whitespace, no control characters), so records made
+/// before the format keep being worked. It must still match a stored record exactly, and it may
+/// never hold an invisible format character.
+fn named(field: &str, value: &str) -> Result<(), Rejection> {
+    let format = reference(field, value);
+    let stored_before = text(field, value, MAX_REF).is_ok()
+        && !value
+            .chars()
+            .any(|c| c.is_whitespace() || crate::text::is_format(c));
+    if format.is_ok() || stored_before {
+        Ok(())
+    } else {
+        format
+    }
 }
 
 fn optional(field: &str, value: &Option<String>, max: usize) -> Result<(), Rejection> {
@@ -427,8 +498,11 @@ impl Command {
 
     /// Checks what can be checked without the database.
     fn check(&self) -> Result<(), Rejection> {
-        if let Some(case_ref) = self.case_ref() {
-            reference("case_ref", case_ref)?;
+        match (self, self.case_ref()) {
+            // A new case's reference is in the format; other commands name a stored case.
+            (Command::CreateCase(c), _) => reference("case_ref", &c.case_ref)?,
+            (_, Some(case_ref)) => named("case_ref", case_ref)?,
+            (_, None) => {}
         }
         match self {
             Command::UpsertUser(u) => {
@@ -436,12 +510,12 @@ impl Command {
                 text("name", &u.name, MAX_NAME)?;
                 email("email", &u.email)?;
                 if let Some(m) = &u.line_manager {
-                    reference("line_manager", m)?;
+                    named("line_manager", m)?;
                     if m == &u.user_ref {
                         return reject("line_manager: a user cannot be their own line manager");
                     }
                 }
-                u.roles.iter().try_for_each(|r| reference("roles[]", r))
+                u.roles.iter().try_for_each(|r| named("roles[]", r))
             }
             Command::UpsertRole(r) => {
                 reference("ref", &r.role_ref)?;
@@ -465,7 +539,7 @@ impl Command {
                         g.members.len()
                     ));
                 }
-                g.members.iter().try_for_each(|m| reference("members[]", m))
+                g.members.iter().try_for_each(|m| named("members[]", m))
             }
             Command::CreateCase(c) => {
                 one_of("kind", &c.kind, crate::definitions::model::KINDS)?;
@@ -483,7 +557,7 @@ impl Command {
                             "workflow: home buy cases name a scheme, not a workflow; workflows are for kind housing_options",
                         );
                     }
-                    (None, Some(w), true) => reference("workflow", w)?,
+                    (None, Some(w), true) => named("workflow", w)?,
                     (None, None, true) => {
                         return reject(
                             "missing field `workflow`: housing options cases name their advice stream's workflow, e.g. \"section_21\"",
@@ -496,8 +570,8 @@ impl Command {
                     }
                 }
                 match (&c.applicant, &c.applicant_group) {
-                    (Some(a), None) => reference("applicant", a)?,
-                    (None, Some(g)) => reference("applicant_group", g)?,
+                    (Some(a), None) => named("applicant", a)?,
+                    (None, Some(g)) => named("applicant_group", g)?,
                     (Some(_), Some(_)) => {
                         return reject("give applicant or applicant_group, not both");
                     }
@@ -535,31 +609,31 @@ impl Command {
                     .keys()
                     .try_for_each(|k| reference("attributes key", k))
             }
-            Command::ActivateTask(t) | Command::ReleaseTask(t) => reference("task", &t.task),
+            Command::ActivateTask(t) | Command::ReleaseTask(t) => named("task", &t.task),
             Command::CompleteTask(t) => {
-                reference("task", &t.task)?;
-                reference("by", &t.by)?;
+                named("task", &t.task)?;
+                named("by", &t.by)?;
                 if let Some(at) = &t.at {
                     time("at", at)?;
                 }
                 optional("outcome", &t.outcome, MAX_NAME)
             }
             Command::SkipTask(t) => {
-                reference("task", &t.task)?;
+                named("task", &t.task)?;
                 if let Some(by) = &t.by {
-                    reference("by", by)?;
+                    named("by", by)?;
                 }
                 optional("reason", &t.reason, MAX_TEXT)
             }
             Command::HoldTask(t) => {
-                reference("task", &t.task)?;
+                named("task", &t.task)?;
                 time("until", &t.until)?;
                 text("reason", &t.reason, MAX_TEXT)
             }
-            Command::AdvanceCase(a) => reference("to_stage", &a.to_stage),
-            Command::ReassignCase(r) => reference("owner", &r.owner),
+            Command::AdvanceCase(a) => named("to_stage", &a.to_stage),
+            Command::ReassignCase(r) => named("owner", &r.owner),
             Command::AddNote(n) => {
-                reference("by", &n.by)?;
+                named("by", &n.by)?;
                 text("text", &n.text, MAX_TEXT)
             }
             Command::AttachFile(f) => {
@@ -587,20 +661,20 @@ impl Command {
                     return reject("sha256 must be 64 hexadecimal digits");
                 }
                 if let Some(by) = &f.by {
-                    reference("by", by)?;
+                    named("by", by)?;
                 }
                 Ok(())
             }
             Command::CloseCase(c) => {
                 text("outcome", &c.outcome, MAX_NAME)?;
                 if let Some(by) = &c.by {
-                    reference("by", by)?;
+                    named("by", by)?;
                 }
                 Ok(())
             }
             Command::SubmitEnquiry(e) => {
                 if let Some(by) = &e.by {
-                    reference("by", by)?;
+                    named("by", by)?;
                 }
                 if e.answers.is_empty() {
                     return reject("answers: no answers given");
@@ -610,7 +684,7 @@ impl Command {
                     .try_for_each(|k| reference("answers key", k))
             }
             Command::RenderPack(r) => match &r.by {
-                Some(by) => reference("by", by),
+                Some(by) => named("by", by),
                 None => Ok(()),
             },
         }
@@ -730,5 +804,105 @@ mod tests {
             "{{{base},\"scheme\":\"right_to_buy\",\"applicant\":\"p1\",\"property\":{{\"ref\":\"P1\",\"address\":\"1 High St\",\"tenure\":\"freehold\"}}}}"
         );
         assert!(parse(&ok).is_ok());
+    }
+
+    fn role(reference: &str) -> Result<Envelope, Rejection> {
+        parse(
+            &serde_json::json!({"type": "upsert_role", "ref": reference, "name": "n"}).to_string(),
+        )
+    }
+
+    #[test]
+    fn references_take_the_characters_housing_crms_use() {
+        for ok in [
+            "RTB/2026/0001",
+            "HO-2026-0001",
+            "T_10442",
+            "crm:case:17",
+            "olu@example.org",
+            "v1.2",
+            "7",
+            &"r".repeat(100),
+        ] {
+            assert!(role(ok).is_ok(), "{ok:?} was refused: {:?}", role(ok).err());
+        }
+    }
+
+    #[test]
+    fn a_reference_outside_the_format_is_refused_naming_the_field_and_the_characters() {
+        for (bad, why) in [
+            ("..", "does not start with a letter or digit"),
+            ("A/../B", "`..` part"),
+            ("A/./B", "`.` or `..` part"),
+            ("A//B", "empty"),
+            ("/A", "does not start"),
+            ("A/", "ends with `/`"),
+            ("A B", "whitespace"),
+            ("A\0B", "control character"),
+            ("A\nB", "whitespace"),
+            ("RTB-1\u{200B}", "invisible format character (\\u{200b})"),
+            ("\u{FEFF}RTB-1", "invisible format character (\\u{feff})"),
+            ("RTB\u{202E}-1", "invisible format character (\\u{202e})"),
+            ("Zoë", "non-ASCII character"),
+            ("A#1", "`#`"),
+            ("", "empty"),
+        ] {
+            let reason = role(bad).unwrap_err().0;
+            assert!(reason.starts_with("upsert_role: ref "), "{bad:?}: {reason}");
+            assert!(reason.contains(why), "{bad:?}: {reason}");
+            assert!(
+                reason.contains("ASCII letters, digits and - _ . / : @"),
+                "{bad:?}: {reason}"
+            );
+            assert!(
+                !reason
+                    .chars()
+                    .any(|c| c.is_control() || crate::text::is_format(c)),
+                "the reason echoes the value escaped: {reason:?}"
+            );
+        }
+        let reason = role(&"r".repeat(300)).unwrap_err().0;
+        assert!(
+            reason.contains("ref is 300 characters long; the limit is 100"),
+            "{reason}"
+        );
+        let case = |case_ref: &str| {
+            parse(&serde_json::json!({"type": "create_case", "case_ref": case_ref, "kind": "housing_options",
+                "workflow": "section_21", "country": "england", "applicant": "c1",
+                "received_at": "2026-03-02"}).to_string())
+        };
+        assert!(case("A/B").is_ok() && case("A_B").is_ok());
+        assert!(
+            case("A/../B")
+                .unwrap_err()
+                .0
+                .contains("create_case: case_ref")
+        );
+    }
+
+    #[test]
+    fn a_command_naming_a_stored_reference_accepts_one_made_before_the_format() {
+        let note = |case_ref: &str| {
+            parse(&serde_json::json!({"type": "add_note", "case_ref": case_ref, "by": "off#1", "text": "t"}).to_string())
+        };
+        // Made under the earlier rule (no whitespace): still named, so the case can be worked.
+        assert!(note("RTB#7").is_ok());
+        assert!(note("Zoë-1").is_ok());
+        // Never a look-alike: format characters, whitespace and control characters are refused.
+        for bad in [
+            "RTB-1\u{200B}",
+            "\u{FEFF}RTB-1",
+            "RTB\u{202E}-1",
+            "RTB 1",
+            "RTB\r1",
+        ] {
+            let reason = note(bad).unwrap_err().0;
+            assert!(
+                reason.starts_with("add_note: case_ref "),
+                "{bad:?}: {reason}"
+            );
+        }
+        // A new record's reference is always in the format.
+        assert!(role("RTB#7").is_err());
     }
 }

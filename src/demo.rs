@@ -3,6 +3,7 @@
 //! simulated weeks of work driven through the real inbox and the real engine passes. It prints what happened, day by day, as a housing officer would
 //! tell it.
 
+use crate::cli::outln;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -43,11 +44,11 @@ pub async fn run(settings: &Settings, dir: &Path) -> anyhow::Result<()> {
     settings.packs.dir = packs_dir;
     let app = startup::build(settings, true).await?;
     let engine = &app.engine;
-    println!(
+    outln!(
         "casewarden demo: a database at {}, rules from {}\n",
         file.display(),
         app.settings.rules.dir.display()
-    );
+    )?;
 
     let start = NaiveDate::from_ymd_opt(START.0, START.1, START.2).expect("valid start date");
     submit(&engine.db, &organisation()).await?;
@@ -385,16 +386,16 @@ impl Story {
         if lines.is_empty() && completed.is_empty() {
             return Ok(());
         }
-        println!("{}", day.format("%a %d %b %Y"));
+        outln!("{}", day.format("%a %d %b %Y"))?;
         for l in lines {
-            println!("  {l}");
+            outln!("  {l}")?;
         }
         if !completed.is_empty() {
             let who: Vec<String> = completed
                 .iter()
                 .map(|(by, n)| format!("{by} {n}"))
                 .collect();
-            println!("  tasks completed: {}", who.join(", "));
+            outln!("  tasks completed: {}", who.join(", "))?;
         }
         Ok(())
     }
@@ -506,12 +507,12 @@ async fn summary(engine: &Engine, dir: &Path) -> anyhow::Result<()> {
     )
     .fetch_all(&engine.db)
     .await?;
-    println!("\nAfter {WEEKS} weeks");
-    println!(
+    outln!("\nAfter {WEEKS} weeks")?;
+    outln!(
         "  case       scheme/workflow   country           status            owner    open stage"
-    );
+    )?;
     for c in cases {
-        println!(
+        outln!(
             "  {:<10} {:<17} {:<17} {:<17} {:<8} {}",
             c.case_ref,
             c.scheme.unwrap_or_default(),
@@ -519,14 +520,14 @@ async fn summary(engine: &Engine, dir: &Path) -> anyhow::Result<()> {
             c.status,
             c.owner.unwrap_or_else(|| "-".into()),
             c.open_stage.unwrap_or_else(|| "-".into())
-        );
+        )?;
     }
     let mail = dir.join("mail");
     let written = std::fs::read_dir(&mail).map(|d| d.count()).unwrap_or(0);
-    println!(
+    outln!(
         "\n{written} notifications were written as .eml files to {}",
         mail.display()
-    );
+    )?;
     let packs = dir.join("packs");
     let made = std::fs::read_dir(&packs)
         .map(|d| {
@@ -535,16 +536,16 @@ async fn summary(engine: &Engine, dir: &Path) -> anyhow::Result<()> {
                 .sum::<usize>()
         })
         .unwrap_or(0);
-    println!(
+    outln!(
         "{made} housing pack files were written under {}",
         packs.display()
-    );
+    )?;
     let url = format!("sqlite://{}", dir.join("casewarden.db").display());
-    println!("\nExplore it:");
-    println!("  casewarden --database {url} show case RTB-1002");
-    println!("  casewarden --database {url} inbox --rejected");
-    println!("  casewarden --database {url} worklist --user ben");
-    println!("  casewarden --database {url} show case HO-7001");
-    println!("  casewarden --database {url} advice HO-7001");
+    outln!("\nExplore it:")?;
+    outln!("  casewarden --database {url} show case RTB-1002")?;
+    outln!("  casewarden --database {url} inbox --rejected")?;
+    outln!("  casewarden --database {url} worklist --user ben")?;
+    outln!("  casewarden --database {url} show case HO-7001")?;
+    outln!("  casewarden --database {url} advice HO-7001")?;
     Ok(())
 }

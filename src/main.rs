@@ -5,6 +5,13 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Everything casewarden creates holds personal data: the database and its -wal, -shm and
+    // .lock files, housing packs, mail files. They are for its own user only, whatever umask it
+    // was started with (an admin shell's 022 would make them world-readable).
+    // SAFETY: umask only sets the process's file creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = Cli::parse();
     let settings = match cli.settings() {
         Ok(s) => s,
@@ -21,6 +28,8 @@ async fn main() -> ExitCode {
     casewarden::telemetry::init(&log);
     match cli::run(cli, settings).await {
         Ok(code) => code,
+        // The reader of our output went away (`casewarden events | head`): it has what it wanted.
+        Err(e) if cli::is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

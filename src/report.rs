@@ -9,8 +9,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::db::{Db, sql};
+use crate::engine::housing::{FileState, verify as verify_file};
 use crate::engine::rows::{self, CaseRow, StageRow, TaskRow};
 use crate::events::{self, Event};
+use crate::text::{terminal as t, terminal_json};
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct Note {
@@ -29,6 +31,11 @@ pub struct Attachment {
     pub size: Option<i64>,
     pub sha256: Option<String>,
     pub at: DateTime<Utc>,
+    /// For a housing pack's files: whether the file still has the recorded SHA-256. A pack file
+    /// that is not `intact` is reported and never served or sent.
+    #[sqlx(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileState>,
 }
 
 #[derive(Debug, Serialize)]
@@ -173,13 +180,28 @@ pub async fn case(db: &Db, case_ref: &str) -> Result<Option<CaseReport>, sqlx::E
         .bind(case.id)
         .fetch_all(db)
         .await?;
-    let attachments = sql("SELECT id, name, media_type, uri, size, sha256, at FROM attachments WHERE case_id = $1 ORDER BY id")
+    let mut attachments: Vec<Attachment> = sql("SELECT id, name, media_type, uri, size, sha256, at FROM attachments WHERE case_id = $1 ORDER BY id")
         .bind(case.id)
         .fetch_all(db)
         .await?;
+    let housing = housing(db, &case).await?;
+    // Pack files are casewarden's own: each is checked against the SHA-256 it was made with.
+    let pack_files: Vec<i64> = housing
+        .iter()
+        .flat_map(|h| &h.packs)
+        .flat_map(|p| [p.html_attachment_id, p.text_attachment_id])
+        .collect();
+    for a in attachments
+        .iter_mut()
+        .filter(|a| pack_files.contains(&a.id))
+    {
+        if let Some(sha256) = &a.sha256 {
+            a.file = Some(verify_file(&a.uri, a.size, sha256));
+        }
+    }
     let events = events::for_case(db, case.id).await?;
     Ok(Some(CaseReport {
-        housing: housing(db, &case).await?,
+        housing,
         case,
         stages,
         notes,
@@ -210,34 +232,34 @@ impl CaseReport {
         let _ = writeln!(
             out,
             "Case {}  ({} {} {}, definition {} @{})",
-            c.case_ref,
-            c.kind,
-            c.scheme.as_deref().or(c.workflow.as_deref()).unwrap_or("-"),
-            c.country,
-            c.definition_id,
-            c.definition_version
+            t(&c.case_ref),
+            t(&c.kind),
+            t(c.scheme.as_deref().or(c.workflow.as_deref()).unwrap_or("-")),
+            t(&c.country),
+            t(&c.definition_id),
+            t(&c.definition_version)
         );
         let _ = writeln!(
             out,
             "  status:     {}{}",
-            c.status,
+            t(&c.status),
             c.outcome
                 .as_deref()
-                .map(|o| format!(" ({o})"))
+                .map(|o| format!(" ({})", t(o)))
                 .unwrap_or_default()
         );
         let owner = match (&c.owner, c.allocation.as_str()) {
-            (Some(o), _) => o.clone(),
+            (Some(o), _) => t(o).into_owned(),
             (None, "needed") => format!(
                 "unallocated, on the {} worklist",
-                c.queue_role.as_deref().unwrap_or("-")
+                t(c.queue_role.as_deref().unwrap_or("-"))
             ),
             (None, _) => "awaiting allocation".to_string(),
         };
         let _ = writeln!(out, "  owner:      {owner}");
         let _ = writeln!(out, "  received:   {}", when(Some(c.received_at)));
-        if let (Some(p), Some(t)) = (&c.property_ref, &c.tenure) {
-            let _ = writeln!(out, "  property:   {p} ({t})");
+        if let (Some(p), Some(t_)) = (&c.property_ref, &c.tenure) {
+            let _ = writeln!(out, "  property:   {} ({})", t(p), t(t_));
         }
         if let Some(h) = &self.housing {
             let _ = writeln!(
@@ -248,7 +270,7 @@ impl CaseReport {
                 if h.target_path.is_empty() {
                     "-".to_string()
                 } else {
-                    h.target_path.join(" → ")
+                    t(&h.target_path.join(" → ")).into_owned()
                 }
             );
             match &h.enquiry {
@@ -256,13 +278,13 @@ impl CaseReport {
                     let _ = writeln!(
                         out,
                         "\nEnquiry (form {} @{}, {} submission(s), last {})",
-                        e.form_id,
-                        e.form_version,
+                        t(&e.form_id),
+                        t(&e.form_version),
                         e.submissions,
                         when(Some(e.updated_at))
                     );
                     for (k, v) in e.answers.0.as_object().into_iter().flatten() {
-                        let _ = writeln!(out, "  {k:<32} {v}");
+                        let _ = writeln!(out, "  {:<32} {}", t(k), terminal_json(&v.to_string()));
                     }
                 }
                 None => {
@@ -295,58 +317,58 @@ impl CaseReport {
             let _ = writeln!(
                 out,
                 "  {} [{}] #{} {}  entered {}  completed {}  owner {}  line manager {}",
-                st.stage,
-                st.master_stage,
+                t(&st.stage),
+                t(&st.master_stage),
                 st.entry,
-                st.status,
+                t(&st.status),
                 when(Some(st.entered_at)),
                 when(st.completed_at),
-                st.owner.as_deref().unwrap_or("-"),
-                st.line_manager.as_deref().unwrap_or("-")
+                t(st.owner.as_deref().unwrap_or("-")),
+                t(st.line_manager.as_deref().unwrap_or("-"))
             );
             if st.target_at.is_some() {
                 let _ = writeln!(
                     out,
                     "      sla {}  amber {}  target {}{}",
-                    st.sla_state,
+                    t(&st.sla_state),
                     when(st.amber_at),
                     when(st.target_at),
                     left(s.days_remaining)
                 );
             }
-            for t in &s.tasks {
+            for task in &s.tasks {
                 let _ = write!(
                     out,
                     "    - {:<32} {:<9} {}{}  activated {}  done {}",
-                    t.task,
-                    t.status,
-                    if t.mandatory {
+                    t(&task.task),
+                    t(&task.status),
+                    if task.mandatory {
                         "mandatory"
                     } else {
                         "optional "
                     },
-                    if t.activation == "manual" {
+                    if task.activation == "manual" {
                         " manual"
                     } else {
                         "       "
                     },
-                    when(t.activated_at),
-                    when(t.completed_at)
+                    when(task.activated_at),
+                    when(task.completed_at)
                 );
-                if let Some(by) = &t.completed_by {
-                    let _ = write!(out, " by {by}");
+                if let Some(by) = &task.completed_by {
+                    let _ = write!(out, " by {}", t(by));
                 }
-                if let Some(u) = t.hold_until {
+                if let Some(u) = task.hold_until {
                     let _ = write!(out, "  held until {}", when(Some(u)));
                 }
-                if t.target_at.is_some() {
+                if task.target_at.is_some() {
                     let _ = write!(
                         out,
                         "  sla {} amber {} target {}{}",
-                        t.sla_state,
-                        when(t.amber_at),
-                        when(t.target_at),
-                        left(t.days_remaining)
+                        t(&task.sla_state),
+                        when(task.amber_at),
+                        when(task.target_at),
+                        left(task.days_remaining)
                     );
                 }
                 let _ = writeln!(out);
@@ -355,7 +377,13 @@ impl CaseReport {
         if !self.notes.is_empty() {
             let _ = writeln!(out, "\nNotes");
             for n in &self.notes {
-                let _ = writeln!(out, "  {} {}: {}", when(Some(n.at)), n.author, n.body);
+                let _ = writeln!(
+                    out,
+                    "  {} {}: {}",
+                    when(Some(n.at)),
+                    t(&n.author),
+                    t(&n.body)
+                );
             }
         }
         if !self.attachments.is_empty() {
@@ -366,14 +394,17 @@ impl CaseReport {
                     "  #{} {} {} ({}) {}{}",
                     a.id,
                     when(Some(a.at)),
-                    a.name,
-                    a.media_type,
-                    a.uri,
+                    t(&a.name),
+                    t(&a.media_type),
+                    t(&a.uri),
                     a.sha256
                         .as_deref()
-                        .map(|h| format!("  sha256 {h}"))
+                        .map(|h| format!("  sha256 {}", t(h)))
                         .unwrap_or_default()
                 );
+                if let Some(state) = a.file.filter(|s| *s != FileState::Intact) {
+                    let _ = writeln!(out, "      file {}", state.describe());
+                }
             }
         }
         let _ = writeln!(out, "\nEvents");
@@ -383,9 +414,9 @@ impl CaseReport {
                 "  #{:<5} {} {:<18} {:<12} {}",
                 e.id,
                 when(Some(e.at)),
-                e.kind,
-                e.actor,
-                e.data.0
+                t(&e.kind),
+                t(&e.actor),
+                terminal_json(&e.data.0.to_string())
             );
         }
         out
@@ -425,13 +456,13 @@ pub fn inbox_text(rows: &[InboxRow]) -> String {
             out,
             "#{:<6} {:<9} {:<21} {:<14} {}",
             r.id,
-            r.status,
-            r.command_type.as_deref().unwrap_or("?"),
-            r.case_ref.as_deref().unwrap_or("-"),
+            t(&r.status),
+            t(r.command_type.as_deref().unwrap_or("?")),
+            t(r.case_ref.as_deref().unwrap_or("-")),
             when(Some(r.received_at))
         );
         if let Some(reason) = &r.reason {
-            let _ = write!(out, "\n        reason: {reason}");
+            let _ = write!(out, "\n        reason: {}", t(reason));
         }
         let _ = writeln!(out);
     }
@@ -486,13 +517,13 @@ pub fn worklist_text(rows: &[WorklistRow]) -> String {
         let _ = writeln!(
             out,
             "{:<14} {:<16} {:<32} {:<8} {:<12} {:<16} {:<10} {:<17} {:<17} {left}",
-            r.case_ref,
-            r.stage,
-            r.task,
-            r.status,
-            r.owner.as_deref().unwrap_or("-"),
-            r.role.as_deref().unwrap_or("-"),
-            r.sla_state,
+            t(&r.case_ref),
+            t(&r.stage),
+            t(&r.task),
+            t(&r.status),
+            t(r.owner.as_deref().unwrap_or("-")),
+            t(r.role.as_deref().unwrap_or("-")),
+            t(&r.sla_state),
             when(r.amber_at),
             when(r.target_at),
         );
@@ -546,14 +577,14 @@ pub fn outbox_text(rows: &[OutboxRow]) -> String {
             out,
             "#{:<6} {:<8} {:<18} {:<12} {:<12} attempts {:<2} {when}",
             r.id,
-            r.status,
-            r.template,
-            r.case_ref.as_deref().unwrap_or("-"),
-            r.recipient_ref.as_deref().unwrap_or("-"),
+            t(&r.status),
+            t(&r.template),
+            t(r.case_ref.as_deref().unwrap_or("-")),
+            t(r.recipient_ref.as_deref().unwrap_or("-")),
             r.attempts
         );
         if let Some(e) = &r.last_error {
-            let _ = write!(out, "\n        last error: {e}");
+            let _ = write!(out, "\n        last error: {}", t(e));
         }
         let _ = writeln!(out);
     }

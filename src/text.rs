@@ -1,5 +1,8 @@
 //! Text from outside (commands, rows written straight into the tables, rule and template output)
-//! made safe to show: quoted and bounded for messages that are stored and logged.
+//! made safe to show: quoted and bounded for messages that are stored and logged, and escaped
+//! for a terminal by the read-only commands that print it.
+
+use std::borrow::Cow;
 
 /// How many characters of a value a message quotes before cutting it short.
 pub const QUOTE_CHARS: usize = 80;
@@ -83,6 +86,61 @@ pub fn is_format(c: char) -> bool {
         | '\u{E0001}' | '\u{E0020}'..='\u{E007F}')
 }
 
+/// Outside text as a terminal shows it: every control character (line breaks and tabs too, so
+/// a lone carriage return cannot hide what came before it, and a newline cannot forge a line of
+/// the listing) and every format character escaped, the rest as it is. The layout is the
+/// printing command's own; only the values pass through here.
+///
+/// ```
+/// use casewarden::text::terminal;
+/// assert_eq!(terminal("paid\rnot paid"), r"paid\rnot paid");
+/// assert_eq!(terminal("RTB-1\u{200B}"), r"RTB-1\u{200b}");
+/// ```
+pub fn terminal(value: &str) -> Cow<'_, str> {
+    if !value.chars().any(needs_escape) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// JSON as a terminal shows it: characters JSON leaves raw that a terminal acts on or hides
+/// (DEL, the C1 controls, format characters) written as `\uXXXX` escapes, so the text is the
+/// same JSON, with the same values, and shows every character.
+pub fn terminal_json(json: &str) -> Cow<'_, str> {
+    // Below U+0020 JSON escapes every character inside a string; outside one, a line break or
+    // tab is the layout of pretty-printed JSON.
+    let needs_escape = |c: char| c >= ' ' && needs_escape(c);
+    if !json.chars().any(needs_escape) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        if needs_escape(c) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control() || is_format(c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +181,44 @@ mod tests {
     fn bounded_messages_escape_nul_and_stop_at_the_limit() {
         assert_eq!(bounded("a\0b", 100), "a\\u{0}b");
         assert_eq!(bounded("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn terminal_text_shows_every_hidden_character_as_an_escape() {
+        assert_eq!(terminal("plain note"), "plain note");
+        assert_eq!(terminal("paid\rnot paid"), "paid\\rnot paid");
+        assert_eq!(terminal("two\nlines\tand a tab"), "two\\nlines\\tand a tab");
+        assert_eq!(
+            terminal("\u{FEFF}RTB\u{202E}1\u{1b}[2J"),
+            "\\u{feff}RTB\\u{202e}1\\u{1b}[2J"
+        );
+        assert_eq!(terminal("\u{9b}31m"), "\\u{9b}31m");
+        for hostile in [
+            "\0",
+            "a\r\nb",
+            "\u{202E}evil",
+            "\u{FEFF}RTB-1",
+            "\u{7f}",
+            "\u{E0041}",
+        ] {
+            assert!(!terminal(hostile).chars().any(needs_escape), "{hostile:?}");
+        }
+    }
+
+    #[test]
+    fn terminal_json_is_the_same_json_with_every_character_visible() {
+        let value = serde_json::json!({"note": "RTB-1\u{200B}\u{7f}\u{9b}\u{E0041}", "n": 1});
+        let json = serde_json::to_string_pretty(&value).unwrap();
+        let shown = terminal_json(&json);
+        assert!(
+            !shown.chars().any(|c| c != '\n' && needs_escape(c)),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("RTB-1\\u200b\\u007f\\u009b\\udb40\\udc41"),
+            "{shown}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(back, value);
     }
 }

@@ -627,8 +627,14 @@ fn a_housing_options_case_shows_its_target_answers_advice_and_pack() {
     );
     assert!(shown.contains("Enquiry (form private_renting"), "{shown}");
     assert!(shown.contains("v1 "), "{shown}");
-    // With no configuration, packs go under ./packs, one directory per case.
-    let pack = dir.path().join("packs/HO-9/HO-9-housing-pack-v1.txt");
+    // With no configuration, packs go under ./packs, one directory per case, named by its id.
+    let out = run(dir.path(), &["show", "case", "HO-9", "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = shown["case"]["id"].as_i64().unwrap();
+    assert_eq!(shown["attachments"][1]["file"], "intact");
+    let pack = dir
+        .path()
+        .join(format!("packs/case-{id}/case-{id}-housing-pack-v1.txt"));
     assert!(
         std::fs::read_to_string(&pack)
             .unwrap()
@@ -659,5 +665,225 @@ fn a_housing_options_case_shows_its_target_answers_advice_and_pack() {
         text(&out.stderr).contains("no case \"RTB-1\""),
         "{}",
         text(&out.stderr)
+    );
+}
+
+/// casewarden started from a shell whose umask is 022, as an administrator's usually is.
+fn casewarden_under_umask_022(dir: &Path) -> Command {
+    let mut c = Command::new("sh");
+    c.args([
+        "-c",
+        "umask 022; exec \"$0\" \"$@\"",
+        env!("CARGO_BIN_EXE_casewarden"),
+    ])
+    .current_dir(dir)
+    .env_remove("RUST_LOG");
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("CASEWARDEN__")) {
+        c.env_remove(k);
+    }
+    c
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Every file under a directory.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.path().is_dir() {
+            out.extend(files_under(&entry.path()));
+        } else {
+            out.push(entry.path());
+        }
+    }
+    out
+}
+
+#[test]
+fn files_holding_personal_data_are_for_casewardens_user_only_whatever_the_umask() {
+    let dir = workdir();
+    let commands = [
+        r#"{"type":"upsert_role","ref":"housing_options","name":"Housing options"}"#,
+        r#"{"type":"upsert_user","ref":"ho1","name":"Hana Options","email":"hana@example.org","roles":["housing_options"]}"#,
+        r#"{"type":"upsert_contact","ref":"a1","name":"Alex Applicant","email":"alex@example.net"}"#,
+        r#"{"type":"create_case","case_ref":"HO-9","kind":"housing_options","workflow":"section_21","country":"england","applicant":"a1","received_at":"2026-03-02T09:30:00Z"}"#,
+        r#"{"type":"submit_enquiry","case_ref":"HO-9","by":"ho1","answers":{"safe_place_tonight":true,"has_section_21_notice":true,"notice_expiry_date":"2026-04-24","court_papers":"none","deposit":"protected","household":"single","income_sources":["employment"],"support_needs":["none"],"contact_by_email_ok":true}}"#,
+        r#"{"type":"render_pack","case_ref":"HO-9","by":"ho1"}"#,
+    ];
+    std::fs::write(dir.path().join("commands.jsonl"), commands.join("\n")).unwrap();
+    let out = casewarden_under_umask_022(dir.path())
+        .args(["submit", "commands.jsonl"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The daemon, while it runs, holds the lock and the -wal and -shm files open; its first
+    // pass makes the pack and writes the mail that sends it.
+    let mut daemon = casewarden_under_umask_022(dir.path())
+        .arg("run")
+        .env("CASEWARDEN__DAEMON__SCHEDULE", "* * * * * *")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (pack, mail) = loop {
+        let packs = files_under(&dir.path().join("packs"));
+        let mail = files_under(&dir.path().join("mail"));
+        if let (Some(p), Some(m)) = (packs.first(), mail.first()) {
+            break (p.clone(), m.clone());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no pack or mail file was written"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let db = dir.path().join("casewarden.db");
+    let mut private = vec![
+        pack.clone(),
+        mail.clone(),
+        db.clone(),
+        dir.path().join("casewarden.db-wal"),
+        dir.path().join("casewarden.db-shm"),
+        dir.path().join("casewarden.db.lock"),
+    ];
+    private.extend(files_under(&dir.path().join("packs")));
+    let modes: Vec<(String, u32)> = private
+        .iter()
+        .map(|p| (p.display().to_string(), mode(p)))
+        .collect();
+    let dirs = [pack.parent().unwrap(), mail.parent().unwrap()].map(mode);
+    assert_eq!(stop_daemon(&mut daemon).code(), Some(0));
+    for (path, m) in &modes {
+        assert_eq!(*m, 0o600, "{path} is {m:o}");
+    }
+    assert_eq!(dirs, [0o700, 0o700], "pack and mail directories");
+}
+
+#[test]
+fn a_command_whose_reader_goes_away_ends_quietly() {
+    let dir = workdir();
+    let commands: Vec<String> = (0..50)
+        .map(|i| format!(r#"{{"type":"upsert_role","ref":"role{i}","name":"Role {i}"}}"#))
+        .chain([
+            r#"{"type":"upsert_contact","ref":"t1","name":"Tenant"}"#.to_string(),
+            r#"{"type":"upsert_user","ref":"off1","name":"Officer","email":"o@example.org","roles":["role1"]}"#.to_string(),
+        ])
+        .collect();
+    std::fs::write(dir.path().join("commands.jsonl"), commands.join("\n")).unwrap();
+    assert!(
+        run(dir.path(), &["submit", "commands.jsonl"])
+            .status
+            .success()
+    );
+    assert!(
+        run(dir.path(), &["tick", "--now", "2026-03-02"])
+            .status
+            .success()
+    );
+    for args in [
+        &["events"][..],
+        &["inbox"],
+        &["inbox", "--json"],
+        &["outbox"],
+        &["worklist"],
+        &["check"],
+    ] {
+        // A reader that has gone before the first line is written, as `| head` is by the time
+        // a long listing reaches its end.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = casewarden(dir.path())
+            .args(args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stderr), "", "{args:?}");
+    }
+}
+
+#[test]
+fn outside_text_is_printed_with_its_hidden_characters_escaped() {
+    let dir = workdir();
+    let note = "Rent paid in full\rNOT paid: arrears \u{202E}0003\u{200B}";
+    let commands = [
+        r#"{"type":"upsert_role","ref":"home_ownership","name":"Home ownership"}"#.to_string(),
+        r#"{"type":"upsert_user","ref":"off1","name":"Officer","email":"o@example.org","roles":["home_ownership"]}"#.to_string(),
+        r#"{"type":"upsert_contact","ref":"t1","name":"Tenant"}"#.to_string(),
+        r#"{"type":"create_case","case_ref":"RTB-9","kind":"home_buy","scheme":"right_to_buy","country":"england","applicant":"t1","property":{"ref":"P9","address":"9 Road","tenure":"freehold"},"received_at":"2026-03-02"}"#.to_string(),
+        serde_json::json!({"type": "add_note", "case_ref": "RTB-9", "by": "off1", "text": note}).to_string(),
+        serde_json::json!({"type": "add_note", "case_ref": "RTB-9\u{200B}", "by": "off1", "text": "look-alike"}).to_string(),
+    ];
+    // Saved by a Windows tool: a byte-order mark before the first command.
+    std::fs::write(
+        dir.path().join("commands.jsonl"),
+        format!("\u{FEFF}{}", commands.join("\n")),
+    )
+    .unwrap();
+    assert!(
+        run(dir.path(), &["submit", "commands.jsonl"])
+            .status
+            .success()
+    );
+    let out = run(dir.path(), &["tick", "--now", "2026-03-02"]);
+    assert!(
+        text(&out.stdout).contains("5 accepted, 1 rejected"),
+        "{}",
+        text(&out.stdout)
+    );
+    let hidden = |s: &str| {
+        s.chars()
+            .any(|c| (c.is_control() && c != '\n') || casewarden::text::is_format(c))
+    };
+    for args in [
+        &["show", "case", "RTB-9"][..],
+        &["show", "case", "RTB-9", "--json"],
+        &["events"],
+        &["inbox"],
+        &["inbox", "--json"],
+    ] {
+        let out = run(dir.path(), args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        let shown = text(&out.stdout);
+        assert!(
+            !hidden(&shown),
+            "{args:?} printed a hidden character: {shown:?}"
+        );
+    }
+    let shown = text(&run(dir.path(), &["show", "case", "RTB-9"]).stdout);
+    assert!(
+        shown.contains(r"Rent paid in full\rNOT paid: arrears \u{202e}0003\u{200b}"),
+        "{shown}"
+    );
+    // JSON stays JSON, with the note as it was written.
+    let events = text(&run(dir.path(), &["events"]).stdout);
+    let noted = events
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["kind"] == "note_added")
+        .unwrap();
+    let out = run(dir.path(), &["show", "case", "RTB-9", "--json"]);
+    let case: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(case["notes"][0]["body"], note, "{noted}");
+    let inbox = text(&run(dir.path(), &["inbox", "--rejected"]).stdout);
+    assert!(
+        inbox.contains(
+            r#"add_note: case_ref "RTB-9\u{200b}" contains an invisible format character"#
+        ),
+        "{inbox}"
     );
 }

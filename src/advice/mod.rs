@@ -378,17 +378,9 @@ pub fn is_advice_file(rel: &str) -> bool {
     rel.starts_with("forms/") || rel.starts_with("advice/")
 }
 
-/// The pack directory for a case, made safe for the file system.
-pub fn case_dir(root: &Path, case_ref: &str) -> PathBuf {
-    let safe: String = case_ref
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    root.join(safe)
+/// The pack directory for a case: named by the case's id, never by its reference, so two
+/// references (`A/B` and `A_B`, or `a` and `A` on a file system that folds case) can never share
+/// a directory, and no reference can name a path.
+pub fn case_dir(root: &Path, case_id: i64) -> PathBuf {
+    root.join(format!("case-{case_id}"))
 }

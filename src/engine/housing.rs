@@ -329,11 +329,8 @@ async fn make(
         Ok(d) => d,
         Err(e) => return fail(tx, &case, id, req.attempts, &format!("rendering: {e}"), now).await,
     };
-    let dir = advice::case_dir(&settings.dir, &case.case_ref);
-    let base = dir.join(format!(
-        "{}-housing-pack-v{version}",
-        dir.file_name().and_then(|n| n.to_str()).unwrap_or("case")
-    ));
+    let dir = advice::case_dir(&settings.dir, case.id);
+    let base = dir.join(format!("case-{}-housing-pack-v{version}", case.id));
     let mut files = Vec::new();
     for (ext, media_type, body) in [
         ("html", "text/html", &document.html),
@@ -343,6 +340,12 @@ async fn make(
         match write(&path, body, settings.dry_run) {
             Ok(uri) => files.push((path, uri, media_type, body)),
             Err(e) => {
+                // Files this attempt made go with it, so the retry can make them again.
+                if !settings.dry_run {
+                    for (made, ..) in &files {
+                        let _ = std::fs::remove_file(made);
+                    }
+                }
                 let message = format!("writing {}: {e}", path.display());
                 return fail(tx, &case, id, req.attempts, &message, now).await;
             }
@@ -522,18 +525,102 @@ async fn forget(tx: &mut Tx, id: i64) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Writes a file whole (a temporary file renamed into place) and gives its file:// URI. A dry
-/// run only gives the URI.
+/// Writes a pack file whole and gives its file:// URI (a dry run only gives the URI). The
+/// directory is made 0700 and the file 0600 whatever the umask: packs hold personal data. The
+/// body goes to a temporary file that is then hard-linked to its final name, which fails if
+/// anything is already there: casewarden never overwrites a file, whoever made it, so a pack's
+/// recorded SHA-256 always describes the file it was made as.
 fn write(path: &Path, body: &str, dry_run: bool) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Write};
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+
     let absolute = std::path::absolute(path)?;
-    if !dry_run {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let tmp = path.with_extension("partial");
-        std::fs::write(&tmp, body)?;
-        std::fs::rename(&tmp, path)?;
+    if dry_run {
+        return Ok(format!("file://{}", absolute.display()));
     }
-    Ok(format!("file://{}", absolute.display()))
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    if !std::fs::symlink_metadata(dir)?.is_dir() {
+        return Err(Error::new(
+            ErrorKind::AlreadyExists,
+            format!("{} is not a directory", dir.display()),
+        ));
+    }
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.partial"));
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(body.as_bytes())?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    match written {
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(Error::new(
+            ErrorKind::AlreadyExists,
+            "a file is already there that casewarden did not make for this case and version; \
+             it is left as it is and no pack is made over it",
+        )),
+        Err(e) => Err(e),
+        Ok(()) => Ok(format!("file://{}", absolute.display())),
+    }
+}
+
+/// Whether a file casewarden made still holds what it recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileState {
+    Intact,
+    /// Its content no longer has the recorded SHA-256: never to be served or sent.
+    Changed,
+    Missing,
+    /// It cannot be read to check it: not to be served or sent either.
+    Unreadable,
+}
+
+impl FileState {
+    pub fn describe(self) -> &'static str {
+        match self {
+            FileState::Intact => "intact",
+            FileState::Changed => "changed since it was made: not to be served or sent",
+            FileState::Missing => "missing",
+            FileState::Unreadable => "cannot be read to check it: not to be served or sent",
+        }
+    }
+}
+
+/// Checks a `file://` attachment against its recorded size and SHA-256.
+pub fn verify(uri: &str, size: Option<i64>, sha256: &str) -> FileState {
+    let Some(path) = uri.strip_prefix("file://") else {
+        return FileState::Missing;
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return FileState::Missing,
+        Err(_) => return FileState::Unreadable,
+    };
+    if !meta.is_file() || size.is_some_and(|s| u64::try_from(s).ok() != Some(meta.len())) {
+        return FileState::Changed;
+    }
+    match std::fs::read(path) {
+        Ok(bytes) if hex::encode(Sha256::digest(&bytes)).eq_ignore_ascii_case(sha256) => {
+            FileState::Intact
+        }
+        Ok(_) => FileState::Changed,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileState::Missing,
+        Err(_) => FileState::Unreadable,
+    }
 }
 
 async fn applicant(tx: &mut Tx, case: &CaseRow) -> Result<Value, sqlx::Error> {

@@ -426,8 +426,11 @@ pub enum SubmitError {
 /// Adds commands to the inbox, one per line of JSON; returns each new row's id. Blank lines are
 /// skipped; a line over `max_bytes` refuses the whole submission (nothing is added); every other
 /// line is stored as it is, to be accepted or rejected by the next pass, except that NUL bytes
-/// (which PostgreSQL cannot store, and JSON never has raw) become the text `\u0000`.
+/// (which PostgreSQL cannot store, and JSON never has raw) become the text `\u0000`. A UTF-8
+/// byte-order mark at the start (as some Windows tools write) is skipped: it is not part of the
+/// first command.
 pub async fn submit(db: &Db, lines: &str, max_bytes: usize) -> Result<Vec<i64>, SubmitError> {
+    let lines = lines.strip_prefix('\u{FEFF}').unwrap_or(lines);
     let lines: Vec<(usize, &str)> = lines
         .lines()
         .enumerate()

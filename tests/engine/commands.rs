@@ -201,6 +201,15 @@ on_both_backends! {
         assert_eq!(futures_statuses(&env, &ids).await, ["rejected", "duplicate"]);
     }
 
+    async fn a_byte_order_mark_at_the_start_of_submitted_text_is_not_part_of_the_first_command(env: Env) {
+        let text = "\u{FEFF}{\"type\":\"upsert_role\",\"ref\":\"legal\",\"name\":\"Legal\"}\n{\"type\":\"upsert_role\",\"ref\":\"housing\",\"name\":\"Housing\"}\n";
+        let ids = env.submit_raw(text).await;
+        env.tick(T).await;
+        assert_eq!(futures_statuses(&env, &ids).await, ["accepted", "accepted"]);
+        let (body,): (String,) = casewarden::db::sql("SELECT body FROM inbox WHERE id = $1").bind(ids[0]).fetch_one(&env.db).await.unwrap();
+        assert!(body.starts_with('{'), "{body:?}");
+    }
+
     async fn hostile_and_malformed_commands_are_rejected_line_by_line_and_the_rest_go_on(env: Env) {
         env.seed_organisation().await;
         let text = std::fs::read_to_string(repo_path("tests/fixtures/hostile.jsonl")).unwrap();

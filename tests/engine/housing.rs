@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use casewarden::engine::housing::FileState;
+
 use crate::helpers::{Env, complete};
 use crate::on_both_backends;
 
@@ -263,7 +265,8 @@ on_both_backends! {
         env.ok("2026-03-02T10:00:00Z", launch("HO-6", "section_21")).await;
         env.ok("2026-03-02T10:05:00Z", json!({"type": "submit_enquiry", "case_ref": "HO-6", "answers": valid_answers()})).await;
         // A file stands where the case's pack directory should be.
-        let blocker = env.packs.path().join("HO-6");
+        let id = env.case("HO-6").await.case.id;
+        let blocker = env.packs.path().join(format!("case-{id}"));
         std::fs::write(&blocker, "not a directory").unwrap();
         let outcome = env.tick_with(json!({"type": "render_pack", "case_ref": "HO-6"}), "2026-03-02T10:10:00Z").await;
         assert_eq!((outcome.packs_made, outcome.packs_failed), (0, 1));
@@ -275,6 +278,123 @@ on_both_backends! {
         std::fs::remove_file(&blocker).unwrap();
         assert_eq!(env.tick("2026-03-02T10:25:00Z").await.packs_made, 1);
         assert_eq!(env.case("HO-6").await.housing.unwrap().packs.len(), 1);
+    }
+}
+
+/// Launches a case, answers its form and runs the pass that makes its first pack.
+async fn pack_for(env: &Env, case_ref: &str, at: &str) {
+    env.ok(at, launch(case_ref, "section_21")).await;
+    env.ok(
+        at,
+        json!({"type": "submit_enquiry", "case_ref": case_ref, "answers": valid_answers()}),
+    )
+    .await;
+    env.ok(at, json!({"type": "render_pack", "case_ref": case_ref}))
+        .await;
+}
+
+/// A case's attachments: (path, what the report says of the file).
+async fn pack_files(env: &Env, case_ref: &str) -> Vec<(std::path::PathBuf, Option<FileState>)> {
+    env.case(case_ref)
+        .await
+        .attachments
+        .iter()
+        .map(|a| (a.uri.strip_prefix("file://").unwrap().into(), a.file))
+        .collect()
+}
+
+on_both_backends! {
+    async fn references_that_once_shared_a_pack_directory_each_keep_their_own_pack(env: Env) {
+        seed(&env).await;
+        // A/B and A_B were both written to A_B/; a and A are one name on a file system that
+        // folds case.
+        let refs = ["A/B", "A_B", "ho-a", "HO-A"];
+        for r in refs {
+            pack_for(&env, r, "2026-03-02T10:00:00Z").await;
+        }
+        let mut all = Vec::new();
+        for r in refs {
+            let files = pack_files(&env, r).await;
+            assert_eq!(files.len(), 2, "{r}");
+            let id = env.case(r).await.case.id;
+            for (path, state) in files {
+                assert_eq!(state, Some(FileState::Intact), "{r}: {}", path.display());
+                // Personal data: only casewarden's user may read it, whatever the umask.
+                use std::os::unix::fs::PermissionsExt;
+                let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode(&path), 0o600, "{}", path.display());
+                assert_eq!(mode(path.parent().unwrap()), 0o700, "{}", path.display());
+                assert!(path.parent().unwrap().ends_with(format!("case-{id}")), "{}", path.display());
+                // Each file is its own case's pack.
+                if path.extension().unwrap() == "txt" {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    assert!(text.contains(&format!("case {r} - ")), "{r}: {text}");
+                }
+                all.push(path.to_string_lossy().to_lowercase());
+            }
+        }
+        let distinct: std::collections::BTreeSet<_> = all.iter().collect();
+        assert_eq!(distinct.len(), 8, "no two packs share a path, even with case folded: {all:?}");
+    }
+
+    async fn a_case_reference_that_could_name_a_path_or_hide_a_character_is_refused(env: Env) {
+        seed(&env).await;
+        let long = "R".repeat(300);
+        for bad in ["..", "A/../B", "/etc", "A/", "A\u{0}B", "A\nB", long.as_str(), "RTB-1\u{200B}", "\u{FEFF}RTB-1", "RTB\u{202E}1"] {
+            let reason = env.rejected("2026-03-02T10:00:00Z", launch(bad, "section_21")).await;
+            assert!(reason.starts_with("create_case: case_ref "), "{bad:?}: {reason}");
+            assert!(!reason.contains('\0') && !reason.contains('\n'), "{reason:?}");
+        }
+        let (cases,): (i64,) = sql("SELECT COUNT(*) FROM cases").fetch_one(&env.db).await.unwrap();
+        assert_eq!(cases, 0);
+    }
+
+    async fn a_pack_is_never_written_over_a_file_casewarden_did_not_make(env: Env) {
+        seed(&env).await;
+        env.ok("2026-03-02T10:00:00Z", launch("HO-B", "section_21")).await;
+        env.ok("2026-03-02T10:00:00Z", json!({"type": "submit_enquiry", "case_ref": "HO-B", "answers": valid_answers()})).await;
+        // On a file system that folds case, another name can already be this pack's file: here
+        // the lower-case form of its text file holds someone else's plan.
+        let id = env.case("HO-B").await.case.id;
+        let dir = env.packs.path().join(format!("case-{id}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let theirs = dir.join(format!("case-{id}-housing-pack-v1.txt").to_lowercase());
+        std::fs::write(&theirs, "another applicant's plan").unwrap();
+        let outcome = env.tick_with(json!({"type": "render_pack", "case_ref": "HO-B"}), "2026-03-02T10:10:00Z").await;
+        assert_eq!((outcome.packs_made, outcome.packs_failed), (0, 1));
+        assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "another applicant's plan");
+        assert_eq!(walk(&dir), vec![theirs.clone()], "the HTML file made in that attempt went with it");
+        let failed = env.case("HO-B").await.events.into_iter().find(|e| e.kind == "pack_failed").unwrap();
+        assert!(failed.data.0["error"].as_str().unwrap().contains("already there that casewarden did not make"), "{}", failed.data.0);
+        assert!(env.case("HO-B").await.attachments.is_empty());
+        // Once the file is moved away, the retry makes the pack.
+        std::fs::remove_file(&theirs).unwrap();
+        assert_eq!(env.tick("2026-03-02T10:25:00Z").await.packs_made, 1);
+        let files = pack_files(&env, "HO-B").await;
+        assert!(files.iter().all(|(_, s)| *s == Some(FileState::Intact)), "{files:?}");
+    }
+
+    async fn a_pack_file_that_changed_after_it_was_made_is_reported_and_not_served(env: Env) {
+        seed(&env).await;
+        pack_for(&env, "HO-C", "2026-03-02T10:00:00Z").await;
+        let files = pack_files(&env, "HO-C").await;
+        let html = files.iter().find(|(p, _)| p.extension().unwrap() == "html").unwrap().0.clone();
+        let txt = files.iter().find(|(p, _)| p.extension().unwrap() == "txt").unwrap().0.clone();
+        // The same size, one letter different: only the checksum tells.
+        let mut bytes = std::fs::read(&html).unwrap();
+        let at = bytes.iter().position(|b| *b == b'h').unwrap();
+        bytes[at] = b'H';
+        std::fs::write(&html, &bytes).unwrap();
+        std::fs::remove_file(&txt).unwrap();
+        let report = env.case("HO-C").await;
+        let state = |ext: &str| report.attachments.iter().find(|a| a.uri.ends_with(ext)).unwrap().file;
+        assert_eq!(state(".html"), Some(FileState::Changed));
+        assert_eq!(state(".txt"), Some(FileState::Missing));
+        let text = report.to_text();
+        assert!(text.contains("file changed since it was made: not to be served or sent"), "{text}");
+        assert!(text.contains("file missing"), "{text}");
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["attachments"][0]["file"], "changed");
     }
 }
 
