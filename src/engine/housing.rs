@@ -330,26 +330,32 @@ async fn make(
         Err(e) => return fail(tx, &case, id, req.attempts, &format!("rendering: {e}"), now).await,
     };
     let dir = advice::case_dir(&settings.dir, case.id);
-    let base = dir.join(format!("case-{}-housing-pack-v{version}", case.id));
+    // A name already taken (a file of someone else's, or one left by an attempt that died before
+    // it committed) is never written over: the pack takes the next free name, `-2`, `-3`…
     let mut files = Vec::new();
-    for (ext, media_type, body) in [
-        ("html", "text/html", &document.html),
-        ("txt", "text/plain", &document.text),
-    ] {
-        let path = base.with_extension(ext);
-        match write(&path, body, settings.dry_run) {
-            Ok(uri) => files.push((path, uri, media_type, body)),
-            Err(e) => {
-                // Files this attempt made go with it, so the retry can make them again.
-                if !settings.dry_run {
-                    for (made, ..) in &files {
-                        let _ = std::fs::remove_file(made);
-                    }
+    let mut failure = None;
+    for n in 1..=MAX_NAME_TRIES {
+        let stem = match n {
+            1 => format!("case-{}-housing-pack-v{version}", case.id),
+            n => format!("case-{}-housing-pack-v{version}-{n}", case.id),
+        };
+        match write_pair(&dir.join(stem), &document, settings.dry_run) {
+            Ok(made) => {
+                files = made;
+                failure = None;
+                break;
+            }
+            Err((path, e)) => {
+                let taken = e.kind() == std::io::ErrorKind::AlreadyExists;
+                failure = Some(format!("writing {}: {e}", path.display()));
+                if !taken {
+                    break;
                 }
-                let message = format!("writing {}: {e}", path.display());
-                return fail(tx, &case, id, req.attempts, &message, now).await;
             }
         }
+    }
+    if let Some(message) = failure {
+        return fail(tx, &case, id, req.attempts, &message, now).await;
     }
     let mut attachment_ids = Vec::new();
     let mut described = Vec::new();
@@ -525,6 +531,40 @@ async fn forget(tx: &mut Tx, id: i64) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// Names tried for one pack version before the attempt fails.
+const MAX_NAME_TRIES: u32 = 20;
+
+/// A pack's written files: path, URI, media type, body.
+type Written<'a> = Vec<(PathBuf, String, &'static str, &'a String)>;
+
+/// Writes a pack's HTML and text files under `stem`, or neither: if one cannot be written, the
+/// other made by this call is removed again. Gives the path that failed with its error.
+fn write_pair<'a>(
+    stem: &Path,
+    document: &'a pack::Document,
+    dry_run: bool,
+) -> Result<Written<'a>, (PathBuf, std::io::Error)> {
+    let mut files: Written<'a> = Vec::new();
+    for (ext, media_type, body) in [
+        ("html", "text/html", &document.html),
+        ("txt", "text/plain", &document.text),
+    ] {
+        let path = stem.with_extension(ext);
+        match write(&path, body, dry_run) {
+            Ok(uri) => files.push((path, uri, media_type, body)),
+            Err(e) => {
+                if !dry_run {
+                    for (made, ..) in &files {
+                        let _ = std::fs::remove_file(made);
+                    }
+                }
+                return Err((path, e));
+            }
+        }
+    }
+    Ok(files)
+}
+
 /// Writes a pack file whole and gives its file:// URI (a dry run only gives the URI). The
 /// directory is made 0700 and the file 0600 whatever the umask: packs hold personal data. The
 /// body goes to a temporary file that is then hard-linked to its final name, which fails if
@@ -570,7 +610,7 @@ fn write(path: &Path, body: &str, dry_run: bool) -> std::io::Result<String> {
         Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(Error::new(
             ErrorKind::AlreadyExists,
             "a file is already there that casewarden did not make for this case and version; \
-             it is left as it is and no pack is made over it",
+             it is left as it is",
         )),
         Err(e) => Err(e),
         Ok(()) => Ok(format!("file://{}", absolute.display())),
