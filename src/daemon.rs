@@ -160,8 +160,7 @@ async fn record(
     kind: &str,
     data: serde_json::Value,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
-    tx.serialise(crate::engine::WRITER_LOCK).await?;
+    let mut tx = db.begin_write().await?;
     events::append(&mut tx, None, now, kind, ENGINE, data).await?;
     tx.commit().await
 }

@@ -596,8 +596,7 @@ pub fn outbox_text(rows: &[OutboxRow]) -> String {
 
 /// Puts a dead notification back in the queue, with an event saying so.
 pub async fn retry_notification(db: &Db, id: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
-    let mut tx = db.begin().await?;
-    tx.serialise(crate::engine::WRITER_LOCK).await?;
+    let mut tx = db.begin_write().await?;
     let row: Option<(String, Option<i64>, Option<String>)> = sql(
         "SELECT o.status, o.case_id, c.case_ref FROM outbox o LEFT JOIN cases c ON c.id = o.case_id WHERE o.id = $1",
     )

@@ -20,6 +20,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
+/// Key of the PostgreSQL advisory lock that admits one engine writer at a time.
+pub const WRITER_LOCK: i64 = 0x6361_7365_7761_7264; // "caseward" in ASCII
+
 /// Which database a URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -155,6 +158,15 @@ impl Db {
             Db::Pinned(_) => {}
         }
         Ok(())
+    }
+
+    /// Begins a transaction of the engine's writers: [`Db::begin`], holding [`WRITER_LOCK`] until
+    /// it ends, so instances sharing a PostgreSQL database apply their changes one at a time.
+    /// Every engine write goes through here, so none can forget the lock.
+    pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
+        let mut tx = self.begin().await?;
+        tx.serialise(WRITER_LOCK).await?;
+        Ok(tx)
     }
 
     /// Begins a write transaction. On SQLite it takes the write lock at once (`BEGIN

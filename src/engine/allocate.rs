@@ -78,8 +78,7 @@ async fn one(
 ) -> Result<Option<bool>, StepError> {
     let case = rows::case_by_id(db, id).await?;
     let verdict = decide(db, rules, &case).await?;
-    let mut tx = db.begin().await?;
-    tx.serialise(super::WRITER_LOCK).await?;
+    let mut tx = db.begin_write().await?;
     let case = rows::case_by_id(&mut tx, id).await?;
     if case.allocation != "pending" {
         return Ok(None);
@@ -140,8 +139,7 @@ async fn set_aside_if_failing(
     else {
         return Ok(());
     };
-    let mut tx = db.begin().await?;
-    tx.serialise(super::WRITER_LOCK).await?;
+    let mut tx = db.begin_write().await?;
     sql("UPDATE cases SET allocation = 'needed', queue_role = $1 WHERE id = $2 AND allocation = 'pending'")
         .bind(fallback_role)
         .bind(id)

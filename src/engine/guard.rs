@@ -60,8 +60,7 @@ pub async fn failed(
         error,
         "an item failed; the step goes on without it"
     );
-    let mut tx = db.begin().await?;
-    tx.serialise(super::WRITER_LOCK).await?;
+    let mut tx = db.begin_write().await?;
     let attempts: i64 = sql(
         "INSERT INTO item_failures (step, item_id, attempts, last_error, first_failed_at, last_failed_at) \
          VALUES ($1, $2, 1, $3, $4, $4) \

@@ -109,8 +109,7 @@ async fn release_due(
     id: i64,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    let mut tx = db.begin().await?;
-    tx.serialise(super::WRITER_LOCK).await?;
+    let mut tx = db.begin_write().await?;
     let task = rows::task_by_id(&mut tx, id).await?;
     if task.status != "on_hold" {
         // Another writer released it since we looked.
@@ -142,8 +141,7 @@ async fn set_aside_if_failing(
     else {
         return Ok(());
     };
-    let mut tx = db.begin().await?;
-    tx.serialise(super::WRITER_LOCK).await?;
+    let mut tx = db.begin_write().await?;
     sql("UPDATE tasks SET hold_until = NULL WHERE id = $1 AND status = 'on_hold'")
         .bind(id)
         .execute(&mut tx)

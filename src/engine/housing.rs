@@ -215,8 +215,7 @@ pub async fn run_once(
             return Ok(outcome);
         }
         for (id,) in due {
-            let mut tx = db.begin().await?;
-            tx.serialise(super::WRITER_LOCK).await?;
+            let mut tx = db.begin_write().await?;
             match make(&mut tx, rules, settings, organisation, id, now).await? {
                 Made::Pack => outcome.made += 1,
                 Made::Waiting => outcome.waiting += 1,

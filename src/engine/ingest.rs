@@ -67,8 +67,7 @@ pub async fn run_once(
 ) -> Result<Outcome, StepError> {
     let mut outcome = Outcome::default();
     for _ in 0..batch {
-        let mut tx = db.begin().await?;
-        tx.serialise(super::WRITER_LOCK).await?;
+        let mut tx = db.begin_write().await?;
         let Some((id, attempts)) = sql(NEXT_COMMAND)
             .fetch_optional::<(i64, i64)>(&mut tx)
             .await?
@@ -122,8 +121,7 @@ pub async fn run_once(
                     set_aside(db, id, &reason, now).await?;
                     outcome.rejected += 1;
                 } else {
-                    let mut tx = db.begin().await?;
-                    tx.serialise(super::WRITER_LOCK).await?;
+                    let mut tx = db.begin_write().await?;
                     sql("UPDATE inbox SET attempts = $1 WHERE id = $2 AND status = 'pending'")
                         .bind(attempts)
                         .bind(id)
@@ -388,16 +386,14 @@ async fn rejected(
 /// Sets a row aside as rejected for a reason of the engine's own, in a transaction of its own.
 /// If even the event cannot be written, the row is still set aside, with the reason alone.
 async fn set_aside(db: &Db, id: i64, reason: &str, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
-    tx.serialise(super::WRITER_LOCK).await?;
+    let mut tx = db.begin_write().await?;
     let recorded = rejected(&mut tx, id, None, &Rejection(reason.to_string()), now).await;
     match recorded {
         Ok(_) => tx.commit().await,
         Err(e) => {
             drop(tx);
             tracing::error!(inbox_id = id, error = %e, "could not record why a command was set aside; recording a generic reason");
-            let mut tx = db.begin().await?;
-            tx.serialise(super::WRITER_LOCK).await?;
+            let mut tx = db.begin_write().await?;
             sql("UPDATE inbox SET status = 'rejected', reason = $1, processed_at = $2 WHERE id = $3 AND status = 'pending'")
                 .bind("set aside: casewarden could not apply or record this command; see the daemon's log")
                 .bind(now)

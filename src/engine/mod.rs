@@ -27,8 +27,7 @@ use crate::clock::Now;
 pub use crate::db::Db;
 use crate::rules::RuleSet;
 
-/// Key of the PostgreSQL advisory lock that admits one engine writer at a time.
-pub const WRITER_LOCK: i64 = 0x6361_7365_7761_7264; // "caseward" in ASCII
+pub use crate::db::WRITER_LOCK;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {

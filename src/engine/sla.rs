@@ -37,8 +37,7 @@ pub async fn publish_calendars(
     db: &Db,
     calendars: &crate::sla::Calendars,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
-    tx.serialise(super::WRITER_LOCK).await?;
+    let mut tx = db.begin_write().await?;
     for name in calendars.names() {
         let Some(cal) = calendars.get(&name) else {
             continue;
@@ -398,8 +397,7 @@ async fn set_aside_if_failing(
     else {
         return Ok(());
     };
-    let mut tx = db.begin().await?;
-    tx.serialise(super::WRITER_LOCK).await?;
+    let mut tx = db.begin_write().await?;
     let (stop, case) = match kind {
         ItemKind::Task => (
             sql("UPDATE tasks SET next_check_at = NULL WHERE id = $1"),
@@ -478,8 +476,7 @@ async fn fire(
     let (facts, people) = item_facts(db, &def, &case, kind, &item, &cp).await?;
     let decision = decide(rules, kind, &sla, &cp, &facts).await?;
 
-    let mut tx = db.begin().await?;
-    tx.serialise(super::WRITER_LOCK).await?;
+    let mut tx = db.begin_write().await?;
     // Another writer may have fired this checkpoint since we read the item.
     match load(&mut tx, kind, id).await? {
         Some(now_item)
@@ -553,8 +550,7 @@ async fn reschedule(
     item: &Item,
     at: Option<DateTime<Utc>>,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
-    tx.serialise(super::WRITER_LOCK).await?;
+    let mut tx = db.begin_write().await?;
     let update = match kind {
         ItemKind::Task => {
             sql("UPDATE tasks SET next_check_at = $1 WHERE id = $2 AND next_check_at = $3")
