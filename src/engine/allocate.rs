@@ -60,7 +60,7 @@ pub async fn run_once(
                 Ok(None) => {}
                 Err(error) => {
                     skipped.add(0, id);
-                    set_aside_if_failing(db, fallback_role, id, &error, now).await?;
+                    guard::count_failure(db, set_aside(fallback_role, id), &error, now).await?;
                 }
             }
         }
@@ -126,42 +126,18 @@ async fn one(
 }
 
 /// A case that cannot be allocated (its row cannot be read, or allocating it keeps failing) goes
-/// to the fallback role's queue after repeated failures, with an `item_set_aside` event.
-async fn set_aside_if_failing(
-    db: &Db,
-    fallback_role: &str,
-    id: i64,
-    error: &str,
-    now: DateTime<Utc>,
-) -> Result<(), StepError> {
-    let guard::Verdict::SetAside { attempts } =
-        guard::failed(db, "allocation", id, error, now).await?
-    else {
-        return Ok(());
-    };
-    let mut tx = db.begin_write().await?;
-    sql("UPDATE cases SET allocation = 'needed', queue_role = $1 WHERE id = $2 AND allocation = 'pending'")
-        .bind(fallback_role)
-        .bind(id)
-        .execute(&mut tx)
-        .await?;
-    let consequence =
-        format!("the case waits on the {fallback_role} worklist to be allocated by hand");
-    guard::record_set_aside(
-        &mut tx,
-        Some(id),
-        guard::Aside {
-            step: "allocation",
-            item: json!({"kind": "case", "id": id}),
-            consequence: &consequence,
-            error,
-            attempts,
-        },
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+/// to the fallback role's queue after repeated failures.
+fn set_aside(fallback_role: &str, id: i64) -> guard::Aside {
+    guard::Aside {
+        step: "allocation",
+        kind: "case",
+        id,
+        consequence: format!("the case waits on the {fallback_role} worklist to be allocated by hand"),
+        take_out: sql("UPDATE cases SET allocation = 'needed', queue_role = $1 WHERE id = $2 AND allocation = 'pending'")
+            .bind(fallback_role)
+            .bind(id),
+        case_of: sql("SELECT id FROM cases WHERE id = $1").bind(id),
+    }
 }
 
 async fn needed(

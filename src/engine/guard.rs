@@ -12,7 +12,7 @@ use futures_util::FutureExt;
 use serde_json::json;
 
 use super::{Db, StepError};
-use crate::db::{Tx, sql};
+use crate::db::{Sql, sql};
 use crate::events::{self, ENGINE};
 use crate::text;
 
@@ -92,42 +92,55 @@ pub async fn failed(
     Ok(verdict)
 }
 
-/// An item a step sets aside, and what that means for it.
-pub struct Aside<'a> {
-    pub step: &'a str,
-    /// `{"kind": ..., "id": ...}`.
-    pub item: serde_json::Value,
-    pub consequence: &'a str,
-    pub error: &'a str,
-    pub attempts: i64,
+/// How a step sets one of its items aside.
+pub struct Aside {
+    pub step: &'static str,
+    /// What the item is: `case`, `task` or `stage`.
+    pub kind: &'static str,
+    pub id: i64,
+    /// What setting it aside means for it, for the event and the log.
+    pub consequence: String,
+    /// The statement, with its values bound, that takes the item out of the step's way.
+    pub take_out: Sql,
+    /// The query, with its values bound, for the item's case id (one column).
+    pub case_of: Sql,
 }
 
-/// Writes the `item_set_aside` event, on the case's log when the case can be read.
-pub async fn record_set_aside(
-    tx: &mut Tx,
-    case_id: Option<i64>,
-    aside: Aside<'_>,
+/// Counts a failure of an item; once it has failed [`MAX_FAILURES`] times, takes it out of the
+/// step's way and writes the `item_set_aside` event (on the case's log when the case can be
+/// read), in one transaction.
+pub async fn count_failure(
+    db: &Db,
+    aside: Aside,
+    error: &str,
     now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), StepError> {
+    let Verdict::SetAside { attempts } = failed(db, aside.step, aside.id, error, now).await? else {
+        return Ok(());
+    };
     let Aside {
         step,
-        item,
+        kind,
+        id,
         consequence,
-        error,
-        attempts,
+        take_out,
+        case_of,
     } = aside;
-    let case: Option<(i64, String)> = match case_id {
-        Some(id) => sql("SELECT id, case_ref FROM cases WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
+    let mut tx = db.begin_write().await?;
+    take_out.execute(&mut tx).await?;
+    let case: Option<(i64, String)> = match case_of.fetch_optional::<(i64,)>(&mut tx).await {
+        Ok(Some((case_id,))) => sql("SELECT id, case_ref FROM cases WHERE id = $1")
+            .bind(case_id)
+            .fetch_optional(&mut tx)
             .await
             .ok()
             .flatten(),
-        None => None,
+        _ => None,
     };
+    let item = json!({"kind": kind, "id": id});
     tracing::error!(step, %item, attempts, error, consequence, "an item was set aside");
     events::append(
-        tx,
+        &mut tx,
         case.as_ref().map(|(id, r)| (*id, r.as_str())),
         now,
         "item_set_aside",
@@ -135,6 +148,7 @@ pub async fn record_set_aside(
         json!({"step": step, "item": item, "attempts": attempts, "error": error, "consequence": consequence}),
     )
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -96,7 +96,7 @@ pub async fn run_once(
                 Ok(done) => released += u64::from(done),
                 Err(error) => {
                     skipped.add(0, id);
-                    set_aside_if_failing(db, id, &error, now).await?;
+                    super::guard::count_failure(db, set_aside(id), &error, now).await?;
                 }
             }
         }
@@ -130,42 +130,16 @@ async fn release_due(
     Ok(true)
 }
 
-async fn set_aside_if_failing(
-    db: &Db,
-    id: i64,
-    error: &str,
-    now: DateTime<Utc>,
-) -> Result<(), StepError> {
-    let super::guard::Verdict::SetAside { attempts } =
-        super::guard::failed(db, "hold_release", id, error, now).await?
-    else {
-        return Ok(());
-    };
-    let mut tx = db.begin_write().await?;
-    sql("UPDATE tasks SET hold_until = NULL WHERE id = $1 AND status = 'on_hold'")
-        .bind(id)
-        .execute(&mut tx)
-        .await?;
-    let case_id: Option<(i64,)> = sql("SELECT case_id FROM tasks WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut tx)
-        .await
-        .ok()
-        .flatten();
-    let consequence = "the task stays on hold until the CRM releases it";
-    super::guard::record_set_aside(
-        &mut tx,
-        case_id.map(|(c,)| c),
-        super::guard::Aside {
-            step: "hold_release",
-            item: json!({"kind": "task", "id": id}),
-            consequence,
-            error,
-            attempts,
-        },
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+/// A task that cannot be released keeps its hold but loses its release date after repeated
+/// failures: it stays on hold until the CRM releases it.
+fn set_aside(id: i64) -> super::guard::Aside {
+    super::guard::Aside {
+        step: "hold_release",
+        kind: "task",
+        id,
+        consequence: "the task stays on hold until the CRM releases it".to_string(),
+        take_out: sql("UPDATE tasks SET hold_until = NULL WHERE id = $1 AND status = 'on_hold'")
+            .bind(id),
+        case_of: sql("SELECT case_id FROM tasks WHERE id = $1").bind(id),
+    }
 }

@@ -372,7 +372,7 @@ pub async fn run_once(
                 }
                 Err(error) => {
                     skipped.add(kind as u8, id);
-                    set_aside_if_failing(db, kind, id, &error, now).await?;
+                    guard::count_failure(db, set_aside(kind, id), &error, now).await?;
                 }
             }
         }
@@ -380,59 +380,29 @@ pub async fn run_once(
 }
 
 /// An item whose checkpoint cannot be fired: after repeated failures its clock is no longer
-/// checked (`next_check_at` cleared), with an `item_set_aside` event. A later change to the item
-/// (a completion, a hold, a release) starts checking it again.
-async fn set_aside_if_failing(
-    db: &Db,
-    kind: ItemKind,
-    id: i64,
-    error: &str,
-    now: DateTime<Utc>,
-) -> Result<(), StepError> {
-    let step = match kind {
-        ItemKind::Task => "sla_task",
-        ItemKind::Stage => "sla_stage",
-    };
-    let guard::Verdict::SetAside { attempts } = guard::failed(db, step, id, error, now).await?
-    else {
-        return Ok(());
-    };
-    let mut tx = db.begin_write().await?;
-    let (stop, case) = match kind {
+/// checked (`next_check_at` cleared). A later change to the item (a hold and release, a
+/// completion) takes it on again.
+fn set_aside(kind: ItemKind, id: i64) -> guard::Aside {
+    let (step, take_out, case_of) = match kind {
         ItemKind::Task => (
+            "sla_task",
             sql("UPDATE tasks SET next_check_at = NULL WHERE id = $1"),
             sql("SELECT case_id FROM tasks WHERE id = $1"),
         ),
         ItemKind::Stage => (
+            "sla_stage",
             sql("UPDATE stages SET next_check_at = NULL WHERE id = $1"),
             sql("SELECT case_id FROM stages WHERE id = $1"),
         ),
     };
-    stop.bind(id).execute(&mut tx).await?;
-    let case_id = case
-        .bind(id)
-        .fetch_optional::<(i64,)>(&mut tx)
-        .await
-        .ok()
-        .flatten()
-        .map(|(c,)| c);
-    let item = json!({"kind": kind.as_str(), "id": id});
-    let consequence = "its SLA clock is no longer checked until the item changes";
-    guard::record_set_aside(
-        &mut tx,
-        case_id,
-        guard::Aside {
-            step,
-            item,
-            consequence,
-            error,
-            attempts,
-        },
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    guard::Aside {
+        step,
+        kind: kind.as_str(),
+        id,
+        consequence: "its SLA clock is no longer checked until the item changes".to_string(),
+        take_out: take_out.bind(id),
+        case_of: case_of.bind(id),
+    }
 }
 
 /// Fires the due checkpoint of one item. Returns the notifications written, or `None` when
