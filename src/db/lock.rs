@@ -12,11 +12,10 @@ pub enum LockError {
          stop it first, or point this one at another database with --database"
     )]
     Held { database: PathBuf, lock: PathBuf },
-    #[error("cannot create lock file {lock}: {source}")]
+    #[error("cannot create lock file {lock}: {cause}")]
     Io {
         lock: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -36,9 +35,9 @@ impl DatabaseLock {
             .truncate(false)
             .write(true)
             .open(&lock)
-            .map_err(|source| LockError::Io {
+            .map_err(|cause| LockError::Io {
                 lock: lock.clone(),
-                source,
+                cause,
             })?;
         match file.try_lock() {
             Ok(()) => Ok(DatabaseLock { _file: file }),
@@ -46,7 +45,7 @@ impl DatabaseLock {
                 database: database.to_path_buf(),
                 lock,
             }),
-            Err(TryLockError::Error(source)) => Err(LockError::Io { lock, source }),
+            Err(TryLockError::Error(cause)) => Err(LockError::Io { lock, cause }),
         }
     }
 }

@@ -36,14 +36,12 @@ pub enum DbError {
         "unsupported database URL scheme in {0:?}: use sqlite://PATH or postgres://USER@HOST/DB"
     )]
     UnsupportedUrl(String),
-    #[error("cannot open database {url}: {source}")]
-    Connect {
-        url: String,
-        #[source]
-        source: sqlx::Error,
-    },
+    // Each message carries its cause, and no variant also reports it as a source, so a printed
+    // chain (`{:#}`) names each cause once.
+    #[error("cannot open database {url}: {cause}")]
+    Connect { url: String, cause: sqlx::Error },
     #[error("cannot apply migrations: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(sqlx::migrate::MigrateError),
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
 }
@@ -88,9 +86,9 @@ impl Db {
     /// Opens a pool. SQLite files are created on first use, in WAL mode with a busy timeout and
     /// foreign keys on.
     pub async fn connect(url: &str) -> Result<Db, DbError> {
-        let connect_err = |source| DbError::Connect {
+        let connect_err = |cause| DbError::Connect {
             url: redact(url),
-            source,
+            cause,
         };
         match backend_of(url)? {
             Backend::Sqlite => {
@@ -152,8 +150,14 @@ impl Db {
     /// Applies the migrations of this backend that have not been applied yet.
     pub async fn migrate(&self) -> Result<(), DbError> {
         match self {
-            Db::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
-            Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+            Db::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite")
+                .run(pool)
+                .await
+                .map_err(DbError::Migrate)?,
+            Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres")
+                .run(pool)
+                .await
+                .map_err(DbError::Migrate)?,
             // A dry run works on a database that is already migrated.
             Db::Pinned(_) => {}
         }
@@ -248,6 +252,16 @@ mod tests {
         );
         assert_eq!(redact("postgres://app@db/cases"), "postgres://app@db/cases");
         assert_eq!(redact("sqlite://casewarden.db"), "sqlite://casewarden.db");
+    }
+
+    #[test]
+    fn a_printed_error_chain_names_each_cause_once() {
+        let err = anyhow::Error::from(DbError::Connect {
+            url: "sqlite://x.db".into(),
+            cause: sqlx::Error::PoolTimedOut,
+        });
+        let printed = format!("{err:#}");
+        assert_eq!(printed.matches("pool timed out").count(), 1, "{printed}");
     }
 
     #[test]

@@ -31,10 +31,17 @@ pub use crate::db::WRITER_LOCK;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
+    // The message carries the cause; it is not also a source, so a chain prints it once.
     #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<sqlx::Error> for StepError {
+    fn from(e: sqlx::Error) -> Self {
+        StepError::Db(e)
+    }
 }
 
 /// Engine settings (`[engine]` in casewarden.toml).
