@@ -154,6 +154,7 @@ impl Settings {
             .limits
             .check()
             .map_err(SettingsError::Limit)?;
+        settings.mail.check().map_err(SettingsError::Limit)?;
         Ok(settings)
     }
 }

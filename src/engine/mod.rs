@@ -74,6 +74,8 @@ pub struct PassOutcome {
     pub dead: u64,
     /// Escalation mail held back to working hours (quiet hours).
     pub deferred: u64,
+    /// Delivery stopped early: the SMTP server could not be reached.
+    pub smtp_unreachable: bool,
 }
 
 impl PassOutcome {
@@ -87,7 +89,7 @@ impl std::fmt::Display for PassOutcome {
         write!(
             f,
             "commands: {} accepted, {} rejected, {} duplicate; allocation: {} allocated, {} needed; \
-             holds released: {}; packs: {} made, {} waiting for answers, {} failed; escalations: {} ({} notifications); mail: {} sent, {} to retry, {} dead, {} held to working hours",
+             holds released: {}; packs: {} made, {} waiting for answers, {} failed; escalations: {} ({} notifications); mail: {} sent, {} to retry, {} dead, {} held to working hours{}",
             self.accepted,
             self.rejected,
             self.duplicates,
@@ -102,7 +104,12 @@ impl std::fmt::Display for PassOutcome {
             self.sent,
             self.retried,
             self.dead,
-            self.deferred
+            self.deferred,
+            if self.smtp_unreachable {
+                " (stopped: SMTP server unreachable)"
+            } else {
+                ""
+            }
         )
     }
 }
@@ -191,7 +198,6 @@ impl Engine {
                     &rules.calendars,
                     settings,
                     now,
-                    batch,
                 )
                 .await?
             }
@@ -202,6 +208,7 @@ impl Engine {
             retried: delivery.retried,
             dead: delivery.dead,
             deferred: delivery.deferred,
+            smtp_unreachable: delivery.unreachable,
             escalations: sla.escalations,
             notifications: sla.notifications,
             accepted: ingest.accepted,
