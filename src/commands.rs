@@ -689,7 +689,8 @@ mod tests {
                 let body = format!(r#"{{"type":"{kind}","ref":"r1","name":"{bad}"{extra}}}"#);
                 let reason = rejected(&body);
                 assert!(
-                    reason.starts_with(&format!("{kind}: name ")) && reason.contains("contains the character"),
+                    reason.starts_with(&format!("{kind}: name "))
+                        && reason.contains("contains the character"),
                     "{body}: {reason}"
                 );
                 assert!(!reason.chars().any(|c| c.is_control()), "{reason:?}");
@@ -699,7 +700,8 @@ mod tests {
                 "n".repeat(10_000)
             );
             assert!(rejected(&long).contains("name is 10000 characters long; the limit is 200"));
-            let fine = format!(r#"{{"type":"{kind}","ref":"r1","name":"Siân O'Neil-Ødegård"{extra}}}"#);
+            let fine =
+                format!(r#"{{"type":"{kind}","ref":"r1","name":"Siân O'Neil-Ødegård"{extra}}}"#);
             assert!(parse(&fine).is_ok(), "{fine}");
         }
     }
