@@ -140,15 +140,14 @@ impl Pass<'_> {
         }
     }
 
-    /// One worker: claim, send, record, until nothing is due or the pass stops.
-    async fn work(&self, limit: Option<u64>) -> Result<(), sqlx::Error> {
-        let mut done = 0;
-        while !self.stop.load(Ordering::SeqCst) && limit.is_none_or(|l| done < l) {
+    /// One worker: claim, send, record, until nothing is due or the pass stops; with `solo`, only
+    /// until a message has reached the server.
+    async fn work(&self, solo: bool) -> Result<(), sqlx::Error> {
+        while !self.stop.load(Ordering::SeqCst) && !(solo && self.reached.load(Ordering::SeqCst)) {
             let Some(row) = claim(self.db, self.settings, self.clock()).await? else {
                 return Ok(());
             };
             self.one(row).await?;
-            done += 1;
         }
         Ok(())
     }
@@ -188,7 +187,7 @@ impl Pass<'_> {
         tx.serialise(crate::engine::WRITER_LOCK).await?;
         match result {
             Ok(()) => {
-                sql("UPDATE outbox SET status = 'sent', sent_at = $1, attempts = $2, next_attempt_at = NULL, claimed_until = NULL, \
+                let changed = sql("UPDATE outbox SET status = 'sent', sent_at = $1, attempts = $2, next_attempt_at = NULL, claimed_until = NULL, \
                      last_error = NULL, first_failed_at = NULL WHERE id = $3 AND status = 'claimed' AND next_attempt_at = $4")
                     .bind(now)
                     .bind(attempts)
@@ -197,7 +196,14 @@ impl Pass<'_> {
                     .execute(&mut tx)
                     .await?;
                 tx.commit().await?;
-                self.count(|o| o.sent += 1);
+                if changed > 0 {
+                    self.count(|o| o.sent += 1);
+                } else {
+                    tracing::warn!(
+                        outbox_id = row.id,
+                        "notification sent after its claim ran out; another worker has the row"
+                    );
+                }
                 if !self.reached.swap(true, Ordering::SeqCst) {
                     status::reached(self.db, now).await?;
                 }
@@ -259,8 +265,9 @@ impl Pass<'_> {
     }
 }
 
-/// Sends every due notification, `mailer.concurrency()` at a time. The first message goes alone,
-/// so a server that cannot be reached costs one attempt, not one per connection.
+/// Sends every due notification, `mailer.concurrency()` at a time. Messages go one by one until
+/// the server has accepted one, so a server that cannot be reached costs one attempt, not one
+/// per connection.
 pub async fn run_once(
     db: &Db,
     mailer: &Mailer,
@@ -281,8 +288,8 @@ pub async fn run_once(
         reached: AtomicBool::new(false),
         outcome: Mutex::new(Outcome::default()),
     };
-    pass.work(Some(1)).await?;
-    let workers = (0..mailer.concurrency()).map(|_| pass.work(None));
+    pass.work(true).await?;
+    let workers = (0..mailer.concurrency()).map(|_| pass.work(false));
     for result in futures_util::future::join_all(workers).await {
         result?;
     }
