@@ -143,13 +143,16 @@ impl Pass<'_> {
     /// One worker: claim, send, record, until nothing is due or the pass stops; with `solo`, only
     /// until a message has reached the server.
     async fn work(&self, solo: bool) -> Result<(), sqlx::Error> {
-        while !self.stop.load(Ordering::SeqCst) && !(solo && self.reached.load(Ordering::SeqCst)) {
+        loop {
+            let stopped = self.stop.load(Ordering::SeqCst);
+            if stopped || (solo && self.reached.load(Ordering::SeqCst)) {
+                return Ok(());
+            }
             let Some(row) = claim(self.db, self.settings, self.clock()).await? else {
                 return Ok(());
             };
             self.one(row).await?;
         }
-        Ok(())
     }
 
     async fn one(&self, row: Claimed) -> Result<(), sqlx::Error> {
