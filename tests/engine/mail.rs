@@ -461,3 +461,107 @@ on_both_backends! {
         assert_eq!((status.as_str(), attempts), ("dead", 1));
     }
 }
+
+/// A TCP relay in front of the SMTP server, standing in for a server that restarts: `cut` drops
+/// every open connection, `stop` closes the port as well.
+struct Relay {
+    port: u16,
+    accept: tokio::task::JoinHandle<()>,
+    open: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Relay {
+    async fn start(port: u16, upstream: u16) -> Relay {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let open: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let conns = open.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let task = tokio::spawn(async move {
+                    if let Ok(mut server) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                conns.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Relay { port, accept, open }
+    }
+
+    fn cut(&self) {
+        for c in self.open.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+
+    async fn stop(self) -> u16 {
+        self.cut();
+        self.accept.abort();
+        let _ = self.accept.await;
+        self.port
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_server_dropped_is_replaced_and_a_closed_port_is_reported_unreachable() {
+    use casewarden::mail::{Rendered, SendError};
+    let upstream = free_port();
+    let received = start_smtp(upstream);
+    let relay = Relay::start(free_port(), upstream).await;
+    let mailer = casewarden::mail::Mailer::new(&MailSettings {
+        smtp: SmtpSettings {
+            pool_size: 1,
+            ..settings(relay.port).smtp
+        },
+        ..settings(relay.port)
+    })
+    .unwrap();
+    let now = parse_time("2026-01-07T09:00:00Z").unwrap();
+    let limit = std::time::Duration::from_secs(5);
+    let m = Rendered {
+        subject: "s".into(),
+        text: "t".into(),
+        html: None,
+    };
+    let send = |id: i64| {
+        let message = mailer
+            .build(id, Some("Olu"), "olu@example.org", &m, now)
+            .unwrap();
+        let mailer = &mailer;
+        async move { mailer.send(id, &message, limit).await }
+    };
+
+    assert_eq!(send(1).await, Ok(()));
+    // The server drops the pooled connection: the next message goes over a new one, once.
+    relay.cut();
+    assert_eq!(send(2).await, Ok(()));
+    // The server is down: nothing is sent, and the failure says it was unreachable.
+    let port = relay.stop().await;
+    let err = send(3).await.unwrap_err();
+    assert!(
+        matches!(&err, SendError::Unreachable(e) if e.contains(&format!("127.0.0.1:{port}"))),
+        "{err:?}"
+    );
+    assert!(err.is_connection());
+    // Back again: the message goes.
+    let _relay = Relay::start(port, upstream).await;
+    assert_eq!(send(3).await, Ok(()));
+
+    let got = received.lock().unwrap().clone();
+    let ids: Vec<_> = got
+        .iter()
+        .map(|m| header(&m.data, "Message-ID").unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "<casewarden.outbox.1@example.org>",
+            "<casewarden.outbox.2@example.org>",
+            "<casewarden.outbox.3@example.org>"
+        ]
+    );
+}
