@@ -565,3 +565,40 @@ async fn a_connection_the_server_dropped_is_replaced_and_a_closed_port_is_report
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_starttls_or_tls_is_unreachable_under_those_settings_and_nothing_is_sent_in_clear()
+ {
+    use casewarden::mail::{Rendered, SendError};
+    let port = free_port();
+    let received = start_smtp(port);
+    let now = parse_time("2026-01-07T09:00:00Z").unwrap();
+    let m = Rendered {
+        subject: "s".into(),
+        text: "t".into(),
+        html: None,
+    };
+    for (security, expected) in [
+        (Security::Starttls, "STARTTLS is not offered by 127.0.0.1"),
+        (Security::Tls, "TLS handshake failed with 127.0.0.1"),
+    ] {
+        let s = MailSettings {
+            smtp: SmtpSettings {
+                security,
+                ..settings(port).smtp
+            },
+            ..settings(port)
+        };
+        let mailer = casewarden::mail::Mailer::new(&s).unwrap();
+        let message = mailer.build(1, None, "olu@example.org", &m, now).unwrap();
+        let err = mailer
+            .send(1, &message, std::time::Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, SendError::Unreachable(e) if e.contains(expected)),
+            "{security:?}: {err:?}"
+        );
+    }
+    assert!(received.lock().unwrap().is_empty());
+}
