@@ -256,6 +256,66 @@ mod tests {
         );
     }
 
+    /// The shipped notification templates.
+    fn shipped_renderer() -> crate::mail::Renderer {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let files: Vec<(String, String)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| {
+                let path = e.ok()?.path();
+                let name = path.file_name()?.to_str()?.to_string();
+                Some((name, std::fs::read_to_string(&path).ok()?))
+            })
+            .collect();
+        let (renderer, problems) = crate::mail::Renderer::new(&dir, &files);
+        assert!(problems.is_empty(), "{problems:?}");
+        renderer
+    }
+
+    fn hostile() -> impl Strategy<Value = String> {
+        let noise = prop_oneof![
+            Just("\r\n".to_string()),
+            Just("\nBcc: x@example.org".to_string()),
+            Just("\r\n\r\n<html>".to_string()),
+            Just("\0".to_string()),
+            Just("\u{202e}".to_string()),
+            "(?s).{0,40}",
+        ];
+        proptest::collection::vec(noise, 0..8).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn no_value_in_the_facts_makes_a_rendered_notification_add_a_header(
+            case_ref in hostile(),
+            task_name in hostile(),
+            task_key in hostile(),
+            name in hostile(),
+        ) {
+            let renderer = shipped_renderer();
+            for kind in ["sla_amber", "task_released"] {
+                let mut facts = crate::mail::render::sample_facts(kind);
+                facts["case"]["case_ref"] = serde_json::json!(case_ref);
+                facts["task"]["name"] = serde_json::json!(task_name);
+                facts["task"]["key"] = serde_json::json!(task_key);
+                facts["recipient"]["name"] = serde_json::json!(name);
+                let rendered = renderer.render(kind, &facts, "Example\r\nBcc: x@example.org").unwrap();
+                let from = safe_mailbox(Some("Team"), "homeownership@example.org".parse().unwrap());
+                let reply_to: Mailbox = "enquiries@example.org".parse().unwrap();
+                let out = build(&parts(&from, &reply_to, &name), &rendered).expect("every notification builds");
+                let h = headers(&out.bytes);
+                let mut got = names(&h);
+                got.sort_unstable();
+                let mut want = vec!["Content-Type", "Date", "From", "MIME-Version", "Message-ID", "Reply-To", "Subject", "To"];
+                want.sort_unstable();
+                prop_assert_eq!(got, want, "{:#?}", h);
+                prop_assert_eq!(out.envelope.to().len(), 1);
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
