@@ -360,8 +360,8 @@ on_both_backends! {
     async fn two_delivery_workers_with_slow_sends_and_a_short_claim_send_each_message_once(env: Env) {
         let port = free_port();
         let received = start_slow_smtp(port, std::time::Duration::from_millis(250));
-        let s = MailSettings { claim_seconds: 2, smtp: SmtpSettings { pool_size: 1, ..settings(port).smtp }, ..settings(port) };
-        let ids = queue(&env, 12, "olu@example.org", "Olu Officer", "2026-01-07T09:00:00Z").await;
+        let s = MailSettings { claim_seconds: 3, smtp: SmtpSettings { pool_size: 1, ..settings(port).smtp }, ..settings(port) };
+        let ids = queue(&env, 24, "olu@example.org", "Olu Officer", "2026-01-07T09:00:00Z").await;
         let rules = crate::helpers::shipped_rules();
         let t0 = parse_time("2026-01-07T09:00:00Z").unwrap();
         let started = std::time::Instant::now();
@@ -379,8 +379,8 @@ on_both_backends! {
                 casewarden::mail::deliver::run_once(&db, &mailer, &rules.templates, &rules.calendars, &s, now).await.unwrap()
             }
         };
-        let (a, b) = tokio::join!(worker(0), worker(2_200));
-        assert_eq!(a.sent + b.sent, 12, "{a:?} {b:?}");
+        let (a, b) = tokio::join!(worker(0), worker(4_300));
+        assert_eq!(a.sent + b.sent, 24, "{a:?} {b:?}");
         assert!(b.sent > 0, "the second worker took its share: {a:?} {b:?}");
         let got = received.lock().unwrap().clone();
         let mut message_ids: Vec<_> = got.iter().map(|m| header(&m.data, "Message-ID").unwrap().to_string()).collect();
