@@ -198,10 +198,14 @@ pub enum RulesAction {
 
 #[derive(Debug, Subcommand)]
 pub enum OutboxAction {
-    /// Requeue a dead notification for delivery at the next pass.
+    /// Requeue a dead notification for delivery at the next pass at or after TIME.
     Retry {
         #[arg(value_name = "ID")]
         id: i64,
+        /// When it becomes due: RFC 3339 instant or a date (09:00 Europe/London), as for
+        /// `tick --now`. Default: now.
+        #[arg(long, value_name = "TIME")]
+        now: Option<String>,
     },
 }
 
@@ -461,12 +465,21 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Outbox {
-            action: Some(OutboxAction::Retry { id }),
+            action: Some(OutboxAction::Retry { id, now }),
             ..
         } => {
+            let now = match now {
+                Some(t) => clock::parse_time(&t)
+                    .map_err(anyhow::Error::msg)
+                    .context("--now")?,
+                None => clock::now(),
+            };
             let db = startup::connect_database(&settings).await?;
-            report::retry_notification(&db, id, clock::now()).await?;
-            outln!("notification {id} requeued; the next pass will send it")?;
+            report::retry_notification(&db, id, now).await?;
+            outln!(
+                "notification {id} requeued for {}; the next pass from then will send it",
+                now.to_rfc3339()
+            )?;
         }
         Command::Outbox {
             action: None,
@@ -479,6 +492,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             if json {
                 outln!("{}", terminal_json(&serde_json::to_string_pretty(&rows)?))?;
             } else {
+                if let Some(server) = crate::mail::status::current(&db).await? {
+                    outln!("{}", crate::text::terminal(server.to_text().trim_end()))?;
+                }
                 out!("{}", report::outbox_text(&rows))?;
             }
         }

@@ -386,6 +386,23 @@ pub fn reference(field: &str, value: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// A name that may reach an e-mail header (a recipient's display name) or a one-line label: no
+/// control characters at all (so no line breaks, tabs or NUL) and no invisible format
+/// characters, which `text` lets through for notes.
+fn name(field: &str, value: &str, max: usize) -> Result<(), Rejection> {
+    if let Some(c) = value
+        .chars()
+        .find(|&c| c.is_control() || crate::text::is_format(c))
+    {
+        return reject(format!(
+            "{field} {} contains the character {}; names are one line of visible text",
+            crate::text::quote(value),
+            c.escape_unicode()
+        ));
+    }
+    text(field, value, max)
+}
+
 /// A character a reference may not hold, named so a person can find it.
 fn describe(c: char) -> String {
     if c.is_whitespace() {
@@ -507,7 +524,7 @@ impl Command {
         match self {
             Command::UpsertUser(u) => {
                 reference("ref", &u.user_ref)?;
-                text("name", &u.name, MAX_NAME)?;
+                name("name", &u.name, MAX_NAME)?;
                 email("email", &u.email)?;
                 if let Some(m) = &u.line_manager {
                     named("line_manager", m)?;
@@ -519,11 +536,11 @@ impl Command {
             }
             Command::UpsertRole(r) => {
                 reference("ref", &r.role_ref)?;
-                text("name", &r.name, MAX_NAME)
+                name("name", &r.name, MAX_NAME)
             }
             Command::UpsertContact(c) => {
                 reference("ref", &c.contact_ref)?;
-                text("name", &c.name, MAX_NAME)?;
+                name("name", &c.name, MAX_NAME)?;
                 if let Some(e) = &c.email {
                     email("email", e)?;
                 }
@@ -532,7 +549,7 @@ impl Command {
             }
             Command::UpsertContactGroup(g) => {
                 reference("ref", &g.group_ref)?;
-                text("name", &g.name, MAX_NAME)?;
+                name("name", &g.name, MAX_NAME)?;
                 if g.members.len() > 1000 {
                     return reject(format!(
                         "members: {} members; the limit is 1000",
@@ -904,5 +921,44 @@ mod tests {
         }
         // A new record's reference is always in the format.
         assert!(role("RTB#7").is_err());
+    }
+    #[test]
+    fn names_that_could_reach_a_mail_header_are_one_line_of_visible_text() {
+        for (kind, extra) in [
+            ("upsert_user", r#","email":"a@example.org""#),
+            ("upsert_role", ""),
+            ("upsert_contact", ""),
+            ("upsert_contact_group", r#","members":[]"#),
+        ] {
+            for bad in [
+                r"Boss\r\nBcc: someone@example.org",
+                r"Off\nX",
+                r"Off\rX",
+                r"tab\there",
+                r"nul\u0000",
+                r"bell\u0007",
+                r"del\u007f",
+                r"next\u0085line",
+                r"rtl\u202eevil",
+                r"zero\u200bwidth",
+            ] {
+                let body = format!(r#"{{"type":"{kind}","ref":"r1","name":"{bad}"{extra}}}"#);
+                let reason = rejected(&body);
+                assert!(
+                    reason.starts_with(&format!("{kind}: name "))
+                        && reason.contains("contains the character"),
+                    "{body}: {reason}"
+                );
+                assert!(!reason.chars().any(|c| c.is_control()), "{reason:?}");
+            }
+            let long = format!(
+                r#"{{"type":"{kind}","ref":"r1","name":"{}"{extra}}}"#,
+                "n".repeat(10_000)
+            );
+            assert!(rejected(&long).contains("name is 10000 characters long; the limit is 200"));
+            let fine =
+                format!(r#"{{"type":"{kind}","ref":"r1","name":"Siân O'Neil-Ødegård"{extra}}}"#);
+            assert!(parse(&fine).is_ok(), "{fine}");
+        }
     }
 }

@@ -609,7 +609,7 @@ pub async fn retry_notification(db: &Db, id: i64, now: DateTime<Utc>) -> anyhow:
             anyhow::bail!("notification {id} is {status}, not dead; only dead ones can be retried")
         }
         Some((_, case_id, case_ref)) => {
-            sql("UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $1 WHERE id = $2")
+            sql("UPDATE outbox SET status = 'pending', attempts = 0, first_failed_at = NULL, next_attempt_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(id)
                 .execute(&mut tx)

@@ -158,6 +158,7 @@ impl Settings {
     pub fn check(&self) -> Result<(), String> {
         self.rules.limits.check()?;
         self.engine.check()?;
+        self.mail.check()?;
         self.daemon.check(crate::clock::now())
     }
 }

@@ -887,3 +887,60 @@ fn outside_text_is_printed_with_its_hidden_characters_escaped() {
         "{inbox}"
     );
 }
+
+#[test]
+fn outbox_retry_schedules_by_the_time_given_so_a_simulated_tick_sends_it() {
+    let dir = workdir();
+    assert!(run(dir.path(), &["migrate"]).status.success());
+    let url = format!("sqlite://{}", dir.path().join("casewarden.db").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let db = casewarden::db::Db::connect(&url).await.unwrap();
+        casewarden::db::sql(
+            "INSERT INTO outbox (template, recipient_kind, recipient_ref, recipient_email, facts, status, attempts, last_error, created_at) \
+             VALUES ('sla_amber', 'user', 'off1', 'o@example.org', $1, 'dead', 1, 'permanent failure: 550 no mailbox', $2)",
+        )
+        .bind(casewarden::mail::render::sample_facts("sla_amber"))
+        .bind(casewarden::clock::parse_time("2026-03-02").unwrap())
+        .execute(&db)
+        .await
+        .unwrap();
+        db.close().await;
+    });
+
+    let out = run(
+        dir.path(),
+        &["outbox", "retry", "1", "--now", "2026-03-02T10:00:00Z"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("notification 1 requeued for 2026-03-02T10:00:00+00:00"),
+        "{}",
+        text(&out.stdout)
+    );
+    let eml = dir.path().join("mail").join("outbox-1.eml");
+    let out = run(dir.path(), &["tick", "--now", "2026-03-02T09:59:00Z"]);
+    assert!(
+        text(&out.stdout).contains("mail: 0 sent"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(!eml.exists(), "not due before the time it was requeued for");
+    let out = run(dir.path(), &["tick", "--now", "2026-03-02T10:00:00Z"]);
+    assert!(
+        text(&out.stdout).contains("mail: 1 sent"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(eml.exists());
+
+    let out = run(dir.path(), &["outbox", "retry", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is sent, not dead"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(dir.path(), &["outbox", "retry", "1", "--now", "soon"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--now"), "{}", text(&out.stderr));
+}

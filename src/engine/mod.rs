@@ -27,8 +27,6 @@ use crate::clock::Now;
 pub use crate::db::Db;
 use crate::rules::RuleSet;
 
-pub use crate::db::WRITER_LOCK;
-
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
     // The message carries the cause; it is not also a source, so a chain prints it once.
@@ -102,6 +100,8 @@ pub struct PassOutcome {
     pub dead: u64,
     /// Escalation mail held back to working hours (quiet hours).
     pub deferred: u64,
+    /// Delivery stopped early: the SMTP server could not be reached.
+    pub smtp_unreachable: bool,
 }
 
 impl PassOutcome {
@@ -115,7 +115,7 @@ impl std::fmt::Display for PassOutcome {
         write!(
             f,
             "commands: {} accepted, {} rejected, {} duplicate; allocation: {} allocated, {} needed; \
-             holds released: {}; packs: {} made, {} waiting for answers, {} failed; escalations: {} ({} notifications); mail: {} sent, {} to retry, {} dead, {} held to working hours",
+             holds released: {}; packs: {} made, {} waiting for answers, {} failed; escalations: {} ({} notifications); mail: {} sent, {} to retry, {} dead, {} held to working hours{}",
             self.accepted,
             self.rejected,
             self.duplicates,
@@ -130,7 +130,12 @@ impl std::fmt::Display for PassOutcome {
             self.sent,
             self.retried,
             self.dead,
-            self.deferred
+            self.deferred,
+            if self.smtp_unreachable {
+                " (stopped: SMTP server unreachable)"
+            } else {
+                ""
+            }
         )
     }
 }
@@ -269,7 +274,6 @@ impl Engine {
                         &rules.calendars,
                         settings,
                         now,
-                        batch,
                     )
                     .await
                     .map_err(StepError::from)
@@ -283,6 +287,7 @@ impl Engine {
             retried: delivery.retried,
             dead: delivery.dead,
             deferred: delivery.deferred,
+            smtp_unreachable: delivery.unreachable,
             escalations: sla.escalations,
             notifications: sla.notifications,
             accepted: ingest.accepted,

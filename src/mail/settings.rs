@@ -37,7 +37,9 @@ pub struct SmtpSettings {
     /// File holding the password, e.g. a systemd credential
     /// (`/run/credentials/casewarden.service/smtp-password`).
     pub password_file: Option<PathBuf>,
+    /// SMTP connections kept open and used at once (1 to 64).
     pub pool_size: u32,
+    /// Limit for connecting and for each message's exchange with the server (1 to 600).
     pub timeout_seconds: u64,
 }
 
@@ -68,12 +70,16 @@ pub struct MailSettings {
     /// The organisation's name, for templates.
     pub organisation: String,
     pub smtp: SmtpSettings,
-    /// Attempts before a notification that keeps failing temporarily is marked dead.
-    pub max_attempts: i64,
-    /// First retry delay; each further one doubles, up to `retry_max_seconds`, with ±20% jitter.
+    /// How long a notification may keep failing for a temporary reason, counted from its first
+    /// failure, before it is marked dead (1 to 720 hours).
+    pub give_up_after_hours: i64,
+    /// First retry delay; each further one doubles, up to `retry_max_seconds`, with ±20% jitter
+    /// (1 to 86400).
     pub retry_base_seconds: i64,
+    /// Longest retry delay (from `retry_base_seconds` to 7 days).
     pub retry_max_seconds: i64,
-    /// How long a claim on a row lasts: a worker that dies leaves it to the next after this.
+    /// How long a claim on a row lasts: a worker that dies leaves it to the next after this. A
+    /// send is cut short before its claim runs out (5 to 86400).
     pub claim_seconds: i64,
     /// Hold escalation mail back to the working hours of the case's calendar.
     pub quiet_hours: bool,
@@ -90,7 +96,7 @@ impl Default for MailSettings {
             reply_to: None,
             organisation: "Housing services".to_string(),
             smtp: SmtpSettings::default(),
-            max_attempts: 12,
+            give_up_after_hours: 24,
             retry_base_seconds: 60,
             retry_max_seconds: 6 * 3600,
             claim_seconds: 300,
@@ -100,7 +106,46 @@ impl Default for MailSettings {
     }
 }
 
+/// The ranges `MailSettings::check` enforces, as (setting, lowest, highest).
+pub const RANGES: &[(&str, i64, i64)] = &[
+    ("mail.give_up_after_hours", 1, 720),
+    ("mail.retry_base_seconds", 1, 86_400),
+    ("mail.retry_max_seconds", 1, 7 * 86_400),
+    ("mail.claim_seconds", 5, 86_400),
+    ("mail.smtp.pool_size", 1, 64),
+    ("mail.smtp.timeout_seconds", 1, 600),
+];
+
 impl MailSettings {
+    /// Checks every numeric setting against its documented range, so no configured value can
+    /// overflow the time arithmetic of delivery.
+    pub fn check(&self) -> Result<(), String> {
+        let values: [i128; 6] = [
+            self.give_up_after_hours.into(),
+            self.retry_base_seconds.into(),
+            self.retry_max_seconds.into(),
+            self.claim_seconds.into(),
+            self.smtp.pool_size.into(),
+            self.smtp.timeout_seconds.into(),
+        ];
+        for ((name, low, high), value) in RANGES.iter().zip(values) {
+            if !(i128::from(*low)..=i128::from(*high)).contains(&value) {
+                return Err(format!(
+                    "{name} = {value} is out of range: use {low} to {high}"
+                ));
+            }
+        }
+        if self.retry_max_seconds < self.retry_base_seconds {
+            return Err(format!(
+                "mail.retry_max_seconds = {} is out of range: use mail.retry_base_seconds ({}) to {}",
+                self.retry_max_seconds,
+                self.retry_base_seconds,
+                7 * 86_400
+            ));
+        }
+        self.hours().map(|_| ())
+    }
+
     /// The working hours as (start, end) London times.
     pub fn hours(&self) -> Result<(chrono::NaiveTime, chrono::NaiveTime), String> {
         let bad = || {
@@ -116,5 +161,61 @@ impl MailSettings {
             return Err(bad());
         }
         Ok((start, end))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_numeric_mail_setting_is_checked_against_its_range() {
+        assert_eq!(MailSettings::default().check(), Ok(()));
+        let huge = MailSettings {
+            claim_seconds: i64::MAX,
+            ..MailSettings::default()
+        };
+        assert_eq!(
+            huge.check().unwrap_err(),
+            "mail.claim_seconds = 9223372036854775807 is out of range: use 5 to 86400"
+        );
+        type Change = fn(&mut MailSettings);
+        let cases: [(Change, &str); 8] = [
+            (
+                |s| s.give_up_after_hours = 0,
+                "mail.give_up_after_hours = 0",
+            ),
+            (
+                |s| s.give_up_after_hours = 721,
+                "mail.give_up_after_hours = 721",
+            ),
+            (
+                |s| s.retry_base_seconds = -1,
+                "mail.retry_base_seconds = -1",
+            ),
+            (
+                |s| s.retry_max_seconds = 8 * 86_400,
+                "mail.retry_max_seconds = 691200",
+            ),
+            (
+                |s| s.retry_max_seconds = 30,
+                "use mail.retry_base_seconds (60) to 604800",
+            ),
+            (|s| s.smtp.pool_size = 0, "mail.smtp.pool_size = 0"),
+            (
+                |s| s.smtp.timeout_seconds = u64::MAX,
+                "mail.smtp.timeout_seconds = 18446744073709551615 is out of range: use 1 to 600",
+            ),
+            (
+                |s| s.working_hours = "17:00-09:00".into(),
+                "mail.working_hours",
+            ),
+        ];
+        for (change, expected) in cases {
+            let mut s = MailSettings::default();
+            change(&mut s);
+            let err = s.check().unwrap_err();
+            assert!(err.contains(expected), "{err}");
+        }
     }
 }

@@ -1,26 +1,41 @@
-//! Transports: a directory of `.eml` files (the default), or SMTP through lettre with a
-//! connection pool and TLS. Errors are sorted into temporary (retry later) and permanent (give
-//! up now), which is what the delivery worker acts on.
+//! Transports: a directory of `.eml` files (the default), or SMTP through our own pool of lettre
+//! connections (`smtp.rs`). Errors are sorted into what the delivery worker acts on: retry this
+//! message later, give it up now, or stop the pass because the server cannot be reached.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use lettre::message::{Mailbox, MultiPart, header::ContentType};
-use lettre::transport::smtp::PoolConfig;
+use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::Rendered;
-use super::settings::{MailSettings, Security, TransportKind};
+use super::message::{self, Outgoing, Parts};
+use super::settings::{MailSettings, TransportKind};
+use super::smtp::SmtpPool;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     /// Worth trying again later: connection refused, timeouts, 4xx replies.
     #[error("temporary failure: {0}")]
     Temporary(String),
-    /// Trying again will not help: 5xx replies, a bad address.
+    /// Trying again will not help: 5xx replies, a bad address, a message that cannot be built.
     #[error("permanent failure: {0}")]
     Permanent(String),
+    /// The server could not be reached at all (refused, timed out, TLS handshake, greeting,
+    /// authentication): nothing was sent, and the next messages would meet the same.
+    #[error("SMTP server unreachable: {0}")]
+    Unreachable(String),
+    /// The connection broke or went silent while this message was on it: it may or may not have
+    /// arrived, and the server is in doubt.
+    #[error("connection lost while sending: {0}")]
+    Interrupted(String),
+}
+
+impl SendError {
+    /// Whether the failure is the server's rather than this message's: the pass stops there.
+    pub fn is_connection(&self) -> bool {
+        matches!(self, SendError::Unreachable(_) | SendError::Interrupted(_))
+    }
 }
 
 /// A password, never printed.
@@ -55,7 +70,7 @@ pub enum MailerError {
 
 enum Transport {
     File(PathBuf),
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(Box<SmtpPool>),
 }
 
 /// Builds messages and sends them.
@@ -91,7 +106,15 @@ impl Mailer {
         let domain = from.email.domain().to_string();
         let transport = match settings.transport {
             TransportKind::File => Transport::File(settings.dir.clone()),
-            TransportKind::Smtp => Transport::Smtp(smtp(settings)?),
+            TransportKind::Smtp => {
+                let credentials = match &settings.smtp.username {
+                    Some(user) => Some(Credentials::new(user.clone(), password(settings)?.0)),
+                    None => None,
+                };
+                Transport::Smtp(Box::new(
+                    SmtpPool::new(&settings.smtp, credentials).map_err(MailerError::Smtp)?,
+                ))
+            }
         };
         Ok(Mailer {
             transport,
@@ -101,13 +124,21 @@ impl Mailer {
         })
     }
 
+    /// How many messages may be sent at once: the SMTP pool's size, or one for files.
+    pub fn concurrency(&self) -> usize {
+        match &self.transport {
+            Transport::File(_) => 1,
+            Transport::Smtp(pool) => pool.size(),
+        }
+    }
+
     /// A Message-ID that stays the same for every attempt at one outbox row, so a retry after an
     /// unknown outcome can be recognised downstream.
     pub fn message_id(&self, outbox_id: i64) -> String {
         format!("<casewarden.outbox.{outbox_id}@{}>", self.domain)
     }
 
-    /// Builds the message for one outbox row.
+    /// Builds the message for one outbox row. Never panics; never lets a value add a header.
     pub fn build(
         &self,
         outbox_id: i64,
@@ -115,31 +146,27 @@ impl Mailer {
         to_email: &str,
         m: &Rendered,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Message, SendError> {
-        let address = to_email
-            .parse()
-            .map_err(|_| SendError::Permanent(format!("{to_email:?} is not an e-mail address")))?;
-        let to = Mailbox::new(to_name.map(str::to_string), address);
-        let mut builder = Message::builder()
-            .from(self.from.clone())
-            .to(to)
-            .subject(m.subject.clone())
-            .date(std::time::SystemTime::from(now))
-            .message_id(Some(self.message_id(outbox_id)));
-        if let Some(r) = &self.reply_to {
-            builder = builder.reply_to(r.clone());
-        }
-        let built = match &m.html {
-            Some(html) => builder.multipart(MultiPart::alternative_plain_html(
-                m.text.clone(),
-                html.clone(),
-            )),
-            None => builder.header(ContentType::TEXT_PLAIN).body(m.text.clone()),
-        };
-        built.map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))
+    ) -> Result<Outgoing, SendError> {
+        message::build(
+            &Parts {
+                from: &self.from,
+                reply_to: self.reply_to.as_ref(),
+                to_name,
+                to_email,
+                message_id: self.message_id(outbox_id),
+                date: now,
+            },
+            m,
+        )
     }
 
-    pub async fn send(&self, outbox_id: i64, message: Message) -> Result<(), SendError> {
+    /// Sends one message, taking at most `limit` over it.
+    pub async fn send(
+        &self,
+        outbox_id: i64,
+        message: &Outgoing,
+        limit: Duration,
+    ) -> Result<(), SendError> {
         match &self.transport {
             Transport::File(dir) => {
                 tokio::fs::create_dir_all(dir).await.map_err(|e| {
@@ -147,57 +174,16 @@ impl Mailer {
                 })?;
                 let path = dir.join(format!("outbox-{outbox_id}.eml"));
                 let tmp = dir.join(format!(".outbox-{outbox_id}.eml.tmp"));
-                tokio::fs::write(&tmp, message.formatted())
-                    .await
-                    .map_err(|e| {
-                        SendError::Temporary(format!("cannot write {}: {e}", tmp.display()))
-                    })?;
+                tokio::fs::write(&tmp, &message.bytes).await.map_err(|e| {
+                    SendError::Temporary(format!("cannot write {}: {e}", tmp.display()))
+                })?;
                 tokio::fs::rename(&tmp, &path).await.map_err(|e| {
                     SendError::Temporary(format!("cannot write {}: {e}", path.display()))
                 })
             }
-            Transport::Smtp(smtp) => smtp
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|e| classify(&e)),
+            Transport::Smtp(pool) => pool.send(&message.envelope, &message.bytes, limit).await,
         }
     }
-}
-
-fn classify(e: &lettre::transport::smtp::Error) -> SendError {
-    let text = e.to_string();
-    if e.is_permanent() {
-        SendError::Permanent(text)
-    } else {
-        SendError::Temporary(text)
-    }
-}
-
-fn smtp(settings: &MailSettings) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailerError> {
-    let s = &settings.smtp;
-    let err = |e: lettre::transport::smtp::Error| MailerError::Smtp(e.to_string());
-    let mut builder = match s.security {
-        Security::Starttls => {
-            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host).map_err(err)?
-        }
-        Security::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host).map_err(err)?,
-        Security::Plaintext => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
-    };
-    let default_port = match s.security {
-        Security::Starttls => 587,
-        Security::Tls => 465,
-        Security::Plaintext => 25,
-    };
-    builder = builder
-        .port(s.port.unwrap_or(default_port))
-        .timeout(Some(Duration::from_secs(s.timeout_seconds)))
-        .pool_config(PoolConfig::new().max_size(s.pool_size.max(1)));
-    if let Some(user) = &s.username {
-        let password = password(settings)?;
-        builder = builder.credentials(Credentials::new(user.clone(), password.0));
-    }
-    Ok(builder.build())
 }
 
 fn password(settings: &MailSettings) -> Result<Secret, MailerError> {

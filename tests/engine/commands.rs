@@ -1,6 +1,7 @@
 //! Every command's happy path and its rejections, and hostile input that must be rejected line
 //! by line without stopping anything else.
 
+use casewarden::db::sql;
 use serde_json::json;
 
 use crate::helpers::{Env, complete, repo_path, rtb_claim};
@@ -13,6 +14,31 @@ fn assert_has(reason: &str, needle: &str) {
 }
 
 on_both_backends! {
+    async fn names_with_line_breaks_control_characters_or_ten_thousand_characters_are_refused_at_upsert(env: Env) {
+        let long = "n".repeat(10_000);
+        for bad in ["Boss\r\nBcc: someone@example.org", "Off\nX", "Off\rX", "nul\u{0}x", "esc\u{1b}[31m", "tab\tx", "\u{202e}evil", long.as_str()] {
+            let commands = [
+                json!({"type": "upsert_user", "ref": "u1", "name": bad, "email": "u1@example.org"}),
+                json!({"type": "upsert_contact", "ref": "c1", "name": bad, "email": "c1@example.org"}),
+                json!({"type": "upsert_contact_group", "ref": "g1", "name": bad, "members": []}),
+                json!({"type": "upsert_role", "ref": "r1", "name": bad}),
+            ];
+            for command in commands {
+                let reason = env.rejected(T, command.clone()).await;
+                assert!(reason.contains(": name "), "{command}: {reason}");
+                assert!(
+                    reason.contains("contains the character") || reason.contains("characters long; the limit is 200"),
+                    "{reason}"
+                );
+                assert!(!reason.chars().any(char::is_control), "the reason echoes the name escaped: {reason:?}");
+                assert!(reason.chars().count() < 300, "the reason quotes a bounded part of the name");
+            }
+        }
+        let (users,): (i64,) = sql("SELECT COUNT(*) FROM users").fetch_one(&env.db).await.unwrap();
+        assert_eq!(users, 0, "no user was written");
+        env.ok(T, json!({"type": "upsert_user", "ref": "u1", "name": "Siân O'Neil", "email": "u1@example.org"})).await;
+    }
+
     async fn reference_data_commands_upsert_and_reject_unknown_references(env: Env) {
         env.ok(T, json!({"type": "upsert_role", "ref": "rtb", "name": "RTB team"})).await;
         env.ok(T, json!({"type": "upsert_role", "ref": "rtb", "name": "Right to Buy team"})).await;
