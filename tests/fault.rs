@@ -297,7 +297,6 @@ const CONNECTIONS: usize = 4;
 /// between the server accepting it and the mark being committed: each arrival but the last is
 /// then among the last [`CONNECTIONS`] of a killed pass (or, read by the server just after the
 /// kill, among the first of the next). Any other repeat is a defect, and fails here.
-
 fn duplicates_each_explained_by_a_kill(passes: &[Pass], arrivals: &Arrivals) -> Vec<i64> {
     let twice: Vec<i64> = arrivals
         .by_outbox_id
