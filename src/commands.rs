@@ -333,11 +333,6 @@ fn text(field: &str, value: &str, max: usize) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// Checks a reference in the contract's format, naming `field` if it is not: [`reference`].
-pub fn check_reference(field: &str, value: &str) -> Result<(), Rejection> {
-    reference(field, value)
-}
-
 /// The characters a reference may hold besides ASCII letters and digits.
 pub const REFERENCE_PUNCTUATION: &str = "-_./:@";
 
@@ -440,15 +435,16 @@ fn optional(field: &str, value: &Option<String>, max: usize) -> Result<(), Rejec
     value.as_deref().map_or(Ok(()), |v| text(field, v, max))
 }
 
+/// An e-mail address as delivery will parse it (lettre's `Address`), so an address that passes
+/// here cannot fail at delivery for its form.
 fn email(field: &str, value: &str) -> Result<(), Rejection> {
     text(field, value, 254)?;
-    let ok = value.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty() && domain.contains('.') && !value.chars().any(char::is_whitespace)
-    });
-    if ok {
-        Ok(())
-    } else {
-        reject(format!("{field} {value:?} is not an e-mail address"))
+    match value.parse::<lettre::Address>() {
+        Ok(_) => Ok(()),
+        Err(_) => reject(format!(
+            "{field} {} is not an e-mail address",
+            crate::text::quote(value)
+        )),
     }
 }
 
@@ -757,6 +753,37 @@ mod tests {
             )
             .contains("until: \"soon\" is not a time")
         );
+    }
+
+    #[test]
+    fn an_email_address_is_one_delivery_can_send_to() {
+        let user = |email: &str| {
+            parse(
+                &serde_json::json!({"type": "upsert_user", "ref": "u1", "name": "U", "email": email})
+                    .to_string(),
+            )
+        };
+        for ok in ["olu@example.org", "o.l+u@mail.example.co.uk"] {
+            assert!(user(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "nope",
+            "a b@example.org",
+            "priya.shah at home@example.net",
+            "x@",
+            "@x.org",
+            "a@b@c.org",
+        ] {
+            let reason = user(bad).unwrap_err().0;
+            assert!(
+                reason.contains("is not an e-mail address"),
+                "{bad}: {reason}"
+            );
+            assert!(
+                bad.parse::<lettre::Address>().is_err(),
+                "{bad} must also fail delivery's parse"
+            );
+        }
     }
 
     #[test]

@@ -65,8 +65,7 @@ impl EngineSettings {
             1024,
             16 * 1024 * 1024,
         )?;
-        crate::commands::check_reference("engine.fallback_role", &self.fallback_role)
-            .map_err(|r| r.0)
+        crate::commands::reference("engine.fallback_role", &self.fallback_role).map_err(|r| r.0)
     }
 }
 
