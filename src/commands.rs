@@ -31,7 +31,7 @@ pub struct Envelope {
     pub command: Command,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Command {
     UpsertUser(UpsertUser),
@@ -53,7 +53,7 @@ pub enum Command {
     RenderPack(RenderPack),
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpsertUser {
     #[serde(rename = "ref")]
@@ -72,7 +72,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpsertRole {
     #[serde(rename = "ref")]
@@ -80,7 +80,7 @@ pub struct UpsertRole {
     pub name: String,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpsertContact {
     #[serde(rename = "ref")]
@@ -91,7 +91,7 @@ pub struct UpsertContact {
     pub address: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpsertContactGroup {
     #[serde(rename = "ref")]
@@ -100,7 +100,7 @@ pub struct UpsertContactGroup {
     pub members: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Property {
     #[serde(rename = "ref")]
@@ -109,7 +109,7 @@ pub struct Property {
     pub tenure: String,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCase {
     pub case_ref: String,
@@ -129,7 +129,7 @@ pub struct CreateCase {
 
 /// Answers to a housing options case's enquiry form, merged over any given before; `null`
 /// clears an answer.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitEnquiry {
     pub case_ref: String,
@@ -138,21 +138,21 @@ pub struct SubmitEnquiry {
 }
 
 /// Makes a new version of a housing options case's personalised housing pack.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenderPack {
     pub case_ref: String,
     pub by: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskRef {
     pub case_ref: String,
     pub task: String,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteTask {
     pub case_ref: String,
@@ -162,7 +162,7 @@ pub struct CompleteTask {
     pub outcome: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SkipTask {
     pub case_ref: String,
@@ -171,7 +171,7 @@ pub struct SkipTask {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HoldTask {
     pub case_ref: String,
@@ -180,21 +180,21 @@ pub struct HoldTask {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdvanceCase {
     pub case_ref: String,
     pub to_stage: String,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReassignCase {
     pub case_ref: String,
     pub owner: String,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddNote {
     pub case_ref: String,
@@ -202,7 +202,7 @@ pub struct AddNote {
     pub text: String,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttachFile {
     pub case_ref: String,
@@ -214,12 +214,40 @@ pub struct AttachFile {
     pub by: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CloseCase {
     pub case_ref: String,
     pub outcome: String,
     pub by: Option<String>,
+}
+
+/// The commands' JSON Schema (draft 2020-12), generated from the types above: one of the
+/// commands, each an object with its `type` and, on every command, an optional `command_id`.
+/// The checks beyond shape (reference format, lengths, times) are in [`parse`]; the schema says
+/// what a command looks like, `parse` has the last word on what is accepted. Published as
+/// `docs/schema/commands.schema.json`.
+pub fn json_schema() -> serde_json::Value {
+    let mut schema =
+        serde_json::to_value(schemars::schema_for!(Command)).expect("a generated schema is JSON");
+    schema["title"] = serde_json::json!("casewarden command");
+    schema["description"] = serde_json::json!(
+        "A command as a CRM writes it into casewarden's inbox (one JSON object, one line) or sends it over the API."
+    );
+    // `command_id` is taken out of every command before the command itself is read, so the
+    // generated variants do not name it: add it to each.
+    let command_id = serde_json::json!({
+        "type": ["string", "null"],
+        "description": "The CRM's own id for this command: sending the same id twice has no second effect. 1 to 100 characters.",
+    });
+    if let Some(variants) = schema["oneOf"].as_array_mut() {
+        for variant in variants {
+            if let Some(properties) = variant["properties"].as_object_mut() {
+                properties.insert("command_id".to_string(), command_id.clone());
+            }
+        }
+    }
+    schema
 }
 
 /// Every command's `type`, as the contract spells it.

@@ -1,0 +1,89 @@
+//! The published contract: the JSON Schema of commands is generated from the Rust types, the
+//! checked-in copy under docs/schema/ is the generated one, and every command example in the
+//! docs is valid against it. `UPDATE_SCHEMA=1 cargo test --test contract` rewrites the copy.
+
+use std::path::PathBuf;
+
+fn repo(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+#[test]
+fn the_published_command_schema_is_the_one_generated_from_the_types() {
+    let generated =
+        serde_json::to_string_pretty(&casewarden::commands::json_schema()).unwrap() + "\n";
+    let path = repo("docs/schema/commands.schema.json");
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let published = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        published == generated,
+        "docs/schema/commands.schema.json differs from the schema the types generate: \
+         run `UPDATE_SCHEMA=1 cargo test --test contract` and commit the result"
+    );
+}
+
+/// The command examples of a document: lines in code blocks that are a JSON object with a type.
+fn examples(doc: &str) -> Vec<(usize, String)> {
+    let text = std::fs::read_to_string(repo(doc)).unwrap();
+    let mut in_block = false;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with("```") {
+            in_block = !in_block;
+        } else if in_block && line.starts_with("{\"type\"") {
+            out.push((n + 1, line.to_string()));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_command_example_in_the_docs_is_valid_against_the_schema() {
+    let schema = casewarden::commands::json_schema();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let mut seen = 0;
+    for doc in [
+        "docs/integration.md",
+        "docs/housing-options.md",
+        "README.md",
+    ] {
+        for (line, example) in examples(doc) {
+            let value: serde_json::Value = serde_json::from_str(&example)
+                .unwrap_or_else(|e| panic!("{doc}:{line}: not JSON: {e}"));
+            let errors: Vec<String> = validator
+                .iter_errors(&value)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(errors.is_empty(), "{doc}:{line}: {example}\n{errors:#?}");
+            seen += 1;
+        }
+    }
+    assert!(
+        seen >= 20,
+        "only {seen} examples found: is the extraction still right?"
+    );
+}
+
+#[test]
+fn the_schema_refuses_what_parse_refuses_for_its_shape() {
+    let schema = casewarden::commands::json_schema();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for bad in [
+        r#"{"type":"launch_rocket"}"#,
+        r#"{"type":"upsert_role","ref":"r"}"#,
+        r#"{"type":"upsert_role","ref":"r","name":"n","colour":"red"}"#,
+        r#"{"type":"upsert_role","ref":5,"name":"n"}"#,
+    ] {
+        let value: serde_json::Value = serde_json::from_str(bad).unwrap();
+        assert!(!validator.is_valid(&value), "{bad} passed the schema");
+        assert!(
+            casewarden::commands::parse(bad).is_err(),
+            "{bad} passed parse"
+        );
+    }
+    let good = r#"{"type":"upsert_role","command_id":"c-1","ref":"r","name":"n"}"#;
+    assert!(validator.is_valid(&serde_json::from_str(good).unwrap()));
+    assert!(casewarden::commands::parse(good).is_ok());
+}
