@@ -87,3 +87,49 @@ fn the_schema_refuses_what_parse_refuses_for_its_shape() {
     assert!(validator.is_valid(&serde_json::from_str(good).unwrap()));
     assert!(casewarden::commands::parse(good).is_ok());
 }
+
+#[test]
+fn the_published_event_schema_is_the_one_generated_from_the_types() {
+    let generated =
+        serde_json::to_string_pretty(&casewarden::events::kinds::json_schema()).unwrap() + "\n";
+    let path = repo("docs/schema/events.schema.json");
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let published = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        published == generated,
+        "docs/schema/events.schema.json differs from the schema the types generate: \
+         run `UPDATE_SCHEMA=1 cargo test --test contract` and commit the result"
+    );
+}
+
+#[test]
+fn the_event_schema_refuses_an_unknown_kind_a_missing_field_and_an_undocumented_one() {
+    let schema = casewarden::events::kinds::json_schema();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let event = |kind: &str, data: serde_json::Value| {
+        serde_json::json!({"id": 7, "case_ref": "RTB-1", "at": "2026-01-05T09:00:00Z",
+            "actor": "crm", "kind": kind, "data": data})
+    };
+    let good = event("case_closed", serde_json::json!({"outcome": "withdrawn"}));
+    assert!(
+        validator.is_valid(&good),
+        "{:?}",
+        validator
+            .iter_errors(&good)
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+    );
+    for bad in [
+        event("case_vanished", serde_json::json!({})),
+        event("case_closed", serde_json::json!({})),
+        event(
+            "case_closed",
+            serde_json::json!({"outcome": "withdrawn", "applicant_name": "Priya"}),
+        ),
+        event("case_closed", serde_json::json!({"outcome": 7})),
+    ] {
+        assert!(!validator.is_valid(&bad), "{bad} passed the schema");
+    }
+}

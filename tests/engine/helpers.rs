@@ -13,7 +13,7 @@ pub struct Env {
     pub db: Db,
     #[allow(dead_code)]
     pub url: String,
-    _dir: Option<tempfile::TempDir>,
+    _dir: Option<std::sync::Arc<tempfile::TempDir>>,
     /// Where housing packs are written.
     pub packs: tempfile::TempDir,
 }
@@ -27,10 +27,19 @@ macro_rules! on_both_backends {
             use super::*;
             async fn scenario($env: $crate::helpers::Env) $body
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { scenario($crate::helpers::Env::sqlite().await).await }
+            async fn sqlite() {
+                let env = $crate::helpers::Env::sqlite().await;
+                let log = env.log();
+                scenario(env).await;
+                log.matches_the_event_schema().await;
+            }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                if let Some(env) = $crate::helpers::Env::postgres().await { scenario(env).await }
+                if let Some(env) = $crate::helpers::Env::postgres().await {
+                    let log = env.log();
+                    scenario(env).await;
+                    log.matches_the_event_schema().await;
+                }
             }
         }
     )*};
@@ -77,7 +86,7 @@ impl Env {
             engine,
             db,
             url,
-            _dir: dir,
+            _dir: dir.map(std::sync::Arc::new),
             packs,
         }
     }
@@ -246,6 +255,45 @@ pub fn rules_with(replacements: &[(&str, &str)]) -> (tempfile::TempDir, RuleSet)
     )
     .expect("replaced rules load");
     (dir, rules)
+}
+
+/// A scenario's event log, kept past the scenario's end to be checked.
+pub struct Log {
+    db: Db,
+    _dir: Option<std::sync::Arc<tempfile::TempDir>>,
+}
+
+impl Env {
+    pub fn log(&self) -> Log {
+        Log {
+            db: self.db.clone(),
+            _dir: self._dir.clone(),
+        }
+    }
+}
+
+impl Log {
+    /// Every event the scenario wrote is valid against the published events schema.
+    pub async fn matches_the_event_schema(&self) {
+        static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+        let validator = VALIDATOR.get_or_init(|| {
+            jsonschema::validator_for(&casewarden::events::kinds::json_schema())
+                .expect("the events schema compiles")
+        });
+        for event in events::since(&self.db, 0, 1_000_000).await.unwrap() {
+            let value = serde_json::to_value(&event).unwrap();
+            let errors: Vec<String> = validator
+                .iter_errors(&value)
+                .map(|e| format!("{} at {}", e, e.instance_path()))
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "event #{} ({}) does not match the events schema: {errors:#?}\n{value}",
+                event.id,
+                event.kind
+            );
+        }
+    }
 }
 
 impl Env {

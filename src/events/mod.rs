@@ -1,6 +1,8 @@
 //! The append-only event log: every change of state writes one row, in the same transaction as
 //! the change. CRMs follow it by id; it is each case's audit trail.
 
+pub mod kinds;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
