@@ -224,7 +224,7 @@ impl Cli {
     pub fn settings(&self) -> anyhow::Result<Settings> {
         let mut settings = Settings::load(self.config.as_deref())?;
         if let Some(url) = &self.database {
-            settings.database.url = url.clone();
+            settings.database.url = crate::settings::DatabaseUrl::new(url.clone());
         }
         if let Some(dir) = &self.rules {
             settings.rules.dir = dir.clone();
@@ -271,10 +271,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate => {
             let db = startup::open_database(&settings).await?;
-            outln!(
-                "database {} is up to date",
-                crate::db::redact(&settings.database.url)
-            )?;
+            outln!("database {} is up to date", settings.database.url)?;
             db.close().await;
         }
         Command::Check { json } => {
@@ -406,10 +403,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             );
             let db = startup::connect_database(&settings).await?;
             let Some(case) = crate::engine::rows::case_by_ref(&db, &case_ref).await? else {
-                bail!(
-                    "no case {case_ref:?} in {}",
-                    crate::db::redact(&settings.database.url)
-                );
+                bail!("no case {case_ref:?} in {}", settings.database.url);
             };
             if case.kind != "housing_options" {
                 bail!(
@@ -444,10 +438,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         } => {
             let db = startup::connect_database(&settings).await?;
             let Some(case) = report::case(&db, &case_ref).await? else {
-                bail!(
-                    "no case {case_ref:?} in {}",
-                    crate::db::redact(&settings.database.url)
-                );
+                bail!("no case {case_ref:?} in {}", settings.database.url);
             };
             if json {
                 outln!("{}", terminal_json(&serde_json::to_string_pretty(&case)?))?;

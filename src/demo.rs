@@ -32,7 +32,8 @@ pub async fn run(settings: &Settings, dir: &Path) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(p);
     }
     let mut settings = settings.clone();
-    settings.database.url = format!("sqlite://{}", file.display());
+    settings.database.url =
+        crate::settings::DatabaseUrl::new(format!("sqlite://{}", file.display()));
     // Mail goes to files in the demo directory, whatever the configuration says.
     let mail_dir = dir.join("mail");
     let _ = std::fs::remove_dir_all(&mail_dir);

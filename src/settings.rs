@@ -26,14 +26,44 @@ pub struct Settings {
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// `sqlite://casewarden.db` (created on first start) or `postgres://user@host/db`.
-    pub url: String,
+    pub url: DatabaseUrl,
 }
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
         DatabaseSettings {
-            url: "sqlite://casewarden.db".to_string(),
+            url: DatabaseUrl::new("sqlite://casewarden.db"),
         }
+    }
+}
+
+/// A database URL. It may carry a password, so it never prints one: `Debug` and `Display` show
+/// it with the password replaced by `***`, and only [`DatabaseUrl::expose`] gives the URL itself,
+/// for connecting.
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> DatabaseUrl {
+        DatabaseUrl(url.into())
+    }
+
+    /// The URL with its password, to connect with. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::db::redact(&self.0))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({self})")
     }
 }
 
@@ -237,10 +267,21 @@ mod tests {
     #[test]
     fn with_no_config_at_all_it_runs_on_sqlite_in_the_working_directory() {
         let s = Settings::default();
-        assert_eq!(s.database.url, "sqlite://casewarden.db");
+        assert_eq!(s.database.url.expose(), "sqlite://casewarden.db");
         assert_eq!(s.rules.dir, PathBuf::from("rules"));
         assert_eq!(s.templates.dir, PathBuf::from("templates"));
         assert_eq!(s.daemon.schedule.split_whitespace().count(), 6);
+    }
+
+    #[test]
+    fn a_database_password_never_prints() {
+        let mut s = Settings::default();
+        s.database.url = DatabaseUrl::new("postgres://app:s3cret@db/cases");
+        for shown in [format!("{s:?}"), s.database.url.to_string()] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("postgres://app:***@db/cases"), "{shown}");
+        }
+        assert_eq!(s.database.url.expose(), "postgres://app:s3cret@db/cases");
     }
 
     #[test]

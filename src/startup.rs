@@ -19,22 +19,22 @@ pub struct App {
 /// Opens the database and applies any migrations it lacks.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
     let url = &settings.database.url;
-    let db = Db::connect(url).await?;
+    let db = Db::connect(url.expose()).await?;
     db.migrate()
         .await
-        .with_context(|| format!("migrating {}", db::redact(url)))?;
+        .with_context(|| format!("migrating {url}"))?;
     Ok(db)
 }
 
 /// Opens the database for reading only: no migrations, so a diagnostic run of a newer binary
 /// never changes the schema under a running daemon.
 pub async fn connect_database(settings: &Settings) -> anyhow::Result<Db> {
-    let db = Db::connect(&settings.database.url).await?;
+    let db = Db::connect(settings.database.url.expose()).await?;
     let migrated: Result<(i64,), _> = db::sql("SELECT COUNT(*) FROM inbox").fetch_one(&db).await;
     if migrated.is_err() {
         anyhow::bail!(
             "{} has no casewarden tables yet; run `casewarden migrate` first",
-            db::redact(&settings.database.url)
+            settings.database.url
         );
     }
     Ok(db)
@@ -51,7 +51,7 @@ pub fn load_rules(settings: &Settings) -> Result<RuleSet, Problems> {
 /// Builds the engine. `exclusive` is for writers (the daemon, `tick`, `demo`): it takes the
 /// one-writer lock of a SQLite database first and publishes the calendars' working days.
 pub async fn build(settings: Settings, exclusive: bool) -> anyhow::Result<App> {
-    let lock = match (exclusive, db::sqlite_path(&settings.database.url)) {
+    let lock = match (exclusive, db::sqlite_path(settings.database.url.expose())) {
         (true, Some(path)) => Some(DatabaseLock::acquire(&path)?),
         _ => None,
     };
