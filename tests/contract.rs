@@ -8,19 +8,26 @@ fn repo(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-#[test]
-fn the_published_command_schema_is_the_one_generated_from_the_types() {
-    let generated =
-        serde_json::to_string_pretty(&casewarden::commands::json_schema()).unwrap() + "\n";
-    let path = repo("docs/schema/commands.schema.json");
+/// The published copy of a schema is the generated one (rewritten first under UPDATE_SCHEMA).
+fn assert_published(rel: &str, schema: serde_json::Value) {
+    let generated = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+    let path = repo(rel);
     if std::env::var_os("UPDATE_SCHEMA").is_some() {
         std::fs::write(&path, &generated).unwrap();
     }
     let published = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         published == generated,
-        "docs/schema/commands.schema.json differs from the schema the types generate: \
+        "{rel} differs from the schema the types generate: \
          run `UPDATE_SCHEMA=1 cargo test --test contract` and commit the result"
+    );
+}
+
+#[test]
+fn the_published_command_schema_is_the_one_generated_from_the_types() {
+    assert_published(
+        "docs/schema/commands.schema.json",
+        casewarden::commands::json_schema(),
     );
 }
 
@@ -90,17 +97,9 @@ fn the_schema_refuses_what_parse_refuses_for_its_shape() {
 
 #[test]
 fn the_published_event_schema_is_the_one_generated_from_the_types() {
-    let generated =
-        serde_json::to_string_pretty(&casewarden::events::kinds::json_schema()).unwrap() + "\n";
-    let path = repo("docs/schema/events.schema.json");
-    if std::env::var_os("UPDATE_SCHEMA").is_some() {
-        std::fs::write(&path, &generated).unwrap();
-    }
-    let published = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        published == generated,
-        "docs/schema/events.schema.json differs from the schema the types generate: \
-         run `UPDATE_SCHEMA=1 cargo test --test contract` and commit the result"
+    assert_published(
+        "docs/schema/events.schema.json",
+        casewarden::events::kinds::json_schema(),
     );
 }
 
