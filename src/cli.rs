@@ -220,7 +220,31 @@ pub enum ShowWhat {
     },
 }
 
+/// An error as a `--json` command prints it on standard error: `{"error": "…", "causes": […]}`,
+/// the message and then each cause, outermost first, each once.
+pub fn error_json(error: &anyhow::Error) -> String {
+    let causes: Vec<String> = error.chain().skip(1).map(ToString::to_string).collect();
+    serde_json::json!({"error": error.to_string(), "causes": causes}).to_string()
+}
+
 impl Cli {
+    /// Whether the command was asked for JSON: then its errors are JSON too.
+    pub fn wants_json(&self) -> bool {
+        match &self.command {
+            Command::Plan { json, .. }
+            | Command::Check { json }
+            | Command::Inbox { json, .. }
+            | Command::Form { json, .. }
+            | Command::Advice { json, .. }
+            | Command::Worklist { json, .. }
+            | Command::Outbox { json, .. }
+            | Command::Show {
+                what: ShowWhat::Case { json, .. },
+            } => *json,
+            _ => false,
+        }
+    }
+
     pub fn settings(&self) -> anyhow::Result<Settings> {
         let mut settings = Settings::load(self.config.as_deref())?;
         if let Some(url) = &self.database {

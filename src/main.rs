@@ -13,12 +13,18 @@ async fn main() -> ExitCode {
         libc::umask(0o077);
     }
     let cli = Cli::parse();
+    let json = cli.wants_json();
+    let report = |e: anyhow::Error| {
+        if json {
+            eprintln!("{}", cli::error_json(&e));
+        } else {
+            eprintln!("error: {e:#}");
+        }
+        ExitCode::FAILURE
+    };
     let settings = match cli.settings() {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return report(e),
     };
     let mut log = settings.log.clone();
     if matches!(cli.command, cli::Command::Demo { .. }) {
@@ -30,9 +36,6 @@ async fn main() -> ExitCode {
         Ok(code) => code,
         // The reader of our output went away (`casewarden events | head`): it has what it wanted.
         Err(e) if cli::is_closed_pipe(&e) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => report(e),
     }
 }

@@ -944,3 +944,36 @@ fn outbox_retry_schedules_by_the_time_given_so_a_simulated_tick_sends_it() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("--now"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn a_command_asked_for_json_reports_its_error_as_json_naming_each_cause_once() {
+    let dir = workdir();
+    let out = run(
+        dir.path(),
+        &[
+            "--database",
+            "sqlite:///no/such/dir/cases.db",
+            "inbox",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let error: serde_json::Value = serde_json::from_slice(&out.stderr)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out.stderr)));
+    let message = error["error"].as_str().unwrap();
+    assert!(
+        message.starts_with("cannot open database sqlite:///no/such/dir/cases.db"),
+        "{error}"
+    );
+    assert!(error["causes"].is_array(), "{error}");
+    // Without --json, the same error is a line for people.
+    let out = run(
+        dir.path(),
+        &["--database", "sqlite:///no/such/dir/cases.db", "inbox"],
+    );
+    assert!(
+        text(&out.stderr).starts_with("error: cannot open database"),
+        "{}",
+        text(&out.stderr)
+    );
+}
