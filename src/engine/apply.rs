@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::progress::{self, Ctx};
+use super::context::Ctx;
+use super::progress;
 use super::rows::{self, CaseRow, StageRow, TaskRow};
 use crate::clock;
 use crate::commands::{self, Command, Rejection, reject};

@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::error::StepError;
 use super::rows::{self, CaseRow, TaskRow};
-use super::{Db, StepError};
+use crate::db::Db;
 use crate::db::{Tx, sql};
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;

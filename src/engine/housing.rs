@@ -12,11 +12,13 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::apply::{self, ApplyError, CRM};
-use super::progress::{self, Ctx};
+use super::context::Ctx;
+use super::error::StepError;
+use super::progress;
 use super::rows::{self, CaseRow};
-use super::{Db, StepError};
 use crate::advice::{self, Choice, pack};
 use crate::commands::{Rejection, RenderPack, SubmitEnquiry};
+use crate::db::Db;
 use crate::db::{Tx, sql};
 use crate::definitions::Definition;
 use crate::events::{self, ENGINE};

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Engine, PassOutcome, StepError};
+use super::error::StepError;
+use super::pass::{Engine, PassOutcome};
 use crate::db::{Db, sql};
 use crate::events::{self, Event};
 

@@ -5,21 +5,11 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::context::Ctx;
 use super::rows::{self, CaseRow, StageRow, TaskRow};
 use crate::db::{Tx, sql};
 use crate::definitions::{Activation, Definition, Stage, Successors};
 use crate::events::{self, ENGINE};
-
-/// Who and when, for the events a change writes.
-#[derive(Debug, Clone, Copy)]
-pub struct Ctx<'a> {
-    pub now: DateTime<Utc>,
-    pub actor: &'a str,
-    /// The working-day calendar of the case.
-    pub cal: &'a crate::sla::Calendar,
-    /// The rule sandbox, for targets decided by an expression.
-    pub sandbox: &'a crate::rules::Sandbox,
-}
 
 /// Enters `stage` for the case: writes the stage with the case owner and their line manager,
 /// creates its tasks and activates those that start at once.

@@ -12,11 +12,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::context::Ctx;
+use super::error::StepError;
 use super::guard;
-use super::progress::Ctx;
 use super::recipients::{self, People};
 use super::rows::{self, CaseRow};
-use super::{Db, StepError};
+use crate::db::Db;
 use crate::db::{Tx, sql, sql2};
 use crate::definitions::{ClockFrom, Definition, Sla, Stage, Task};
 use crate::events::{self, ENGINE};
