@@ -196,11 +196,11 @@ fn period_of(
 ) -> Option<crate::definitions::Period> {
     match task.sla.target.as_ref()? {
         crate::definitions::Target::Expr { ast, .. } => {
-            super::sla::evaluate(&rules.sandbox, ast, case)
+            super::deadlines::evaluate(&rules.sandbox, ast, case)
                 .ok()
                 .flatten()
         }
-        other => other.period(super::sla::fact(case)),
+        other => other.period(super::deadlines::fact(case)),
     }
 }
 

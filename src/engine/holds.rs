@@ -38,7 +38,7 @@ pub async fn release(
         .execute(&mut *tx)
         .await?;
     let moved = match task.held_since {
-        Some(since) => super::sla::resume_task_clock(tx, rules, task.id, since, now).await?,
+        Some(since) => super::deadlines::resume_task_clock(tx, rules, task.id, since, now).await?,
         None => None,
     };
     let data = json!({"task": task.task, "stage": stage, "reason": why, "held_seconds": held,

@@ -7,6 +7,7 @@ pub mod allocate;
 pub mod apply;
 pub mod case_target;
 pub mod context;
+pub mod deadlines;
 pub mod error;
 pub mod guard;
 pub mod holds;
@@ -17,7 +18,7 @@ pub mod plan;
 pub mod progress;
 pub mod recipients;
 pub mod rows;
-pub mod sla;
+pub mod sla_sweep;
 
 // The names the rest of the crate uses; inside the engine each file imports from the module
 // that owns the item, so that no engine file depends on this one.

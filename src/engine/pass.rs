@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use super::error::StepError;
-use super::{allocate, guard, holds, housing, ingest, sla};
+use super::{allocate, guard, holds, housing, ingest, sla_sweep};
 use crate::clock::Now;
 use crate::db::Db;
 use crate::rules::RuleSet;
@@ -227,7 +227,7 @@ impl Engine {
         })
         .await;
         let sla = step("sla", failed, async {
-            sla::run_once(db, rules, now, batch).await
+            sla_sweep::run_once(db, rules, now, batch).await
         })
         .await;
         let delivery = match &self.mail {

@@ -39,7 +39,7 @@ pub async fn enter_stage(
     .bind(ctx.now)
     .scalar(&mut *tx)
     .await?;
-    super::sla::start_stage_clock(tx, case, stage, stage_id, ctx).await?;
+    super::deadlines::start_stage_clock(tx, case, stage, stage_id, ctx).await?;
     events::append(
         tx,
         case.event_target(),
@@ -88,7 +88,7 @@ pub async fn activate(
         .execute(&mut *tx)
         .await?;
     if let Some(def) = stage.task(&task.task) {
-        super::sla::start_task_clock(tx, case, def, task.id, task.stage_id, ctx).await?;
+        super::deadlines::start_task_clock(tx, case, def, task.id, task.stage_id, ctx).await?;
     }
     events::append(
         tx,

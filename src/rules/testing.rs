@@ -534,16 +534,16 @@ fn sla_test(
     let case = test_case(def, &t.case, received);
     let period = match &sla.target {
         None => return Ok(compare(&t.expect, &json!({"target": null, "amber": null}))),
-        Some(Target::Expr { ast, .. }) => crate::engine::sla::evaluate(sandbox, ast, &case)?,
+        Some(Target::Expr { ast, .. }) => crate::engine::deadlines::evaluate(sandbox, ast, &case)?,
         Some(target) => {
             if let Target::ByFact { fact, values, .. } = target {
-                let v = crate::engine::sla::fact(&case)(fact);
+                let v = crate::engine::deadlines::fact(&case)(fact);
                 let chosen = v
                     .filter(|v| values.contains_key(v))
                     .unwrap_or_else(|| "(default)".into());
                 branches.insert(format!("{} {label}: {fact}={chosen}", def.id));
             }
-            target.period(crate::engine::sla::fact(&case))
+            target.period(crate::engine::deadlines::fact(&case))
         }
     };
     let Some(period) = period else {

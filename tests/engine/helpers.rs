@@ -62,7 +62,7 @@ impl Env {
     pub async fn open(url: String, dir: Option<tempfile::TempDir>, rules: RuleSet) -> Env {
         let db = Db::connect(&url).await.expect("connect");
         db.migrate().await.expect("migrate");
-        casewarden::engine::sla::publish_calendars(&db, &rules.calendars)
+        casewarden::engine::deadlines::publish_calendars(&db, &rules.calendars)
             .await
             .expect("publish calendars");
         let packs = tempfile::tempdir().unwrap();
