@@ -422,7 +422,8 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 bail!("case {case_ref} has no enquiry answers yet; send submit_enquiry first");
             };
             let answers = answers.0.as_object().cloned().unwrap_or_default();
-            let choices = crate::engine::housing::choose(&rules, &case, &answers, now).await;
+            let choices =
+                crate::engine::housing_options::choose(&rules, &case, &answers, now).await;
             if json {
                 outln!(
                     "{}",

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::db::{Db, sql};
-use crate::engine::housing::{FileState, verify as verify_file};
+use crate::engine::pack_files::{FileState, verify as verify_file};
 use crate::engine::rows::{self, CaseRow, StageRow, TaskRow};
 use crate::events::{self, Event};
 use crate::text::{terminal as t, terminal_json};

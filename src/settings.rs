@@ -17,7 +17,7 @@ pub struct Settings {
     pub templates: TemplatesSettings,
     pub engine: EngineSettings,
     pub mail: crate::mail::MailSettings,
-    pub packs: crate::engine::housing::PackSettings,
+    pub packs: crate::engine::pack_files::PackSettings,
     pub daemon: DaemonSettings,
     pub log: LogSettings,
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use super::error::StepError;
-use super::{allocate, guard, holds, housing, ingest, sla_sweep};
+use super::{allocate, guard, holds, housing_options, ingest, pack_files, sla_sweep};
 use crate::clock::Now;
 use crate::db::Db;
 use crate::rules::RuleSet;
@@ -115,7 +115,7 @@ pub struct Engine {
     /// Delivery: without a mailer, notifications wait in the outbox.
     pub(super) mail: Option<(Arc<crate::mail::Mailer>, Arc<crate::mail::MailSettings>)>,
     /// Where housing packs are written, and the organisation named in them.
-    pub(super) packs: Arc<(housing::PackSettings, String)>,
+    pub(super) packs: Arc<(pack_files::PackSettings, String)>,
 }
 
 impl Engine {
@@ -126,14 +126,14 @@ impl Engine {
             settings,
             mail: None,
             packs: Arc::new((
-                housing::PackSettings::default(),
+                pack_files::PackSettings::default(),
                 crate::mail::MailSettings::default().organisation,
             )),
         }
     }
 
     /// Writes housing packs under `settings.dir`, naming `organisation` in them.
-    pub fn with_packs(mut self, settings: housing::PackSettings, organisation: &str) -> Engine {
+    pub fn with_packs(mut self, settings: pack_files::PackSettings, organisation: &str) -> Engine {
         self.packs = Arc::new((settings, organisation.to_string()));
         self
     }
@@ -223,7 +223,7 @@ impl Engine {
         .await;
         let (pack_settings, organisation) = &*self.packs;
         let packs = step("packs", failed, async {
-            housing::run_once(db, rules, pack_settings, organisation, now, batch).await
+            housing_options::run_once(db, rules, pack_settings, organisation, now, batch).await
         })
         .await;
         let sla = step("sla", failed, async {

@@ -52,7 +52,7 @@ async fn run(engine: &Engine, db: &Db, now: DateTime<Utc>) -> Result<Plan, StepE
         mail: None,
         // Packs are rendered and checked but not written.
         packs: Arc::new((
-            super::housing::PackSettings {
+            super::pack_files::PackSettings {
                 dry_run: true,
                 ..engine.packs.0.clone()
             },

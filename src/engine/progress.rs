@@ -100,7 +100,7 @@ pub async fn activate(
     )
     .await?;
     if stage.task(&task.task).is_some_and(|d| d.makes_pack) {
-        super::housing::request(tx, case, Some(task.id), ENGINE, ctx.now).await?;
+        super::pack_request::request(tx, case, Some(task.id), ENGINE, ctx.now).await?;
     }
     Ok(())
 }

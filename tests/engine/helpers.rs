@@ -67,7 +67,7 @@ impl Env {
             .expect("publish calendars");
         let packs = tempfile::tempdir().unwrap();
         let engine = Engine::new(db.clone(), rules, EngineSettings::default()).with_packs(
-            casewarden::engine::housing::PackSettings {
+            casewarden::engine::pack_files::PackSettings {
                 dir: packs.path().to_path_buf(),
                 dry_run: false,
             },

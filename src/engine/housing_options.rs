@@ -1,197 +1,28 @@
-//! Housing options cases in the engine: enquiry answers (`submit_enquiry`), pack requests (the
-//! pack task becoming active, or `render_pack`), and the pass step that makes each pack: choose
-//! the statements, render them, write the files, attach them with their checksums, complete the
-//! pack task and, where the workflow says so, send the pack to the applicant.
+//! The housing options pack step of the pass: for each pack request that is due, choose the
+//! advice statements, render them, write the files, attach them with their checksums, complete
+//! the pack task and, where the workflow says so, send the pack to the applicant. The commands
+//! that feed it are in `apply/housing_options.rs`, the request in `pack_request.rs`, the files in
+//! `pack_files.rs`.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::apply::{self, ApplyError, CRM};
 use super::context::Ctx;
 use super::error::StepError;
+use super::pack_files::{MAX_NAME_TRIES, PackSettings, write_pair};
 use super::progress;
 use super::rows::{self, CaseRow};
 use crate::advice::{self, Choice, pack};
-use crate::commands::{Rejection, RenderPack, SubmitEnquiry};
-use crate::db::Db;
-use crate::db::{Tx, sql};
-use crate::definitions::Definition;
+use crate::db::{Db, Tx, sql};
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
 
 /// Pack requests whose time has come, through `pack_requests_due`.
 pub const DUE_PACKS: &str =
     "SELECT id FROM pack_requests WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2";
-
-/// Where packs are written (`[packs]` in casewarden.toml).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PackSettings {
-    /// Directory for pack files, one sub-directory per case.
-    pub dir: PathBuf,
-    /// `plan`: render and record packs as the pass would, but write no files.
-    #[serde(skip)]
-    pub dry_run: bool,
-}
-
-impl Default for PackSettings {
-    fn default() -> Self {
-        PackSettings {
-            dir: PathBuf::from("packs"),
-            dry_run: false,
-        }
-    }
-}
-
-/// A housing options case and its workflow, or a rejection saying why this is not one.
-async fn housing_case(
-    tx: &mut Tx,
-    rules: &RuleSet,
-    case_ref: &str,
-    command: &str,
-) -> Result<(CaseRow, Arc<Definition>), ApplyError> {
-    let (case, def) = apply::open_case(tx, rules, case_ref).await?;
-    if !def.is_housing_options() {
-        return Err(Rejection(format!(
-            "case {case_ref} is a {} case; {command} is for housing options cases",
-            case.kind
-        ))
-        .into());
-    }
-    Ok((case, def))
-}
-
-pub async fn submit_enquiry(
-    tx: &mut Tx,
-    rules: &RuleSet,
-    e: &SubmitEnquiry,
-    now: DateTime<Utc>,
-) -> Result<(), ApplyError> {
-    let (case, def) = housing_case(tx, rules, &e.case_ref, "submit_enquiry").await?;
-    if let Some(by) = &e.by {
-        apply::known_user(tx, "by", by).await?;
-    }
-    let workflow = def.stream();
-    let form = rules.advice.form_for(workflow).ok_or_else(|| {
-        Rejection(format!(
-            "workflow {workflow} has no enquiry form in this rule set"
-        ))
-    })?;
-    let current: Option<(sqlx::types::Json<Value>, i64)> =
-        sql("SELECT answers, submissions FROM enquiries WHERE case_id = $1")
-            .bind(case.id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let (before, submissions) = match current {
-        // Answers to questions the form no longer asks are dropped, not carried on.
-        Some((answers, n)) => (
-            answers
-                .0
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .filter(|(k, _)| form.question(k).is_some())
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            n,
-        ),
-        None => (Map::new(), 0),
-    };
-    let (answers, changes) = form.merge(&before, &e.answers).map_err(|reasons| {
-        Rejection(format!(
-            "answers rejected by form {}: {}",
-            form.id,
-            reasons.join("; ")
-        ))
-    })?;
-    let submission = submissions + 1;
-    sql("INSERT INTO enquiries (case_id, form_id, form_version, answers, submissions, updated_at, updated_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (case_id) DO UPDATE SET form_id = excluded.form_id, \
-         form_version = excluded.form_version, answers = excluded.answers, submissions = excluded.submissions, \
-         updated_at = excluded.updated_at, updated_by = excluded.updated_by")
-        .bind(case.id)
-        .bind(&form.id)
-        .bind(&form.version)
-        .bind(Value::Object(answers))
-        .bind(submission)
-        .bind(now)
-        .bind(e.by.as_deref())
-        .execute(&mut *tx)
-        .await?;
-    events::append(
-        tx,
-        case.event_target(),
-        now,
-        "enquiry_submitted",
-        e.by.as_deref().unwrap_or(CRM),
-        json!({"form": form.id, "form_version": form.version, "submission": submission, "changes": changes}),
-    )
-    .await?;
-    // A pack that waited for answers can be made now.
-    sql("UPDATE pack_requests SET due_at = $1 WHERE case_id = $2 AND due_at IS NULL")
-        .bind(now)
-        .bind(case.id)
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
-}
-
-pub async fn render_pack(
-    tx: &mut Tx,
-    rules: &RuleSet,
-    r: &RenderPack,
-    now: DateTime<Utc>,
-) -> Result<(), ApplyError> {
-    let (case, def) = housing_case(tx, rules, &r.case_ref, "render_pack").await?;
-    if def.pack.is_none() {
-        return Err(Rejection(format!(
-            "workflow {} ({}) has no [pack]; add one to {}",
-            def.stream(),
-            def.id,
-            def.file.display()
-        ))
-        .into());
-    }
-    if let Some(by) = &r.by {
-        apply::known_user(tx, "by", by).await?;
-    }
-    request(tx, &case, None, r.by.as_deref().unwrap_or(CRM), now).await?;
-    Ok(())
-}
-
-/// Asks for a pack, made by the next pass (or once answers arrive).
-pub async fn request(
-    tx: &mut Tx,
-    case: &CaseRow,
-    task_id: Option<i64>,
-    by: &str,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sql("INSERT INTO pack_requests (case_id, task_id, requested_at, requested_by, due_at) VALUES ($1, $2, $3, $4, $3)")
-        .bind(case.id)
-        .bind(task_id)
-        .bind(now)
-        .bind(by)
-        .execute(&mut *tx)
-        .await?;
-    events::append(
-        tx,
-        case.event_target(),
-        now,
-        "pack_requested",
-        by,
-        json!({"task_id": task_id}),
-    )
-    .await?;
-    Ok(())
-}
 
 /// What one pass's pack step did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -530,138 +361,6 @@ async fn forget(tx: &mut Tx, id: i64) -> Result<(), sqlx::Error> {
         .execute(&mut *tx)
         .await?;
     Ok(())
-}
-
-/// Names tried for one pack version before the attempt fails.
-const MAX_NAME_TRIES: u32 = 20;
-
-/// A pack's written files: path, URI, media type, body.
-type Written<'a> = Vec<(PathBuf, String, &'static str, &'a String)>;
-
-/// Writes a pack's HTML and text files under `stem`, or neither: if one cannot be written, the
-/// other made by this call is removed again. Gives the path that failed with its error.
-fn write_pair<'a>(
-    stem: &Path,
-    document: &'a pack::Document,
-    dry_run: bool,
-) -> Result<Written<'a>, (PathBuf, std::io::Error)> {
-    let mut files: Written<'a> = Vec::new();
-    for (ext, media_type, body) in [
-        ("html", "text/html", &document.html),
-        ("txt", "text/plain", &document.text),
-    ] {
-        let path = stem.with_extension(ext);
-        match write(&path, body, dry_run) {
-            Ok(uri) => files.push((path, uri, media_type, body)),
-            Err(e) => {
-                if !dry_run {
-                    for (made, ..) in &files {
-                        let _ = std::fs::remove_file(made);
-                    }
-                }
-                return Err((path, e));
-            }
-        }
-    }
-    Ok(files)
-}
-
-/// Writes a pack file whole and gives its file:// URI (a dry run only gives the URI). The
-/// directory is made 0700 and the file 0600 whatever the umask: packs hold personal data. The
-/// body goes to a temporary file that is then hard-linked to its final name, which fails if
-/// anything is already there: casewarden never overwrites a file, whoever made it, so a pack's
-/// recorded SHA-256 always describes the file it was made as.
-fn write(path: &Path, body: &str, dry_run: bool) -> std::io::Result<String> {
-    use std::io::{Error, ErrorKind, Write};
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-
-    let absolute = std::path::absolute(path)?;
-    if dry_run {
-        return Ok(format!("file://{}", absolute.display()));
-    }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    if !std::fs::symlink_metadata(dir)?.is_dir() {
-        return Err(Error::new(
-            ErrorKind::AlreadyExists,
-            format!("{} is not a directory", dir.display()),
-        ));
-    }
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(".{name}.partial"));
-    match std::fs::remove_file(&tmp) {
-        Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .and_then(|mut f| {
-            f.write_all(body.as_bytes())?;
-            f.sync_all()
-        })
-        .and_then(|()| std::fs::hard_link(&tmp, path));
-    let _ = std::fs::remove_file(&tmp);
-    match written {
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(Error::new(
-            ErrorKind::AlreadyExists,
-            "a file is already there that casewarden did not make for this case and version; \
-             it is left as it is",
-        )),
-        Err(e) => Err(e),
-        Ok(()) => Ok(format!("file://{}", absolute.display())),
-    }
-}
-
-/// Whether a file casewarden made still holds what it recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FileState {
-    Intact,
-    /// Its content no longer has the recorded SHA-256: never to be served or sent.
-    Changed,
-    Missing,
-    /// It cannot be read to check it: not to be served or sent either.
-    Unreadable,
-}
-
-impl FileState {
-    pub fn describe(self) -> &'static str {
-        match self {
-            FileState::Intact => "intact",
-            FileState::Changed => "changed since it was made: not to be served or sent",
-            FileState::Missing => "missing",
-            FileState::Unreadable => "cannot be read to check it: not to be served or sent",
-        }
-    }
-}
-
-/// Checks a `file://` attachment against its recorded size and SHA-256.
-pub fn verify(uri: &str, size: Option<i64>, sha256: &str) -> FileState {
-    let Some(path) = uri.strip_prefix("file://") else {
-        return FileState::Missing;
-    };
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return FileState::Missing,
-        Err(_) => return FileState::Unreadable,
-    };
-    if !meta.is_file() || size.is_some_and(|s| u64::try_from(s).ok() != Some(meta.len())) {
-        return FileState::Changed;
-    }
-    match std::fs::read(path) {
-        Ok(bytes) if hex::encode(Sha256::digest(&bytes)).eq_ignore_ascii_case(sha256) => {
-            FileState::Intact
-        }
-        Ok(_) => FileState::Changed,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileState::Missing,
-        Err(_) => FileState::Unreadable,
-    }
 }
 
 async fn applicant(tx: &mut Tx, case: &CaseRow) -> Result<Value, sqlx::Error> {
