@@ -3,7 +3,7 @@
 //! simulated weeks of work driven through the real inbox and the real engine passes. It prints what happened, day by day, as a housing officer would
 //! tell it.
 
-use crate::cli::outln;
+use crate::output::outln;
 use std::collections::BTreeMap;
 use std::path::Path;
 

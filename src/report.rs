@@ -8,9 +8,9 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::db::rows::{self, CaseRow, StageRow, TaskRow};
 use crate::db::{Db, sql};
 use crate::engine::pack_files::{FileState, verify as verify_file};
-use crate::engine::rows::{self, CaseRow, StageRow, TaskRow};
 use crate::events::{self, Event};
 use crate::text::{terminal as t, terminal_json};
 

@@ -26,7 +26,7 @@ pub struct KnownNames {
     /// one of them.
     pub roles: Option<BTreeSet<String>>,
     /// The sandbox that compiles target expressions; without it they are refused.
-    pub sandbox: Option<std::sync::Arc<crate::rules::Sandbox>>,
+    pub sandbox: Option<std::sync::Arc<crate::script::Sandbox>>,
 }
 
 /// Compiles every definition file, or returns all the problems found in them.
@@ -974,8 +974,9 @@ mod tests {
 
     fn problems(body: &str) -> Vec<Problem> {
         let files = vec![(PathBuf::from("d.toml"), format!("{HEAD}{body}"))];
-        let sandbox =
-            std::sync::Arc::new(crate::rules::Sandbox::new(&crate::rules::Limits::default()));
+        let sandbox = std::sync::Arc::new(crate::script::Sandbox::new(
+            &crate::script::Limits::default(),
+        ));
         let known = KnownNames {
             sandbox: Some(sandbox),
             ..KnownNames::default()

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::rows::{self, CaseRow, TaskRow};
+use crate::db::rows::{self, CaseRow, TaskRow};
 use crate::db::{Tx, sql};
 use crate::definitions::{ClockFrom, Stage};
 use crate::events::{self, ENGINE};
@@ -196,11 +196,11 @@ fn period_of(
 ) -> Option<crate::definitions::Period> {
     match task.sla.target.as_ref()? {
         crate::definitions::Target::Expr { ast, .. } => {
-            super::deadlines::evaluate(&rules.sandbox, ast, case)
+            crate::rules::target::evaluate(&rules.sandbox, ast, case)
                 .ok()
                 .flatten()
         }
-        other => other.period(super::deadlines::fact(case)),
+        other => other.period(crate::rules::target::fact(case)),
     }
 }
 

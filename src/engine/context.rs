@@ -12,5 +12,5 @@ pub struct Ctx<'a> {
     /// The working-day calendar of the case.
     pub cal: &'a crate::sla::Calendar,
     /// The rule sandbox, for targets decided by an expression.
-    pub sandbox: &'a crate::rules::Sandbox,
+    pub sandbox: &'a crate::script::Sandbox,
 }

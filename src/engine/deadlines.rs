@@ -5,15 +5,16 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::context::Ctx;
-use super::rows::{self, CaseRow};
 use crate::db::Db;
+use crate::db::rows::{self, CaseRow};
 use crate::db::{Tx, sql, sql2};
 use crate::definitions::{ClockFrom, Definition, Sla, Stage, Task};
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
+use crate::rules::target::{evaluate, fact};
 use crate::sla::checkpoint::{self, Dates};
 use crate::sla::clock;
 
@@ -56,22 +57,6 @@ pub async fn publish_calendars(
         .await?;
     }
     tx.commit().await
-}
-
-/// A case fact by name, for targets that depend on one.
-pub fn fact(case: &CaseRow) -> impl Fn(&str) -> Option<String> + '_ {
-    move |name| match name {
-        "tenure" => case.tenure.clone(),
-        "scheme" => case.scheme.clone(),
-        "workflow" => case.workflow.clone(),
-        "country" => Some(case.country.clone()),
-        "kind" => Some(case.kind.clone()),
-        other => match case.attributes.0.get(other)? {
-            Value::String(s) => Some(s.clone()),
-            Value::Null => None,
-            v => Some(v.to_string()),
-        },
-    }
 }
 
 /// Starts a stage's clock at its entry (or at the claim, for statutory clocks).
@@ -181,30 +166,6 @@ async fn dates_or_error(
         other => other.period(fact(case)),
     };
     Ok(period.map(|p| Dates::start(ctx.cal, start, p, sla.amber)))
-}
-
-/// Runs a target expression: it must give a period such as "8 weeks", or () for none.
-pub fn evaluate(
-    sandbox: &crate::rules::Sandbox,
-    ast: &rhai::AST,
-    case: &CaseRow,
-) -> Result<Option<crate::definitions::Period>, String> {
-    let facts = json!({
-        "case_ref": case.case_ref, "kind": case.kind, "scheme": case.scheme, "workflow": case.workflow,
-        "country": case.country, "tenure": case.tenure, "received_at": case.received_at,
-        "attributes": case.attributes.0,
-    });
-    let facts = rhai::serde::to_dynamic(&facts).map_err(|e| e.to_string())?;
-    let value = sandbox.eval_expression(ast, facts)?;
-    if value.is_unit() {
-        return Ok(None);
-    }
-    let text = value
-        .into_string()
-        .map_err(|t| format!("target_expr gave {t}, not a period such as \"8 weeks\""))?;
-    text.parse()
-        .map(Some)
-        .map_err(|e: crate::definitions::period::PeriodError| format!("target_expr gave {e}"))
 }
 
 /// After a hold: both dates move on by the working days held, and the clock runs again.

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::error::StepError;
-use super::rows::{self, CaseRow, TaskRow};
 use crate::db::Db;
+use crate::db::rows::{self, CaseRow, TaskRow};
 use crate::db::{Tx, sql};
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;

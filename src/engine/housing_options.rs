@@ -14,8 +14,8 @@ use super::context::Ctx;
 use super::error::StepError;
 use super::pack_files::{MAX_NAME_TRIES, PackSettings, write_pair};
 use super::progress;
-use super::rows::{self, CaseRow};
 use crate::advice::{self, Choice, pack};
+use crate::db::rows::{self, CaseRow};
 use crate::db::{Db, Tx, sql};
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
@@ -157,7 +157,7 @@ async fn make(
         version,
         now,
     );
-    let document = match pack::render(&rules.templates, &facts, organisation) {
+    let document = match render(&rules.templates, &facts, organisation) {
         Ok(d) => d,
         Err(e) => return fail(tx, &case, id, req.attempts, &format!("rendering: {e}"), now).await,
     };
@@ -400,4 +400,16 @@ async fn officer(tx: &mut Tx, case: &CaseRow) -> Result<Value, sqlx::Error> {
         Value::Null,
         |(name, email)| json!({"ref": owner, "name": name, "email": email}),
     ))
+}
+
+/// Renders the pack's HTML and text.
+fn render(
+    renderer: &crate::mail::Renderer,
+    facts: &Value,
+    organisation: &str,
+) -> Result<pack::Document, String> {
+    Ok(pack::Document {
+        html: renderer.render_document(pack::HTML, facts, organisation)?,
+        text: renderer.render_document(pack::TEXT, facts, organisation)?,
+    })
 }

@@ -19,7 +19,6 @@ pub mod pass;
 pub mod plan;
 pub mod progress;
 pub mod recipients;
-pub mod rows;
 pub mod sla_sweep;
 
 // The names the rest of the crate uses; inside the engine each file imports from the module

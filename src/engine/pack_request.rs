@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use crate::db::rows::CaseRow;
 use crate::db::{Tx, sql};
-use crate::engine::rows::CaseRow;
 use crate::events;
 
 /// Asks for a pack, made by the next pass (or once answers arrive).

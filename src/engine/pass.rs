@@ -31,8 +31,8 @@ pub struct EngineSettings {
 impl EngineSettings {
     /// Checks every setting against its documented range.
     pub fn check(&self) -> Result<(), String> {
-        crate::settings::in_range("engine.batch_size", self.batch_size, 1, 10_000)?;
-        crate::settings::in_range(
+        crate::range::in_range("engine.batch_size", self.batch_size, 1, 10_000)?;
+        crate::range::in_range(
             "engine.max_command_bytes",
             self.max_command_bytes as i64,
             1024,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::context::Ctx;
-use super::rows::{self, CaseRow, StageRow, TaskRow};
+use crate::db::rows::{self, CaseRow, StageRow, TaskRow};
 use crate::db::{Tx, sql};
 use crate::definitions::{Activation, Definition, Stage, Successors};
 use crate::events::{self, ENGINE};

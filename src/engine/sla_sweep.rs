@@ -16,8 +16,8 @@ use super::deadlines::{Item, ItemKind, item_sla, load};
 use super::error::StepError;
 use super::guard;
 use super::recipients::{self, People};
-use super::rows::{self, CaseRow};
 use crate::db::Db;
+use crate::db::rows::{self, CaseRow};
 use crate::db::{Tx, sql, sql2};
 use crate::definitions::{Definition, Sla};
 use crate::events::{self, ENGINE};
@@ -282,7 +282,7 @@ fn rule_for<'r>(
     rules: &'r RuleSet,
     sla: &Sla,
     level: Level,
-) -> Option<&'r Arc<crate::rules::Script>> {
+) -> Option<&'r Arc<crate::script::Script>> {
     let named = match level {
         Level::Amber => &sla.escalation.amber,
         Level::Exceeded => &sla.escalation.exceeded,

@@ -14,8 +14,8 @@ use toml::Spanned;
 use super::RuleSet;
 use super::allocation::{self, CaseFacts, Officer};
 use super::escalation::{self, Action};
+use crate::db::rows::CaseRow;
 use crate::definitions::{ClockFrom, Target};
-use crate::engine::rows::CaseRow;
 use crate::problems::{Problem, Source};
 use crate::sla::checkpoint::Dates;
 
@@ -135,7 +135,7 @@ impl Report {
 /// Runs every test file under `path` (a file or a directory) against `rules`.
 pub fn run(rules: &RuleSet, path: &Path) -> Result<Report, Vec<Problem>> {
     let files = if path.is_dir() {
-        super::read_tree(path, &["toml"])
+        crate::files::read_tree(path, &["toml"])
             .map_err(|p| vec![p])?
             .into_iter()
             .map(|(_, p, t)| (p, t))
@@ -227,7 +227,7 @@ pub fn run(rules: &RuleSet, path: &Path) -> Result<Report, Vec<Problem>> {
         .values()
         .filter(|s| used_rules.contains(&s.name))
     {
-        for b in super::script::branches(script) {
+        for b in crate::script::branches(script) {
             let taken = hits
                 .iter()
                 .any(|(n, l, c)| *n == b.script && (*l, *c) > b.start && (*l, *c) < b.end);
@@ -534,16 +534,16 @@ fn sla_test(
     let case = test_case(def, &t.case, received);
     let period = match &sla.target {
         None => return Ok(compare(&t.expect, &json!({"target": null, "amber": null}))),
-        Some(Target::Expr { ast, .. }) => crate::engine::deadlines::evaluate(sandbox, ast, &case)?,
+        Some(Target::Expr { ast, .. }) => super::target::evaluate(sandbox, ast, &case)?,
         Some(target) => {
             if let Target::ByFact { fact, values, .. } = target {
-                let v = crate::engine::deadlines::fact(&case)(fact);
+                let v = super::target::fact(&case)(fact);
                 let chosen = v
                     .filter(|v| values.contains_key(v))
                     .unwrap_or_else(|| "(default)".into());
                 branches.insert(format!("{} {label}: {fact}={chosen}", def.id));
             }
-            target.period(crate::engine::deadlines::fact(&case))
+            target.period(super::target::fact(&case))
         }
     };
     let Some(period) = period else {

@@ -8,10 +8,10 @@ use serde_json::{Map, Value, json};
 
 use super::lookup::{ApplyError, CRM, known_user, open_case};
 use crate::commands::{Rejection, RenderPack, SubmitEnquiry};
+use crate::db::rows::CaseRow;
 use crate::db::{Tx, sql};
 use crate::definitions::Definition;
 use crate::engine::pack_request;
-use crate::engine::rows::CaseRow;
 use crate::events;
 use crate::rules::RuleSet;
 

@@ -7,10 +7,10 @@ use serde_json::json;
 use super::lookup::{Applied, CRM, Known, any_case, known, known_user, open_case, stage_def};
 use crate::clock;
 use crate::commands::{self, Rejection, reject};
+use crate::db::rows;
 use crate::db::{Tx, sql};
 use crate::engine::context::Ctx;
 use crate::engine::progress;
-use crate::engine::rows;
 use crate::events;
 use crate::rules::RuleSet;
 

@@ -2,9 +2,9 @@
 //! references into rows or a rejection a person can act on.
 
 use crate::commands::Rejection;
+use crate::db::rows::{self, CaseRow, StageRow, TaskRow};
 use crate::db::{Tx, sql};
 use crate::definitions::Definition;
-use crate::engine::rows::{self, CaseRow, StageRow, TaskRow};
 use crate::rules::RuleSet;
 
 #[derive(Debug, thiserror::Error)]

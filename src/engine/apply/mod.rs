@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 
 use crate::commands::Command;
 use crate::db::Tx;
-use crate::engine::{case_target, rows};
+use crate::db::rows;
+use crate::engine::case_target;
 use crate::rules::RuleSet;
 
 pub use lookup::{Applied, ApplyError, CRM};

@@ -8,10 +8,11 @@ use super::lookup::{
 };
 use crate::commands::{self, reject};
 use crate::db::Tx;
+use crate::db::rows;
 use crate::db::sql;
 use crate::definitions::Activation;
 use crate::engine::context::Ctx;
-use crate::engine::{holds, progress, rows};
+use crate::engine::{holds, progress};
 use crate::events;
 use crate::rules::RuleSet;
 

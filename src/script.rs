@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rhai::{AST, Dynamic, Engine, EvalAltResult, FuncArgs, Position, Scope};
+use rhai::{AST, Array, Dynamic, Engine, EvalAltResult, FuncArgs, Map, Position, Scope};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -154,7 +154,7 @@ impl Sandbox {
         engine.on_debug(
             |s, _, pos| tracing::debug!(target: "casewarden::rules", "script debug at {pos}: {s}"),
         );
-        super::escalation::register(&mut engine);
+        register_action_helpers(&mut engine);
         engine.register_fn("days_between", days_between);
         engine.on_progress(|_| {
             let late = DEADLINE.with(|d| d.get().is_some_and(|at| Instant::now() > at));
@@ -353,6 +353,28 @@ pub fn functions(script: &Script) -> Vec<(String, usize)> {
         .iter_functions()
         .map(|f| (f.name.to_string(), f.params.len()))
         .collect()
+}
+
+/// Registers the helpers escalation rules build their actions with (`notify`, `reassign`);
+/// `rules::escalation` reads the maps they make.
+fn register_action_helpers(engine: &mut rhai::Engine) {
+    engine.register_fn("notify", |to: Array, template: &str| -> Map {
+        let mut m = Map::new();
+        m.insert("notify".into(), Dynamic::from_array(to));
+        m.insert("template".into(), template.into());
+        m
+    });
+    engine.register_fn("notify", |to: &str, template: &str| -> Map {
+        let mut m = Map::new();
+        m.insert("notify".into(), Dynamic::from_array(vec![to.into()]));
+        m.insert("template".into(), template.into());
+        m
+    });
+    engine.register_fn("reassign", |to: &str| -> Map {
+        let mut m = Map::new();
+        m.insert("reassign".into(), to.into());
+        m
+    });
 }
 
 #[cfg(test)]
