@@ -15,7 +15,7 @@ use crate::db::{Tx, sql};
 use crate::definitions::{ClockFrom, Stage};
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
-use crate::sla::{Calendar, checkpoint::Dates, clock};
+use crate::sla::{Calendar, checkpoint::Dates, periods};
 
 /// The case's target and the tasks on the path that sets it, first to last.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +68,7 @@ pub fn project(
                             target,
                             amber: None,
                         }
-                        .shifted(cal, clock::working_days_held(cal, since, until))
+                        .shifted(cal, periods::working_days_held(cal, since, until))
                         .target
                     }
                     (Some(target), ..) => target,

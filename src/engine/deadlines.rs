@@ -16,7 +16,7 @@ use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
 use crate::rules::target::{evaluate, fact};
 use crate::sla::checkpoint::{self, Dates};
-use crate::sla::clock;
+use crate::sla::periods;
 
 /// Publishes every calendar's working days into `working_days`, so the worklist views can count
 /// the working days left to a target. From 2015 to two years past the published bank holidays.
@@ -187,7 +187,7 @@ pub async fn resume_task_clock(
         return Ok(None);
     };
     let cal = rules.calendar(&def);
-    let days = clock::working_days_held(cal, held_from, now);
+    let days = periods::working_days_held(cal, held_from, now);
     let dates = Dates {
         target,
         amber: item.amber_at,

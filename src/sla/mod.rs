@@ -4,7 +4,7 @@
 //!
 //! - [`calendar`] owns the calendars: GOV.UK's bank holidays for each division plus the
 //!   organisation's closures, and counting working days over dates.
-//! - [`clock`] owns periods over instants: adding and subtracting a [`Period`] in Europe/London
+//! - [`periods`] owns periods over instants: adding and subtracting a [`Period`] in Europe/London
 //!   wall-clock time, and counting working days left or held.
 //!
 //! # Counting rules
@@ -43,6 +43,6 @@
 
 pub mod calendar;
 pub mod checkpoint;
-pub mod clock;
+pub mod periods;
 
 pub use calendar::{Calendar, Calendars};
