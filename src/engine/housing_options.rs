@@ -12,11 +12,12 @@ use sha2::{Digest, Sha256};
 
 use super::context::Ctx;
 use super::error::StepError;
-use super::pack_files::{MAX_NAME_TRIES, PackSettings, write_pair};
+use super::pack_files::{PackSettings, Written, write_free};
 use super::progress;
 use crate::advice::{self, Choice, pack};
-use crate::db::rows::{self, CaseRow};
+use crate::db::rows::{self, CaseRow, TaskRow};
 use crate::db::{Db, Tx, sql};
+use crate::definitions::Definition;
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
 
@@ -138,60 +139,135 @@ async fn make(
         return Ok(Made::Waiting);
     };
     let answers = answers.0.as_object().cloned().unwrap_or_default();
+    let ready = Ready {
+        id,
+        req,
+        case,
+        task,
+        def,
+        answers,
+    };
+    build(tx, rules, settings, organisation, ready, now).await
+}
+
+/// A pack request with everything its pack needs.
+struct Ready {
+    id: i64,
+    req: Request,
+    case: CaseRow,
+    task: Option<TaskRow>,
+    def: Arc<Definition>,
+    answers: Map<String, Value>,
+}
+
+/// Chooses, renders, writes, attaches and (where the workflow says so) sends the pack, then
+/// completes the pack task.
+async fn build(
+    tx: &mut Tx,
+    rules: &Arc<RuleSet>,
+    settings: &PackSettings,
+    organisation: &str,
+    ready: Ready,
+    now: DateTime<Utc>,
+) -> Result<Made, sqlx::Error> {
+    let Ready {
+        id,
+        req,
+        case,
+        task,
+        def,
+        answers,
+    } = ready;
     let choices = choose(rules, &case, &answers, now).await;
     if let Some(bad) = choices.iter().find(|c| c.error.is_some()) {
         let message = format!("advice statement {}: {}", bad.statement, bad.why);
         return fail(tx, &case, id, req.attempts, &message, now).await;
     }
+    let (version, facts) = numbered_facts(tx, rules, &def, &case, &choices, now).await?;
+    let document = match render(&rules.templates, &facts, organisation) {
+        Ok(d) => d,
+        Err(e) => return fail(tx, &case, id, req.attempts, &format!("rendering: {e}"), now).await,
+    };
+    let dir = advice::case_dir(&settings.dir, case.id);
+    let stem = format!("case-{}-housing-pack-v{version}", case.id);
+    let files = match write_free(&dir, &stem, &document, settings.dry_run) {
+        Ok(files) => files,
+        Err(message) => return fail(tx, &case, id, req.attempts, &message, now).await,
+    };
+    let (attachment_ids, described) = attach(tx, &case, &files, now).await?;
+    let (send, sent_to, not_sent) =
+        send_to_applicant(tx, &def, &case, &answers, &facts, now).await?;
+    let chosen: Vec<&str> = choices
+        .iter()
+        .filter(|c| c.chosen)
+        .map(|c| c.statement.as_str())
+        .collect();
+    sql("INSERT INTO packs (case_id, version, task_id, statements, html_attachment_id, text_attachment_id, sent_to_applicant, rendered_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        .bind(case.id)
+        .bind(version)
+        .bind(req.task_id)
+        .bind(json!(chosen))
+        .bind(attachment_ids[0])
+        .bind(attachment_ids[1])
+        .bind(send)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    events::append(
+        tx,
+        case.event_target(),
+        now,
+        "pack_rendered",
+        ENGINE,
+        json!({"version": version, "requested_by": req.requested_by, "statements": chosen,
+               "advice": choices, "files": described, "sent_to_applicant": sent_to, "not_sent": not_sent}),
+    )
+    .await?;
+    if let Some(task) = task {
+        complete_pack_task(tx, rules, &def, &case, &task, version, now).await?;
+    }
+    forget(tx, id).await?;
+    super::case_target::refresh(tx, rules, &case, "the housing pack was made", now).await?;
+    Ok(Made::Pack)
+}
+
+/// The next version number of the case's pack, and the facts its templates see.
+async fn numbered_facts(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    def: &Definition,
+    case: &CaseRow,
+    choices: &[Choice],
+    now: DateTime<Utc>,
+) -> Result<(i64, Value), sqlx::Error> {
     let version: i64 = sql("SELECT COALESCE(MAX(version), 0) + 1 FROM packs WHERE case_id = $1")
         .bind(case.id)
         .scalar(&mut *tx)
         .await?;
     let facts = pack::facts(
         &rules.advice,
-        &choices,
+        choices,
         json!({"case_ref": case.case_ref, "kind": case.kind, "workflow": case.workflow,
                "workflow_name": def.name, "country": case.country, "received_at": case.received_at}),
-        applicant(tx, &case).await?,
-        officer(tx, &case).await?,
+        applicant(tx, case).await?,
+        officer(tx, case).await?,
         version,
         now,
     );
-    let document = match render(&rules.templates, &facts, organisation) {
-        Ok(d) => d,
-        Err(e) => return fail(tx, &case, id, req.attempts, &format!("rendering: {e}"), now).await,
-    };
-    let dir = advice::case_dir(&settings.dir, case.id);
-    // A name already taken (a file of someone else's, or one left by an attempt that died before
-    // it committed) is never written over: the pack takes the next free name, `-2`, `-3`…
-    let mut files = Vec::new();
-    let mut failure = None;
-    for n in 1..=MAX_NAME_TRIES {
-        let stem = match n {
-            1 => format!("case-{}-housing-pack-v{version}", case.id),
-            n => format!("case-{}-housing-pack-v{version}-{n}", case.id),
-        };
-        match write_pair(&dir.join(stem), &document, settings.dry_run) {
-            Ok(made) => {
-                files = made;
-                failure = None;
-                break;
-            }
-            Err((path, e)) => {
-                let taken = e.kind() == std::io::ErrorKind::AlreadyExists;
-                failure = Some(format!("writing {}: {e}", path.display()));
-                if !taken {
-                    break;
-                }
-            }
-        }
-    }
-    if let Some(message) = failure {
-        return fail(tx, &case, id, req.attempts, &message, now).await;
-    }
+    Ok((version, facts))
+}
+
+/// Records the pack's files as attachments of the case, each with its event.
+async fn attach(
+    tx: &mut Tx,
+    case: &CaseRow,
+    files: &Written<'_>,
+    now: DateTime<Utc>,
+) -> Result<(Vec<i64>, Vec<Value>), sqlx::Error> {
     let mut attachment_ids = Vec::new();
     let mut described = Vec::new();
-    for (path, uri, media_type, body) in &files {
+    for (path, uri, media_type, body) in files {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -221,6 +297,19 @@ async fn make(
         attachment_ids.push(attachment);
         described.push(data);
     }
+    Ok((attachment_ids, described))
+}
+
+/// Sends the pack to the applicant when the workflow does and the applicant agreed to e-mail:
+/// whether it is sent, to how many, and why not when it is not.
+async fn send_to_applicant(
+    tx: &mut Tx,
+    def: &Definition,
+    case: &CaseRow,
+    answers: &Map<String, Value>,
+    facts: &Value,
+    now: DateTime<Utc>,
+) -> Result<(bool, u64, Option<String>), sqlx::Error> {
     let (send, not_sent) = match def.pack.as_ref() {
         Some(p) if p.send_to_applicant => match &p.email_consent {
             Some((q, _)) if answers.get(q) != Some(&Value::Bool(true)) => (
@@ -247,53 +336,34 @@ async fn make(
         )
         .await?;
         sent_to =
-            crate::outbox::enqueue(tx, case.id, None, pack::NOTIFICATION, &to, &facts, now).await?;
+            crate::outbox::enqueue(tx, case.id, None, pack::NOTIFICATION, &to, facts, now).await?;
     }
-    let chosen: Vec<&str> = choices
-        .iter()
-        .filter(|c| c.chosen)
-        .map(|c| c.statement.as_str())
-        .collect();
-    sql("INSERT INTO packs (case_id, version, task_id, statements, html_attachment_id, text_attachment_id, sent_to_applicant, rendered_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-        .bind(case.id)
-        .bind(version)
-        .bind(req.task_id)
-        .bind(json!(chosen))
-        .bind(attachment_ids[0])
-        .bind(attachment_ids[1])
-        .bind(send)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    events::append(
-        tx,
-        case.event_target(),
+    Ok((send, sent_to, not_sent))
+}
+
+/// Completes the task that asked for the pack, naming the pack's version as its outcome.
+async fn complete_pack_task(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    def: &Definition,
+    case: &CaseRow,
+    task: &TaskRow,
+    version: i64,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let stage_row = rows::open_stage(&mut *tx, case.id)
+        .await?
+        .filter(|s| s.id == task.stage_id)
+        .ok_or(sqlx::Error::RowNotFound)?;
+    let ctx = Ctx {
         now,
-        "pack_rendered",
-        ENGINE,
-        json!({"version": version, "requested_by": req.requested_by, "statements": chosen,
-               "advice": choices, "files": described, "sent_to_applicant": sent_to, "not_sent": not_sent}),
-    )
-    .await?;
-    if let Some(task) = task {
-        let stage_row = rows::open_stage(&mut *tx, case.id)
-            .await?
-            .filter(|s| s.id == task.stage_id)
-            .ok_or(sqlx::Error::RowNotFound)?;
-        let ctx = Ctx {
-            now,
-            actor: ENGINE,
-            cal: rules.calendar(&def),
-            sandbox: &rules.sandbox,
-        };
-        let outcome = format!("housing pack v{version}");
-        progress::complete_task(tx, &def, &case, &stage_row, &task, now, Some(&outcome), ctx)
-            .await?;
-    }
-    forget(tx, id).await?;
-    super::case_target::refresh(tx, rules, &case, "the housing pack was made", now).await?;
-    Ok(Made::Pack)
+        actor: ENGINE,
+        cal: rules.calendar(def),
+        sandbox: &rules.sandbox,
+    };
+    let outcome = format!("housing pack v{version}");
+    progress::complete_task(tx, def, case, &stage_row, task, now, Some(&outcome), ctx).await?;
+    Ok(())
 }
 
 /// The statements for a case and why, decided off the async threads.

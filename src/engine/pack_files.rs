@@ -29,14 +29,42 @@ impl Default for PackSettings {
 }
 
 /// Names tried for one pack version before the attempt fails.
-pub(super) const MAX_NAME_TRIES: u32 = 20;
+const MAX_NAME_TRIES: u32 = 20;
 
 /// A pack's written files: path, URI, media type, body.
 pub(super) type Written<'a> = Vec<(PathBuf, String, &'static str, &'a String)>;
 
+/// Writes a pack's files under `dir` as `stem`, or the next free name (`stem-2`, `stem-3`…):
+/// a name already taken (a file of someone else's, or one left by an attempt that died before it
+/// committed) is never written over. Gives the reason when no pair could be written.
+pub(super) fn write_free<'a>(
+    dir: &Path,
+    stem: &str,
+    document: &'a pack::Document,
+    dry_run: bool,
+) -> Result<Written<'a>, String> {
+    let mut failure = String::new();
+    for n in 1..=MAX_NAME_TRIES {
+        let stem = match n {
+            1 => stem.to_string(),
+            n => format!("{stem}-{n}"),
+        };
+        match write_pair(&dir.join(stem), document, dry_run) {
+            Ok(made) => return Ok(made),
+            Err((path, e)) => {
+                failure = format!("writing {}: {e}", path.display());
+                if e.kind() != std::io::ErrorKind::AlreadyExists {
+                    break;
+                }
+            }
+        }
+    }
+    Err(failure)
+}
+
 /// Writes a pack's HTML and text files under `stem`, or neither: if one cannot be written, the
 /// other made by this call is removed again. Gives the path that failed with its error.
-pub(super) fn write_pair<'a>(
+fn write_pair<'a>(
     stem: &Path,
     document: &'a pack::Document,
     dry_run: bool,
