@@ -23,6 +23,7 @@ use crate::definitions::{Definition, Sla};
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
 use crate::rules::escalation::{self, Action, Recipient};
+use crate::sla::Calendar;
 use crate::sla::checkpoint::{self, Checkpoint, Dates, Level};
 
 /// Stages whose next SLA checkpoint is due, through `stages_sla_due`.
@@ -149,22 +150,7 @@ async fn fire(
         return Ok(None);
     };
     let case = rows::case_by_id(db, item.case_id).await?;
-    let open = match kind {
-        ItemKind::Task => item.status == "active",
-        ItemKind::Stage => item.status == "open",
-    };
-    let plan = match (open, item_sla(rules, &case, kind, &item), item.target_at) {
-        (true, Some((def, sla)), Some(target)) => {
-            let cal = rules.calendar(&def);
-            let dates = Dates {
-                target,
-                amber: item.amber_at,
-            };
-            checkpoint::next(cal, &sla, &item.sla_state, item.follow_ons as u32, dates)
-                .map(|cp| (def, sla, dates, cp))
-        }
-        _ => None,
-    };
+    let plan = due_checkpoint(rules, &case, kind, &item);
     let Some((def, sla, dates, cp)) = plan else {
         // A clock with nothing more to check: stop looking at it.
         reschedule(db, kind, &item, None).await?;
@@ -198,29 +184,7 @@ async fn fire(
     .bind(now)
     .fetch_optional(&mut tx)
     .await?;
-    let state = cp.level.state_after();
-    let follow_ons = if cp.level == Level::FollowOn {
-        i64::from(cp.repetition)
-    } else {
-        item.follow_ons
-    };
-    let cal = rules.calendar(&def);
-    let next = checkpoint::next(cal, &sla, state, follow_ons as u32, dates).map(|c| c.at);
-    let update = match kind {
-        ItemKind::Task => sql(
-            "UPDATE tasks SET sla_state = $1, follow_ons = $2, next_check_at = $3 WHERE id = $4",
-        ),
-        ItemKind::Stage => sql(
-            "UPDATE stages SET sla_state = $1, follow_ons = $2, next_check_at = $3 WHERE id = $4",
-        ),
-    };
-    update
-        .bind(state)
-        .bind(follow_ons)
-        .bind(next)
-        .bind(item.id)
-        .execute(&mut tx)
-        .await?;
+    advance_item_clock(&mut tx, rules.calendar(&def), &sla, kind, &item, &cp, dates).await?;
     let Some((escalation_id,)) = escalation_id else {
         // Fired before, by a pass that died after committing it: only the schedule was stale.
         tx.commit().await?;
@@ -243,6 +207,67 @@ async fn fire(
     tracing::info!(case_ref = %case.case_ref, item = kind.as_str(), key = %item.key, level = cp.level.as_str(),
         repetition = cp.repetition, notifications = written, "escalation fired");
     Ok(Some(written))
+}
+
+/// The item's next checkpoint with what it is counted from, or None when its clock has nothing
+/// more to check (closed, no SLA, no target, or every level fired).
+fn due_checkpoint(
+    rules: &RuleSet,
+    case: &CaseRow,
+    kind: ItemKind,
+    item: &Item,
+) -> Option<(Arc<Definition>, Sla, Dates, Checkpoint)> {
+    let open = match kind {
+        ItemKind::Task => item.status == "active",
+        ItemKind::Stage => item.status == "open",
+    };
+    match (open, item_sla(rules, case, kind, item), item.target_at) {
+        (true, Some((def, sla)), Some(target)) => {
+            let cal = rules.calendar(&def);
+            let dates = Dates {
+                target,
+                amber: item.amber_at,
+            };
+            checkpoint::next(cal, &sla, &item.sla_state, item.follow_ons as u32, dates)
+                .map(|cp| (def, sla, dates, cp))
+        }
+        _ => None,
+    }
+}
+
+/// Moves the item's SLA state on past the checkpoint that fired, and schedules its next one.
+async fn advance_item_clock(
+    tx: &mut Tx,
+    cal: &Calendar,
+    sla: &Sla,
+    kind: ItemKind,
+    item: &Item,
+    cp: &Checkpoint,
+    dates: Dates,
+) -> Result<(), sqlx::Error> {
+    let state = cp.level.state_after();
+    let follow_ons = if cp.level == Level::FollowOn {
+        i64::from(cp.repetition)
+    } else {
+        item.follow_ons
+    };
+    let next = checkpoint::next(cal, sla, state, follow_ons as u32, dates).map(|c| c.at);
+    let update = match kind {
+        ItemKind::Task => sql(
+            "UPDATE tasks SET sla_state = $1, follow_ons = $2, next_check_at = $3 WHERE id = $4",
+        ),
+        ItemKind::Stage => sql(
+            "UPDATE stages SET sla_state = $1, follow_ons = $2, next_check_at = $3 WHERE id = $4",
+        ),
+    };
+    update
+        .bind(state)
+        .bind(follow_ons)
+        .bind(next)
+        .bind(item.id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
 
 async fn reschedule(
