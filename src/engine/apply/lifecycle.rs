@@ -4,11 +4,14 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::lookup::{Applied, CRM, Known, any_case, known, known_user, open_case, stage_def};
+use super::lookup::{
+    Applied, ApplyError, CRM, Known, any_case, known, known_user, open_case, stage_def,
+};
 use crate::clock;
 use crate::commands::{self, Rejection, reject};
-use crate::db::rows;
+use crate::db::rows::{self, CaseRow};
 use crate::db::{Tx, sql};
+use crate::definitions::{Definition, Stage};
 use crate::engine::context::Ctx;
 use crate::engine::progress;
 use crate::events;
@@ -20,36 +23,7 @@ pub(super) async fn create_case(
     c: &commands::CreateCase,
     now: DateTime<Utc>,
 ) -> Applied {
-    if let Some(existing) = rows::case_by_ref(&mut *tx, &c.case_ref).await? {
-        return reject(format!(
-            "case {} already exists (created {})",
-            c.case_ref, existing.created_at
-        ))
-        .map_err(Into::into);
-    }
-    if let Some(a) = &c.applicant
-        && !known(tx, Known::Contact, a).await?
-    {
-        return reject(format!(
-            "applicant: unknown contact {a:?}; send upsert_contact first"
-        ))
-        .map_err(Into::into);
-    }
-    if let Some(g) = &c.applicant_group
-        && !known(tx, Known::Group, g).await?
-    {
-        return reject(format!(
-            "applicant_group: unknown contact group {g:?}; send upsert_contact_group first"
-        ))
-        .map_err(Into::into);
-    }
-    let received = commands::time("received_at", &c.received_at)?;
-    if received > now {
-        return reject(format!(
-            "received_at {received} is in the future (now is {now})"
-        ))
-        .map_err(Into::into);
-    }
+    let received = check_new_case(tx, c, now).await?;
     let stream = c
         .scheme
         .as_deref()
@@ -112,6 +86,45 @@ pub(super) async fn create_case(
     Ok(())
 }
 
+/// The checks a new case must pass before anything is written; gives its received time.
+async fn check_new_case(
+    tx: &mut Tx,
+    c: &commands::CreateCase,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, ApplyError> {
+    if let Some(existing) = rows::case_by_ref(&mut *tx, &c.case_ref).await? {
+        return reject(format!(
+            "case {} already exists (created {})",
+            c.case_ref, existing.created_at
+        ))
+        .map_err(Into::into);
+    }
+    if let Some(a) = &c.applicant
+        && !known(tx, Known::Contact, a).await?
+    {
+        return reject(format!(
+            "applicant: unknown contact {a:?}; send upsert_contact first"
+        ))
+        .map_err(Into::into);
+    }
+    if let Some(g) = &c.applicant_group
+        && !known(tx, Known::Group, g).await?
+    {
+        return reject(format!(
+            "applicant_group: unknown contact group {g:?}; send upsert_contact_group first"
+        ))
+        .map_err(Into::into);
+    }
+    let received = commands::time("received_at", &c.received_at)?;
+    if received > now {
+        return reject(format!(
+            "received_at {received} is in the future (now is {now})"
+        ))
+        .map_err(Into::into);
+    }
+    Ok(received)
+}
+
 pub(super) async fn advance_case(
     tx: &mut Tx,
     rules: &RuleSet,
@@ -136,37 +149,7 @@ pub(super) async fn advance_case(
         sandbox: &rules.sandbox,
     };
     if case.status == "awaiting_advance" {
-        let Some(last) = rows::latest_stage(&mut *tx, case.id).await? else {
-            return reject(format!("case {case_ref} has no stage to advance from"))
-                .map_err(Into::into);
-        };
-        let choices = match &stage_def(&def, &case, &last.stage)?.next {
-            crate::definitions::Successors::Choice(c) => c.clone(),
-            _ => Vec::new(),
-        };
-        if !choices.iter().any(|c| c == to) {
-            return reject(format!(
-                "to_stage: {to:?} cannot follow {}; choose one of: {}",
-                last.stage,
-                choices.join(", ")
-            ))
-            .map_err(Into::into);
-        }
-        sql("UPDATE cases SET status = 'open' WHERE id = $1")
-            .bind(case.id)
-            .execute(&mut *tx)
-            .await?;
-        events::append(
-            tx,
-            case.event_target(),
-            now,
-            "case_advanced",
-            CRM,
-            json!({"from": last.stage, "to": to}),
-        )
-        .await?;
-        progress::enter_stage(tx, &def, &case, target, ctx).await?;
-        return Ok(());
+        return choose_next_stage(tx, &def, &case, (to, target), ctx).await;
     }
     let Some(open) = rows::open_stage(&mut *tx, case.id).await? else {
         return reject(format!("case {case_ref} has no open stage to advance from"))
@@ -204,6 +187,50 @@ pub(super) async fn advance_case(
     )
     .await?;
     progress::enter_stage(tx, &def, &case, target, ctx).await?;
+    Ok(())
+}
+
+/// Advances a case that waits for the CRM to choose its next stage.
+async fn choose_next_stage(
+    tx: &mut Tx,
+    def: &Definition,
+    case: &CaseRow,
+    (to, target): (&str, &Stage),
+    ctx: Ctx<'_>,
+) -> Applied {
+    let Some(last) = rows::latest_stage(&mut *tx, case.id).await? else {
+        return reject(format!(
+            "case {} has no stage to advance from",
+            case.case_ref
+        ))
+        .map_err(Into::into);
+    };
+    let choices = match &stage_def(def, case, &last.stage)?.next {
+        crate::definitions::Successors::Choice(c) => c.clone(),
+        _ => Vec::new(),
+    };
+    if !choices.iter().any(|c| c == to) {
+        return reject(format!(
+            "to_stage: {to:?} cannot follow {}; choose one of: {}",
+            last.stage,
+            choices.join(", ")
+        ))
+        .map_err(Into::into);
+    }
+    sql("UPDATE cases SET status = 'open' WHERE id = $1")
+        .bind(case.id)
+        .execute(&mut *tx)
+        .await?;
+    events::append(
+        tx,
+        case.event_target(),
+        ctx.now,
+        "case_advanced",
+        CRM,
+        json!({"from": last.stage, "to": to}),
+    )
+    .await?;
+    progress::enter_stage(tx, def, case, target, ctx).await?;
     Ok(())
 }
 
