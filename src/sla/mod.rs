@@ -4,6 +4,7 @@
 //!
 //! - [`calendar`] owns the calendars: GOV.UK's bank holidays for each division plus the
 //!   organisation's closures, and counting working days over dates.
+//! - `calendar_files` loads them from `rules/calendars/`, with a problem for each bad entry.
 //! - [`periods`] owns periods over instants: adding and subtracting a [`Period`] in Europe/London
 //!   wall-clock time, and counting working days left or held.
 //!
@@ -42,6 +43,7 @@
 //! [`Period`]: crate::definitions::period::Period
 
 pub mod calendar;
+mod calendar_files;
 pub mod checkpoint;
 pub mod periods;
 
