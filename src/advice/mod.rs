@@ -3,6 +3,7 @@
 //! personalised housing pack made from them. Pure: no database, no clock.
 
 pub mod form;
+pub mod form_file;
 pub mod pack;
 pub mod statement;
 
@@ -73,7 +74,7 @@ impl Advice {
         let mut statements = Vec::new();
         for (rel, path, text) in files {
             if rel.starts_with("forms/") {
-                match form::compile(path, text) {
+                match form_file::compile(path, text) {
                     Ok((f, workflows)) => forms.push((f, workflows, text)),
                     Err(p) => problems.extend(p),
                 }
