@@ -1,7 +1,18 @@
 //! The engine: one pass runs each step once (ingest → allocate → release holds → housing
-//! packs → SLA sweep → delivery), each step
-//! finding its work by index and committing in small transactions. `run_pass(now)` is what the
-//! scheduler, `tick --now` and the tests all call.
+//! packs → SLA sweep → delivery), each step finding its work by index and committing in small
+//! transactions. `run_pass(now)` is what the scheduler, `tick --now` and the tests all call.
+//!
+//! - The pass: `pass` (the pipeline, the engine and its settings), `outcome` (what a pass did),
+//!   `error` (what a step returns), `guard` (one bad item never stops a step), `plan` (a dry run).
+//! - The steps, in pass order: `ingest` (inbox rows → `apply`), `allocate`, `holds`,
+//!   `housing_options` (making packs), `sla_sweep` (firing escalations to `recipients`).
+//! - Commands: `apply`, with a file per family of commands and their shared lookups.
+//! - What steps and commands share: `context` (who and when a change is made), `progress`
+//!   (entering stages, activating and completing tasks), `deadlines` (writing SLA dates),
+//!   `case_target` (a housing options case's target), `pack_request` and `pack_files`.
+//!
+//! No engine file imports this one; each imports the module that owns what it needs, so the
+//! files' dependencies run one way (checked by `tests/layout.rs`).
 
 pub mod allocate;
 pub mod apply;
@@ -13,6 +24,7 @@ pub mod guard;
 pub mod holds;
 pub mod housing_options;
 pub mod ingest;
+pub mod outcome;
 pub mod pack_files;
 pub mod pack_request;
 pub mod pass;
@@ -25,4 +37,5 @@ pub mod sla_sweep;
 // that owns the item, so that no engine file depends on this one.
 pub use crate::db::{Db, WRITER_LOCK};
 pub use error::StepError;
-pub use pass::{Engine, EngineSettings, PassOutcome};
+pub use outcome::PassOutcome;
+pub use pass::{Engine, EngineSettings};

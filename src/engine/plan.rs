@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::error::StepError;
-use super::pass::{Engine, PassOutcome};
+use super::outcome::PassOutcome;
+use super::pass::Engine;
 use crate::db::{Db, sql};
 use crate::events::{self, Event};
 
