@@ -1,6 +1,7 @@
 //! The Rhai sandbox: one engine with every limit set, strict variables, no `eval`, and a
 //! wall-clock deadline per evaluation. Scripts get their facts as arguments and return decisions;
-//! Rhai has no file, network, environment or database access to begin with.
+//! Rhai has no file, network, environment or database access to begin with. Definitions, advice
+//! conditions and the rule set all compile with it, so it depends on none of them.
 
 use std::cell::Cell;
 use std::collections::BTreeSet;

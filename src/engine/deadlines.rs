@@ -1,6 +1,7 @@
 //! SLA dates in the database: a stage's clock started when it is entered, a task's when it is
-//! activated, moved on after a hold; and the facts and expressions a target is computed from.
-//! The arithmetic itself is `crate::sla`'s; this module writes its answers into the rows.
+//! activated, moved on after a hold; the calendars published for the worklist views; and a stage
+//! or task row as the SLA code reads it (`Item`). The arithmetic itself is `crate::sla`'s and
+//! a target's facts `rules::target`'s; this module writes their answers into the rows.
 
 use std::sync::Arc;
 
