@@ -5,44 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
+use crate::output::{out, outln};
 use crate::settings::Settings;
 use crate::text::terminal_json;
 use crate::{clock, daemon, demo, engine::ingest, report, startup};
-
-/// Standard output's reader went away (`casewarden events | head`): the command stops there,
-/// and `main` ends quietly, as the reader has what it wanted.
-#[derive(Debug, thiserror::Error)]
-#[error("standard output was closed")]
-pub struct StdoutClosed;
-
-/// Writes to standard output without panicking: a closed pipe gives [`StdoutClosed`], any other
-/// failure its `io::Error`.
-pub fn write_out(text: std::fmt::Arguments) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_fmt(text).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
-        r => Ok(r?),
-    }
-}
-
-/// Whether a command ended because standard output's reader went away.
-pub fn is_closed_pipe(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<StdoutClosed>().is_some()
-}
-
-/// `print!` that returns the write's result instead of panicking on a closed pipe.
-macro_rules! out {
-    ($($arg:tt)*) => { $crate::cli::write_out(format_args!($($arg)*)) };
-}
-
-/// `println!` that returns the write's result instead of panicking on a closed pipe.
-macro_rules! outln {
-    ($($arg:tt)*) => { $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*))) };
-}
-pub(crate) use outln;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -69,11 +37,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub templates: Option<PathBuf>,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Subcommand,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum Command {
+#[derive(Debug, clap::Subcommand)]
+pub enum Subcommand {
     /// Run the daemon: passes on the configured schedule (default every 30 s) until SIGTERM or
     /// SIGINT, which let the current pass finish. SIGHUP reloads rules and templates.
     Run,
@@ -186,7 +154,7 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, clap::Subcommand)]
 pub enum RulesAction {
     /// Run the rule tests (default: rules/tests/), print each result with a difference, and list
     /// the rules and target branches no test exercised. Exits non-zero if any test fails.
@@ -196,7 +164,7 @@ pub enum RulesAction {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, clap::Subcommand)]
 pub enum OutboxAction {
     /// Requeue a dead notification for delivery at the next pass at or after TIME.
     Retry {
@@ -209,7 +177,7 @@ pub enum OutboxAction {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, clap::Subcommand)]
 pub enum ShowWhat {
     /// A case: its stages, tasks with their dates and states, notes, attachments and events.
     Case {
@@ -231,14 +199,14 @@ impl Cli {
     /// Whether the command was asked for JSON: then its errors are JSON too.
     pub fn wants_json(&self) -> bool {
         match &self.command {
-            Command::Plan { json, .. }
-            | Command::Check { json }
-            | Command::Inbox { json, .. }
-            | Command::Form { json, .. }
-            | Command::Advice { json, .. }
-            | Command::Worklist { json, .. }
-            | Command::Outbox { json, .. }
-            | Command::Show {
+            Subcommand::Plan { json, .. }
+            | Subcommand::Check { json }
+            | Subcommand::Inbox { json, .. }
+            | Subcommand::Form { json, .. }
+            | Subcommand::Advice { json, .. }
+            | Subcommand::Worklist { json, .. }
+            | Subcommand::Outbox { json, .. }
+            | Subcommand::Show {
                 what: ShowWhat::Case { json, .. },
             } => *json,
             _ => false,
@@ -262,12 +230,12 @@ impl Cli {
 
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run => {
+        Subcommand::Run => {
             let shutdown = daemon::on_shutdown_signals()?;
             let app = startup::build(settings, true).await?;
             daemon::run(app, shutdown).await?;
         }
-        Command::Tick { now } => {
+        Subcommand::Tick { now } => {
             let now = match now {
                 Some(t) => clock::parse_time(&t)
                     .map_err(anyhow::Error::msg)
@@ -278,7 +246,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             let outcome = app.engine.run_pass(now).await?;
             outln!("pass at {}: {outcome}", now.to_rfc3339())?;
         }
-        Command::Plan { now, json } => {
+        Subcommand::Plan { now, json } => {
             let now = match now {
                 Some(t) => clock::parse_time(&t)
                     .map_err(anyhow::Error::msg)
@@ -293,12 +261,12 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 out!("{}", plan.to_text())?;
             }
         }
-        Command::Migrate => {
+        Subcommand::Migrate => {
             let db = startup::open_database(&settings).await?;
             outln!("database {} is up to date", settings.database.url)?;
             db.close().await;
         }
-        Command::Check { json } => {
+        Subcommand::Check { json } => {
             let result = startup::load_rules(&settings);
             let problems = result
                 .as_ref()
@@ -335,7 +303,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 }
             });
         }
-        Command::Rules {
+        Subcommand::Rules {
             action: RulesAction::Test { path },
         } => {
             let rules = startup::load_rules(&settings)
@@ -358,7 +326,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Submit { file } => {
+        Subcommand::Submit { file } => {
             let mut text = String::new();
             match file.as_deref() {
                 None => std::io::stdin().read_to_string(&mut text)?,
@@ -374,7 +342,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 outln!("{id}")?;
             }
         }
-        Command::Inbox {
+        Subcommand::Inbox {
             rejected,
             json,
             limit,
@@ -387,7 +355,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 out!("{}", report::inbox_text(&rows))?;
             }
         }
-        Command::Form { workflow, json } => {
+        Subcommand::Form { workflow, json } => {
             let rules = startup::load_rules(&settings)
                 .map_err(|p| anyhow::anyhow!("the rule set has problems:\n{p}"))?;
             let Some(form) = rules.advice.form_for(&workflow) else {
@@ -410,7 +378,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 out!("{}", form.to_text())?;
             }
         }
-        Command::Advice {
+        Subcommand::Advice {
             case_ref,
             now,
             json,
@@ -426,7 +394,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                     .map_err(|p| anyhow::anyhow!("the rule set has problems:\n{p}"))?,
             );
             let db = startup::connect_database(&settings).await?;
-            let Some(case) = crate::engine::rows::case_by_ref(&db, &case_ref).await? else {
+            let Some(case) = crate::db::rows::case_by_ref(&db, &case_ref).await? else {
                 bail!("no case {case_ref:?} in {}", settings.database.url);
             };
             if case.kind != "housing_options" {
@@ -444,7 +412,8 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 bail!("case {case_ref} has no enquiry answers yet; send submit_enquiry first");
             };
             let answers = answers.0.as_object().cloned().unwrap_or_default();
-            let choices = crate::engine::housing::choose(&rules, &case, &answers, now).await;
+            let choices =
+                crate::engine::housing_options::choose(&rules, &case, &answers, now).await;
             if json {
                 outln!(
                     "{}",
@@ -457,7 +426,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::Show {
+        Subcommand::Show {
             what: ShowWhat::Case { case_ref, json },
         } => {
             let db = startup::connect_database(&settings).await?;
@@ -470,7 +439,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 out!("{}", case.to_text())?;
             }
         }
-        Command::Worklist { user, role, json } => {
+        Subcommand::Worklist { user, role, json } => {
             let db = startup::connect_database(&settings).await?;
             let rows = report::worklist(&db, user.as_deref(), role.as_deref()).await?;
             if json {
@@ -479,7 +448,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 out!("{}", report::worklist_text(&rows))?;
             }
         }
-        Command::Outbox {
+        Subcommand::Outbox {
             action: Some(OutboxAction::Retry { id, now }),
             ..
         } => {
@@ -496,7 +465,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 now.to_rfc3339()
             )?;
         }
-        Command::Outbox {
+        Subcommand::Outbox {
             action: None,
             status,
             json,
@@ -513,13 +482,13 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 out!("{}", report::outbox_text(&rows))?;
             }
         }
-        Command::Events { after, limit } => {
+        Subcommand::Events { after, limit } => {
             let db = startup::connect_database(&settings).await?;
             for e in crate::events::since(&db, after, limit).await? {
                 outln!("{}", terminal_json(&serde_json::to_string(&e)?))?;
             }
         }
-        Command::Demo { dir } => demo::run(&settings, &dir).await?,
+        Subcommand::Demo { dir } => demo::run(&settings, &dir).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -127,7 +127,8 @@ async fn reload(app: &App, why: &str, after_refusal: bool) -> bool {
         }
         Ok(rules) => {
             let hash = rules.hash.clone();
-            if let Err(e) = crate::engine::sla::publish_calendars(db, &rules.calendars).await {
+            if let Err(e) = crate::engine::deadlines::publish_calendars(db, &rules.calendars).await
+            {
                 tracing::error!(error = %e, "could not publish the new working days; the worklists keep the old ones");
             }
             app.engine.swap_rules(rules);

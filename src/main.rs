@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 use casewarden::cli::{self, Cli};
+use casewarden::output;
 use clap::Parser;
 
 #[tokio::main]
@@ -27,7 +28,7 @@ async fn main() -> ExitCode {
         Err(e) => return report(e),
     };
     let mut log = settings.log.clone();
-    if matches!(cli.command, cli::Command::Demo { .. }) {
+    if matches!(cli.command, cli::Subcommand::Demo { .. }) {
         // The demo tells its own story on standard output; only trouble goes to the log.
         log.level = "warn".to_string();
     }
@@ -35,7 +36,7 @@ async fn main() -> ExitCode {
     match cli::run(cli, settings).await {
         Ok(code) => code,
         // The reader of our output went away (`casewarden events | head`): it has what it wanted.
-        Err(e) if cli::is_closed_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if output::is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => report(e),
     }
 }

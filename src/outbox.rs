@@ -2,10 +2,22 @@
 //! for them. Delivery reads it; nothing here sends anything.
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::db::{Tx, sql};
-use crate::engine::recipients::Addressee;
+
+/// One addressee of a notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Addressee {
+    /// `user` or `contact`; `none` when the recipient named nobody.
+    pub kind: &'static str,
+    pub reference: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// Why there is no address, when there is none.
+    pub problem: Option<String>,
+}
 
 /// Writes one notification per addressee. An addressee without an e-mail address is written as
 /// `dead` with the reason, so it is on record rather than skipped.

@@ -7,7 +7,8 @@ use config::{Config, Environment, File, FileFormat};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::EngineSettings;
-use crate::rules::Limits;
+pub use crate::range::in_range;
+use crate::script::Limits;
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -17,7 +18,7 @@ pub struct Settings {
     pub templates: TemplatesSettings,
     pub engine: EngineSettings,
     pub mail: crate::mail::MailSettings,
-    pub packs: crate::engine::housing::PackSettings,
+    pub packs: crate::engine::pack_files::PackSettings,
     pub daemon: DaemonSettings,
     pub log: LogSettings,
 }
@@ -190,17 +191,6 @@ impl Settings {
         self.engine.check()?;
         self.mail.check()?;
         self.daemon.check(crate::clock::now())
-    }
-}
-
-/// Refuses `value` outside `min..=max`, naming the setting and the range.
-pub fn in_range(name: &str, value: i64, min: i64, max: i64) -> Result<(), String> {
-    if (min..=max).contains(&value) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{name} = {value} is out of range: use {min} to {max}"
-        ))
     }
 }
 

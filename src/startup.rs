@@ -60,7 +60,7 @@ pub async fn build(settings: Settings, exclusive: bool) -> anyhow::Result<App> {
     let db = open_database(&settings).await?;
     if exclusive {
         // Writers publish the working days the worklist views count; a dry run writes nothing.
-        crate::engine::sla::publish_calendars(&db, &rules.calendars)
+        crate::engine::deadlines::publish_calendars(&db, &rules.calendars)
             .await
             .context("publishing working days")?;
     }

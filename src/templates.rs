@@ -10,7 +10,7 @@ pub const EXTENSIONS: &[&str] = &["j2", "jinja", "txt", "html"];
 
 /// Reads every template under `dir` as (name relative to `dir`, text).
 pub fn read_dir(dir: &Path) -> Result<Vec<(String, String)>, Vec<Problem>> {
-    let files = crate::rules::read_tree(dir, EXTENSIONS).map_err(|p| vec![p])?;
+    let files = crate::files::read_tree(dir, EXTENSIONS).map_err(|p| vec![p])?;
     Ok(files
         .into_iter()
         .map(|(rel, _, text)| (rel, text))

@@ -3,6 +3,7 @@
 //! personalised housing pack made from them. Pure: no database, no clock.
 
 pub mod form;
+pub mod form_file;
 pub mod pack;
 pub mod statement;
 
@@ -19,7 +20,7 @@ pub use statement::{Section, Statement};
 
 use crate::definitions::Definition;
 use crate::problems::Problem;
-use crate::rules::Sandbox;
+use crate::script::Sandbox;
 
 pub(crate) const KEY_HELP: &str =
     "use 1 to 64 lowercase ASCII letters, digits or `_`, e.g. \"has_section_21_notice\"";
@@ -73,7 +74,7 @@ impl Advice {
         let mut statements = Vec::new();
         for (rel, path, text) in files {
             if rel.starts_with("forms/") {
-                match form::compile(path, text) {
+                match form_file::compile(path, text) {
                     Ok((f, workflows)) => forms.push((f, workflows, text)),
                     Err(p) => problems.extend(p),
                 }
@@ -344,7 +345,7 @@ fn shown(v: &Value) -> String {
 }
 
 /// The facts a condition sees as `case_facts`.
-pub fn case_facts(case: &crate::engine::rows::CaseRow) -> Value {
+pub fn case_facts(case: &crate::db::rows::CaseRow) -> Value {
     json!({
         "case_ref": case.case_ref, "kind": case.kind, "workflow": case.workflow,
         "country": case.country, "received_at": case.received_at, "attributes": case.attributes.0,

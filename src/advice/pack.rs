@@ -1,12 +1,11 @@
 //! The personalised housing pack: the chosen statements, grouped by section, rendered to HTML and
-//! plain text from `templates/pack/housing_pack.{html,txt}.j2`. The same facts feed the
+//! plain text from `templates/pack/housing_pack.{html,txt}.j2` (by the engine's pack step). The same facts feed the
 //! `housing_pack` notification that sends the pack to the applicant.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::{Advice, Choice};
-use crate::mail::Renderer;
 
 /// The pack's templates, relative to templates/.
 pub const HTML: &str = "pack/housing_pack.html.j2";
@@ -54,14 +53,6 @@ pub fn facts(
         "pack": {"version": version, "made_at": made_at.to_rfc3339(),
                  "statements": choices.iter().filter(|c| c.chosen).count()},
         "sections": sections,
-    })
-}
-
-/// Renders the pack's HTML and text.
-pub fn render(renderer: &Renderer, facts: &Value, organisation: &str) -> Result<Document, String> {
-    Ok(Document {
-        html: renderer.render_document(HTML, facts, organisation)?,
-        text: renderer.render_document(TEXT, facts, organisation)?,
     })
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::problems::{Problem, Source};
-use crate::rules::Sandbox;
+use crate::script::Sandbox;
 
 type S<T> = Spanned<T>;
 
@@ -352,7 +352,7 @@ mod tests {
 
     #[test]
     fn a_broken_condition_is_reported_inside_its_string() {
-        let sandbox = Sandbox::new(&crate::rules::Limits::default());
+        let sandbox = Sandbox::new(&crate::script::Limits::default());
         let text = "[[statement]]\nid = \"s\"\ntitle = \"T\"\nsection = \"x\"\norder = 1\ncondition = \"answers.a &&& true\"\n[[statement.item]]\ntype = \"guidance\"\ntext = \"t\"\n";
         let problems = statements(Path::new("a.toml"), text, &sandbox).unwrap_err();
         assert_eq!(problems.len(), 1);

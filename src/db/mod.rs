@@ -8,6 +8,7 @@
 mod lock;
 mod pinned;
 mod query;
+pub mod rows;
 
 pub use lock::DatabaseLock;
 pub use pinned::Pinned;

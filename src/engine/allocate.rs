@@ -7,10 +7,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::error::StepError;
 use super::guard;
 use super::progress;
-use super::rows::{self, CaseRow};
-use super::{Db, StepError};
+use crate::db::Db;
+use crate::db::rows::{self, CaseRow};
 use crate::db::sql;
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;

@@ -10,12 +10,12 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::rows::{self, CaseRow, TaskRow};
+use crate::db::rows::{self, CaseRow, TaskRow};
 use crate::db::{Tx, sql};
 use crate::definitions::{ClockFrom, Stage};
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
-use crate::sla::{Calendar, checkpoint::Dates, clock};
+use crate::sla::{Calendar, checkpoint::Dates, periods};
 
 /// The case's target and the tasks on the path that sets it, first to last.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,33 +59,8 @@ pub fn project(
             let after = deps.iter().max_by_key(|(end, _)| *end).copied();
             let start = after.map_or(entered, |(end, _)| end.max(entered));
             let via = after.map(|(_, d)| d).filter(|d| !d.is_empty());
-            let end = match row.status.as_str() {
-                "completed" | "skipped" | "cancelled" => row.completed_at.unwrap_or(start),
-                "active" => row.target_at.unwrap_or(row.activated_at.unwrap_or(start)),
-                "on_hold" => match (row.target_at, row.held_since, row.hold_until) {
-                    (Some(target), Some(since), Some(until)) => {
-                        Dates {
-                            target,
-                            amber: None,
-                        }
-                        .shifted(cal, clock::working_days_held(cal, since, until))
-                        .target
-                    }
-                    (Some(target), ..) => target,
-                    _ => row.activated_at.unwrap_or(start),
-                },
-                _ if !row.mandatory => continue,
-                _ => {
-                    let from = match def.sla.from {
-                        ClockFrom::Start => start,
-                        ClockFrom::StageEntered => entered,
-                        ClockFrom::CaseReceived => received,
-                    };
-                    match period(def) {
-                        Some(p) => Dates::start(cal, from, p, None).target.max(start),
-                        None => start,
-                    }
-                }
+            let Some(end) = task_end(def, row, start, entered, received, cal, period) else {
+                continue;
             };
             ends.insert(&def.key, (end, via));
             changed = true;
@@ -94,6 +69,58 @@ pub fn project(
             break;
         }
     }
+    critical_path(&ends, tasks)
+}
+
+/// When a task ends, or is expected to: done tasks when they were done, active and held ones at
+/// their (held-over) target, mandatory waiting ones a full period after they can start. None for
+/// an optional task not started, which the case does not wait for.
+fn task_end(
+    def: &crate::definitions::Task,
+    row: &TaskRow,
+    start: DateTime<Utc>,
+    entered: DateTime<Utc>,
+    received: DateTime<Utc>,
+    cal: &Calendar,
+    period: &dyn Fn(&crate::definitions::Task) -> Option<crate::definitions::Period>,
+) -> Option<DateTime<Utc>> {
+    let end = match row.status.as_str() {
+        "completed" | "skipped" | "cancelled" => row.completed_at.unwrap_or(start),
+        "active" => row.target_at.unwrap_or(row.activated_at.unwrap_or(start)),
+        "on_hold" => match (row.target_at, row.held_since, row.hold_until) {
+            (Some(target), Some(since), Some(until)) => {
+                Dates {
+                    target,
+                    amber: None,
+                }
+                .shifted(cal, periods::working_days_held(cal, since, until))
+                .target
+            }
+            (Some(target), ..) => target,
+            _ => row.activated_at.unwrap_or(start),
+        },
+        _ if !row.mandatory => return None,
+        _ => {
+            let from = match def.sla.from {
+                ClockFrom::Start => start,
+                ClockFrom::StageEntered => entered,
+                ClockFrom::CaseReceived => received,
+            };
+            match period(def) {
+                Some(p) => Dates::start(cal, from, p, None).target.max(start),
+                None => start,
+            }
+        }
+    };
+    Some(end)
+}
+
+/// The projection from each task's end: the latest end that counts, and the chain of
+/// dependencies that leads to it.
+fn critical_path(
+    ends: &BTreeMap<&str, (DateTime<Utc>, Option<&str>)>,
+    tasks: &[TaskRow],
+) -> Projection {
     let Some((last, _)) = ends
         .iter()
         .filter(|(k, _)| counts(tasks, k))
@@ -106,7 +133,7 @@ pub fn project(
     };
     let target = ends[last].0;
     let mut path = vec![last.to_string()];
-    let mut at = *last;
+    let mut at: &str = last;
     while let Some((_, Some(prev))) = ends.get(at) {
         path.push(prev.to_string());
         at = prev;
@@ -196,11 +223,11 @@ fn period_of(
 ) -> Option<crate::definitions::Period> {
     match task.sla.target.as_ref()? {
         crate::definitions::Target::Expr { ast, .. } => {
-            super::sla::evaluate(&rules.sandbox, ast, case)
+            crate::rules::target::evaluate(&rules.sandbox, ast, case)
                 .ok()
                 .flatten()
         }
-        other => other.period(super::sla::fact(case)),
+        other => other.period(crate::rules::target::fact(case)),
     }
 }
 

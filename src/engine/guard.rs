@@ -11,8 +11,8 @@ use chrono::{DateTime, Duration, Utc};
 use futures_util::FutureExt;
 use serde_json::json;
 
-use super::{Db, StepError};
-use crate::db::{Sql, sql};
+use super::error::StepError;
+use crate::db::{Db, Sql, sql};
 use crate::events::{self, ENGINE};
 use crate::text;
 
@@ -30,10 +30,7 @@ pub async fn catch<T, E: std::fmt::Display>(
     {
         Ok(Ok(done)) => Ok(done),
         Ok(Err(e)) => Err(text::bounded(&e.to_string(), 1000)),
-        Err(panic) => Err(format!(
-            "internal error: {}",
-            super::ingest::panic_message(&panic)
-        )),
+        Err(panic) => Err(format!("internal error: {}", panic_message(&panic))),
     }
 }
 
@@ -164,6 +161,16 @@ impl Skipped {
     pub fn has(&self, kind: u8, id: i64) -> bool {
         self.0.contains(&(kind, id))
     }
+}
+
+/// The text of a caught panic.
+pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with no message".to_string());
+    text::bounded(&text, 300)
 }
 
 #[cfg(test)]

@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::rows::{self, CaseRow, TaskRow};
-use super::{Db, StepError};
+use super::error::StepError;
+use crate::db::Db;
+use crate::db::rows::{self, CaseRow, TaskRow};
 use crate::db::{Tx, sql};
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
@@ -37,7 +38,7 @@ pub async fn release(
         .execute(&mut *tx)
         .await?;
     let moved = match task.held_since {
-        Some(since) => super::sla::resume_task_clock(tx, rules, task.id, since, now).await?,
+        Some(since) => super::deadlines::resume_task_clock(tx, rules, task.id, since, now).await?,
         None => None,
     };
     let data = json!({"task": task.task, "stage": stage, "reason": why, "held_seconds": held,

@@ -20,9 +20,11 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::apply::{ApplyError, apply};
-use super::{Db, StepError};
+use super::error::StepError;
+use super::guard;
 use crate::clock::Now;
 use crate::commands::{self, Envelope, Rejection};
+use crate::db::Db;
 use crate::db::{Tx, sql, sql2};
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
@@ -97,7 +99,7 @@ pub async fn run_once(
             }
             Err(panic) => {
                 drop(tx);
-                Failure::Panic(panic_message(&panic))
+                Failure::Panic(guard::panic_message(&panic))
             }
         };
         let now = clock.get();
@@ -140,16 +142,6 @@ pub async fn run_once(
 enum Failure {
     Db(sqlx::Error),
     Panic(String),
-}
-
-/// The text of a caught panic.
-pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    let text = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic with no message".to_string());
-    text::bounded(&text, 300)
 }
 
 /// Reads, parses and applies one pending row, all inside `tx`.

@@ -1,330 +1,41 @@
 //! The engine: one pass runs each step once (ingest → allocate → release holds → housing
-//! packs → SLA sweep → delivery), each step
-//! finding its work by index and committing in small transactions. `run_pass(now)` is what the
-//! scheduler, `tick --now` and the tests all call.
+//! packs → SLA sweep → delivery), each step finding its work by index and committing in small
+//! transactions. `run_pass(now)` is what the scheduler, `tick --now` and the tests all call.
+//!
+//! - The pass: `pass` (the pipeline, the engine and its settings), `outcome` (what a pass did),
+//!   `error` (what a step returns), `guard` (one bad item never stops a step), `plan` (a dry run).
+//! - The steps, in pass order: `ingest` (inbox rows → `apply`), `allocate`, `holds`,
+//!   `housing_options` (making packs), `sla_sweep` (firing escalations to `recipients`).
+//! - Commands: `apply`, with a file per family of commands and their shared lookups.
+//! - What steps and commands share: `context` (who and when a change is made), `progress`
+//!   (entering stages, activating and completing tasks), `deadlines` (writing SLA dates),
+//!   `case_target` (a housing options case's target), `pack_request` and `pack_files`.
+//!
+//! No engine file imports this one; each imports the module that owns what it needs, so the
+//! files' dependencies run one way (checked by `tests/layout.rs`).
 
 pub mod allocate;
 pub mod apply;
 pub mod case_target;
+pub mod context;
+pub mod deadlines;
+pub mod error;
 pub mod guard;
 pub mod holds;
-pub mod housing;
+pub mod housing_options;
 pub mod ingest;
+pub mod outcome;
+pub mod pack_files;
+pub mod pack_request;
+pub mod pass;
 pub mod plan;
 pub mod progress;
 pub mod recipients;
-pub mod rows;
-pub mod sla;
+pub mod sla_sweep;
 
-use std::sync::{Arc, RwLock};
-
-use chrono::{DateTime, Utc};
-use futures_util::FutureExt;
-use serde::{Deserialize, Serialize};
-use tracing::Instrument;
-
-use crate::clock::Now;
+// The names the rest of the crate uses; inside the engine each file imports from the module
+// that owns the item, so that no engine file depends on this one.
 pub use crate::db::Db;
-use crate::rules::RuleSet;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StepError {
-    // The message carries the cause; it is not also a source, so a chain prints it once.
-    #[error("database error: {0}")]
-    Db(sqlx::Error),
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<sqlx::Error> for StepError {
-    fn from(e: sqlx::Error) -> Self {
-        StepError::Db(e)
-    }
-}
-
-/// Engine settings (`[engine]` in casewarden.toml).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct EngineSettings {
-    /// Rows a step takes per batch.
-    pub batch_size: i64,
-    /// The role whose worklist shows cases no rule could allocate.
-    pub fallback_role: String,
-    /// The largest command accepted, in bytes of JSON. A larger inbox row is rejected and cut
-    /// down to a prefix (its size and SHA-256 kept in the reason); `submit` refuses it at once.
-    pub max_command_bytes: usize,
-}
-
-impl EngineSettings {
-    /// Checks every setting against its documented range.
-    pub fn check(&self) -> Result<(), String> {
-        crate::settings::in_range("engine.batch_size", self.batch_size, 1, 10_000)?;
-        crate::settings::in_range(
-            "engine.max_command_bytes",
-            self.max_command_bytes as i64,
-            1024,
-            16 * 1024 * 1024,
-        )?;
-        crate::commands::reference("engine.fallback_role", &self.fallback_role).map_err(|r| r.0)
-    }
-}
-
-impl Default for EngineSettings {
-    fn default() -> Self {
-        EngineSettings {
-            batch_size: 200,
-            fallback_role: "allocation_queue".to_string(),
-            max_command_bytes: crate::commands::MAX_COMMAND_BYTES,
-        }
-    }
-}
-
-/// What one pass did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct PassOutcome {
-    pub accepted: u64,
-    pub rejected: u64,
-    pub duplicates: u64,
-    pub allocated: u64,
-    pub allocation_needed: u64,
-    pub holds_released: u64,
-    /// Housing packs made, waiting for answers, and failed (to be retried).
-    pub packs_made: u64,
-    pub packs_waiting: u64,
-    pub packs_failed: u64,
-    pub escalations: u64,
-    pub notifications: u64,
-    pub sent: u64,
-    pub retried: u64,
-    pub dead: u64,
-    /// Escalation mail held back to working hours (quiet hours).
-    pub deferred: u64,
-    /// Delivery stopped early: the SMTP server could not be reached.
-    pub smtp_unreachable: bool,
-}
-
-impl PassOutcome {
-    pub fn is_idle(&self) -> bool {
-        *self == PassOutcome::default()
-    }
-}
-
-impl std::fmt::Display for PassOutcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "commands: {} accepted, {} rejected, {} duplicate; allocation: {} allocated, {} needed; \
-             holds released: {}; packs: {} made, {} waiting for answers, {} failed; escalations: {} ({} notifications); mail: {} sent, {} to retry, {} dead, {} held to working hours{}",
-            self.accepted,
-            self.rejected,
-            self.duplicates,
-            self.allocated,
-            self.allocation_needed,
-            self.holds_released,
-            self.packs_made,
-            self.packs_waiting,
-            self.packs_failed,
-            self.escalations,
-            self.notifications,
-            self.sent,
-            self.retried,
-            self.dead,
-            self.deferred,
-            if self.smtp_unreachable {
-                " (stopped: SMTP server unreachable)"
-            } else {
-                ""
-            }
-        )
-    }
-}
-
-/// The engine: a database and the rule set in force. Cloning shares both.
-#[derive(Clone)]
-pub struct Engine {
-    pub db: Db,
-    rules: Arc<RwLock<Arc<RuleSet>>>,
-    pub settings: EngineSettings,
-    /// Delivery: without a mailer, notifications wait in the outbox.
-    mail: Option<(Arc<crate::mail::Mailer>, Arc<crate::mail::MailSettings>)>,
-    /// Where housing packs are written, and the organisation named in them.
-    packs: Arc<(housing::PackSettings, String)>,
-}
-
-impl Engine {
-    pub fn new(db: Db, rules: RuleSet, settings: EngineSettings) -> Engine {
-        Engine {
-            db,
-            rules: Arc::new(RwLock::new(Arc::new(rules))),
-            settings,
-            mail: None,
-            packs: Arc::new((
-                housing::PackSettings::default(),
-                crate::mail::MailSettings::default().organisation,
-            )),
-        }
-    }
-
-    /// Writes housing packs under `settings.dir`, naming `organisation` in them.
-    pub fn with_packs(mut self, settings: housing::PackSettings, organisation: &str) -> Engine {
-        self.packs = Arc::new((settings, organisation.to_string()));
-        self
-    }
-
-    /// Delivers notifications with `mailer` at the end of each pass.
-    pub fn with_mailer(
-        mut self,
-        mailer: crate::mail::Mailer,
-        settings: crate::mail::MailSettings,
-    ) -> Engine {
-        self.mail = Some((Arc::new(mailer), Arc::new(settings)));
-        self
-    }
-
-    /// The rule set in force. A pass holds on to the set it started with.
-    pub fn rules(&self) -> Arc<RuleSet> {
-        self.rules.read().expect("rule set lock poisoned").clone()
-    }
-
-    /// Replaces the rule set between passes.
-    pub fn swap_rules(&self, rules: RuleSet) {
-        *self.rules.write().expect("rule set lock poisoned") = Arc::new(rules);
-    }
-
-    /// Runs every step once as if the time were `now`.
-    pub async fn run_pass(&self, now: DateTime<Utc>) -> Result<PassOutcome, StepError> {
-        self.pass(Now::At(crate::clock::truncate(now))).await
-    }
-
-    /// Runs every step once on the wall clock, as the daemon does: commands take the time of
-    /// their own transaction.
-    pub async fn run_live_pass(&self) -> Result<PassOutcome, StepError> {
-        self.pass(Now::Live).await
-    }
-
-    /// One pass. Each step runs whatever the others did: a step that fails (a database error)
-    /// or panics (a defect) is logged with its name, and the pass goes on to the next step. The
-    /// pass fails, after all steps have run, if any step did.
-    async fn pass(&self, clock: Now) -> Result<PassOutcome, StepError> {
-        let rules = self.rules();
-        let now = clock.get();
-        let span = tracing::info_span!("pass", now = %now.to_rfc3339(), rules = %rules.hash);
-        async {
-            let mut failed = Vec::new();
-            let outcome = self.steps(&rules, clock, &mut failed).await;
-            if !outcome.is_idle() {
-                tracing::info!(%outcome, "pass finished");
-            }
-            match failed.len() {
-                0 => Ok(outcome),
-                _ => Err(StepError::Internal(format!(
-                    "these steps failed and will be tried again next pass: {}",
-                    failed.join("; ")
-                ))),
-            }
-        }
-        .instrument(span)
-        .await
-    }
-
-    async fn steps(
-        &self,
-        rules: &Arc<RuleSet>,
-        clock: Now,
-        failed: &mut Vec<String>,
-    ) -> PassOutcome {
-        let batch = self.settings.batch_size.max(1);
-        let db = &self.db;
-        let now = clock.get();
-        let max_bytes = self.settings.max_command_bytes;
-        let ingest = step("ingest", failed, async {
-            ingest::run_once(db, rules, clock, batch, max_bytes).await
-        })
-        .await;
-        // The other steps run at the pass's time, or, live, at the time they start.
-        let now = match clock {
-            Now::At(_) => now,
-            Now::Live => crate::clock::now(),
-        };
-        let allocation = step("allocation", failed, async {
-            allocate::run_once(db, rules, &self.settings.fallback_role, now, batch).await
-        })
-        .await;
-        let holds_released = step("holds", failed, async {
-            holds::run_once(db, rules, now, batch).await
-        })
-        .await;
-        let (pack_settings, organisation) = &*self.packs;
-        let packs = step("packs", failed, async {
-            housing::run_once(db, rules, pack_settings, organisation, now, batch).await
-        })
-        .await;
-        let sla = step("sla", failed, async {
-            sla::run_once(db, rules, now, batch).await
-        })
-        .await;
-        let delivery = match &self.mail {
-            Some((mailer, settings)) => {
-                step("delivery", failed, async {
-                    crate::mail::deliver::run_once(
-                        db,
-                        mailer,
-                        &rules.templates,
-                        &rules.calendars,
-                        settings,
-                        now,
-                    )
-                    .await
-                    .map_err(StepError::from)
-                })
-                .await
-            }
-            None => crate::mail::deliver::Outcome::default(),
-        };
-        PassOutcome {
-            sent: delivery.sent,
-            retried: delivery.retried,
-            dead: delivery.dead,
-            deferred: delivery.deferred,
-            smtp_unreachable: delivery.unreachable,
-            escalations: sla.escalations,
-            notifications: sla.notifications,
-            accepted: ingest.accepted,
-            rejected: ingest.rejected,
-            duplicates: ingest.duplicates,
-            allocated: allocation.allocated,
-            allocation_needed: allocation.needed,
-            holds_released,
-            packs_made: packs.made,
-            packs_waiting: packs.waiting,
-            packs_failed: packs.failed,
-        }
-    }
-}
-
-/// Runs one step, catching its error or panic: logged, named in `failed`, and an empty outcome
-/// in its place, so the steps after it still run.
-async fn step<T: Default>(
-    name: &str,
-    failed: &mut Vec<String>,
-    work: impl std::future::Future<Output = Result<T, StepError>>,
-) -> T {
-    // Boxed: a pass's futures nest deeply, and each step's belongs on the heap, not the stack.
-    match std::panic::AssertUnwindSafe(Box::pin(work))
-        .catch_unwind()
-        .await
-    {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(e)) => {
-            tracing::error!(step = name, error = %e, "step failed; the other steps still run");
-            failed.push(format!("{name}: {e}"));
-            T::default()
-        }
-        Err(panic) => {
-            let message = ingest::panic_message(&panic);
-            tracing::error!(step = name, panic = %message, "step panicked; the other steps still run");
-            failed.push(format!("{name}: internal error: {message}"));
-            T::default()
-        }
-    }
-}
+pub use error::StepError;
+pub use outcome::PassOutcome;
+pub use pass::{Engine, EngineSettings};

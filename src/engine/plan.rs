@@ -8,7 +8,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Engine, PassOutcome, StepError};
+use super::error::StepError;
+use super::outcome::PassOutcome;
+use super::pass::Engine;
 use crate::db::{Db, sql};
 use crate::events::{self, Event};
 
@@ -51,7 +53,7 @@ async fn run(engine: &Engine, db: &Db, now: DateTime<Utc>) -> Result<Plan, StepE
         mail: None,
         // Packs are rendered and checked but not written.
         packs: Arc::new((
-            super::housing::PackSettings {
+            super::pack_files::PackSettings {
                 dry_run: true,
                 ..engine.packs.0.clone()
             },

@@ -5,21 +5,11 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::rows::{self, CaseRow, StageRow, TaskRow};
+use super::context::Ctx;
+use crate::db::rows::{self, CaseRow, StageRow, TaskRow};
 use crate::db::{Tx, sql};
 use crate::definitions::{Activation, Definition, Stage, Successors};
 use crate::events::{self, ENGINE};
-
-/// Who and when, for the events a change writes.
-#[derive(Debug, Clone, Copy)]
-pub struct Ctx<'a> {
-    pub now: DateTime<Utc>,
-    pub actor: &'a str,
-    /// The working-day calendar of the case.
-    pub cal: &'a crate::sla::Calendar,
-    /// The rule sandbox, for targets decided by an expression.
-    pub sandbox: &'a crate::rules::Sandbox,
-}
 
 /// Enters `stage` for the case: writes the stage with the case owner and their line manager,
 /// creates its tasks and activates those that start at once.
@@ -49,7 +39,7 @@ pub async fn enter_stage(
     .bind(ctx.now)
     .scalar(&mut *tx)
     .await?;
-    super::sla::start_stage_clock(tx, case, stage, stage_id, ctx).await?;
+    super::deadlines::start_stage_clock(tx, case, stage, stage_id, ctx).await?;
     events::append(
         tx,
         case.event_target(),
@@ -98,7 +88,7 @@ pub async fn activate(
         .execute(&mut *tx)
         .await?;
     if let Some(def) = stage.task(&task.task) {
-        super::sla::start_task_clock(tx, case, def, task.id, task.stage_id, ctx).await?;
+        super::deadlines::start_task_clock(tx, case, def, task.id, task.stage_id, ctx).await?;
     }
     events::append(
         tx,
@@ -110,7 +100,7 @@ pub async fn activate(
     )
     .await?;
     if stage.task(&task.task).is_some_and(|d| d.makes_pack) {
-        super::housing::request(tx, case, Some(task.id), ENGINE, ctx.now).await?;
+        super::pack_request::request(tx, case, Some(task.id), ENGINE, ctx.now).await?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::db::{Tx, sql};
+use crate::outbox::Addressee;
 use crate::rules::escalation::Recipient;
 
 /// The people around an item, by user ref.
@@ -20,18 +21,6 @@ pub struct People {
     pub team_role: String,
     pub applicant: Option<String>,
     pub applicant_group: Option<String>,
-}
-
-/// One addressee of a notification.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Addressee {
-    /// `user` or `contact`; `none` when the recipient named nobody.
-    pub kind: &'static str,
-    pub reference: Option<String>,
-    pub name: Option<String>,
-    pub email: Option<String>,
-    /// Why there is no address, when there is none.
-    pub problem: Option<String>,
 }
 
 type Person = (String, String, Option<String>);

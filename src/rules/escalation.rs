@@ -64,27 +64,6 @@ pub enum Action {
     },
 }
 
-/// Registers the helpers rules build actions with.
-pub fn register(engine: &mut rhai::Engine) {
-    engine.register_fn("notify", |to: Array, template: &str| -> Map {
-        let mut m = Map::new();
-        m.insert("notify".into(), Dynamic::from_array(to));
-        m.insert("template".into(), template.into());
-        m
-    });
-    engine.register_fn("notify", |to: &str, template: &str| -> Map {
-        let mut m = Map::new();
-        m.insert("notify".into(), Dynamic::from_array(vec![to.into()]));
-        m.insert("template".into(), template.into());
-        m
-    });
-    engine.register_fn("reassign", |to: &str| -> Map {
-        let mut m = Map::new();
-        m.insert("reassign".into(), to.into());
-        m
-    });
-}
-
 /// Runs `escalate(item)`. Blocking: call from a blocking thread.
 /// What a rule decided, and why when it says.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 pub mod allocation;
 pub mod escalation;
 mod roles;
-pub mod script;
+pub mod target;
 pub mod testing;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,8 +18,8 @@ use sha2::{Digest, Sha256};
 use crate::definitions::{self, Definition, KnownNames};
 use crate::mail::Renderer;
 use crate::problems::{Problem, Problems};
+pub use crate::script::{Limits, RuleError, Sandbox, Script};
 use crate::sla::{Calendar, Calendars};
-pub use script::{Limits, RuleError, Sandbox, Script};
 
 /// Functions the host calls, by script family, with their arity.
 const EXPECTED_FUNCTIONS: &[(&str, &str, usize, &str)] = &[
@@ -72,7 +72,7 @@ impl RuleSet {
     ) -> Result<RuleSet, Problems> {
         let mut problems = Vec::new();
         let mut hasher = Sha256::new();
-        let files = match read_tree(rules_dir, &["toml", "rhai", "json"]) {
+        let files = match crate::files::read_tree(rules_dir, &["toml", "rhai", "json"]) {
             Ok(files) => files,
             Err(p) => return Err(Problems(vec![p])),
         };
@@ -244,7 +244,7 @@ impl RuleSet {
 }
 
 fn expected_functions(script: &Script) -> Vec<Problem> {
-    let have = script::functions(script);
+    let have = crate::script::functions(script);
     EXPECTED_FUNCTIONS
         .iter()
         .filter(|(family, ..)| script.name.starts_with(family))
@@ -260,44 +260,4 @@ fn expected_functions(script: &Script) -> Vec<Problem> {
             Problem::new(&script.path, (1, 1), message).help(format!("define {example}"))
         })
         .collect()
-}
-
-/// Every file under `dir` with one of `extensions`, as (relative path with `/`, path, text),
-/// sorted by relative path.
-pub fn read_tree(
-    dir: &Path,
-    extensions: &[&str],
-) -> Result<Vec<(String, PathBuf, String)>, Problem> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|e| {
-            Problem::new(&d, (1, 1), format!("cannot read directory: {e}")).help(
-                "point --rules/--templates (or rules.dir/templates.dir) at an existing directory",
-            )
-        })?;
-        for entry in entries {
-            let path = entry
-                .map_err(|e| Problem::new(&d, (1, 1), e.to_string()))?
-                .path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| extensions.contains(&e))
-            {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| Problem::new(&path, (1, 1), format!("cannot read file: {e}")))?;
-                let rel = path
-                    .strip_prefix(dir)
-                    .unwrap_or(&path)
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                out.push((rel, path, text));
-            }
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
 }

@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Calendar, clock};
+use super::{Calendar, periods};
 use crate::definitions::{Period, Sla};
 
 /// The dates a clock sets when it starts.
@@ -29,10 +29,10 @@ impl Dates {
         period: Period,
         amber: Option<Period>,
     ) -> Dates {
-        let target = clock::add(cal, start, period);
+        let target = periods::add(cal, start, period);
         Dates {
             target,
-            amber: amber.map(|a| clock::sub(cal, target, a).max(start).min(target)),
+            amber: amber.map(|a| periods::sub(cal, target, a).max(start).min(target)),
         }
     }
 
@@ -43,8 +43,8 @@ impl Dates {
             unit: crate::definitions::Unit::WorkingDays,
         };
         Dates {
-            target: clock::add(cal, self.target, by),
-            amber: self.amber.map(|a| clock::add(cal, a, by)),
+            target: periods::add(cal, self.target, by),
+            amber: self.amber.map(|a| periods::add(cal, a, by)),
         }
     }
 
@@ -125,7 +125,7 @@ pub fn next(
                 return None;
             }
             let repetition = follow_ons + 1;
-            let at = (0..repetition).fold(dates.target, |t, _| clock::add(cal, t, interval));
+            let at = (0..repetition).fold(dates.target, |t, _| periods::add(cal, t, interval));
             Some(Checkpoint {
                 level: Level::FollowOn,
                 repetition,

@@ -4,7 +4,8 @@
 //!
 //! - [`calendar`] owns the calendars: GOV.UK's bank holidays for each division plus the
 //!   organisation's closures, and counting working days over dates.
-//! - [`clock`] owns periods over instants: adding and subtracting a [`Period`] in Europe/London
+//! - `calendar_files` loads them from `rules/calendars/`, with a problem for each bad entry.
+//! - [`periods`] owns periods over instants: adding and subtracting a [`Period`] in Europe/London
 //!   wall-clock time, and counting working days left or held.
 //!
 //! # Counting rules
@@ -42,7 +43,8 @@
 //! [`Period`]: crate::definitions::period::Period
 
 pub mod calendar;
+mod calendar_files;
 pub mod checkpoint;
-pub mod clock;
+pub mod periods;
 
 pub use calendar::{Calendar, Calendars};

@@ -71,12 +71,12 @@ impl Env {
     pub async fn open(url: String, dir: Option<tempfile::TempDir>, rules: RuleSet) -> Env {
         let db = Db::connect(&url).await.expect("connect");
         db.migrate().await.expect("migrate");
-        casewarden::engine::sla::publish_calendars(&db, &rules.calendars)
+        casewarden::engine::deadlines::publish_calendars(&db, &rules.calendars)
             .await
             .expect("publish calendars");
         let packs = tempfile::tempdir().unwrap();
         let engine = Engine::new(db.clone(), rules, EngineSettings::default()).with_packs(
-            casewarden::engine::housing::PackSettings {
+            casewarden::engine::pack_files::PackSettings {
                 dir: packs.path().to_path_buf(),
                 dry_run: false,
             },

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use casewarden::engine::housing::FileState;
+use casewarden::engine::pack_files::FileState;
 
 use crate::helpers::{Env, complete};
 use crate::on_both_backends;

@@ -4,7 +4,7 @@
 //! index serves the query.
 
 use casewarden::db::{Backend, sql};
-use casewarden::engine::{allocate, holds, housing, ingest, sla};
+use casewarden::engine::{allocate, holds, housing_options, ingest, sla_sweep};
 use casewarden::mail::deliver;
 
 use crate::on_both_backends;
@@ -13,9 +13,9 @@ const QUERIES: &[(&str, &str, usize)] = &[
     (ingest::NEXT_COMMAND, "inbox_pending", 0),
     (allocate::DUE_ALLOCATIONS, "cases_allocation_pending", 1),
     (holds::DUE_RELEASES, "tasks_hold_due", 2),
-    (housing::DUE_PACKS, "pack_requests_due", 2),
-    (sla::DUE_TASK_CHECKPOINTS, "tasks_sla_due", 2),
-    (sla::DUE_STAGE_CHECKPOINTS, "stages_sla_due", 2),
+    (housing_options::DUE_PACKS, "pack_requests_due", 2),
+    (sla_sweep::DUE_TASK_CHECKPOINTS, "tasks_sla_due", 2),
+    (sla_sweep::DUE_STAGE_CHECKPOINTS, "stages_sla_due", 2),
     (deliver::DUE_NOTIFICATIONS, "outbox_due", 2),
 ];
 

@@ -1,5 +1,5 @@
-//! SLA clocks in the engine: started when a stage is entered or a task activated, stopped when
-//! the work is done, moved on after a hold, and the sweep that fires each escalation once.
+//! The SLA sweep: each pass finds the stages and tasks whose next checkpoint is due and fires
+//! each escalation once.
 //!
 //! Every open item carries `next_check_at`, the time of its next checkpoint. The sweep selects
 //! due items through the partial index on that column, in batches, so its cost follows the work
@@ -12,323 +12,25 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::deadlines::{Item, ItemKind, item_sla, load};
+use super::error::StepError;
 use super::guard;
-use super::progress::Ctx;
 use super::recipients::{self, People};
-use super::rows::{self, CaseRow};
-use super::{Db, StepError};
+use crate::db::Db;
+use crate::db::rows::{self, CaseRow};
 use crate::db::{Tx, sql, sql2};
-use crate::definitions::{ClockFrom, Definition, Sla, Stage, Task};
+use crate::definitions::{Definition, Sla};
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
 use crate::rules::escalation::{self, Action, Recipient};
+use crate::sla::Calendar;
 use crate::sla::checkpoint::{self, Checkpoint, Dates, Level};
-use crate::sla::clock;
 
 /// Stages whose next SLA checkpoint is due, through `stages_sla_due`.
 pub const DUE_STAGE_CHECKPOINTS: &str = "SELECT next_check_at, id FROM stages WHERE next_check_at <= $1 ORDER BY next_check_at, id LIMIT $2";
 
 /// Tasks whose next SLA checkpoint is due, through `tasks_sla_due`.
 pub const DUE_TASK_CHECKPOINTS: &str = "SELECT next_check_at, id FROM tasks WHERE next_check_at <= $1 ORDER BY next_check_at, id LIMIT $2";
-
-/// Publishes every calendar's working days into `working_days`, so the worklist views can count
-/// the working days left to a target. From 2015 to two years past the published bank holidays.
-pub async fn publish_calendars(
-    db: &Db,
-    calendars: &crate::sla::Calendars,
-) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin_write().await?;
-    for name in calendars.names() {
-        let Some(cal) = calendars.get(&name) else {
-            continue;
-        };
-        let first = chrono::NaiveDate::from_ymd_opt(2015, 1, 1).expect("valid date");
-        let last = cal
-            .listed_until()
-            .unwrap_or(first)
-            .max(crate::clock::london_date(crate::clock::now()));
-        let last = last
-            .checked_add_days(chrono::Days::new(2 * 366))
-            .unwrap_or(last);
-        let days: Vec<String> = first
-            .iter_days()
-            .take_while(|d| *d <= last)
-            .filter(|d| cal.is_working_day(*d))
-            .map(|d| d.to_string())
-            .collect();
-        sql("DELETE FROM working_days WHERE calendar = $1")
-            .bind(&name)
-            .execute(&mut tx)
-            .await?;
-        sql2(
-            "INSERT INTO working_days (calendar, day) SELECT $1, value FROM json_each($2)",
-            "INSERT INTO working_days (calendar, day) SELECT $1, value::date FROM jsonb_array_elements_text($2)",
-        )
-        .bind(&name)
-        .bind(json!(days))
-        .execute(&mut tx)
-        .await?;
-    }
-    tx.commit().await
-}
-
-/// A case fact by name, for targets that depend on one.
-pub fn fact(case: &CaseRow) -> impl Fn(&str) -> Option<String> + '_ {
-    move |name| match name {
-        "tenure" => case.tenure.clone(),
-        "scheme" => case.scheme.clone(),
-        "workflow" => case.workflow.clone(),
-        "country" => Some(case.country.clone()),
-        "kind" => Some(case.kind.clone()),
-        other => match case.attributes.0.get(other)? {
-            Value::String(s) => Some(s.clone()),
-            Value::Null => None,
-            v => Some(v.to_string()),
-        },
-    }
-}
-
-/// Starts a stage's clock at its entry (or at the claim, for statutory clocks).
-pub async fn start_stage_clock(
-    tx: &mut Tx,
-    case: &CaseRow,
-    stage: &Stage,
-    stage_id: i64,
-    ctx: Ctx<'_>,
-) -> Result<(), sqlx::Error> {
-    let start = match stage.sla.from {
-        ClockFrom::CaseReceived => case.received_at,
-        _ => ctx.now,
-    };
-    let Some(dates) = dates_or_error(tx, ctx, &stage.sla, case, &stage.key, start).await? else {
-        return Ok(());
-    };
-    let first = checkpoint::next(ctx.cal, &stage.sla, "on_track", 0, dates).map(|c| c.at);
-    sql("UPDATE stages SET target_at = $1, amber_at = $2, sla_state = 'on_track', next_check_at = $3, target_day = $5 WHERE id = $4")
-        .bind(dates.target)
-        .bind(dates.amber)
-        .bind(first)
-        .bind(stage_id)
-        .bind(crate::clock::london_date(dates.target))
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
-}
-
-/// Starts a task's clock at its activation (or stage entry, or the claim). A task's target never
-/// ends after its stage's: where it would, the stage's target wins and an event says so.
-pub async fn start_task_clock(
-    tx: &mut Tx,
-    case: &CaseRow,
-    task: &Task,
-    task_id: i64,
-    stage_id: i64,
-    ctx: Ctx<'_>,
-) -> Result<(), sqlx::Error> {
-    let (entered, stage_target): (DateTime<Utc>, Option<DateTime<Utc>>) =
-        sql("SELECT entered_at, target_at FROM stages WHERE id = $1")
-            .bind(stage_id)
-            .fetch_one(&mut *tx)
-            .await?;
-    let start = match task.sla.from {
-        ClockFrom::Start => ctx.now,
-        ClockFrom::StageEntered => entered,
-        ClockFrom::CaseReceived => case.received_at,
-    };
-    let Some(mut dates) = dates_or_error(tx, ctx, &task.sla, case, &task.key, start).await? else {
-        return Ok(());
-    };
-    if let Some(limit) = stage_target.filter(|l| dates.target > *l) {
-        events::append(
-            tx,
-            case.event_target(),
-            ctx.now,
-            "sla_capped",
-            ENGINE,
-            json!({
-                "task": task.key, "own_target": dates.target, "stage_target": limit,
-                "reason": "a task's target never ends after its stage's",
-            }),
-        )
-        .await?;
-        dates = dates.capped(limit);
-    }
-    let first = checkpoint::next(ctx.cal, &task.sla, "on_track", 0, dates).map(|c| c.at);
-    sql("UPDATE tasks SET target_at = $1, amber_at = $2, sla_state = 'on_track', next_check_at = $3, target_day = $5 WHERE id = $4")
-        .bind(dates.target)
-        .bind(dates.amber)
-        .bind(first)
-        .bind(task_id)
-        .bind(crate::clock::london_date(dates.target))
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
-}
-
-/// The dates of a clock starting at `start`; `None` where no target applies to this case. A
-/// target expression that fails records a `rule_error` and starts no clock.
-async fn dates_or_error(
-    tx: &mut Tx,
-    ctx: Ctx<'_>,
-    sla: &Sla,
-    case: &CaseRow,
-    item: &str,
-    start: DateTime<Utc>,
-) -> Result<Option<Dates>, sqlx::Error> {
-    let Some(target) = &sla.target else {
-        return Ok(None);
-    };
-    let period = match target {
-        crate::definitions::Target::Expr { source, ast } => {
-            match evaluate(ctx.sandbox, ast, case) {
-                Ok(p) => p,
-                Err(message) => {
-                    events::append(tx, case.event_target(), ctx.now, "rule_error", ENGINE, json!({
-                    "rule": "target_expr", "during": "target_expr", "item": item, "expression": source, "message": message,
-                    "consequence": "no SLA clock was started for this item",
-                }))
-                .await?;
-                    None
-                }
-            }
-        }
-        other => other.period(fact(case)),
-    };
-    Ok(period.map(|p| Dates::start(ctx.cal, start, p, sla.amber)))
-}
-
-/// Runs a target expression: it must give a period such as "8 weeks", or () for none.
-pub fn evaluate(
-    sandbox: &crate::rules::Sandbox,
-    ast: &rhai::AST,
-    case: &CaseRow,
-) -> Result<Option<crate::definitions::Period>, String> {
-    let facts = json!({
-        "case_ref": case.case_ref, "kind": case.kind, "scheme": case.scheme, "workflow": case.workflow,
-        "country": case.country, "tenure": case.tenure, "received_at": case.received_at,
-        "attributes": case.attributes.0,
-    });
-    let facts = rhai::serde::to_dynamic(&facts).map_err(|e| e.to_string())?;
-    let value = sandbox.eval_expression(ast, facts)?;
-    if value.is_unit() {
-        return Ok(None);
-    }
-    let text = value
-        .into_string()
-        .map_err(|t| format!("target_expr gave {t}, not a period such as \"8 weeks\""))?;
-    text.parse()
-        .map(Some)
-        .map_err(|e: crate::definitions::period::PeriodError| format!("target_expr gave {e}"))
-}
-
-/// After a hold: both dates move on by the working days held, and the clock runs again.
-pub async fn resume_task_clock(
-    tx: &mut Tx,
-    rules: &RuleSet,
-    task_id: i64,
-    held_from: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<Option<u32>, sqlx::Error> {
-    let Some(item) = load(&mut *tx, ItemKind::Task, task_id).await? else {
-        return Ok(None);
-    };
-    let case = rows::case_by_id(&mut *tx, item.case_id).await?;
-    let Some((def, sla)) = item_sla(rules, &case, ItemKind::Task, &item) else {
-        return Ok(None);
-    };
-    let Some(target) = item.target_at else {
-        return Ok(None);
-    };
-    let cal = rules.calendar(&def);
-    let days = clock::working_days_held(cal, held_from, now);
-    let dates = Dates {
-        target,
-        amber: item.amber_at,
-    }
-    .shifted(cal, days);
-    let next =
-        checkpoint::next(cal, &sla, &item.sla_state, item.follow_ons as u32, dates).map(|c| c.at);
-    sql("UPDATE tasks SET target_at = $1, amber_at = $2, next_check_at = $3, target_day = $5 WHERE id = $4")
-        .bind(dates.target)
-        .bind(dates.amber)
-        .bind(next)
-        .bind(task_id)
-        .bind(crate::clock::london_date(dates.target))
-        .execute(&mut *tx)
-        .await?;
-    Ok(Some(days))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ItemKind {
-    Task,
-    Stage,
-}
-
-impl ItemKind {
-    fn as_str(&self) -> &'static str {
-        match self {
-            ItemKind::Task => "task",
-            ItemKind::Stage => "stage",
-        }
-    }
-}
-
-/// A task or a stage, as the sweep sees it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-struct Item {
-    id: i64,
-    case_id: i64,
-    stage_id: i64,
-    stage_key: String,
-    key: String,
-    status: String,
-    owner: Option<String>,
-    line_manager: Option<String>,
-    target_at: Option<DateTime<Utc>>,
-    amber_at: Option<DateTime<Utc>>,
-    sla_state: String,
-    follow_ons: i64,
-    next_check_at: Option<DateTime<Utc>>,
-}
-
-async fn load<'a>(
-    on: impl Into<crate::db::Ex<'a>>,
-    kind: ItemKind,
-    id: i64,
-) -> Result<Option<Item>, sqlx::Error> {
-    match kind {
-        ItemKind::Task => sql(
-            "SELECT t.id, t.case_id, t.stage_id, s.stage AS stage_key, t.task AS key, t.status, t.owner, t.line_manager, \
-             t.target_at, t.amber_at, t.sla_state, t.follow_ons, t.next_check_at \
-             FROM tasks t JOIN stages s ON s.id = t.stage_id WHERE t.id = $1",
-        ),
-        ItemKind::Stage => sql(
-            "SELECT id, case_id, id AS stage_id, stage AS stage_key, stage AS key, status, owner, line_manager, \
-             target_at, amber_at, sla_state, follow_ons, next_check_at FROM stages WHERE id = $1",
-        ),
-    }
-    .bind(id)
-    .fetch_optional(on)
-    .await
-}
-
-/// The definition and SLA that govern an item, if the rule set still has them.
-/// The kind is passed in, never guessed from ids: a task's row id may equal its stage's.
-fn item_sla(
-    rules: &RuleSet,
-    case: &CaseRow,
-    kind: ItemKind,
-    item: &Item,
-) -> Option<(Arc<Definition>, Sla)> {
-    let def = rules.definition(&case.definition_id)?.clone();
-    let stage = def.stage(&item.stage_key)?;
-    let sla = match kind {
-        ItemKind::Stage => stage.sla.clone(),
-        ItemKind::Task => stage.task(&item.key)?.sla.clone(),
-    };
-    Some((def, sla))
-}
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {
@@ -418,22 +120,7 @@ async fn fire(
         return Ok(None);
     };
     let case = rows::case_by_id(db, item.case_id).await?;
-    let open = match kind {
-        ItemKind::Task => item.status == "active",
-        ItemKind::Stage => item.status == "open",
-    };
-    let plan = match (open, item_sla(rules, &case, kind, &item), item.target_at) {
-        (true, Some((def, sla)), Some(target)) => {
-            let cal = rules.calendar(&def);
-            let dates = Dates {
-                target,
-                amber: item.amber_at,
-            };
-            checkpoint::next(cal, &sla, &item.sla_state, item.follow_ons as u32, dates)
-                .map(|cp| (def, sla, dates, cp))
-        }
-        _ => None,
-    };
+    let plan = due_checkpoint(rules, &case, kind, &item);
     let Some((def, sla, dates, cp)) = plan else {
         // A clock with nothing more to check: stop looking at it.
         reschedule(db, kind, &item, None).await?;
@@ -467,29 +154,7 @@ async fn fire(
     .bind(now)
     .fetch_optional(&mut tx)
     .await?;
-    let state = cp.level.state_after();
-    let follow_ons = if cp.level == Level::FollowOn {
-        i64::from(cp.repetition)
-    } else {
-        item.follow_ons
-    };
-    let cal = rules.calendar(&def);
-    let next = checkpoint::next(cal, &sla, state, follow_ons as u32, dates).map(|c| c.at);
-    let update = match kind {
-        ItemKind::Task => sql(
-            "UPDATE tasks SET sla_state = $1, follow_ons = $2, next_check_at = $3 WHERE id = $4",
-        ),
-        ItemKind::Stage => sql(
-            "UPDATE stages SET sla_state = $1, follow_ons = $2, next_check_at = $3 WHERE id = $4",
-        ),
-    };
-    update
-        .bind(state)
-        .bind(follow_ons)
-        .bind(next)
-        .bind(item.id)
-        .execute(&mut tx)
-        .await?;
+    advance_item_clock(&mut tx, rules.calendar(&def), &sla, kind, &item, &cp, dates).await?;
     let Some((escalation_id,)) = escalation_id else {
         // Fired before, by a pass that died after committing it: only the schedule was stale.
         tx.commit().await?;
@@ -512,6 +177,67 @@ async fn fire(
     tracing::info!(case_ref = %case.case_ref, item = kind.as_str(), key = %item.key, level = cp.level.as_str(),
         repetition = cp.repetition, notifications = written, "escalation fired");
     Ok(Some(written))
+}
+
+/// The item's next checkpoint with what it is counted from, or None when its clock has nothing
+/// more to check (closed, no SLA, no target, or every level fired).
+fn due_checkpoint(
+    rules: &RuleSet,
+    case: &CaseRow,
+    kind: ItemKind,
+    item: &Item,
+) -> Option<(Arc<Definition>, Sla, Dates, Checkpoint)> {
+    let open = match kind {
+        ItemKind::Task => item.status == "active",
+        ItemKind::Stage => item.status == "open",
+    };
+    match (open, item_sla(rules, case, kind, item), item.target_at) {
+        (true, Some((def, sla)), Some(target)) => {
+            let cal = rules.calendar(&def);
+            let dates = Dates {
+                target,
+                amber: item.amber_at,
+            };
+            checkpoint::next(cal, &sla, &item.sla_state, item.follow_ons as u32, dates)
+                .map(|cp| (def, sla, dates, cp))
+        }
+        _ => None,
+    }
+}
+
+/// Moves the item's SLA state on past the checkpoint that fired, and schedules its next one.
+async fn advance_item_clock(
+    tx: &mut Tx,
+    cal: &Calendar,
+    sla: &Sla,
+    kind: ItemKind,
+    item: &Item,
+    cp: &Checkpoint,
+    dates: Dates,
+) -> Result<(), sqlx::Error> {
+    let state = cp.level.state_after();
+    let follow_ons = if cp.level == Level::FollowOn {
+        i64::from(cp.repetition)
+    } else {
+        item.follow_ons
+    };
+    let next = checkpoint::next(cal, sla, state, follow_ons as u32, dates).map(|c| c.at);
+    let update = match kind {
+        ItemKind::Task => sql(
+            "UPDATE tasks SET sla_state = $1, follow_ons = $2, next_check_at = $3 WHERE id = $4",
+        ),
+        ItemKind::Stage => sql(
+            "UPDATE stages SET sla_state = $1, follow_ons = $2, next_check_at = $3 WHERE id = $4",
+        ),
+    };
+    update
+        .bind(state)
+        .bind(follow_ons)
+        .bind(next)
+        .bind(item.id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
 
 async fn reschedule(
@@ -551,7 +277,7 @@ fn rule_for<'r>(
     rules: &'r RuleSet,
     sla: &Sla,
     level: Level,
-) -> Option<&'r Arc<crate::rules::Script>> {
+) -> Option<&'r Arc<crate::script::Script>> {
     let named = match level {
         Level::Amber => &sla.escalation.amber,
         Level::Exceeded => &sla.escalation.exceeded,

@@ -1,6 +1,7 @@
 //! The Rhai sandbox: one engine with every limit set, strict variables, no `eval`, and a
 //! wall-clock deadline per evaluation. Scripts get their facts as arguments and return decisions;
-//! Rhai has no file, network, environment or database access to begin with.
+//! Rhai has no file, network, environment or database access to begin with. Definitions, advice
+//! conditions and the rule set all compile with it, so it depends on none of them.
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
@@ -8,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rhai::{AST, Dynamic, Engine, EvalAltResult, FuncArgs, Position, Scope};
+use rhai::{AST, Array, Dynamic, Engine, EvalAltResult, FuncArgs, Map, Position, Scope};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -154,7 +155,7 @@ impl Sandbox {
         engine.on_debug(
             |s, _, pos| tracing::debug!(target: "casewarden::rules", "script debug at {pos}: {s}"),
         );
-        super::escalation::register(&mut engine);
+        register_action_helpers(&mut engine);
         engine.register_fn("days_between", days_between);
         engine.on_progress(|_| {
             let late = DEADLINE.with(|d| d.get().is_some_and(|at| Instant::now() > at));
@@ -353,6 +354,28 @@ pub fn functions(script: &Script) -> Vec<(String, usize)> {
         .iter_functions()
         .map(|f| (f.name.to_string(), f.params.len()))
         .collect()
+}
+
+/// Registers the helpers escalation rules build their actions with (`notify`, `reassign`);
+/// `rules::escalation` reads the maps they make.
+fn register_action_helpers(engine: &mut rhai::Engine) {
+    engine.register_fn("notify", |to: Array, template: &str| -> Map {
+        let mut m = Map::new();
+        m.insert("notify".into(), Dynamic::from_array(to));
+        m.insert("template".into(), template.into());
+        m
+    });
+    engine.register_fn("notify", |to: &str, template: &str| -> Map {
+        let mut m = Map::new();
+        m.insert("notify".into(), Dynamic::from_array(vec![to.into()]));
+        m.insert("template".into(), template.into());
+        m
+    });
+    engine.register_fn("reassign", |to: &str| -> Map {
+        let mut m = Map::new();
+        m.insert("reassign".into(), to.into());
+        m
+    });
 }
 
 #[cfg(test)]

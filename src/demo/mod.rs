@@ -3,7 +3,7 @@
 //! simulated weeks of work driven through the real inbox and the real engine passes. It prints what happened, day by day, as a housing officer would
 //! tell it.
 
-use crate::cli::outln;
+use crate::output::outln;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -13,10 +13,14 @@ use serde_json::{Value, json};
 
 use crate::clock;
 use crate::db::{Db, sql};
-use crate::engine::{Engine, ingest};
-use crate::events::{self, Event};
+use crate::engine::ingest;
+use crate::events::{self};
 use crate::settings::Settings;
 use crate::startup;
+
+mod story;
+
+use story::{Story, summary};
 
 const START: (i32, u32, u32) = (2026, 1, 5);
 const WEEKS: i64 = 12;
@@ -81,7 +85,7 @@ pub async fn run(settings: &Settings, dir: &Path) -> anyhow::Result<()> {
         }
         story.tell(&engine.db, day).await?;
     }
-    summary(engine, dir).await
+    summary(engine, dir, WEEKS).await
 }
 
 async fn submit(db: &Db, commands: &[Value]) -> anyhow::Result<()> {
@@ -359,194 +363,4 @@ async fn choices(db: &Db) -> anyhow::Result<Vec<Value>> {
         commands.push(json!({"type": "advance_case", "case_ref": case_ref, "to_stage": to}));
     }
     Ok(commands)
-}
-
-#[derive(Default)]
-struct Story {
-    last_event: i64,
-}
-
-impl Story {
-    async fn tell(&mut self, db: &Db, day: NaiveDate) -> anyhow::Result<()> {
-        let new = events::since(db, self.last_event, 100_000).await?;
-        let Some(last) = new.last() else {
-            return Ok(());
-        };
-        self.last_event = last.id;
-        let mut lines = Vec::new();
-        let mut completed: BTreeMap<String, usize> = BTreeMap::new();
-        for e in &new {
-            match sentence(e) {
-                Some(line) => lines.push(line),
-                None if e.kind == "task_completed" => {
-                    *completed.entry(e.actor.clone()).or_default() += 1
-                }
-                None => {}
-            }
-        }
-        if lines.is_empty() && completed.is_empty() {
-            return Ok(());
-        }
-        outln!("{}", day.format("%a %d %b %Y"))?;
-        for l in lines {
-            outln!("  {l}")?;
-        }
-        if !completed.is_empty() {
-            let who: Vec<String> = completed
-                .iter()
-                .map(|(by, n)| format!("{by} {n}"))
-                .collect();
-            outln!("  tasks completed: {}", who.join(", "))?;
-        }
-        Ok(())
-    }
-}
-
-fn sentence(e: &Event) -> Option<String> {
-    let d = &e.data.0;
-    let case = e.case_ref.as_deref().unwrap_or("-");
-    let s = |k: &str| d[k].as_str().unwrap_or("-").to_string();
-    Some(match e.kind.as_str() {
-        "case_created" if d["kind"] == "housing_options" => format!(
-            "{case}: housing options enquiry opened under {} (received {})",
-            s("definition"),
-            s("received_at")
-        ),
-        "case_created" => format!(
-            "{case}: claim registered under {} (received {})",
-            s("definition"),
-            s("received_at")
-        ),
-        "command_rejected" => format!(
-            "{} refused: {}",
-            d["type"].as_str().unwrap_or("command"),
-            s("reason")
-        ),
-        "allocated" => format!(
-            "{case}: allocated to {} by {} ({})",
-            s("owner"),
-            s("rule"),
-            s("reason")
-        ),
-        "allocation_needed" => format!(
-            "{case}: needs allocating by hand, on the {} list ({})",
-            s("queue_role"),
-            s("reason")
-        ),
-        "stage_entered" if d["owner"].is_null() => format!("{case}: entered {}", s("stage")),
-        "stage_entered" => format!(
-            "{case}: entered {} (owner {}, line manager {})",
-            s("stage"),
-            s("owner"),
-            s("line_manager")
-        ),
-        "advance_needed" => format!(
-            "{case}: waits for the next stage to be chosen from {}",
-            d["choices"]
-        ),
-        "stage_diverted" => format!("{case}: {} diverted to {}", s("from"), s("to")),
-        "task_held" => format!(
-            "{case}: {} on hold until {} ({})",
-            s("task"),
-            s("until"),
-            s("reason")
-        ),
-        "task_released" => format!("{case}: {} released ({})", s("task"), s("reason")),
-        "owner_changed" => format!("{case}: reassigned from {} to {}", s("from"), s("to")),
-        "note_added" => format!("{case}: note by {}: {}", e.actor, s("text")),
-        "file_attached" => format!("{case}: file attached: {}", s("name")),
-        "case_closed" => format!("{case}: closed ({})", s("outcome")),
-        "enquiry_submitted" => format!(
-            "{case}: enquiry answers recorded on form {} (submission {}, {} answer(s) changed)",
-            s("form"),
-            d["submission"],
-            d["changes"].as_array().map_or(0, Vec::len)
-        ),
-        "pack_rendered" => format!(
-            "{case}: personalised housing pack v{} made from {} advice statement(s){}",
-            d["version"],
-            d["statements"].as_array().map_or(0, Vec::len),
-            match d["sent_to_applicant"].as_u64() {
-                Some(n) if n > 0 => ", sent to the applicant".to_string(),
-                _ => format!(", not e-mailed: {}", s("not_sent")),
-            }
-        ),
-        "pack_waiting" => format!("{case}: housing pack waits for the enquiry answers"),
-        "case_completed" => format!("{case}: COMPLETED"),
-        "rule_error" => format!("{case}: rule error in {}: {}", s("rule"), s("message")),
-        "sla_exceeded" => format!(
-            "{case}: {} {} is past its target ({}); owner and line manager notified",
-            s("item"),
-            s("key"),
-            s("target_at")
-        ),
-        "sla_follow_on" => format!(
-            "{case}: {} {} still overdue: follow-on {} to the line manager and team",
-            s("item"),
-            s("key"),
-            d["repetition"]
-        ),
-        _ => return None,
-    })
-}
-
-#[derive(sqlx::FromRow)]
-struct CaseLine {
-    case_ref: String,
-    scheme: Option<String>,
-    country: String,
-    status: String,
-    owner: Option<String>,
-    open_stage: Option<String>,
-}
-
-async fn summary(engine: &Engine, dir: &Path) -> anyhow::Result<()> {
-    let cases: Vec<CaseLine> = sql(
-        "SELECT c.case_ref, COALESCE(c.scheme, c.workflow) AS scheme, c.country, c.status, c.owner, \
-           (SELECT s.stage FROM stages s WHERE s.case_id = c.id AND s.status = 'open' ORDER BY s.id DESC LIMIT 1) AS open_stage \
-         FROM cases c ORDER BY c.case_ref",
-    )
-    .fetch_all(&engine.db)
-    .await?;
-    outln!("\nAfter {WEEKS} weeks")?;
-    outln!(
-        "  case       scheme/workflow   country           status            owner    open stage"
-    )?;
-    for c in cases {
-        outln!(
-            "  {:<10} {:<17} {:<17} {:<17} {:<8} {}",
-            c.case_ref,
-            c.scheme.unwrap_or_default(),
-            c.country,
-            c.status,
-            c.owner.unwrap_or_else(|| "-".into()),
-            c.open_stage.unwrap_or_else(|| "-".into())
-        )?;
-    }
-    let mail = dir.join("mail");
-    let written = std::fs::read_dir(&mail).map(|d| d.count()).unwrap_or(0);
-    outln!(
-        "\n{written} notifications were written as .eml files to {}",
-        mail.display()
-    )?;
-    let packs = dir.join("packs");
-    let made = std::fs::read_dir(&packs)
-        .map(|d| {
-            d.flatten()
-                .map(|c| std::fs::read_dir(c.path()).map(|f| f.count()).unwrap_or(0))
-                .sum::<usize>()
-        })
-        .unwrap_or(0);
-    outln!(
-        "{made} housing pack files were written under {}",
-        packs.display()
-    )?;
-    let url = format!("sqlite://{}", dir.join("casewarden.db").display());
-    outln!("\nExplore it:")?;
-    outln!("  casewarden --database {url} show case RTB-1002")?;
-    outln!("  casewarden --database {url} inbox --rejected")?;
-    outln!("  casewarden --database {url} worklist --user ben")?;
-    outln!("  casewarden --database {url} show case HO-7001")?;
-    outln!("  casewarden --database {url} advice HO-7001")?;
-    Ok(())
 }

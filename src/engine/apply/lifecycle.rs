@@ -1,0 +1,358 @@
+//! Case lifecycle commands: create a case, advance or divert it, reassign it, add to its record
+//! (notes, attachments), close it.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::lookup::{
+    Applied, ApplyError, CRM, Known, any_case, known, known_user, open_case, stage_def,
+};
+use crate::clock;
+use crate::commands::{self, Rejection, reject};
+use crate::db::rows::{self, CaseRow};
+use crate::db::{Tx, sql};
+use crate::definitions::{Definition, Stage};
+use crate::engine::context::Ctx;
+use crate::engine::progress;
+use crate::events;
+use crate::rules::RuleSet;
+
+pub(super) async fn create_case(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    c: &commands::CreateCase,
+    now: DateTime<Utc>,
+) -> Applied {
+    let received = check_new_case(tx, c, now).await?;
+    let stream = c
+        .scheme
+        .as_deref()
+        .or(c.workflow.as_deref())
+        .unwrap_or_default();
+    let def = rules
+        .definition_for(&c.kind, stream, &c.country, clock::london_date(received))
+        .map_err(|e| Rejection(e.0))?
+        .clone();
+    let property = c.property.as_ref();
+    let id: i64 = sql(
+        "INSERT INTO cases (case_ref, kind, scheme, country, definition_id, definition_version, applicant_contact, \
+         applicant_group, property_ref, property_address, tenure, received_at, attributes, created_at, calendar, workflow) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
+    )
+    .bind(&c.case_ref)
+    .bind(&c.kind)
+    .bind(c.scheme.as_deref())
+    .bind(&c.country)
+    .bind(&def.id)
+    .bind(&def.version)
+    .bind(c.applicant.as_deref())
+    .bind(c.applicant_group.as_deref())
+    .bind(property.map(|p| p.property_ref.as_str()))
+    .bind(property.map(|p| p.address.as_str()))
+    .bind(property.map(|p| p.tenure.as_str()))
+    .bind(received)
+    .bind(serde_json::to_value(&c.attributes).unwrap_or_default())
+    .bind(now)
+    .bind(&def.calendar)
+    .bind(c.workflow.as_deref())
+    .scalar(&mut *tx)
+    .await?;
+    let case = rows::case_by_id(&mut *tx, id).await?;
+    events::append(
+        tx,
+        Some((id, &case.case_ref)),
+        now,
+        "case_created",
+        CRM,
+        json!({
+            "kind": c.kind, "scheme": c.scheme, "workflow": c.workflow, "country": c.country, "received_at": received,
+            "definition": def.id, "definition_version": def.version,
+        }),
+    )
+    .await?;
+    progress::enter_stage(
+        tx,
+        &def,
+        &case,
+        def.first_stage(),
+        Ctx {
+            now,
+            actor: events::ENGINE,
+            cal: rules.calendar(&def),
+            sandbox: &rules.sandbox,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// The checks a new case must pass before anything is written; gives its received time.
+async fn check_new_case(
+    tx: &mut Tx,
+    c: &commands::CreateCase,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, ApplyError> {
+    if let Some(existing) = rows::case_by_ref(&mut *tx, &c.case_ref).await? {
+        return reject(format!(
+            "case {} already exists (created {})",
+            c.case_ref, existing.created_at
+        ))
+        .map_err(Into::into);
+    }
+    if let Some(a) = &c.applicant
+        && !known(tx, Known::Contact, a).await?
+    {
+        return reject(format!(
+            "applicant: unknown contact {a:?}; send upsert_contact first"
+        ))
+        .map_err(Into::into);
+    }
+    if let Some(g) = &c.applicant_group
+        && !known(tx, Known::Group, g).await?
+    {
+        return reject(format!(
+            "applicant_group: unknown contact group {g:?}; send upsert_contact_group first"
+        ))
+        .map_err(Into::into);
+    }
+    let received = commands::time("received_at", &c.received_at)?;
+    if received > now {
+        return reject(format!(
+            "received_at {received} is in the future (now is {now})"
+        ))
+        .map_err(Into::into);
+    }
+    Ok(received)
+}
+
+pub(super) async fn advance_case(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    case_ref: &str,
+    to: &str,
+    now: DateTime<Utc>,
+) -> Applied {
+    let (case, def) = open_case(tx, rules, case_ref).await?;
+    let Some(target) = def.stage(to) else {
+        let known: Vec<_> = def.stages.iter().map(|s| s.key.as_str()).collect();
+        return reject(format!(
+            "to_stage: {to:?} is not a stage of {} (stages: {})",
+            def.id,
+            known.join(", ")
+        ))
+        .map_err(Into::into);
+    };
+    let ctx = Ctx {
+        now,
+        actor: CRM,
+        cal: rules.calendar(&def),
+        sandbox: &rules.sandbox,
+    };
+    if case.status == "awaiting_advance" {
+        return choose_next_stage(tx, &def, &case, (to, target), ctx).await;
+    }
+    let Some(open) = rows::open_stage(&mut *tx, case.id).await? else {
+        return reject(format!("case {case_ref} has no open stage to advance from"))
+            .map_err(Into::into);
+    };
+    let current = stage_def(&def, &case, &open.stage)?;
+    if !current.diversions.iter().any(|d| d == to) {
+        let allowed = if current.diversions.is_empty() {
+            "it allows no diversions".to_string()
+        } else {
+            format!("it may divert to: {}", current.diversions.join(", "))
+        };
+        return reject(format!(
+            "to_stage: case {case_ref} is in stage {}, which moves on by itself when its mandatory tasks are done; {allowed}",
+            open.stage
+        ))
+        .map_err(Into::into);
+    }
+    progress::finish_stage(
+        tx,
+        &case,
+        &open,
+        "diverted",
+        &format!("diverted to {to}"),
+        ctx,
+    )
+    .await?;
+    events::append(
+        tx,
+        case.event_target(),
+        now,
+        "stage_diverted",
+        CRM,
+        json!({"from": open.stage, "to": to}),
+    )
+    .await?;
+    progress::enter_stage(tx, &def, &case, target, ctx).await?;
+    Ok(())
+}
+
+/// Advances a case that waits for the CRM to choose its next stage.
+async fn choose_next_stage(
+    tx: &mut Tx,
+    def: &Definition,
+    case: &CaseRow,
+    (to, target): (&str, &Stage),
+    ctx: Ctx<'_>,
+) -> Applied {
+    let Some(last) = rows::latest_stage(&mut *tx, case.id).await? else {
+        return reject(format!(
+            "case {} has no stage to advance from",
+            case.case_ref
+        ))
+        .map_err(Into::into);
+    };
+    let choices = match &stage_def(def, case, &last.stage)?.next {
+        crate::definitions::Successors::Choice(c) => c.clone(),
+        _ => Vec::new(),
+    };
+    if !choices.iter().any(|c| c == to) {
+        return reject(format!(
+            "to_stage: {to:?} cannot follow {}; choose one of: {}",
+            last.stage,
+            choices.join(", ")
+        ))
+        .map_err(Into::into);
+    }
+    sql("UPDATE cases SET status = 'open' WHERE id = $1")
+        .bind(case.id)
+        .execute(&mut *tx)
+        .await?;
+    events::append(
+        tx,
+        case.event_target(),
+        ctx.now,
+        "case_advanced",
+        CRM,
+        json!({"from": last.stage, "to": to}),
+    )
+    .await?;
+    progress::enter_stage(tx, def, case, target, ctx).await?;
+    Ok(())
+}
+
+pub(super) async fn reassign_case(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    r: &commands::ReassignCase,
+    now: DateTime<Utc>,
+) -> Applied {
+    let (case, _) = open_case(tx, rules, &r.case_ref).await?;
+    if !rows::user_exists(&mut *tx, &r.owner, true).await? {
+        return reject(format!(
+            "owner: {:?} is not an active user; send upsert_user first",
+            r.owner
+        ))
+        .map_err(Into::into);
+    }
+    if case.owner.as_deref() == Some(r.owner.as_str()) {
+        return reject(format!(
+            "case {} is already owned by {}",
+            case.case_ref, r.owner
+        ))
+        .map_err(Into::into);
+    }
+    progress::set_owner(tx, &case, &r.owner).await?;
+    events::append(
+        tx,
+        case.event_target(),
+        now,
+        "owner_changed",
+        CRM,
+        json!({"from": case.owner, "to": r.owner}),
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn add_note(tx: &mut Tx, n: &commands::AddNote, now: DateTime<Utc>) -> Applied {
+    let case = any_case(tx, &n.case_ref).await?;
+    known_user(tx, "by", &n.by).await?;
+    let id: i64 =
+        sql("INSERT INTO notes (case_id, author, body, at) VALUES ($1, $2, $3, $4) RETURNING id")
+            .bind(case.id)
+            .bind(&n.by)
+            .bind(&n.text)
+            .bind(now)
+            .scalar(&mut *tx)
+            .await?;
+    events::append(
+        tx,
+        case.event_target(),
+        now,
+        "note_added",
+        &n.by,
+        json!({"note_id": id, "text": n.text}),
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn attach_file(
+    tx: &mut Tx,
+    f: &commands::AttachFile,
+    now: DateTime<Utc>,
+) -> Applied {
+    let case = any_case(tx, &f.case_ref).await?;
+    if let Some(by) = &f.by {
+        known_user(tx, "by", by).await?;
+    }
+    let id: i64 = sql("INSERT INTO attachments (case_id, name, media_type, uri, size, sha256, at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id")
+        .bind(case.id)
+        .bind(&f.name)
+        .bind(&f.media_type)
+        .bind(&f.uri)
+        .bind(f.size)
+        .bind(f.sha256.as_deref().map(str::to_lowercase))
+        .bind(now)
+        .scalar(&mut *tx)
+        .await?;
+    events::append(tx, case.event_target(), now, "file_attached", f.by.as_deref().unwrap_or(CRM),
+        json!({"attachment_id": id, "name": f.name, "media_type": f.media_type, "uri": f.uri, "size": f.size, "sha256": f.sha256.as_deref().map(str::to_lowercase)})).await?;
+    Ok(())
+}
+
+pub(super) async fn close_case(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    c: &commands::CloseCase,
+    now: DateTime<Utc>,
+) -> Applied {
+    let (case, def) = open_case(tx, rules, &c.case_ref).await?;
+    if let Some(by) = &c.by {
+        known_user(tx, "by", by).await?;
+    }
+    let actor = c.by.as_deref().unwrap_or(CRM);
+    let ctx = Ctx {
+        now,
+        actor,
+        cal: rules.calendar(&def),
+        sandbox: &rules.sandbox,
+    };
+    for s in rows::stages_of(&mut *tx, case.id)
+        .await?
+        .iter()
+        .filter(|s| s.status == "open")
+    {
+        progress::finish_stage(tx, &case, s, "closed", "case closed", ctx).await?;
+    }
+    sql("UPDATE cases SET status = 'closed', outcome = $1, closed_at = $2 WHERE id = $3")
+        .bind(&c.outcome)
+        .bind(now)
+        .bind(case.id)
+        .execute(&mut *tx)
+        .await?;
+    events::append(
+        tx,
+        case.event_target(),
+        now,
+        "case_closed",
+        actor,
+        json!({"outcome": c.outcome}),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! What every command handler shares: the rejection type, and the lookups that turn a command's
+//! references into rows or a rejection a person can act on.
+
+use crate::commands::Rejection;
+use crate::db::rows::{self, CaseRow, StageRow, TaskRow};
+use crate::db::{Tx, sql};
+use crate::definitions::Definition;
+use crate::rules::RuleSet;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("{0}")]
+    Rejected(#[from] Rejection),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+pub type Applied = Result<(), ApplyError>;
+
+/// The actor of a command: who the CRM says did it, else the CRM itself.
+pub const CRM: &str = "crm";
+
+/// A case by reference, in any state.
+pub(super) async fn any_case(tx: &mut Tx, case_ref: &str) -> Result<CaseRow, ApplyError> {
+    rows::case_by_ref(&mut *tx, case_ref)
+        .await?
+        .ok_or_else(|| Rejection(format!("unknown case {case_ref:?}")).into())
+}
+
+/// An open case and its definition.
+pub async fn open_case(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    case_ref: &str,
+) -> Result<(CaseRow, std::sync::Arc<Definition>), ApplyError> {
+    let case = any_case(tx, case_ref).await?;
+    if !case.is_open() {
+        let outcome = case.outcome.as_deref().unwrap_or(&case.status);
+        return Err(Rejection(format!(
+            "case {case_ref} is {} (outcome: {outcome}); it takes no more changes",
+            case.status
+        ))
+        .into());
+    }
+    let def = rules.definition(&case.definition_id).cloned().ok_or_else(|| {
+        Rejection(format!(
+            "case {case_ref} follows definition {:?}, which is not in the loaded rule set; restore it under rules/definitions/",
+            case.definition_id
+        ))
+    })?;
+    Ok((case, def))
+}
+
+/// The named task in the case's open stage, with a reason when the name is unknown or the task
+/// belongs to a stage the case is not in.
+pub(super) async fn task_in_open_stage(
+    tx: &mut Tx,
+    def: &Definition,
+    case: &CaseRow,
+    task: &str,
+) -> Result<(TaskRow, StageRow), ApplyError> {
+    let Some(stage_def) = def.stages.iter().find(|s| s.task(task).is_some()) else {
+        return Err(Rejection(format!(
+            "unknown task {task:?}: definition {} has no such task",
+            def.id
+        ))
+        .into());
+    };
+    let open = rows::open_stage(&mut *tx, case.id).await?;
+    let row = rows::task_by_key(&mut *tx, case.id, task).await?;
+    match (open, row) {
+        (Some(open), Some(row)) if row.stage_id == open.id => Ok((row, open)),
+        (Some(open), _) => Err(Rejection(format!(
+            "task {task:?} belongs to stage {}, but case {} is in stage {}",
+            stage_def.key, case.case_ref, open.stage
+        ))
+        .into()),
+        (None, _) => Err(Rejection(format!(
+            "case {} has no open stage (it is {}); task {task:?} cannot change now",
+            case.case_ref, case.status
+        ))
+        .into()),
+    }
+}
+
+/// A stage of the case's definition. A rule set that dropped or renamed the stage a case is in
+/// makes the command fail for that case only, with a reason that says what to restore.
+pub(super) fn stage_def<'d>(
+    def: &'d Definition,
+    case: &CaseRow,
+    key: &str,
+) -> Result<&'d crate::definitions::Stage, ApplyError> {
+    def.stage(key).ok_or_else(|| {
+        Rejection(format!(
+            "case {} is in stage {key:?}, which definition {} no longer has; restore the stage in {}",
+            case.case_ref,
+            def.id,
+            def.file.display()
+        ))
+        .into()
+    })
+}
+
+/// Reference data a command may name.
+pub(super) enum Known {
+    Role,
+    Contact,
+    Group,
+}
+
+pub(super) async fn known(tx: &mut Tx, what: Known, reference: &str) -> Result<bool, sqlx::Error> {
+    let query = match what {
+        Known::Role => sql("SELECT COUNT(*) FROM roles WHERE ref = $1"),
+        Known::Contact => sql("SELECT COUNT(*) FROM contacts WHERE ref = $1"),
+        Known::Group => sql("SELECT COUNT(*) FROM contact_groups WHERE ref = $1"),
+    };
+    Ok(query.bind(reference).scalar::<i64>(&mut *tx).await? > 0)
+}
+
+pub async fn known_user(tx: &mut Tx, field: &str, user: &str) -> Result<(), ApplyError> {
+    if rows::user_exists(&mut *tx, user, false).await? {
+        Ok(())
+    } else {
+        Err(Rejection(format!(
+            "{field}: unknown user {user:?}; send upsert_user first"
+        ))
+        .into())
+    }
+}
+
+pub(super) fn must_be_active(case: &CaseRow, task: &TaskRow) -> Result<(), ApplyError> {
+    match task.status.as_str() {
+        "active" => Ok(()),
+        "on_hold" => reject_task(
+            case,
+            task,
+            &format!(
+                "is on hold until {}; release it first",
+                task.hold_until.map(|t| t.to_rfc3339()).unwrap_or_default()
+            ),
+        ),
+        "waiting" => reject_task(
+            case,
+            task,
+            "is not active yet (waiting for its dependencies or for activate_task)",
+        ),
+        other => reject_task(case, task, &format!("is not active (it is {other})")),
+    }
+}
+
+pub(super) fn reject_task(case: &CaseRow, task: &TaskRow, why: &str) -> Result<(), ApplyError> {
+    Err(Rejection(format!(
+        "task {} on case {} {why}",
+        task.task, case.case_ref
+    ))
+    .into())
+}

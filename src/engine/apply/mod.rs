@@ -1,0 +1,57 @@
+//! Applying one command inside a transaction: check it against the database, change state,
+//! write the events. A rejection leaves nothing behind, because the caller rolls back.
+//!
+//! Each family of commands has its own file; this one routes a command to its handler and then
+//! lets a housing options case's target follow whatever changed.
+
+mod housing_options;
+mod lifecycle;
+pub mod lookup;
+mod reference;
+mod tasks;
+
+use chrono::{DateTime, Utc};
+
+use crate::commands::Command;
+use crate::db::Tx;
+use crate::db::rows;
+use crate::engine::case_target;
+use crate::rules::RuleSet;
+
+pub use lookup::{Applied, ApplyError, CRM};
+
+pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTime<Utc>) -> Applied {
+    one(tx, rules, command, now).await?;
+    // A housing options case's target follows its tasks: whatever the command changed, see
+    // whether the target moved.
+    if let Some(case_ref) = command.case_ref()
+        && let Some(case) = rows::case_by_ref(&mut *tx, case_ref).await?
+    {
+        case_target::refresh(tx, rules, &case, command.type_name(), now).await?;
+    }
+    Ok(())
+}
+
+async fn one(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTime<Utc>) -> Applied {
+    match command {
+        Command::UpsertUser(u) => reference::upsert_user(tx, u, now).await,
+        Command::UpsertRole(r) => reference::upsert_role(tx, r, now).await,
+        Command::UpsertContact(c) => reference::upsert_contact(tx, c, now).await,
+        Command::UpsertContactGroup(g) => reference::upsert_contact_group(tx, g, now).await,
+        Command::CreateCase(c) => lifecycle::create_case(tx, rules, c, now).await,
+        Command::AdvanceCase(a) => {
+            lifecycle::advance_case(tx, rules, &a.case_ref, &a.to_stage, now).await
+        }
+        Command::ReassignCase(r) => lifecycle::reassign_case(tx, rules, r, now).await,
+        Command::AddNote(n) => lifecycle::add_note(tx, n, now).await,
+        Command::AttachFile(f) => lifecycle::attach_file(tx, f, now).await,
+        Command::CloseCase(c) => lifecycle::close_case(tx, rules, c, now).await,
+        Command::ActivateTask(t) => tasks::activate_task(tx, rules, t, now).await,
+        Command::CompleteTask(t) => tasks::complete_task(tx, rules, t, now).await,
+        Command::SkipTask(t) => tasks::skip_task(tx, rules, t, now).await,
+        Command::HoldTask(h) => tasks::hold_task(tx, rules, h, now).await,
+        Command::ReleaseTask(t) => tasks::release_task(tx, rules, t, now).await,
+        Command::SubmitEnquiry(e) => housing_options::submit_enquiry(tx, rules, e, now).await,
+        Command::RenderPack(r) => housing_options::render_pack(tx, rules, r, now).await,
+    }
+}

@@ -1,0 +1,216 @@
+//! Task commands: activate, complete, skip, hold and release a task of the case's open stage.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::lookup::{
+    Applied, CRM, known_user, must_be_active, open_case, reject_task, stage_def, task_in_open_stage,
+};
+use crate::commands::{self, reject};
+use crate::db::Tx;
+use crate::db::rows;
+use crate::db::sql;
+use crate::definitions::Activation;
+use crate::engine::context::Ctx;
+use crate::engine::{holds, progress};
+use crate::events;
+use crate::rules::RuleSet;
+
+pub(super) async fn activate_task(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    t: &commands::TaskRef,
+    now: DateTime<Utc>,
+) -> Applied {
+    let (case, def) = open_case(tx, rules, &t.case_ref).await?;
+    let (task, stage_row) = task_in_open_stage(tx, &def, &case, &t.task).await?;
+    let stage = stage_def(&def, &case, &stage_row.stage)?;
+    match task.status.as_str() {
+        "waiting" => {}
+        "active" | "on_hold" => return reject_task(&case, &task, "is already active"),
+        _ => return reject_task(&case, &task, &format!("is {}", task.status)),
+    }
+    if stage
+        .task(&task.task)
+        .is_some_and(|d| d.activation == Activation::Auto)
+    {
+        return reject_task(
+            &case,
+            &task,
+            "starts automatically when its dependencies are done; it cannot be activated by hand",
+        );
+    }
+    let unmet = progress::unmet_dependencies(
+        stage,
+        &rows::tasks_of_stage(&mut *tx, stage_row.id).await?,
+        &task.task,
+    );
+    if !unmet.is_empty() {
+        return reject_task(
+            &case,
+            &task,
+            &format!(
+                "depends on {} which {} not done yet",
+                unmet.join(", "),
+                if unmet.len() == 1 { "is" } else { "are" }
+            ),
+        );
+    }
+    progress::activate(
+        tx,
+        &case,
+        stage,
+        &task,
+        "manual",
+        Ctx {
+            now,
+            actor: CRM,
+            cal: rules.calendar(&def),
+            sandbox: &rules.sandbox,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn complete_task(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    t: &commands::CompleteTask,
+    now: DateTime<Utc>,
+) -> Applied {
+    let (case, def) = open_case(tx, rules, &t.case_ref).await?;
+    let (task, stage_row) = task_in_open_stage(tx, &def, &case, &t.task).await?;
+    known_user(tx, "by", &t.by).await?;
+    must_be_active(&case, &task)?;
+    let at = match &t.at {
+        Some(at) => commands::time("at", at)?,
+        None => now,
+    };
+    if at > now {
+        return reject(format!("at {at} is in the future (now is {now})")).map_err(Into::into);
+    }
+    if task.activated_at.is_some_and(|a| at < a) {
+        return reject(format!("at {at} is before the task was activated")).map_err(Into::into);
+    }
+    progress::complete_task(
+        tx,
+        &def,
+        &case,
+        &stage_row,
+        &task,
+        at,
+        t.outcome.as_deref(),
+        Ctx {
+            now,
+            actor: &t.by,
+            cal: rules.calendar(&def),
+            sandbox: &rules.sandbox,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn skip_task(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    t: &commands::SkipTask,
+    now: DateTime<Utc>,
+) -> Applied {
+    let (case, def) = open_case(tx, rules, &t.case_ref).await?;
+    let (task, stage_row) = task_in_open_stage(tx, &def, &case, &t.task).await?;
+    if let Some(by) = &t.by {
+        known_user(tx, "by", by).await?;
+    }
+    if task.mandatory {
+        return reject_task(
+            &case,
+            &task,
+            "is mandatory; only optional tasks can be skipped",
+        );
+    }
+    if !task.is_open() {
+        return reject_task(&case, &task, &format!("is {}", task.status));
+    }
+    let actor = t.by.as_deref().unwrap_or(CRM);
+    sql("UPDATE tasks SET status = 'skipped', completed_at = $1, completed_by = $2, next_check_at = NULL, hold_until = NULL WHERE id = $3")
+        .bind(now)
+        .bind(t.by.as_deref())
+        .bind(task.id)
+        .execute(&mut *tx)
+        .await?;
+    events::append(
+        tx,
+        case.event_target(),
+        now,
+        "task_skipped",
+        actor,
+        json!({"stage": stage_row.stage, "task": task.task, "reason": t.reason}),
+    )
+    .await?;
+    progress::after_task_done(
+        tx,
+        &def,
+        &case,
+        &stage_row,
+        Ctx {
+            now,
+            actor,
+            cal: rules.calendar(&def),
+            sandbox: &rules.sandbox,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn hold_task(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    h: &commands::HoldTask,
+    now: DateTime<Utc>,
+) -> Applied {
+    let (case, def) = open_case(tx, rules, &h.case_ref).await?;
+    let (task, stage_row) = task_in_open_stage(tx, &def, &case, &h.task).await?;
+    must_be_active(&case, &task)?;
+    let until = commands::time("until", &h.until)?;
+    if until <= now {
+        return reject(format!(
+            "until {until} is not in the future (now is {now}); a hold needs a release date to come"
+        ))
+        .map_err(Into::into);
+    }
+    sql("UPDATE tasks SET status = 'on_hold', hold_until = $1, hold_reason = $2, held_since = $3, next_check_at = NULL WHERE id = $4")
+        .bind(until)
+        .bind(&h.reason)
+        .bind(now)
+        .bind(task.id)
+        .execute(&mut *tx)
+        .await?;
+    events::append(
+        tx,
+        case.event_target(),
+        now,
+        "task_held",
+        CRM,
+        json!({"stage": stage_row.stage, "task": task.task, "until": until, "reason": h.reason}),
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn release_task(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    t: &commands::TaskRef,
+    now: DateTime<Utc>,
+) -> Applied {
+    let (case, def) = open_case(tx, rules, &t.case_ref).await?;
+    let (task, _) = task_in_open_stage(tx, &def, &case, &t.task).await?;
+    if task.status != "on_hold" {
+        return reject_task(&case, &task, &format!("is {}, not on hold", task.status));
+    }
+    holds::release(tx, rules, &case, &task, "released early", CRM, now).await?;
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! SLA dates in the database: a stage's clock started when it is entered, a task's when it is
+//! activated, moved on after a hold; the calendars published for the worklist views; and a stage
+//! or task row as the SLA code reads it (`Item`). The arithmetic itself is `crate::sla`'s and
+//! a target's facts `rules::target`'s; this module writes their answers into the rows.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::context::Ctx;
+use crate::db::Db;
+use crate::db::rows::{self, CaseRow};
+use crate::db::{Tx, sql, sql2};
+use crate::definitions::{ClockFrom, Definition, Sla, Stage, Task};
+use crate::events::{self, ENGINE};
+use crate::rules::RuleSet;
+use crate::rules::target::{evaluate, fact};
+use crate::sla::checkpoint::{self, Dates};
+use crate::sla::periods;
+
+/// Publishes every calendar's working days into `working_days`, so the worklist views can count
+/// the working days left to a target. From 2015 to two years past the published bank holidays.
+pub async fn publish_calendars(
+    db: &Db,
+    calendars: &crate::sla::Calendars,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    for name in calendars.names() {
+        let Some(cal) = calendars.get(&name) else {
+            continue;
+        };
+        let first = chrono::NaiveDate::from_ymd_opt(2015, 1, 1).expect("valid date");
+        let last = cal
+            .listed_until()
+            .unwrap_or(first)
+            .max(crate::clock::london_date(crate::clock::now()));
+        let last = last
+            .checked_add_days(chrono::Days::new(2 * 366))
+            .unwrap_or(last);
+        let days: Vec<String> = first
+            .iter_days()
+            .take_while(|d| *d <= last)
+            .filter(|d| cal.is_working_day(*d))
+            .map(|d| d.to_string())
+            .collect();
+        sql("DELETE FROM working_days WHERE calendar = $1")
+            .bind(&name)
+            .execute(&mut tx)
+            .await?;
+        sql2(
+            "INSERT INTO working_days (calendar, day) SELECT $1, value FROM json_each($2)",
+            "INSERT INTO working_days (calendar, day) SELECT $1, value::date FROM jsonb_array_elements_text($2)",
+        )
+        .bind(&name)
+        .bind(json!(days))
+        .execute(&mut tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// Starts a stage's clock at its entry (or at the claim, for statutory clocks).
+pub async fn start_stage_clock(
+    tx: &mut Tx,
+    case: &CaseRow,
+    stage: &Stage,
+    stage_id: i64,
+    ctx: Ctx<'_>,
+) -> Result<(), sqlx::Error> {
+    let start = match stage.sla.from {
+        ClockFrom::CaseReceived => case.received_at,
+        _ => ctx.now,
+    };
+    let Some(dates) = dates_or_error(tx, ctx, &stage.sla, case, &stage.key, start).await? else {
+        return Ok(());
+    };
+    let first = checkpoint::next(ctx.cal, &stage.sla, "on_track", 0, dates).map(|c| c.at);
+    sql("UPDATE stages SET target_at = $1, amber_at = $2, sla_state = 'on_track', next_check_at = $3, target_day = $5 WHERE id = $4")
+        .bind(dates.target)
+        .bind(dates.amber)
+        .bind(first)
+        .bind(stage_id)
+        .bind(crate::clock::london_date(dates.target))
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Starts a task's clock at its activation (or stage entry, or the claim). A task's target never
+/// ends after its stage's: where it would, the stage's target wins and an event says so.
+pub async fn start_task_clock(
+    tx: &mut Tx,
+    case: &CaseRow,
+    task: &Task,
+    task_id: i64,
+    stage_id: i64,
+    ctx: Ctx<'_>,
+) -> Result<(), sqlx::Error> {
+    let (entered, stage_target): (DateTime<Utc>, Option<DateTime<Utc>>) =
+        sql("SELECT entered_at, target_at FROM stages WHERE id = $1")
+            .bind(stage_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let start = match task.sla.from {
+        ClockFrom::Start => ctx.now,
+        ClockFrom::StageEntered => entered,
+        ClockFrom::CaseReceived => case.received_at,
+    };
+    let Some(mut dates) = dates_or_error(tx, ctx, &task.sla, case, &task.key, start).await? else {
+        return Ok(());
+    };
+    if let Some(limit) = stage_target.filter(|l| dates.target > *l) {
+        events::append(
+            tx,
+            case.event_target(),
+            ctx.now,
+            "sla_capped",
+            ENGINE,
+            json!({
+                "task": task.key, "own_target": dates.target, "stage_target": limit,
+                "reason": "a task's target never ends after its stage's",
+            }),
+        )
+        .await?;
+        dates = dates.capped(limit);
+    }
+    let first = checkpoint::next(ctx.cal, &task.sla, "on_track", 0, dates).map(|c| c.at);
+    sql("UPDATE tasks SET target_at = $1, amber_at = $2, sla_state = 'on_track', next_check_at = $3, target_day = $5 WHERE id = $4")
+        .bind(dates.target)
+        .bind(dates.amber)
+        .bind(first)
+        .bind(task_id)
+        .bind(crate::clock::london_date(dates.target))
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// The dates of a clock starting at `start`; `None` where no target applies to this case. A
+/// target expression that fails records a `rule_error` and starts no clock.
+async fn dates_or_error(
+    tx: &mut Tx,
+    ctx: Ctx<'_>,
+    sla: &Sla,
+    case: &CaseRow,
+    item: &str,
+    start: DateTime<Utc>,
+) -> Result<Option<Dates>, sqlx::Error> {
+    let Some(target) = &sla.target else {
+        return Ok(None);
+    };
+    let period = match target {
+        crate::definitions::Target::Expr { source, ast } => {
+            match evaluate(ctx.sandbox, ast, case) {
+                Ok(p) => p,
+                Err(message) => {
+                    events::append(tx, case.event_target(), ctx.now, "rule_error", ENGINE, json!({
+                    "rule": "target_expr", "during": "target_expr", "item": item, "expression": source, "message": message,
+                    "consequence": "no SLA clock was started for this item",
+                }))
+                .await?;
+                    None
+                }
+            }
+        }
+        other => other.period(fact(case)),
+    };
+    Ok(period.map(|p| Dates::start(ctx.cal, start, p, sla.amber)))
+}
+
+/// After a hold: both dates move on by the working days held, and the clock runs again.
+pub async fn resume_task_clock(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    task_id: i64,
+    held_from: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Option<u32>, sqlx::Error> {
+    let Some(item) = load(&mut *tx, ItemKind::Task, task_id).await? else {
+        return Ok(None);
+    };
+    let case = rows::case_by_id(&mut *tx, item.case_id).await?;
+    let Some((def, sla)) = item_sla(rules, &case, ItemKind::Task, &item) else {
+        return Ok(None);
+    };
+    let Some(target) = item.target_at else {
+        return Ok(None);
+    };
+    let cal = rules.calendar(&def);
+    let days = periods::working_days_held(cal, held_from, now);
+    let dates = Dates {
+        target,
+        amber: item.amber_at,
+    }
+    .shifted(cal, days);
+    let next =
+        checkpoint::next(cal, &sla, &item.sla_state, item.follow_ons as u32, dates).map(|c| c.at);
+    sql("UPDATE tasks SET target_at = $1, amber_at = $2, next_check_at = $3, target_day = $5 WHERE id = $4")
+        .bind(dates.target)
+        .bind(dates.amber)
+        .bind(next)
+        .bind(task_id)
+        .bind(crate::clock::london_date(dates.target))
+        .execute(&mut *tx)
+        .await?;
+    Ok(Some(days))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    Task,
+    Stage,
+}
+
+impl ItemKind {
+    pub(super) fn as_str(&self) -> &'static str {
+        match self {
+            ItemKind::Task => "task",
+            ItemKind::Stage => "stage",
+        }
+    }
+}
+
+/// A task or a stage, as the sweep sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(super) struct Item {
+    pub(super) id: i64,
+    pub(super) case_id: i64,
+    pub(super) stage_id: i64,
+    pub(super) stage_key: String,
+    pub(super) key: String,
+    pub(super) status: String,
+    pub(super) owner: Option<String>,
+    pub(super) line_manager: Option<String>,
+    pub(super) target_at: Option<DateTime<Utc>>,
+    pub(super) amber_at: Option<DateTime<Utc>>,
+    pub(super) sla_state: String,
+    pub(super) follow_ons: i64,
+    pub(super) next_check_at: Option<DateTime<Utc>>,
+}
+
+pub(super) async fn load<'a>(
+    on: impl Into<crate::db::Ex<'a>>,
+    kind: ItemKind,
+    id: i64,
+) -> Result<Option<Item>, sqlx::Error> {
+    match kind {
+        ItemKind::Task => sql(
+            "SELECT t.id, t.case_id, t.stage_id, s.stage AS stage_key, t.task AS key, t.status, t.owner, t.line_manager, \
+             t.target_at, t.amber_at, t.sla_state, t.follow_ons, t.next_check_at \
+             FROM tasks t JOIN stages s ON s.id = t.stage_id WHERE t.id = $1",
+        ),
+        ItemKind::Stage => sql(
+            "SELECT id, case_id, id AS stage_id, stage AS stage_key, stage AS key, status, owner, line_manager, \
+             target_at, amber_at, sla_state, follow_ons, next_check_at FROM stages WHERE id = $1",
+        ),
+    }
+    .bind(id)
+    .fetch_optional(on)
+    .await
+}
+
+/// The definition and SLA that govern an item, if the rule set still has them.
+/// The kind is passed in, never guessed from ids: a task's row id may equal its stage's.
+pub(super) fn item_sla(
+    rules: &RuleSet,
+    case: &CaseRow,
+    kind: ItemKind,
+    item: &Item,
+) -> Option<(Arc<Definition>, Sla)> {
+    let def = rules.definition(&case.definition_id)?.clone();
+    let stage = def.stage(&item.stage_key)?;
+    let sla = match kind {
+        ItemKind::Stage => stage.sla.clone(),
+        ItemKind::Task => stage.task(&item.key)?.sla.clone(),
+    };
+    Some((def, sla))
+}

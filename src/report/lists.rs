@@ -1,0 +1,218 @@
+//! The lists the read-only commands show: the inbox (`inbox`), worklists (`worklist`) and the
+//! outbox (`outbox`), and retrying a dead notification from it.
+
+use std::fmt::Write;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::format::when;
+use crate::db::{Db, sql};
+use crate::text::terminal as t;
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct InboxRow {
+    pub id: i64,
+    pub status: String,
+    pub command_type: Option<String>,
+    pub command_id: Option<String>,
+    pub case_ref: Option<String>,
+    pub reason: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+/// The most recent inbox rows (only rejected ones if asked), oldest first.
+pub async fn inbox(db: &Db, rejected_only: bool, limit: i64) -> Result<Vec<InboxRow>, sqlx::Error> {
+    let mut rows: Vec<InboxRow> = sql(
+        "SELECT id, status, command_type, command_id, case_ref, reason, received_at, processed_at FROM inbox \
+         WHERE (status = 'rejected' OR NOT $1) ORDER BY id DESC LIMIT $2",
+    )
+    .bind(rejected_only)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.reverse();
+    Ok(rows)
+}
+
+pub fn inbox_text(rows: &[InboxRow]) -> String {
+    let mut out = String::new();
+    for r in rows {
+        let _ = write!(
+            out,
+            "#{:<6} {:<9} {:<21} {:<14} {}",
+            r.id,
+            t(&r.status),
+            t(r.command_type.as_deref().unwrap_or("?")),
+            t(r.case_ref.as_deref().unwrap_or("-")),
+            when(Some(r.received_at))
+        );
+        if let Some(reason) = &r.reason {
+            let _ = write!(out, "\n        reason: {}", t(reason));
+        }
+        let _ = writeln!(out);
+    }
+    if rows.is_empty() {
+        out.push_str("(no commands)\n");
+    }
+    out
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct WorklistRow {
+    pub task_id: i64,
+    pub case_ref: String,
+    pub stage: String,
+    pub task: String,
+    pub status: String,
+    pub owner: Option<String>,
+    pub role: Option<String>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub hold_until: Option<DateTime<Utc>>,
+    pub sla_state: String,
+    pub amber_at: Option<DateTime<Utc>>,
+    pub target_at: Option<DateTime<Utc>>,
+    /// Working days from today to the target; negative once it has passed.
+    pub days_remaining: Option<i64>,
+}
+
+/// Open tasks for a user, or for a role, through the views CRMs read.
+pub async fn worklist(
+    db: &Db,
+    user: Option<&str>,
+    role: Option<&str>,
+) -> Result<Vec<WorklistRow>, sqlx::Error> {
+    match (user, role) {
+        (Some(u), _) => sql("SELECT task_id, case_ref, stage, task, status, owner, role, activated_at, hold_until, sla_state, amber_at, target_at, days_remaining \
+                 FROM worklist_by_user WHERE user_ref = $1 ORDER BY case_ref, task_id").bind(u).fetch_all(db).await,
+        (None, Some(r)) => sql("SELECT task_id, case_ref, stage, task, status, owner, role, activated_at, hold_until, sla_state, amber_at, target_at, days_remaining \
+                 FROM worklist_by_role WHERE role_ref = $1 ORDER BY case_ref, task_id").bind(r).fetch_all(db).await,
+        (None, None) => sql("SELECT task_id, case_ref, stage, task, status, owner, role, activated_at, hold_until, sla_state, amber_at, target_at, days_remaining \
+                 FROM worklist_tasks ORDER BY case_ref, task_id").fetch_all(db).await,
+    }
+}
+
+pub fn worklist_text(rows: &[WorklistRow]) -> String {
+    let mut out = String::from(
+        "case           stage            task                             status   owner        role             sla        amber             target            left\n",
+    );
+    for r in rows {
+        let left = r
+            .days_remaining
+            .map_or_else(|| "-".to_string(), |d| format!("{d} wd"));
+        let _ = writeln!(
+            out,
+            "{:<14} {:<16} {:<32} {:<8} {:<12} {:<16} {:<10} {:<17} {:<17} {left}",
+            t(&r.case_ref),
+            t(&r.stage),
+            t(&r.task),
+            t(&r.status),
+            t(r.owner.as_deref().unwrap_or("-")),
+            t(r.role.as_deref().unwrap_or("-")),
+            t(&r.sla_state),
+            when(r.amber_at),
+            when(r.target_at),
+        );
+    }
+    out
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub case_ref: Option<String>,
+    pub template: String,
+    pub recipient_ref: Option<String>,
+    pub recipient_email: Option<String>,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// The most recent notifications, optionally in one state, oldest first.
+pub async fn outbox(
+    db: &Db,
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, sqlx::Error> {
+    let mut rows: Vec<OutboxRow> = sql(
+        "SELECT o.id, c.case_ref, o.template, o.recipient_ref, o.recipient_email, o.status, o.attempts, \
+         o.next_attempt_at, o.last_error, o.created_at, o.sent_at FROM outbox o LEFT JOIN cases c ON c.id = o.case_id \
+         WHERE (o.status = $1 OR $1 IS NULL) ORDER BY o.id DESC LIMIT $2",
+    )
+    .bind(status)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.reverse();
+    Ok(rows)
+}
+
+pub fn outbox_text(rows: &[OutboxRow]) -> String {
+    let mut out = String::new();
+    for r in rows {
+        let when = match r.status.as_str() {
+            "sent" => format!("sent {}", when(r.sent_at)),
+            "dead" => "dead".to_string(),
+            _ => format!("next attempt {}", when(r.next_attempt_at)),
+        };
+        let _ = write!(
+            out,
+            "#{:<6} {:<8} {:<18} {:<12} {:<12} attempts {:<2} {when}",
+            r.id,
+            t(&r.status),
+            t(&r.template),
+            t(r.case_ref.as_deref().unwrap_or("-")),
+            t(r.recipient_ref.as_deref().unwrap_or("-")),
+            r.attempts
+        );
+        if let Some(e) = &r.last_error {
+            let _ = write!(out, "\n        last error: {}", t(e));
+        }
+        let _ = writeln!(out);
+    }
+    if rows.is_empty() {
+        out.push_str("(no notifications)\n");
+    }
+    out
+}
+
+/// Puts a dead notification back in the queue, with an event saying so.
+pub async fn retry_notification(db: &Db, id: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let mut tx = db.begin_write().await?;
+    let row: Option<(String, Option<i64>, Option<String>)> = sql(
+        "SELECT o.status, o.case_id, c.case_ref FROM outbox o LEFT JOIN cases c ON c.id = o.case_id WHERE o.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut tx)
+    .await?;
+    match row {
+        None => anyhow::bail!("there is no notification {id}"),
+        Some((status, _, _)) if status != "dead" => {
+            anyhow::bail!("notification {id} is {status}, not dead; only dead ones can be retried")
+        }
+        Some((_, case_id, case_ref)) => {
+            sql("UPDATE outbox SET status = 'pending', attempts = 0, first_failed_at = NULL, next_attempt_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(&mut tx)
+                .await?;
+            let case = case_id.zip(case_ref);
+            crate::events::append(
+                &mut tx,
+                case.as_ref().map(|(i, r)| (*i, r.as_str())),
+                now,
+                "notification_requeued",
+                "operator",
+                serde_json::json!({"outbox_id": id}),
+            )
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
