@@ -12,6 +12,7 @@ pub mod definitions;
 pub mod demo;
 pub mod engine;
 pub mod events;
+pub mod facts;
 pub mod files;
 pub mod mail;
 pub mod outbox;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 pub use form::Form;
 pub use statement::{Section, Statement};
@@ -342,14 +342,6 @@ fn shown(v: &Value) -> String {
         Value::Null => "(not answered)".to_string(),
         other => other.to_string(),
     }
-}
-
-/// The facts a condition sees as `case_facts`.
-pub fn case_facts(case: &crate::db::rows::CaseRow) -> Value {
-    json!({
-        "case_ref": case.case_ref, "kind": case.kind, "workflow": case.workflow,
-        "country": case.country, "received_at": case.received_at, "attributes": case.attributes.0,
-    })
 }
 
 /// The choices as a plain-text explanation, one statement per line.

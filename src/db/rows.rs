@@ -5,6 +5,7 @@ use serde::Serialize;
 use sqlx::types::Json;
 
 use crate::db::{Ex, sql};
+use crate::facts::CaseFacts;
 
 pub const OPEN_CASE: &[&str] = &["open", "awaiting_advance"];
 
@@ -45,6 +46,31 @@ impl CaseRow {
 
     pub fn is_open(&self) -> bool {
         OPEN_CASE.contains(&self.status.as_str())
+    }
+
+    /// What rules and templates see of this case. `definition` is the case's definition in the
+    /// rule set in force, when it has it: it gives `definition_name` and `team_role`.
+    pub fn facts(&self, definition: Option<&crate::definitions::Definition>) -> CaseFacts {
+        CaseFacts {
+            case_ref: self.case_ref.clone(),
+            kind: self.kind.clone(),
+            scheme: self.scheme.clone(),
+            workflow: self.workflow.clone(),
+            country: self.country.clone(),
+            definition: self.definition_id.clone(),
+            definition_version: self.definition_version.clone(),
+            definition_name: definition.map(|d| d.name.clone()),
+            team_role: definition.map(|d| d.team_role.clone()),
+            tenure: self.tenure.clone(),
+            property_ref: self.property_ref.clone(),
+            received_at: self.received_at,
+            status: self.status.clone(),
+            owner: self.owner.clone(),
+            target_at: self.target_at,
+            applicant: self.applicant_contact.clone(),
+            applicant_group: self.applicant_group.clone(),
+            attributes: self.attributes.0.clone(),
+        }
     }
 }
 

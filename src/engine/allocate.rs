@@ -15,7 +15,7 @@ use crate::db::rows::{self, CaseRow};
 use crate::db::sql;
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
-use crate::rules::allocation::{self, CaseFacts, Decision, Officer};
+use crate::rules::allocation::{self, Decision, Officer};
 
 /// New cases awaiting allocation, through the partial index `cases_allocation_pending`.
 pub const DUE_ALLOCATIONS: &str = "SELECT id FROM cases WHERE allocation = 'pending' AND status IN ('open', 'awaiting_advance') ORDER BY id LIMIT $1";
@@ -85,6 +85,7 @@ async fn one(
         return Ok(None);
     }
     let at = case.event_target();
+    let facts = case.facts(rules.definition(&case.definition_id).map(|d| &**d));
     let allocated =
         match verdict {
             Verdict::Owner(d) => {
@@ -97,7 +98,7 @@ async fn one(
                 true
             }
             Verdict::Nobody { reason, rule } => {
-                needed(&mut tx, &case, fallback_role, now, &reason, rule).await?;
+                needed(&mut tx, &case, fallback_role, now, &reason, rule, &facts).await?;
                 false
             }
             Verdict::Failed {
@@ -117,6 +118,7 @@ async fn one(
                     now,
                     &reason,
                     Some((rule, version)),
+                    &facts,
                 )
                 .await?;
                 false
@@ -148,6 +150,7 @@ async fn needed(
     now: DateTime<Utc>,
     reason: &str,
     rule: Option<(String, String)>,
+    facts: &crate::facts::CaseFacts,
 ) -> Result<(), sqlx::Error> {
     sql("UPDATE cases SET allocation = 'needed', queue_role = $1 WHERE id = $2")
         .bind(fallback_role)
@@ -170,8 +173,7 @@ async fn needed(
         fallback_role.to_string(),
     )];
     let to = super::recipients::resolve(tx, &queue, &super::recipients::People::default()).await?;
-    let facts = json!({"case": {"case_ref": case.case_ref, "kind": case.kind, "scheme": case.scheme, "workflow": case.workflow,
-        "country": case.country, "received_at": case.received_at, "definition": case.definition_id}, "allocation": data});
+    let facts = json!({"case": facts.to_value(), "allocation": data});
     crate::outbox::enqueue(tx, case.id, None, "allocation_needed", &to, &facts, now).await?;
     Ok(())
 }
@@ -198,18 +200,7 @@ async fn decide(db: &Db, rules: &Arc<RuleSet>, case: &CaseRow) -> Result<Verdict
             rule: None,
         });
     };
-    let facts = CaseFacts {
-        case_ref: case.case_ref.clone(),
-        kind: case.kind.clone(),
-        scheme: case.scheme.clone(),
-        workflow: case.workflow.clone(),
-        country: case.country.clone(),
-        tenure: case.tenure.clone(),
-        property_ref: case.property_ref.clone(),
-        received_at: case.received_at.to_rfc3339(),
-        team_role: def.team_role.clone(),
-        attributes: case.attributes.0.clone(),
-    };
+    let facts = case.facts(Some(&def));
     let officers = officers(db).await?;
     let sandbox = rules.sandbox.clone();
     let result = tokio::task::spawn_blocking(move || {

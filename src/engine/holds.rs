@@ -63,7 +63,8 @@ pub async fn release(
             &people,
         )
         .await?;
-        let facts = json!({"case": {"case_ref": case.case_ref, "kind": case.kind, "scheme": case.scheme, "country": case.country},
+        let definition = rules.definition(&case.definition_id);
+        let facts = json!({"case": case.facts(definition.map(|d| &**d)).to_value(),
             "stage": {"key": stage}, "task": {"key": task.task, "owner": task.owner}, "release": data});
         crate::outbox::enqueue(tx, case.id, None, "task_released", &to, &facts, now).await?;
         super::case_target::refresh(tx, rules, case, "release date reached", now).await?;

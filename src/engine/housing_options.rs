@@ -248,8 +248,12 @@ async fn numbered_facts(
     let facts = pack::facts(
         &rules.advice,
         choices,
-        json!({"case_ref": case.case_ref, "kind": case.kind, "workflow": case.workflow,
-               "workflow_name": def.name, "country": case.country, "received_at": case.received_at}),
+        {
+            // The pack's templates name the advice stream as `case.workflow_name`.
+            let mut facts = case.facts(Some(def)).to_value();
+            facts["workflow_name"] = json!(def.name);
+            facts
+        },
         applicant(tx, case).await?,
         officer(tx, case).await?,
         version,
@@ -375,7 +379,9 @@ pub async fn choose(
 ) -> Vec<Choice> {
     let rules = rules.clone();
     let workflow = case.workflow.clone().unwrap_or_default();
-    let facts = advice::case_facts(case);
+    let facts = case
+        .facts(rules.definition(&case.definition_id).map(|d| &**d))
+        .to_value();
     let answers = answers.clone();
     let today = crate::clock::london_date(now);
     tokio::task::spawn_blocking(move || {

@@ -424,10 +424,7 @@ async fn item_facts(
     let task = (kind == ItemKind::Task)
         .then(|| stage.and_then(|s| s.task(&item.key)))
         .flatten();
-    let case_facts = json!({"case_ref": case.case_ref, "kind": case.kind, "scheme": case.scheme, "workflow": case.workflow,
-                 "country": case.country, "tenure": case.tenure, "status": case.status, "owner": case.owner,
-                 "received_at": case.received_at, "target_at": case.target_at,
-                 "definition": def.id, "definition_name": def.name, "attributes": case.attributes.0});
+    let case_facts = case.facts(Some(def)).to_value();
     // The people around the item: what rules see, and whom notifications resolve to.
     let people = People {
         task_owner: (kind == ItemKind::Task)

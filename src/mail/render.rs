@@ -256,10 +256,8 @@ fn problem(dir: &std::path::Path, name: &str, text: &str, e: &minijinja::Error) 
 /// Facts shaped like the ones the engine writes for each kind of notification, for checking
 /// templates.
 pub fn sample_facts(kind: &str) -> Value {
-    let case = json!({"case_ref": "RTB-0001", "kind": "home_buy", "scheme": "right_to_buy", "workflow": null,
-        "target_at": null, "country": "england",
-        "tenure": "freehold", "status": "open", "owner": "off1", "received_at": "2026-01-05T09:00:00Z",
-        "definition": "right_to_buy-england", "definition_name": "Right to Buy (England)", "attributes": {}});
+    // Every notification's `case` is the one model rules see (crate::facts).
+    let case = crate::facts::CaseFacts::sample().to_value();
     let recipient = json!({"kind": "user", "ref": "off1", "name": "Olu Officer"});
     match kind {
         "housing_pack" => {
@@ -268,15 +266,14 @@ pub fn sample_facts(kind: &str) -> Value {
             facts
         }
         "task_released" => json!({
-            "case": {"case_ref": "RTB-0001", "kind": "home_buy", "scheme": "right_to_buy", "country": "england"},
+            "case": case,
             "stage": {"key": "eligibility"}, "task": {"key": "issue_rtb2", "owner": "off1"},
             "release": {"task": "issue_rtb2", "stage": "eligibility", "reason": "release date reached",
                         "held_seconds": 86400, "sla_moved_working_days": 1, "owner": "off1"},
             "recipient": recipient,
         }),
         "allocation_needed" => json!({
-            "case": {"case_ref": "RTB-0001", "kind": "home_buy", "scheme": "right_to_buy", "country": "england",
-                     "received_at": "2026-01-05T09:00:00Z", "definition": "right_to_buy-england"},
+            "case": case,
             "allocation": {"queue_role": "allocation_queue", "reason": "nobody holds the home_ownership role",
                            "rule": "allocation_right_to_buy", "rule_version": "0123456789abcdef"},
             "recipient": recipient,

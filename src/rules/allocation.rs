@@ -5,22 +5,7 @@ use rhai::{Dynamic, Map};
 use serde::Serialize;
 
 use super::{RuleError, Sandbox, Script};
-
-/// What the rule sees of the case.
-#[derive(Debug, Clone, Serialize)]
-pub struct CaseFacts {
-    pub case_ref: String,
-    pub kind: String,
-    pub scheme: Option<String>,
-    /// Housing options: the advice stream.
-    pub workflow: Option<String>,
-    pub country: String,
-    pub tenure: Option<String>,
-    pub property_ref: Option<String>,
-    pub received_at: String,
-    pub team_role: String,
-    pub attributes: serde_json::Value,
-}
+use crate::facts::CaseFacts;
 
 /// What the rule sees of each active officer.
 #[derive(Debug, Clone, Serialize)]

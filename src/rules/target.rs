@@ -2,7 +2,7 @@
 //! attribute…) and a target expression evaluated in the sandbox. The engine's SLA clocks and
 //! `rules test` both compute targets with these.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::db::rows::CaseRow;
 
@@ -28,11 +28,7 @@ pub fn evaluate(
     ast: &rhai::AST,
     case: &CaseRow,
 ) -> Result<Option<crate::definitions::Period>, String> {
-    let facts = json!({
-        "case_ref": case.case_ref, "kind": case.kind, "scheme": case.scheme, "workflow": case.workflow,
-        "country": case.country, "tenure": case.tenure, "received_at": case.received_at,
-        "attributes": case.attributes.0,
-    });
+    let facts = case.facts(None);
     let facts = rhai::serde::to_dynamic(&facts).map_err(|e| e.to_string())?;
     let value = sandbox.eval_expression(ast, facts)?;
     if value.is_unit() {

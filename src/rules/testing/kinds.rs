@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 use super::Test;
 use crate::db::rows::CaseRow;
 use crate::definitions::{ClockFrom, Target};
+use crate::facts::CaseFacts;
 use crate::rules::RuleSet;
-use crate::rules::allocation::{self, CaseFacts, Officer};
+use crate::rules::allocation::{self, Officer};
 use crate::rules::escalation::{self, Action};
 use crate::sla::checkpoint::Dates;
 
@@ -62,7 +63,7 @@ pub(super) fn advice_test(
         sandbox,
         workflow,
         &answers,
-        &crate::advice::case_facts(&case),
+        &case.facts(Some(def)).to_value(),
         today,
     );
     let mut failures: Vec<String> = choices
@@ -155,20 +156,7 @@ pub(super) fn allocation_test(
         .scripts
         .get(rule)
         .ok_or_else(|| format!("there is no rule {rule:?} (rules/{rule}.rhai)"))?;
-    let c = &t.case;
-    let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
-    let facts = CaseFacts {
-        case_ref: s("case_ref").unwrap_or_else(|| "TEST-1".into()),
-        kind: s("kind").unwrap_or_else(|| "home_buy".into()),
-        scheme: s("scheme"),
-        workflow: s("workflow"),
-        country: s("country").unwrap_or_else(|| "england".into()),
-        tenure: s("tenure"),
-        property_ref: s("property_ref"),
-        received_at: s("received_at").unwrap_or_else(|| "2026-01-05T09:00:00+00:00".into()),
-        team_role: s("team_role").unwrap_or_else(|| "home_ownership".into()),
-        attributes: c.get("attributes").cloned().unwrap_or_else(|| json!({})),
-    };
+    let facts = test_facts(&t.case)?;
     let officers: Vec<Officer> = t
         .officers
         .iter()
@@ -389,4 +377,25 @@ fn compare(expect: &Value, got: &Value) -> Vec<String> {
         }
     }
     out
+}
+
+/// The case an allocation test describes: its `case` table over a Right to Buy case in England,
+/// received 5 January 2026, for the home ownership team.
+fn test_facts(case: &Value) -> Result<CaseFacts, String> {
+    let mut facts = json!({
+        "case_ref": "TEST-1", "kind": "home_buy", "scheme": null, "workflow": null, "country": "england",
+        "definition": "test", "definition_version": "test", "definition_name": null,
+        "team_role": "home_ownership", "tenure": null, "property_ref": null,
+        "received_at": "2026-01-05T09:00:00Z", "status": "open", "owner": null, "target_at": null,
+        "applicant": null, "applicant_group": null, "attributes": {},
+    });
+    for (key, value) in case.as_object().into_iter().flatten() {
+        if facts.get(key).is_none() {
+            return Err(format!(
+                "case.{key} is not a case fact; see docs/rules.md for the facts a rule sees"
+            ));
+        }
+        facts[key] = value.clone();
+    }
+    serde_json::from_value(facts).map_err(|e| format!("case: {e}"))
 }
