@@ -47,7 +47,7 @@ fn split(event: &kinds::Kind) -> (String, Value) {
 }
 
 /// Appends one event.
-pub async fn append(
+async fn append(
     tx: &mut Tx,
     case: Option<(i64, &str)>,
     at: DateTime<Utc>,
