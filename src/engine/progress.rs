@@ -275,6 +275,26 @@ pub async fn finish_stage(
     Ok(())
 }
 
+/// Reassigns the case and records `owner_changed`: the one reassignment, whether the CRM asks for
+/// it or an escalation rule does (with its `reason`). Allocation sets the first owner instead.
+pub async fn change_owner(
+    tx: &mut Tx,
+    case: &CaseRow,
+    to: &str,
+    reason: Option<String>,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    set_owner(tx, case, to).await?;
+    let changed = Kind::OwnerChanged(kinds::OwnerChanged {
+        from: case.owner.clone(),
+        to: to.into(),
+        reason,
+    });
+    events::record(tx, case.event_target(), now, actor, changed).await?;
+    Ok(())
+}
+
 /// Gives the case, its open stages and its open tasks a new owner (and the owner's line manager).
 pub async fn set_owner(tx: &mut Tx, case: &CaseRow, owner: &str) -> Result<(), sqlx::Error> {
     let line_manager = rows::line_manager_of(&mut *tx, Some(owner)).await?;

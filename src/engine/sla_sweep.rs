@@ -393,13 +393,8 @@ async fn act(
             Action::Reassign { to } => {
                 if rows::user_exists(&mut *tx, to, true).await? && case.owner.as_deref() != Some(to)
                 {
-                    super::progress::set_owner(tx, case, to).await?;
-                    let changed = Kind::OwnerChanged(kinds::OwnerChanged {
-                        from: case.owner.clone(),
-                        to: to.clone(),
-                        reason: Some(format!("{} escalation", cp.level.as_str())),
-                    });
-                    events::record(tx, at, now, ENGINE, changed).await?;
+                    let why = Some(format!("{} escalation", cp.level.as_str()));
+                    super::progress::change_owner(tx, case, to, why, ENGINE, now).await?;
                     done.push(json!({"action": "reassign", "to": to}));
                 } else {
                     done.push(json!({"action": "reassign", "to": to, "skipped": "not an active user, or already the owner"}));

@@ -244,13 +244,7 @@ pub(super) async fn reassign_case(
         ))
         .map_err(Into::into);
     }
-    progress::set_owner(tx, &case, &r.owner).await?;
-    let changed = Kind::OwnerChanged(kinds::OwnerChanged {
-        from: case.owner.clone(),
-        to: r.owner.clone(),
-        reason: None,
-    });
-    events::record(tx, case.event_target(), now, CRM, changed).await?;
+    progress::change_owner(tx, &case, &r.owner, None, CRM, now).await?;
     Ok(())
 }
 
