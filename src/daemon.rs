@@ -6,13 +6,13 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::Db;
+use crate::events::kinds::{Kind, RulesLoaded, RulesRejected};
 use crate::events::{self, ENGINE};
 use crate::startup::{self, App};
 
@@ -133,20 +133,18 @@ async fn reload(app: &App, why: &str, after_refusal: bool) -> bool {
             }
             app.engine.swap_rules(rules);
             tracing::info!(rules = %hash, "rules reloaded");
-            record(db, now, "rules_loaded", json!({"hash": hash})).await
+            record(db, now, Kind::RulesLoaded(RulesLoaded { hash })).await
         }
         Err(problems) => {
             for p in &problems.0 {
                 tracing::error!(problem = %p, "rule set refused; the running rules stay in force");
             }
             let list: Vec<String> = problems.0.iter().map(ToString::to_string).collect();
-            record(
-                db,
-                now,
-                "rules_rejected",
-                json!({"problems": list, "kept": app.engine.rules().hash}),
-            )
-            .await
+            let rejected = RulesRejected {
+                problems: list,
+                kept: app.engine.rules().hash.clone(),
+            };
+            record(db, now, Kind::RulesRejected(rejected)).await
         }
     };
     if let Err(e) = result {
@@ -158,11 +156,10 @@ async fn reload(app: &App, why: &str, after_refusal: bool) -> bool {
 async fn record(
     db: &Db,
     now: chrono::DateTime<chrono::Utc>,
-    kind: &str,
-    data: serde_json::Value,
+    event: Kind,
 ) -> Result<(), sqlx::Error> {
     let mut tx = db.begin_write().await?;
-    events::append(&mut tx, None, now, kind, ENGINE, data).await?;
+    events::record(&mut tx, None, now, ENGINE, event).await?;
     tx.commit().await
 }
 

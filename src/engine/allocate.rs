@@ -13,6 +13,7 @@ use super::progress;
 use crate::db::Db;
 use crate::db::rows::{self, CaseRow};
 use crate::db::sql;
+use crate::events::kinds::{self, Kind};
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
 use crate::rules::allocation::{self, Decision, Officer};
@@ -86,44 +87,53 @@ async fn one(
     }
     let at = case.event_target();
     let facts = case.facts(rules.definition(&case.definition_id).map(|d| &**d));
-    let allocated =
-        match verdict {
-            Verdict::Owner(d) => {
-                let owner = d.owner.clone().unwrap_or_default();
-                progress::set_owner(&mut tx, &case, &owner).await?;
-                events::append(&mut tx, at, now, "allocated", ENGINE, json!({
-                "owner": owner, "rule": d.rule, "rule_version": d.version, "reason": d.reason,
-            }))
-            .await?;
-                true
-            }
-            Verdict::Nobody { reason, rule } => {
-                needed(&mut tx, &case, fallback_role, now, &reason, rule, &facts).await?;
-                false
-            }
-            Verdict::Failed {
-                rule,
-                version,
+    let allocated = match verdict {
+        Verdict::Owner(d) => {
+            let owner = d.owner.clone().unwrap_or_default();
+            progress::set_owner(&mut tx, &case, &owner).await?;
+            let allocated = Kind::Allocated(kinds::Allocated {
+                owner,
+                rule: d.rule,
+                rule_version: d.version,
+                reason: d.reason,
+            });
+            events::record(&mut tx, at, now, ENGINE, allocated).await?;
+            true
+        }
+        Verdict::Nobody { reason, rule } => {
+            needed(&mut tx, &case, fallback_role, now, &reason, rule, &facts).await?;
+            false
+        }
+        Verdict::Failed {
+            rule,
+            version,
+            message,
+        } => {
+            let failed = Kind::RuleError(kinds::RuleError {
+                rule: Some(rule.clone()),
+                rule_version: Some(Some(version.clone())),
                 message,
-            } => {
-                events::append(&mut tx, at, now, "rule_error", ENGINE, json!({
-                "rule": rule, "rule_version": version, "message": message, "during": "allocation",
-            }))
+                during: "allocation".into(),
+                fallback: None,
+                item: None,
+                expression: None,
+                consequence: None,
+            });
+            events::record(&mut tx, at, now, ENGINE, failed).await?;
+            let reason = format!("allocation rule {rule} failed");
+            needed(
+                &mut tx,
+                &case,
+                fallback_role,
+                now,
+                &reason,
+                Some((rule, version)),
+                &facts,
+            )
             .await?;
-                let reason = format!("allocation rule {rule} failed");
-                needed(
-                    &mut tx,
-                    &case,
-                    fallback_role,
-                    now,
-                    &reason,
-                    Some((rule, version)),
-                    &facts,
-                )
-                .await?;
-                false
-            }
-        };
+            false
+        }
+    };
     tx.commit().await?;
     Ok(Some(allocated))
 }
@@ -158,14 +168,19 @@ async fn needed(
         .execute(&mut *tx)
         .await?;
     let (rule, version) = rule.unzip();
-    let data = json!({"queue_role": fallback_role, "reason": reason, "rule": rule, "rule_version": version});
-    events::append(
+    let needed = kinds::AllocationNeeded {
+        queue_role: fallback_role.into(),
+        reason: reason.into(),
+        rule,
+        rule_version: version,
+    };
+    let data = json!(needed);
+    events::record(
         tx,
         case.event_target(),
         now,
-        "allocation_needed",
         ENGINE,
-        data.clone(),
+        Kind::AllocationNeeded(needed),
     )
     .await?;
     // Whoever works the queue is told there is a case to allocate by hand.

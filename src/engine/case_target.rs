@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::db::rows::{self, CaseRow, TaskRow};
 use crate::db::{Tx, sql};
 use crate::definitions::{ClockFrom, Stage};
+use crate::events::kinds::{self, Kind};
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
 use crate::sla::{Calendar, checkpoint::Dates, periods};
@@ -202,16 +203,13 @@ pub async fn refresh(
         .bind(case.id)
         .execute(&mut *tx)
         .await?;
-    events::append(
-        tx,
-        case.event_target(),
-        now,
-        "case_target_changed",
-        ENGINE,
-        json!({"target_at": projection.target, "previous": case.target_at,
-               "path": projection.path, "because": because}),
-    )
-    .await?;
+    let changed = Kind::CaseTargetChanged(kinds::CaseTargetChanged {
+        target_at: projection.target,
+        previous: case.target_at,
+        path: projection.path.clone(),
+        because: because.into(),
+    });
+    events::record(tx, case.event_target(), now, ENGINE, changed).await?;
     Ok(())
 }
 

@@ -13,6 +13,7 @@ use crate::db::Db;
 use crate::db::rows::{self, CaseRow};
 use crate::db::{Tx, sql, sql2};
 use crate::definitions::{ClockFrom, Definition, Sla, Stage, Task};
+use crate::events::kinds::{self, Kind};
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
 use crate::rules::target::{evaluate, fact};
@@ -111,18 +112,13 @@ pub async fn start_task_clock(
         return Ok(());
     };
     if let Some(limit) = stage_target.filter(|l| dates.target > *l) {
-        events::append(
-            tx,
-            case.event_target(),
-            ctx.now,
-            "sla_capped",
-            ENGINE,
-            json!({
-                "task": task.key, "own_target": dates.target, "stage_target": limit,
-                "reason": "a task's target never ends after its stage's",
-            }),
-        )
-        .await?;
+        let capped = Kind::SlaCapped(kinds::SlaCapped {
+            task: task.key.clone(),
+            own_target: dates.target,
+            stage_target: limit,
+            reason: "a task's target never ends after its stage's".into(),
+        });
+        events::record(tx, case.event_target(), ctx.now, ENGINE, capped).await?;
         dates = dates.capped(limit);
     }
     let first = checkpoint::next(ctx.cal, &task.sla, "on_track", 0, dates).map(|c| c.at);
@@ -155,11 +151,18 @@ async fn dates_or_error(
             match evaluate(ctx.sandbox, ast, case) {
                 Ok(p) => p,
                 Err(message) => {
-                    events::append(tx, case.event_target(), ctx.now, "rule_error", ENGINE, json!({
-                    "rule": "target_expr", "during": "target_expr", "item": item, "expression": source, "message": message,
-                    "consequence": "no SLA clock was started for this item",
-                }))
-                .await?;
+                    let failed = Kind::RuleError(kinds::RuleError {
+                        rule: Some("target_expr".into()),
+                        rule_version: None,
+                        message,
+                        during: "target_expr".into(),
+                        fallback: None,
+                        item: Some(item.into()),
+                        expression: Some(source.clone()),
+                        consequence: Some("no SLA clock was started for this item".into()),
+                    });
+                    let at = case.event_target();
+                    events::record(tx, at, ctx.now, ENGINE, failed).await?;
                     None
                 }
             }

@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::error::StepError;
 use crate::db::{Db, Sql, sql};
+use crate::events::kinds::{self, Kind};
 use crate::events::{self, ENGINE};
 use crate::text;
 
@@ -136,15 +137,15 @@ pub async fn count_failure(
     };
     let item = json!({"kind": kind, "id": id});
     tracing::error!(step, %item, attempts, error, consequence, "an item was set aside");
-    events::append(
-        &mut tx,
-        case.as_ref().map(|(id, r)| (*id, r.as_str())),
-        now,
-        "item_set_aside",
-        ENGINE,
-        json!({"step": step, "item": item, "attempts": attempts, "error": error, "consequence": consequence}),
-    )
-    .await?;
+    let set_aside = Kind::ItemSetAside(kinds::ItemSetAside {
+        step: step.into(),
+        item,
+        attempts,
+        error: error.into(),
+        consequence,
+    });
+    let at = case.as_ref().map(|(id, r)| (*id, r.as_str()));
+    events::record(&mut tx, at, now, ENGINE, set_aside).await?;
     tx.commit().await?;
     Ok(())
 }

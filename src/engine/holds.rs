@@ -7,6 +7,7 @@ use super::error::StepError;
 use crate::db::Db;
 use crate::db::rows::{self, CaseRow, TaskRow};
 use crate::db::{Tx, sql};
+use crate::events::kinds::{self, Kind};
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
 
@@ -41,15 +42,21 @@ pub async fn release(
         Some(since) => super::deadlines::resume_task_clock(tx, rules, task.id, since, now).await?,
         None => None,
     };
-    let data = json!({"task": task.task, "stage": stage, "reason": why, "held_seconds": held,
-        "sla_moved_working_days": moved, "owner": task.owner});
-    events::append(
+    let released = kinds::TaskReleased {
+        stage: stage.clone(),
+        task: task.task.clone(),
+        reason: why.into(),
+        held_seconds: held,
+        sla_moved_working_days: moved.map(i64::from),
+        owner: task.owner.clone(),
+    };
+    let data = json!(released);
+    events::record(
         tx,
         case.event_target(),
         now,
-        "task_released",
         actor,
-        data.clone(),
+        Kind::TaskReleased(released),
     )
     .await?;
     if actor == ENGINE {

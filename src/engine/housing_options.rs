@@ -18,6 +18,7 @@ use crate::advice::{self, Choice, pack};
 use crate::db::rows::{self, CaseRow, TaskRow};
 use crate::db::{Db, Tx, sql};
 use crate::definitions::Definition;
+use crate::events::kinds::{self, Kind};
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
 
@@ -133,9 +134,10 @@ async fn make(
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        events::append(tx, case.event_target(), now, "pack_waiting", ENGINE,
-            json!({"reason": "no enquiry answers yet; the pack is made in the pass that applies the first submit_enquiry"}))
-            .await?;
+        let waiting = Kind::PackWaiting(kinds::PackWaiting {
+            reason: "no enquiry answers yet; the pack is made in the pass that applies the first submit_enquiry".into(),
+        });
+        events::record(tx, case.event_target(), now, ENGINE, waiting).await?;
         return Ok(Made::Waiting);
     };
     let answers = answers.0.as_object().cloned().unwrap_or_default();
@@ -214,16 +216,16 @@ async fn build(
         .bind(now)
         .execute(&mut *tx)
         .await?;
-    events::append(
-        tx,
-        case.event_target(),
-        now,
-        "pack_rendered",
-        ENGINE,
-        json!({"version": version, "requested_by": req.requested_by, "statements": chosen,
-               "advice": choices, "files": described, "sent_to_applicant": sent_to, "not_sent": not_sent}),
-    )
-    .await?;
+    let rendered = Kind::PackRendered(kinds::PackRendered {
+        version,
+        requested_by: req.requested_by.clone(),
+        statements: chosen.iter().map(|s| s.to_string()).collect(),
+        advice: choices.iter().map(|c| json!(c)).collect(),
+        files: described,
+        sent_to_applicant: sent_to as i64,
+        not_sent,
+    });
+    events::record(tx, case.event_target(), now, ENGINE, rendered).await?;
     if let Some(task) = task {
         complete_pack_task(tx, rules, &def, &case, &task, version, now).await?;
     }
@@ -288,18 +290,24 @@ async fn attach(
             .bind(now)
             .scalar(&mut *tx)
             .await?;
-        let data = json!({"attachment_id": attachment, "name": name, "media_type": media_type, "uri": uri, "size": size, "sha256": sha256});
-        events::append(
+        let attached = kinds::FileAttached {
+            attachment_id: attachment,
+            name,
+            media_type: media_type.to_string(),
+            uri: uri.clone(),
+            size: Some(size),
+            sha256: Some(sha256),
+        };
+        described.push(json!(attached));
+        events::record(
             tx,
             case.event_target(),
             now,
-            "file_attached",
             ENGINE,
-            data.clone(),
+            Kind::FileAttached(attached),
         )
         .await?;
         attachment_ids.push(attachment);
-        described.push(data);
     }
     Ok((attachment_ids, described))
 }
@@ -418,15 +426,12 @@ async fn fail(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    events::append(
-        tx,
-        case.event_target(),
-        now,
-        "pack_failed",
-        ENGINE,
-        json!({"error": message, "attempt": attempts + 1, "retry_at": retry}),
-    )
-    .await?;
+    let failed = Kind::PackFailed(kinds::PackFailed {
+        error: message.into(),
+        attempt: attempts + 1,
+        retry_at: retry,
+    });
+    events::record(tx, case.event_target(), now, ENGINE, failed).await?;
     tracing::warn!(case_ref = %case.case_ref, retry_at = %retry, "housing pack failed: {message}");
     Ok(Made::Failed)
 }

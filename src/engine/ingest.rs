@@ -16,7 +16,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::apply::{ApplyError, apply};
@@ -26,6 +25,7 @@ use crate::clock::Now;
 use crate::commands::{self, Envelope, Rejection};
 use crate::db::Db;
 use crate::db::{Tx, sql, sql2};
+use crate::events::kinds::{self, Kind};
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
 use crate::text;
@@ -357,15 +357,15 @@ async fn rejected(
         }
         None => None,
     };
-    let data = json!({
-        "inbox_id": inbox_id,
-        "type": envelope.map(|e| e.command.type_name()),
-        "command_id": envelope.and_then(|e| e.command_id.as_deref()),
-        "case_ref": case_ref,
-        "reason": text::bounded(&text::redact_quoted(reason), MAX_EVENT_REASON_CHARS),
+    let rejected = Kind::CommandRejected(kinds::CommandRejected {
+        inbox_id,
+        command_type: envelope.map(|e| e.command.type_name().into()),
+        command_id: envelope.and_then(|e| e.command_id.clone()),
+        case_ref: case_ref.map(Into::into),
+        reason: text::bounded(&text::redact_quoted(reason), MAX_EVENT_REASON_CHARS),
     });
     let at = case.map(|(id,)| (id, case_ref.unwrap_or_default()));
-    events::append(tx, at, now, "command_rejected", ENGINE, data).await?;
+    events::record(tx, at, now, ENGINE, rejected).await?;
     tracing::info!(
         inbox_id,
         command = envelope.map(|e| e.command.type_name()),

@@ -3,11 +3,10 @@
 //! makes a pack starts; the CRM asks with `render_pack`.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 use crate::db::rows::CaseRow;
 use crate::db::{Tx, sql};
-use crate::events;
+use crate::events::{self, kinds, kinds::Kind};
 
 /// Asks for a pack, made by the next pass (or once answers arrive).
 pub async fn request(
@@ -24,14 +23,7 @@ pub async fn request(
         .bind(by)
         .execute(&mut *tx)
         .await?;
-    events::append(
-        tx,
-        case.event_target(),
-        now,
-        "pack_requested",
-        by,
-        json!({"task_id": task_id}),
-    )
-    .await?;
+    let requested = Kind::PackRequested(kinds::PackRequested { task_id });
+    events::record(tx, case.event_target(), now, by, requested).await?;
     Ok(())
 }

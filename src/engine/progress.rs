@@ -3,12 +3,12 @@
 //! and everything it causes commit together.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 use super::context::Ctx;
 use crate::db::rows::{self, CaseRow, StageRow, TaskRow};
 use crate::db::{Tx, sql};
 use crate::definitions::{Activation, Definition, Stage, Successors};
+use crate::events::kinds::{self, Kind};
 use crate::events::{self, ENGINE};
 
 /// Enters `stage` for the case: writes the stage with the case owner and their line manager,
@@ -40,16 +40,14 @@ pub async fn enter_stage(
     .scalar(&mut *tx)
     .await?;
     super::deadlines::start_stage_clock(tx, case, stage, stage_id, ctx).await?;
-    events::append(
-        tx,
-        case.event_target(),
-        ctx.now,
-        "stage_entered",
-        ctx.actor,
-        json!({"stage": stage.key, "master_stage": stage.master, "entry": entry,
-               "owner": case.owner, "line_manager": line_manager}),
-    )
-    .await?;
+    let entered = Kind::StageEntered(kinds::StageEntered {
+        stage: stage.key.clone(),
+        master_stage: stage.master.clone(),
+        entry,
+        owner: case.owner.clone(),
+        line_manager: line_manager.clone(),
+    });
+    events::record(tx, case.event_target(), ctx.now, ctx.actor, entered).await?;
     for task in &stage.tasks {
         sql(
             "INSERT INTO tasks (case_id, stage_id, task, mandatory, activation, owner, line_manager, role_ref) \
@@ -90,15 +88,13 @@ pub async fn activate(
     if let Some(def) = stage.task(&task.task) {
         super::deadlines::start_task_clock(tx, case, def, task.id, task.stage_id, ctx).await?;
     }
-    events::append(
-        tx,
-        case.event_target(),
-        ctx.now,
-        "task_activated",
-        ctx.actor,
-        json!({"stage": stage.key, "task": task.task, "activation": how, "owner": task.owner}),
-    )
-    .await?;
+    let activated = Kind::TaskActivated(kinds::TaskActivated {
+        stage: stage.key.clone(),
+        task: task.task.clone(),
+        activation: how.into(),
+        owner: task.owner.clone(),
+    });
+    events::record(tx, case.event_target(), ctx.now, ctx.actor, activated).await?;
     if stage.task(&task.task).is_some_and(|d| d.makes_pack) {
         super::pack_request::request(tx, case, Some(task.id), ENGINE, ctx.now).await?;
     }
@@ -166,15 +162,13 @@ pub async fn complete_task(
         .bind(task.id)
         .execute(&mut *tx)
         .await?;
-    events::append(
-        tx,
-        case.event_target(),
-        ctx.now,
-        "task_completed",
-        ctx.actor,
-        json!({"stage": stage_row.stage, "task": task.task, "at": at, "outcome": outcome}),
-    )
-    .await?;
+    let completed = Kind::TaskCompleted(kinds::TaskCompleted {
+        stage: stage_row.stage.clone(),
+        task: task.task.clone(),
+        at,
+        outcome: outcome.map(Into::into),
+    });
+    events::record(tx, case.event_target(), ctx.now, ctx.actor, completed).await?;
     after_task_done(tx, def, case, stage_row, ctx).await
 }
 
@@ -196,15 +190,13 @@ pub async fn after_task_done(
         return Ok(());
     }
     finish_stage(tx, case, stage_row, "completed", "stage completed", ctx).await?;
-    events::append(
-        tx,
-        case.event_target(),
-        ctx.now,
-        "stage_completed",
-        ctx.actor,
-        json!({"stage": stage.key, "master_stage": stage.master, "entry": stage_row.entry}),
-    )
-    .await?;
+    let at = case.event_target();
+    let completed = Kind::StageCompleted(kinds::StageCompleted {
+        stage: stage.key.clone(),
+        master_stage: stage.master.clone(),
+        entry: stage_row.entry,
+    });
+    events::record(tx, at, ctx.now, ctx.actor, completed).await?;
     match &stage.next {
         Successors::Final => {
             sql("UPDATE cases SET status = 'completed', outcome = 'completed', closed_at = $1 WHERE id = $2")
@@ -212,15 +204,10 @@ pub async fn after_task_done(
                 .bind(case.id)
                 .execute(&mut *tx)
                 .await?;
-            events::append(
-                tx,
-                case.event_target(),
-                ctx.now,
-                "case_completed",
-                ENGINE,
-                json!({"last_stage": stage.key}),
-            )
-            .await?;
+            let completed = Kind::CaseCompleted(kinds::CaseCompleted {
+                last_stage: stage.key.clone(),
+            });
+            events::record(tx, at, ctx.now, ENGINE, completed).await?;
         }
         Successors::One(next) => {
             let next = def
@@ -243,15 +230,11 @@ pub async fn after_task_done(
                 .bind(case.id)
                 .execute(&mut *tx)
                 .await?;
-            events::append(
-                tx,
-                case.event_target(),
-                ctx.now,
-                "advance_needed",
-                ENGINE,
-                json!({"after_stage": stage.key, "choices": choices}),
-            )
-            .await?;
+            let needed = Kind::AdvanceNeeded(kinds::AdvanceNeeded {
+                after_stage: stage.key.clone(),
+                choices: choices.clone(),
+            });
+            events::record(tx, at, ctx.now, ENGINE, needed).await?;
         }
     }
     Ok(())
@@ -282,16 +265,33 @@ pub async fn finish_stage(
             .bind(t.id)
             .execute(&mut *tx)
             .await?;
-        events::append(
-            tx,
-            case.event_target(),
-            ctx.now,
-            "task_cancelled",
-            ctx.actor,
-            json!({"stage": stage_row.stage, "task": t.task, "reason": why}),
-        )
-        .await?;
+        let cancelled = Kind::TaskCancelled(kinds::TaskReason {
+            stage: stage_row.stage.clone(),
+            task: t.task.clone(),
+            reason: Some(why.into()),
+        });
+        events::record(tx, case.event_target(), ctx.now, ctx.actor, cancelled).await?;
     }
+    Ok(())
+}
+
+/// Reassigns the case and records `owner_changed`: the one reassignment, whether the CRM asks for
+/// it or an escalation rule does (with its `reason`). Allocation sets the first owner instead.
+pub async fn change_owner(
+    tx: &mut Tx,
+    case: &CaseRow,
+    to: &str,
+    reason: Option<String>,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    set_owner(tx, case, to).await?;
+    let changed = Kind::OwnerChanged(kinds::OwnerChanged {
+        from: case.owner.clone(),
+        to: to.into(),
+        reason,
+    });
+    events::record(tx, case.event_target(), now, actor, changed).await?;
     Ok(())
 }
 

@@ -20,6 +20,7 @@ use crate::db::Db;
 use crate::db::rows::{self, CaseRow};
 use crate::db::{Tx, sql, sql2};
 use crate::definitions::{Definition, Sla};
+use crate::events::kinds::{self, Kind};
 use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
 use crate::rules::escalation::{self, Action, Recipient};
@@ -358,11 +359,17 @@ async fn act(
     let at = case.event_target();
     if let Some(error) = &decision.error {
         let (rule, version) = decision.rule.clone().unzip();
-        events::append(tx, at, now, "rule_error", ENGINE, json!({
-            "rule": rule, "rule_version": version, "message": error, "during": format!("{} escalation", cp.level.as_str()),
-            "fallback": "the item's owner is notified",
-        }))
-        .await?;
+        let failed = Kind::RuleError(kinds::RuleError {
+            rule,
+            rule_version: Some(version),
+            message: error.clone(),
+            during: format!("{} escalation", cp.level.as_str()),
+            fallback: Some("the item's owner is notified".into()),
+            item: None,
+            expression: None,
+            consequence: None,
+        });
+        events::record(tx, at, now, ENGINE, failed).await?;
     }
     let mut written = 0;
     let mut done = Vec::new();
@@ -386,8 +393,8 @@ async fn act(
             Action::Reassign { to } => {
                 if rows::user_exists(&mut *tx, to, true).await? && case.owner.as_deref() != Some(to)
                 {
-                    super::progress::set_owner(tx, case, to).await?;
-                    events::append(tx, at, now, "owner_changed", ENGINE, json!({"from": case.owner, "to": to, "reason": format!("{} escalation", cp.level.as_str())})).await?;
+                    let why = Some(format!("{} escalation", cp.level.as_str()));
+                    super::progress::change_owner(tx, case, to, why, ENGINE, now).await?;
                     done.push(json!({"action": "reassign", "to": to}));
                 } else {
                     done.push(json!({"action": "reassign", "to": to, "skipped": "not an active user, or already the owner"}));
@@ -395,15 +402,40 @@ async fn act(
             }
         }
     }
-    let reason = decision.reason.clone();
-    let (rule, version) = decision.rule.unzip();
-    events::append(tx, at, now, &format!("sla_{}", cp.level.as_str()), ENGINE, json!({
-        "item": kind.as_str(), "key": item.key, "stage": facts["stage"]["key"], "level": cp.level.as_str(),
-        "repetition": cp.repetition, "due_at": cp.at, "amber_at": item.amber_at, "target_at": item.target_at,
-        "rule": rule, "rule_version": version, "reason": reason, "actions": done,
-    }))
-    .await?;
+    let reached = reached(kind, item, cp, facts, decision, done);
+    events::record(tx, at, now, ENGINE, reached).await?;
     Ok(written)
+}
+
+/// The `sla_amber`, `sla_exceeded` or `sla_follow_on` event of a checkpoint, with what was done.
+fn reached(
+    kind: ItemKind,
+    item: &Item,
+    cp: &Checkpoint,
+    facts: &Value,
+    decision: Decision,
+    actions: Vec<Value>,
+) -> Kind {
+    let (rule, rule_version) = decision.rule.unzip();
+    let sla = kinds::Sla {
+        item: kind.as_str().into(),
+        key: item.key.clone(),
+        stage: facts["stage"]["key"].as_str().unwrap_or_default().into(),
+        level: cp.level.as_str().into(),
+        repetition: cp.repetition.into(),
+        due_at: cp.at,
+        amber_at: item.amber_at,
+        target_at: item.target_at,
+        rule,
+        rule_version,
+        reason: decision.reason,
+        actions,
+    };
+    match cp.level {
+        Level::Amber => Kind::SlaAmber(sla),
+        Level::Exceeded => Kind::SlaExceeded(sla),
+        Level::FollowOn => Kind::SlaFollowOn(sla),
+    }
 }
 
 /// What an escalation rule and a notification template see of the item.

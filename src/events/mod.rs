@@ -22,8 +22,32 @@ pub struct Event {
     pub data: sqlx::types::Json<Value>,
 }
 
+/// Records one event, its `kind` and `data` written from its type, in the transaction that made
+/// the change: the one way the engine writes to the log, so every event fits the contract.
+pub async fn record(
+    tx: &mut Tx,
+    case: Option<(i64, &str)>,
+    at: DateTime<Utc>,
+    actor: &str,
+    event: kinds::Kind,
+) -> Result<i64, sqlx::Error> {
+    let (kind, data) = split(&event);
+    append(tx, case, at, &kind, actor, data).await
+}
+
+/// An event's `kind` name and its `data`, as serde writes the adjacently tagged [`kinds::Kind`].
+fn split(event: &kinds::Kind) -> (String, Value) {
+    let Ok(Value::Object(mut tagged)) = serde_json::to_value(event) else {
+        unreachable!("an event kind serialises to an object");
+    };
+    let Some(Value::String(kind)) = tagged.remove("kind") else {
+        unreachable!("an event kind has its tag");
+    };
+    (kind, tagged.remove("data").unwrap_or(Value::Null))
+}
+
 /// Appends one event.
-pub async fn append(
+async fn append(
     tx: &mut Tx,
     case: Option<(i64, &str)>,
     at: DateTime<Utc>,
@@ -61,4 +85,53 @@ pub async fn since<'a>(
         .bind(limit)
         .fetch_all(on)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kinds::{CommandRejected, Kind, RuleError};
+    use super::split;
+    use serde_json::json;
+
+    #[test]
+    fn an_event_splits_into_its_kind_name_and_its_data_as_written() {
+        let rejected = Kind::CommandRejected(CommandRejected {
+            inbox_id: 7,
+            command_type: None,
+            command_id: Some("c1".into()),
+            case_ref: None,
+            reason: "bad".into(),
+        });
+        assert_eq!(
+            split(&rejected),
+            (
+                "command_rejected".to_string(),
+                json!({"inbox_id": 7, "type": null, "command_id": "c1", "case_ref": null, "reason": "bad"})
+            )
+        );
+    }
+
+    #[test]
+    fn an_absent_optional_field_stays_absent_and_a_null_one_stays_null() {
+        let error = |rule_version| {
+            Kind::RuleError(RuleError {
+                rule: Some("r".into()),
+                rule_version,
+                message: "m".into(),
+                during: "allocation".into(),
+                fallback: None,
+                item: None,
+                expression: None,
+                consequence: None,
+            })
+        };
+        let (kind, absent) = split(&error(None));
+        assert_eq!(kind, "rule_error");
+        assert_eq!(
+            absent,
+            json!({"rule": "r", "message": "m", "during": "allocation"})
+        );
+        let (_, null) = split(&error(Some(None)));
+        assert_eq!(null["rule_version"], json!(null));
+    }
 }

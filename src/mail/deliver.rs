@@ -15,11 +15,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{MailSettings, Mailer, Renderer, SendError, status};
 use crate::db::{Db, Tx, sql, sql2};
+use crate::events::kinds::{Kind, NotificationDead};
 use crate::events::{self, ENGINE};
 use crate::sla::Calendars;
 
@@ -362,10 +363,15 @@ async fn dead(
         }
         None => None,
     };
-    events::append(tx, case.as_ref().map(|(id, r)| (*id, r.as_str())), now, "notification_dead", ENGINE, json!({
-        "outbox_id": row.id, "template": row.template, "recipient": row.recipient_ref, "attempts": attempts, "reason": reason,
-    }))
-    .await?;
+    let dead = Kind::NotificationDead(NotificationDead {
+        outbox_id: row.id,
+        template: row.template.clone(),
+        recipient: row.recipient_ref.clone(),
+        attempts,
+        reason: reason.into(),
+    });
+    let at = case.as_ref().map(|(id, r)| (*id, r.as_str()));
+    events::record(tx, at, now, ENGINE, dead).await?;
     tracing::warn!(outbox_id = row.id, attempts, reason, "notification dead");
     Ok(true)
 }
@@ -459,7 +465,7 @@ mod tests {
             template: "t".into(),
             recipient_ref: None,
             recipient_email: None,
-            facts: sqlx::types::Json(json!({})),
+            facts: sqlx::types::Json(serde_json::json!({})),
             attempts: 0,
             first_failed_at: None,
             calendar: Some("england-and-wales".into()),

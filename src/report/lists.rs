@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::format::when;
 use crate::db::{Db, sql};
+use crate::events::kinds::{Kind, NotificationRequeued};
 use crate::text::terminal as t;
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
@@ -202,15 +203,9 @@ pub async fn retry_notification(db: &Db, id: i64, now: DateTime<Utc>) -> anyhow:
                 .execute(&mut tx)
                 .await?;
             let case = case_id.zip(case_ref);
-            crate::events::append(
-                &mut tx,
-                case.as_ref().map(|(i, r)| (*i, r.as_str())),
-                now,
-                "notification_requeued",
-                "operator",
-                serde_json::json!({"outbox_id": id}),
-            )
-            .await?;
+            let requeued = Kind::NotificationRequeued(NotificationRequeued { outbox_id: id });
+            let at = case.as_ref().map(|(i, r)| (*i, r.as_str()));
+            crate::events::record(&mut tx, at, now, "operator", requeued).await?;
         }
     }
     tx.commit().await?;

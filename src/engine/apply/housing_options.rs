@@ -12,7 +12,7 @@ use crate::db::rows::CaseRow;
 use crate::db::{Tx, sql};
 use crate::definitions::Definition;
 use crate::engine::pack_request;
-use crate::events;
+use crate::events::{self, kinds, kinds::Kind};
 use crate::rules::RuleSet;
 
 /// A housing options case and its workflow, or a rejection saying why this is not one.
@@ -92,15 +92,14 @@ pub(super) async fn submit_enquiry(
         .bind(e.by.as_deref())
         .execute(&mut *tx)
         .await?;
-    events::append(
-        tx,
-        case.event_target(),
-        now,
-        "enquiry_submitted",
-        e.by.as_deref().unwrap_or(CRM),
-        json!({"form": form.id, "form_version": form.version, "submission": submission, "changes": changes}),
-    )
-    .await?;
+    let submitted = Kind::EnquirySubmitted(kinds::EnquirySubmitted {
+        form: form.id.clone(),
+        form_version: form.version.clone(),
+        submission,
+        changes: changes.iter().map(|c| json!(c)).collect(),
+    });
+    let by = e.by.as_deref().unwrap_or(CRM);
+    events::record(tx, case.event_target(), now, by, submitted).await?;
     // A pack that waited for answers can be made now.
     sql("UPDATE pack_requests SET due_at = $1 WHERE case_id = $2 AND due_at IS NULL")
         .bind(now)

@@ -2,7 +2,6 @@
 //! (notes, attachments), close it.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 use super::lookup::{
     Applied, ApplyError, CRM, Known, any_case, known, known_user, open_case, stage_def,
@@ -14,7 +13,7 @@ use crate::db::{Tx, sql};
 use crate::definitions::{Definition, Stage};
 use crate::engine::context::Ctx;
 use crate::engine::progress;
-use crate::events;
+use crate::events::{self, kinds, kinds::Kind};
 use crate::rules::RuleSet;
 
 pub(super) async fn create_case(
@@ -58,18 +57,16 @@ pub(super) async fn create_case(
     .scalar(&mut *tx)
     .await?;
     let case = rows::case_by_id(&mut *tx, id).await?;
-    events::append(
-        tx,
-        Some((id, &case.case_ref)),
-        now,
-        "case_created",
-        CRM,
-        json!({
-            "kind": c.kind, "scheme": c.scheme, "workflow": c.workflow, "country": c.country, "received_at": received,
-            "definition": def.id, "definition_version": def.version,
-        }),
-    )
-    .await?;
+    let created = Kind::CaseCreated(kinds::CaseCreated {
+        kind: c.kind.clone(),
+        scheme: c.scheme.clone(),
+        workflow: c.workflow.clone(),
+        country: c.country.clone(),
+        received_at: received,
+        definition: def.id.clone(),
+        definition_version: def.version.clone(),
+    });
+    events::record(tx, Some((id, &case.case_ref)), now, CRM, created).await?;
     progress::enter_stage(
         tx,
         &def,
@@ -177,15 +174,11 @@ pub(super) async fn advance_case(
         ctx,
     )
     .await?;
-    events::append(
-        tx,
-        case.event_target(),
-        now,
-        "stage_diverted",
-        CRM,
-        json!({"from": open.stage, "to": to}),
-    )
-    .await?;
+    let diverted = Kind::StageDiverted(kinds::FromTo {
+        from: open.stage.clone(),
+        to: to.into(),
+    });
+    events::record(tx, case.event_target(), now, CRM, diverted).await?;
     progress::enter_stage(tx, &def, &case, target, ctx).await?;
     Ok(())
 }
@@ -221,15 +214,11 @@ async fn choose_next_stage(
         .bind(case.id)
         .execute(&mut *tx)
         .await?;
-    events::append(
-        tx,
-        case.event_target(),
-        ctx.now,
-        "case_advanced",
-        CRM,
-        json!({"from": last.stage, "to": to}),
-    )
-    .await?;
+    let advanced = Kind::CaseAdvanced(kinds::FromTo {
+        from: last.stage.clone(),
+        to: to.into(),
+    });
+    events::record(tx, case.event_target(), ctx.now, CRM, advanced).await?;
     progress::enter_stage(tx, def, case, target, ctx).await?;
     Ok(())
 }
@@ -255,16 +244,7 @@ pub(super) async fn reassign_case(
         ))
         .map_err(Into::into);
     }
-    progress::set_owner(tx, &case, &r.owner).await?;
-    events::append(
-        tx,
-        case.event_target(),
-        now,
-        "owner_changed",
-        CRM,
-        json!({"from": case.owner, "to": r.owner}),
-    )
-    .await?;
+    progress::change_owner(tx, &case, &r.owner, None, CRM, now).await?;
     Ok(())
 }
 
@@ -279,15 +259,11 @@ pub(super) async fn add_note(tx: &mut Tx, n: &commands::AddNote, now: DateTime<U
             .bind(now)
             .scalar(&mut *tx)
             .await?;
-    events::append(
-        tx,
-        case.event_target(),
-        now,
-        "note_added",
-        &n.by,
-        json!({"note_id": id, "text": n.text}),
-    )
-    .await?;
+    let note = Kind::NoteAdded(kinds::NoteAdded {
+        note_id: id,
+        text: n.text.clone(),
+    });
+    events::record(tx, case.event_target(), now, &n.by, note).await?;
     Ok(())
 }
 
@@ -310,8 +286,16 @@ pub(super) async fn attach_file(
         .bind(now)
         .scalar(&mut *tx)
         .await?;
-    events::append(tx, case.event_target(), now, "file_attached", f.by.as_deref().unwrap_or(CRM),
-        json!({"attachment_id": id, "name": f.name, "media_type": f.media_type, "uri": f.uri, "size": f.size, "sha256": f.sha256.as_deref().map(str::to_lowercase)})).await?;
+    let attached = Kind::FileAttached(kinds::FileAttached {
+        attachment_id: id,
+        name: f.name.clone(),
+        media_type: f.media_type.clone(),
+        uri: f.uri.clone(),
+        size: f.size,
+        sha256: f.sha256.as_deref().map(str::to_lowercase),
+    });
+    let by = f.by.as_deref().unwrap_or(CRM);
+    events::record(tx, case.event_target(), now, by, attached).await?;
     Ok(())
 }
 
@@ -345,14 +329,9 @@ pub(super) async fn close_case(
         .bind(case.id)
         .execute(&mut *tx)
         .await?;
-    events::append(
-        tx,
-        case.event_target(),
-        now,
-        "case_closed",
-        actor,
-        json!({"outcome": c.outcome}),
-    )
-    .await?;
+    let closed = Kind::CaseClosed(kinds::CaseClosed {
+        outcome: c.outcome.clone(),
+    });
+    events::record(tx, case.event_target(), now, actor, closed).await?;
     Ok(())
 }

@@ -2,12 +2,11 @@
 //! then name. Each upsert replaces the row and writes one event.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 use super::lookup::{Applied, CRM, Known, known};
 use crate::commands::{self, Rejection};
 use crate::db::{Tx, sql};
-use crate::events;
+use crate::events::{self, kinds, kinds::Kind};
 
 pub(super) async fn upsert_user(
     tx: &mut Tx,
@@ -43,8 +42,13 @@ pub(super) async fn upsert_user(
             .execute(&mut *tx)
             .await?;
     }
-    events::append(tx, None, now, "user_upserted", CRM,
-        json!({"user": u.user_ref, "roles": u.roles, "line_manager": u.line_manager, "active": u.active})).await?;
+    let upserted = Kind::UserUpserted(kinds::UserUpserted {
+        user: u.user_ref.clone(),
+        roles: u.roles.clone(),
+        line_manager: u.line_manager.clone(),
+        active: u.active,
+    });
+    events::record(tx, None, now, CRM, upserted).await?;
     Ok(())
 }
 
@@ -58,15 +62,10 @@ pub(super) async fn upsert_role(
         .bind(&r.name)
         .execute(&mut *tx)
         .await?;
-    events::append(
-        tx,
-        None,
-        now,
-        "role_upserted",
-        CRM,
-        json!({"role": r.role_ref}),
-    )
-    .await?;
+    let upserted = Kind::RoleUpserted(kinds::RoleUpserted {
+        role: r.role_ref.clone(),
+    });
+    events::record(tx, None, now, CRM, upserted).await?;
     Ok(())
 }
 
@@ -86,15 +85,10 @@ pub(super) async fn upsert_contact(
         .bind(now)
         .execute(&mut *tx)
         .await?;
-    events::append(
-        tx,
-        None,
-        now,
-        "contact_upserted",
-        CRM,
-        json!({"contact": c.contact_ref}),
-    )
-    .await?;
+    let upserted = Kind::ContactUpserted(kinds::ContactUpserted {
+        contact: c.contact_ref.clone(),
+    });
+    events::record(tx, None, now, CRM, upserted).await?;
     Ok(())
 }
 
@@ -127,14 +121,10 @@ pub(super) async fn upsert_contact_group(
             .execute(&mut *tx)
             .await?;
     }
-    events::append(
-        tx,
-        None,
-        now,
-        "contact_group_upserted",
-        CRM,
-        json!({"group": g.group_ref, "members": g.members.len()}),
-    )
-    .await?;
+    let upserted = Kind::ContactGroupUpserted(kinds::ContactGroupUpserted {
+        group: g.group_ref.clone(),
+        members: g.members.len() as i64,
+    });
+    events::record(tx, None, now, CRM, upserted).await?;
     Ok(())
 }

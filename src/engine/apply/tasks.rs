@@ -1,7 +1,6 @@
 //! Task commands: activate, complete, skip, hold and release a task of the case's open stage.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 use super::lookup::{
     Applied, CRM, known_user, must_be_active, open_case, reject_task, stage_def, task_in_open_stage,
@@ -13,7 +12,7 @@ use crate::db::sql;
 use crate::definitions::Activation;
 use crate::engine::context::Ctx;
 use crate::engine::{holds, progress};
-use crate::events;
+use crate::events::{self, kinds, kinds::Kind};
 use crate::rules::RuleSet;
 
 pub(super) async fn activate_task(
@@ -140,15 +139,12 @@ pub(super) async fn skip_task(
         .bind(task.id)
         .execute(&mut *tx)
         .await?;
-    events::append(
-        tx,
-        case.event_target(),
-        now,
-        "task_skipped",
-        actor,
-        json!({"stage": stage_row.stage, "task": task.task, "reason": t.reason}),
-    )
-    .await?;
+    let skipped = Kind::TaskSkipped(kinds::TaskReason {
+        stage: stage_row.stage.clone(),
+        task: task.task.clone(),
+        reason: t.reason.clone(),
+    });
+    events::record(tx, case.event_target(), now, actor, skipped).await?;
     progress::after_task_done(
         tx,
         &def,
@@ -188,15 +184,13 @@ pub(super) async fn hold_task(
         .bind(task.id)
         .execute(&mut *tx)
         .await?;
-    events::append(
-        tx,
-        case.event_target(),
-        now,
-        "task_held",
-        CRM,
-        json!({"stage": stage_row.stage, "task": task.task, "until": until, "reason": h.reason}),
-    )
-    .await?;
+    let held = Kind::TaskHeld(kinds::TaskHeld {
+        stage: stage_row.stage.clone(),
+        task: task.task.clone(),
+        until,
+        reason: h.reason.clone(),
+    });
+    events::record(tx, case.event_target(), now, CRM, held).await?;
     Ok(())
 }
 
