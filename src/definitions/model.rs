@@ -139,11 +139,22 @@ pub struct StageDef {
     pub tasks: Vec<TaskDef>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Activation {
     Auto,
     Manual,
+}
+
+impl Activation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Activation::Auto => "auto",
+            Activation::Manual => "manual",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

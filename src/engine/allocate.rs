@@ -113,7 +113,7 @@ async fn one(
                 rule: Some(rule.clone()),
                 rule_version: Some(Some(version.clone())),
                 message,
-                during: "allocation".into(),
+                during: kinds::During::Allocation,
                 fallback: None,
                 item: None,
                 expression: None,
@@ -142,7 +142,7 @@ async fn one(
 /// to the fallback role's queue after repeated failures.
 fn set_aside(fallback_role: &str, id: i64) -> guard::Aside {
     guard::Aside {
-        step: "allocation",
+        step: kinds::Step::Allocation,
         kind: "case",
         id,
         consequence: format!("the case waits on the {fallback_role} worklist to be allocated by hand"),

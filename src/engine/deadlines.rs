@@ -155,7 +155,7 @@ async fn dates_or_error(
                         rule: Some("target_expr".into()),
                         rule_version: None,
                         message,
-                        during: "target_expr".into(),
+                        during: kinds::During::TargetExpr,
                         fallback: None,
                         item: Some(item.into()),
                         expression: Some(source.clone()),

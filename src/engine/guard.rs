@@ -92,7 +92,7 @@ pub async fn failed(
 
 /// How a step sets one of its items aside.
 pub struct Aside {
-    pub step: &'static str,
+    pub step: crate::events::kinds::Step,
     /// What the item is: `case`, `task` or `stage`.
     pub kind: &'static str,
     pub id: i64,
@@ -113,7 +113,9 @@ pub async fn count_failure(
     error: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StepError> {
-    let Verdict::SetAside { attempts } = failed(db, aside.step, aside.id, error, now).await? else {
+    let Verdict::SetAside { attempts } =
+        failed(db, aside.step.as_str(), aside.id, error, now).await?
+    else {
         return Ok(());
     };
     let Aside {
@@ -136,9 +138,9 @@ pub async fn count_failure(
         _ => None,
     };
     let item = json!({"kind": kind, "id": id});
-    tracing::error!(step, %item, attempts, error, consequence, "an item was set aside");
+    tracing::error!(step = step.as_str(), %item, attempts, error, consequence, "an item was set aside");
     let set_aside = Kind::ItemSetAside(kinds::ItemSetAside {
-        step: step.into(),
+        step,
         item,
         attempts,
         error: error.into(),

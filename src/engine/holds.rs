@@ -143,7 +143,7 @@ async fn release_due(
 /// failures: it stays on hold until the CRM releases it.
 fn set_aside(id: i64) -> super::guard::Aside {
     super::guard::Aside {
-        step: "hold_release",
+        step: crate::events::kinds::Step::HoldRelease,
         kind: "task",
         id,
         consequence: "the task stays on hold until the CRM releases it".to_string(),

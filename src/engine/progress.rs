@@ -77,7 +77,7 @@ pub async fn activate(
     case: &CaseRow,
     stage: &Stage,
     task: &TaskRow,
-    how: &str,
+    how: Activation,
     ctx: Ctx<'_>,
 ) -> Result<(), sqlx::Error> {
     sql("UPDATE tasks SET status = 'active', activated_at = $1 WHERE id = $2 AND status = 'waiting'")
@@ -91,7 +91,7 @@ pub async fn activate(
     let activated = Kind::TaskActivated(kinds::TaskActivated {
         stage: stage.key.clone(),
         task: task.task.clone(),
-        activation: how.into(),
+        activation: how,
         owner: task.owner.clone(),
     });
     events::record(tx, case.event_target(), ctx.now, ctx.actor, activated).await?;
@@ -111,7 +111,7 @@ async fn activate_ready(
 ) -> Result<(), sqlx::Error> {
     let tasks = rows::tasks_of_stage(&mut *tx, stage_id).await?;
     for row in ready(stage, &tasks) {
-        activate(tx, case, stage, row, "auto", ctx).await?;
+        activate(tx, case, stage, row, Activation::Auto, ctx).await?;
     }
     Ok(())
 }

@@ -88,12 +88,12 @@ pub async fn run_once(
 fn set_aside(kind: ItemKind, id: i64) -> guard::Aside {
     let (step, take_out, case_of) = match kind {
         ItemKind::Task => (
-            "sla_task",
+            kinds::Step::SlaTask,
             sql("UPDATE tasks SET next_check_at = NULL WHERE id = $1"),
             sql("SELECT case_id FROM tasks WHERE id = $1"),
         ),
         ItemKind::Stage => (
-            "sla_stage",
+            kinds::Step::SlaStage,
             sql("UPDATE stages SET next_check_at = NULL WHERE id = $1"),
             sql("SELECT case_id FROM stages WHERE id = $1"),
         ),
@@ -363,7 +363,7 @@ async fn act(
             rule,
             rule_version: Some(version),
             message: error.clone(),
-            during: format!("{} escalation", cp.level.as_str()),
+            during: kinds::During::escalation(cp.level),
             fallback: Some("the item's owner is notified".into()),
             item: None,
             expression: None,
@@ -418,10 +418,13 @@ fn reached(
 ) -> Kind {
     let (rule, rule_version) = decision.rule.unzip();
     let sla = kinds::Sla {
-        item: kind.as_str().into(),
+        item: match kind {
+            ItemKind::Task => kinds::SlaItem::Task,
+            ItemKind::Stage => kinds::SlaItem::Stage,
+        },
         key: item.key.clone(),
         stage: facts["stage"]["key"].as_str().unwrap_or_default().into(),
-        level: cp.level.as_str().into(),
+        level: cp.level,
         repetition: cp.repetition.into(),
         due_at: cp.at,
         amber_at: item.amber_at,

@@ -116,9 +116,7 @@ pub struct RuleError {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_version: Option<Option<String>>,
     pub message: String,
-    /// `allocation`, `amber escalation`, `exceeded escalation`, `follow_on escalation` or
-    /// `target_expr`.
-    pub during: String,
+    pub during: During,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -158,6 +156,62 @@ pub struct StageCompleted {
     pub entry: i64,
 }
 
+/// What a rule was doing when it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum During {
+    #[serde(rename = "allocation")]
+    Allocation,
+    #[serde(rename = "amber escalation")]
+    AmberEscalation,
+    #[serde(rename = "exceeded escalation")]
+    ExceededEscalation,
+    #[serde(rename = "follow_on escalation")]
+    FollowOnEscalation,
+    #[serde(rename = "target_expr")]
+    TargetExpr,
+}
+
+impl During {
+    /// The escalation at a level.
+    pub fn escalation(level: crate::sla::checkpoint::Level) -> During {
+        use crate::sla::checkpoint::Level;
+        match level {
+            Level::Amber => During::AmberEscalation,
+            Level::Exceeded => During::ExceededEscalation,
+            Level::FollowOn => During::FollowOnEscalation,
+        }
+    }
+}
+
+/// The pass step that set an item aside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Allocation,
+    SlaTask,
+    SlaStage,
+    HoldRelease,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Allocation => "allocation",
+            Step::SlaTask => "sla_task",
+            Step::SlaStage => "sla_stage",
+            Step::HoldRelease => "hold_release",
+        }
+    }
+}
+
+/// What an SLA event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaItem {
+    Task,
+    Stage,
+}
+
 /// `stage_diverted` and `case_advanced`: from one stage to another.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -191,8 +245,7 @@ pub struct CaseClosed {
 pub struct TaskActivated {
     pub stage: String,
     pub task: String,
-    /// `auto` or `manual`.
-    pub activation: String,
+    pub activation: crate::definitions::model::Activation,
     pub owner: Option<String>,
 }
 
@@ -334,8 +387,7 @@ pub struct CommandRejected {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemSetAside {
-    /// `allocation`, `sla_task`, `sla_stage` or `hold_release`.
-    pub step: String,
+    pub step: Step,
     /// `{"kind", "id"}`.
     pub item: Value,
     pub attempts: i64,
@@ -347,12 +399,10 @@ pub struct ItemSetAside {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sla {
-    /// `task` or `stage`.
-    pub item: String,
+    pub item: SlaItem,
     pub key: String,
     pub stage: String,
-    /// `amber`, `exceeded` or `follow_on`.
-    pub level: String,
+    pub level: crate::sla::checkpoint::Level,
     /// 0 for amber and exceeded; 1, 2… for follow-ons.
     pub repetition: i64,
     pub due_at: DateTime<Utc>,

@@ -118,7 +118,7 @@ mod tests {
                 rule: Some("r".into()),
                 rule_version,
                 message: "m".into(),
-                during: "allocation".into(),
+                during: super::kinds::During::Allocation,
                 fallback: None,
                 item: None,
                 expression: None,

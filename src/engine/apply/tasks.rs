@@ -60,7 +60,7 @@ pub(super) async fn activate_task(
         &case,
         stage,
         &task,
-        "manual",
+        crate::definitions::model::Activation::Manual,
         Ctx {
             now,
             actor: CRM,
