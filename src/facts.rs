@@ -31,8 +31,7 @@ pub struct CaseFacts {
     pub tenure: Option<String>,
     pub property_ref: Option<String>,
     pub received_at: DateTime<Utc>,
-    /// `open`, `awaiting_advance`, `completed` or `closed`.
-    pub status: String,
+    pub status: crate::states::CaseStatus,
     /// The officer who owns the case; null until it is allocated.
     pub owner: Option<String>,
     /// Housing options: the case's target date; null for home buy, or when no task counts.
@@ -66,7 +65,7 @@ impl CaseFacts {
             tenure: Some("freehold".to_string()),
             property_ref: Some("P-1".to_string()),
             received_at: "2026-01-05T09:00:00Z".parse().expect("a valid time"),
-            status: "open".to_string(),
+            status: crate::states::CaseStatus::Open,
             owner: Some("off1".to_string()),
             target_at: None,
             applicant: Some("T-1".to_string()),

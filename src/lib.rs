@@ -25,6 +25,7 @@ pub mod script;
 pub mod settings;
 pub mod sla;
 pub mod startup;
+pub mod states;
 pub mod telemetry;
 pub mod templates;
 pub mod text;

@@ -62,6 +62,27 @@ into_arg!(Json:
     Option<serde_json::Value> => |v| v,
 );
 
+// States bind as the text their columns hold.
+macro_rules! state_args {
+    ($($t:ident),*) => {$(
+        impl IntoArg for crate::states::$t {
+            fn into_arg(self) -> Arg {
+                Arg::Text(Some(self.as_str().to_string()))
+            }
+        }
+    )*};
+}
+
+state_args!(
+    CaseStatus,
+    Allocation,
+    StageStatus,
+    TaskStatus,
+    SlaState,
+    InboxStatus,
+    OutboxStatus
+);
+
 /// Where a query runs: inside a transaction, or on a pooled connection for a one-off read.
 pub enum Ex<'a> {
     SqliteConn(&'a mut SqliteConnection),

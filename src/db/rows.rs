@@ -6,6 +6,7 @@ use sqlx::types::Json;
 
 use crate::db::{Ex, sql};
 use crate::facts::CaseFacts;
+use crate::states::{Allocation, CaseStatus, SlaState, StageStatus, TaskStatus};
 
 pub const OPEN_CASE: &[&str] = &["open", "awaiting_advance"];
 
@@ -27,10 +28,10 @@ pub struct CaseRow {
     pub tenure: Option<String>,
     pub received_at: DateTime<Utc>,
     pub attributes: Json<serde_json::Value>,
-    pub status: String,
+    pub status: CaseStatus,
     pub outcome: Option<String>,
     pub owner: Option<String>,
-    pub allocation: String,
+    pub allocation: Allocation,
     pub queue_role: Option<String>,
     pub created_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
@@ -64,7 +65,7 @@ impl CaseRow {
             tenure: self.tenure.clone(),
             property_ref: self.property_ref.clone(),
             received_at: self.received_at,
-            status: self.status.clone(),
+            status: self.status,
             owner: self.owner.clone(),
             target_at: self.target_at,
             applicant: self.applicant_contact.clone(),
@@ -81,14 +82,14 @@ pub struct StageRow {
     pub stage: String,
     pub master_stage: String,
     pub entry: i64,
-    pub status: String,
+    pub status: StageStatus,
     pub owner: Option<String>,
     pub line_manager: Option<String>,
     pub entered_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
     pub target_at: Option<DateTime<Utc>>,
     pub amber_at: Option<DateTime<Utc>>,
-    pub sla_state: String,
+    pub sla_state: SlaState,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -99,7 +100,7 @@ pub struct TaskRow {
     pub task: String,
     pub mandatory: bool,
     pub activation: String,
-    pub status: String,
+    pub status: TaskStatus,
     pub owner: Option<String>,
     pub line_manager: Option<String>,
     pub role_ref: Option<String>,
@@ -113,7 +114,7 @@ pub struct TaskRow {
     pub held_seconds: i64,
     pub target_at: Option<DateTime<Utc>>,
     pub amber_at: Option<DateTime<Utc>>,
-    pub sla_state: String,
+    pub sla_state: SlaState,
 }
 
 impl TaskRow {

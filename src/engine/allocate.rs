@@ -82,7 +82,7 @@ async fn one(
     let verdict = decide(db, rules, &case).await?;
     let mut tx = db.begin_write().await?;
     let case = rows::case_by_id(&mut tx, id).await?;
-    if case.allocation != "pending" {
+    if case.allocation != crate::states::Allocation::Pending {
         return Ok(None);
     }
     let at = case.event_target();

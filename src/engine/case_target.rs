@@ -152,7 +152,7 @@ fn counts(tasks: &[TaskRow], key: &str) -> bool {
     tasks
         .iter()
         .find(|t| t.task == key)
-        .is_some_and(|t| t.mandatory || t.status != "waiting")
+        .is_some_and(|t| t.mandatory || t.status != crate::states::TaskStatus::Waiting)
 }
 
 /// An optional dependency that was never activated holds nothing back in the projection.
@@ -266,7 +266,7 @@ mod tests {
             task: key.into(),
             mandatory,
             activation: "auto".into(),
-            status: status.into(),
+            status: status.parse().unwrap(),
             owner: None,
             line_manager: None,
             role_ref: None,
@@ -280,7 +280,7 @@ mod tests {
             held_seconds: 0,
             target_at: None,
             amber_at: None,
-            sla_state: "none".into(),
+            sla_state: crate::states::SlaState::None,
         }
     }
 
@@ -322,11 +322,11 @@ mod tests {
         assert_eq!(p.target, Some(day(13)));
         assert_eq!(p.path, vec!["a", "b"]);
         // a done early: everything after it moves forward.
-        rows[0].status = "completed".into();
+        rows[0].status = "completed".parse().unwrap();
         rows[0].completed_at = Some(day(2));
-        rows[1].status = "active".into();
+        rows[1].status = "active".parse().unwrap();
         rows[1].target_at = Some(day(12));
-        rows[2].status = "active".into();
+        rows[2].status = "active".parse().unwrap();
         rows[2].target_at = Some(day(5));
         let p = project(&stage, &rows, day(1), &cal, &period, day(1));
         assert_eq!(
@@ -334,7 +334,7 @@ mod tests {
             (Some(day(12)), vec!["a".into(), "b".into()])
         );
         // The optional task counts once it is activated.
-        rows[4].status = "active".into();
+        rows[4].status = "active".parse().unwrap();
         rows[4].target_at = Some(day(22));
         let p = project(&stage, &rows, day(1), &cal, &period, day(1));
         assert_eq!(
@@ -342,7 +342,7 @@ mod tests {
             (Some(day(22)), vec!["a".into(), "e".into()])
         );
         // A hold until a date moves its task's end on by the days held.
-        rows[4].status = "on_hold".into();
+        rows[4].status = "on_hold".parse().unwrap();
         rows[4].held_since = Some(day(10));
         rows[4].hold_until = Some(day(13));
         let p = project(&stage, &rows, day(1), &cal, &period, day(1));

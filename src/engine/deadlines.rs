@@ -197,8 +197,14 @@ pub async fn resume_task_clock(
         amber: item.amber_at,
     }
     .shifted(cal, days);
-    let next =
-        checkpoint::next(cal, &sla, &item.sla_state, item.follow_ons as u32, dates).map(|c| c.at);
+    let next = checkpoint::next(
+        cal,
+        &sla,
+        item.sla_state.as_str(),
+        item.follow_ons as u32,
+        dates,
+    )
+    .map(|c| c.at);
     sql("UPDATE tasks SET target_at = $1, amber_at = $2, next_check_at = $3, target_day = $5 WHERE id = $4")
         .bind(dates.target)
         .bind(dates.amber)
@@ -233,12 +239,13 @@ pub(super) struct Item {
     pub(super) stage_id: i64,
     pub(super) stage_key: String,
     pub(super) key: String,
+    /// A task's or a stage's status, as text: the sweep reads both kinds of row into one type.
     pub(super) status: String,
     pub(super) owner: Option<String>,
     pub(super) line_manager: Option<String>,
     pub(super) target_at: Option<DateTime<Utc>>,
     pub(super) amber_at: Option<DateTime<Utc>>,
-    pub(super) sla_state: String,
+    pub(super) sla_state: crate::states::SlaState,
     pub(super) follow_ons: i64,
     pub(super) next_check_at: Option<DateTime<Utc>>,
 }

@@ -120,7 +120,7 @@ async fn release_due(
 ) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin_write().await?;
     let task = rows::task_by_id(&mut tx, id).await?;
-    if task.status != "on_hold" {
+    if task.status != crate::states::TaskStatus::OnHold {
         // Another writer released it since we looked.
         return Ok(false);
     }

@@ -105,7 +105,10 @@ async fn make(
         forget(tx, id).await?;
         return Ok(Made::Nothing);
     }
-    if let Some(t) = task.as_ref().filter(|t| t.status == "on_hold") {
+    if let Some(t) = task
+        .as_ref()
+        .filter(|t| t.status == crate::states::TaskStatus::OnHold)
+    {
         sql("UPDATE pack_requests SET due_at = $1 WHERE id = $2")
             .bind(t.hold_until)
             .bind(id)

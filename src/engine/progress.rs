@@ -120,7 +120,7 @@ async fn activate_ready(
 pub fn ready<'t>(stage: &Stage, tasks: &'t [TaskRow]) -> Vec<&'t TaskRow> {
     tasks
         .iter()
-        .filter(|t| t.status == "waiting")
+        .filter(|t| t.status == crate::states::TaskStatus::Waiting)
         .filter(|t| {
             stage
                 .task(&t.task)

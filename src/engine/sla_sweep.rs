@@ -199,8 +199,14 @@ fn due_checkpoint(
                 target,
                 amber: item.amber_at,
             };
-            checkpoint::next(cal, &sla, &item.sla_state, item.follow_ons as u32, dates)
-                .map(|cp| (def, sla, dates, cp))
+            checkpoint::next(
+                cal,
+                &sla,
+                item.sla_state.as_str(),
+                item.follow_ons as u32,
+                dates,
+            )
+            .map(|cp| (def, sla, dates, cp))
         }
         _ => None,
     }

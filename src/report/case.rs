@@ -227,7 +227,7 @@ impl CaseReport {
         let _ = writeln!(
             out,
             "  status:     {}{}",
-            t(&c.status),
+            t(c.status.as_str()),
             c.outcome
                 .as_deref()
                 .map(|o| format!(" ({})", t(o)))
@@ -305,7 +305,7 @@ impl CaseReport {
                 t(&st.stage),
                 t(&st.master_stage),
                 st.entry,
-                t(&st.status),
+                t(st.status.as_str()),
                 when(Some(st.entered_at)),
                 when(st.completed_at),
                 t(st.owner.as_deref().unwrap_or("-")),
@@ -315,7 +315,7 @@ impl CaseReport {
                 let _ = writeln!(
                     out,
                     "      sla {}  amber {}  target {}{}",
-                    t(&st.sla_state),
+                    t(st.sla_state.as_str()),
                     when(st.amber_at),
                     when(st.target_at),
                     left(s.days_remaining)
@@ -326,7 +326,7 @@ impl CaseReport {
                     out,
                     "    - {:<32} {:<9} {}{}  activated {}  done {}",
                     t(&task.task),
-                    t(&task.status),
+                    t(task.status.as_str()),
                     if task.mandatory {
                         "mandatory"
                     } else {
@@ -350,7 +350,7 @@ impl CaseReport {
                     let _ = write!(
                         out,
                         "  sla {} amber {} target {}{}",
-                        t(&task.sla_state),
+                        t(task.sla_state.as_str()),
                         when(task.amber_at),
                         when(task.target_at),
                         left(task.days_remaining)

@@ -14,7 +14,7 @@ use crate::text::terminal as t;
 #[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct InboxRow {
     pub id: i64,
-    pub status: String,
+    pub status: crate::states::InboxStatus,
     pub command_type: Option<String>,
     pub command_id: Option<String>,
     pub case_ref: Option<String>,
@@ -44,7 +44,7 @@ pub fn inbox_text(rows: &[InboxRow]) -> String {
             out,
             "#{:<6} {:<9} {:<21} {:<14} {}",
             r.id,
-            t(&r.status),
+            t(r.status.as_str()),
             t(r.command_type.as_deref().unwrap_or("?")),
             t(r.case_ref.as_deref().unwrap_or("-")),
             when(Some(r.received_at))
@@ -108,10 +108,10 @@ pub fn worklist_text(rows: &[WorklistRow]) -> String {
             t(&r.case_ref),
             t(&r.stage),
             t(&r.task),
-            t(&r.status),
+            t(r.status.as_str()),
             t(r.owner.as_deref().unwrap_or("-")),
             t(r.role.as_deref().unwrap_or("-")),
-            t(&r.sla_state),
+            t(r.sla_state.as_str()),
             when(r.amber_at),
             when(r.target_at),
         );
@@ -126,7 +126,7 @@ pub struct OutboxRow {
     pub template: String,
     pub recipient_ref: Option<String>,
     pub recipient_email: Option<String>,
-    pub status: String,
+    pub status: crate::states::OutboxStatus,
     pub attempts: i64,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
@@ -165,7 +165,7 @@ pub fn outbox_text(rows: &[OutboxRow]) -> String {
             out,
             "#{:<6} {:<8} {:<18} {:<12} {:<12} attempts {:<2} {when}",
             r.id,
-            t(&r.status),
+            t(r.status.as_str()),
             t(&r.template),
             t(r.case_ref.as_deref().unwrap_or("-")),
             t(r.recipient_ref.as_deref().unwrap_or("-")),

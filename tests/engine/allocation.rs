@@ -39,7 +39,7 @@ on_both_backends! {
         assert!(message.contains("no officer map for the south patch"), "{message}");
         assert!(message.contains("allocation_right_to_buy.rhai:4:"), "the position is given: {message}");
         assert_eq!(error.data.0["rule"], "allocation_right_to_buy");
-        assert_eq!(thrown.case.allocation, "needed");
+        assert_eq!(thrown.case.allocation.as_str(), "needed");
         assert!(thrown.events.iter().any(|e| e.kind == "allocation_needed"));
 
         let looped = env.case("A-2").await;

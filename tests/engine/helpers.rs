@@ -184,7 +184,7 @@ impl Env {
             .rev()
             .flat_map(|s| &s.tasks)
             .find(|t| t.task == task)
-            .map(|t| t.status.clone())
+            .map(|t| t.status.to_string())
             .unwrap_or_else(|| "absent".into())
     }
 
@@ -194,7 +194,7 @@ impl Env {
             .await
             .stages
             .iter()
-            .find(|s| s.stage.status == "open")
+            .find(|s| s.stage.status.as_str() == "open")
             .map(|s| s.stage.stage.clone())
     }
 

@@ -85,7 +85,7 @@ on_both_backends! {
         // The tenant's reply stage has two possible successors: the CRM chooses.
         complete_all(&env, "2026-03-02T10:00:00Z", "RTB-1", &["await_tenant_reply"], "off1").await;
         let case = env.case("RTB-1").await;
-        assert_eq!(case.case.status, "awaiting_advance");
+        assert_eq!(case.case.status.as_str(), "awaiting_advance");
         assert_eq!(env.open_stage("RTB-1").await, None);
         let needed = case.events.iter().rfind(|e| e.kind == "advance_needed").unwrap();
         assert_eq!(needed.data.0["choices"], json!(["offer_accepted", "dv_determination"]));
@@ -96,17 +96,17 @@ on_both_backends! {
         assert_eq!((waiting[0].0.as_str(), waiting[0].1.as_deref(), waiting[0].2.as_str()), ("RTB-1", Some("off1"), "tenant_reply"));
         assert_eq!(waiting[0].3.0["choices"], json!(["offer_accepted", "dv_determination"]));
         env.ok("2026-03-02T11:00:00Z", json!({"type": "advance_case", "case_ref": "RTB-1", "to_stage": "offer_accepted"})).await;
-        assert_eq!(env.case("RTB-1").await.case.status, "open");
+        assert_eq!(env.case("RTB-1").await.case.status.as_str(), "open");
         let (left,): (i64,) = sql("SELECT COUNT(*) FROM worklist_decisions").fetch_one(&env.db).await.unwrap();
         assert_eq!(left, 0);
 
         complete_all(&env, "2026-03-03T10:00:00Z", "RTB-1", &["record_acceptance", "instruct_legal"], "sol1").await;
         complete_all(&env, "2026-04-01T10:00:00Z", "RTB-1", &["agree_completion_date", "complete_sale"], "sol1").await;
-        assert_eq!(env.case("RTB-1").await.case.status, "open");
+        assert_eq!(env.case("RTB-1").await.case.status.as_str(), "open");
         complete_all(&env, "2026-04-02T10:00:00Z", "RTB-1", &["register_discount_charge", "close_rent_account"], "sol1").await;
 
         let case = env.case("RTB-1").await;
-        assert_eq!(case.case.status, "completed");
+        assert_eq!(case.case.status.as_str(), "completed");
         assert_eq!(case.case.closed_at.unwrap().to_rfc3339(), "2026-04-02T10:00:00+00:00");
         let stages: Vec<_> = case.stages.iter().map(|s| (s.stage.stage.as_str(), s.stage.status.as_str())).collect();
         assert_eq!(stages, vec![
@@ -175,12 +175,12 @@ on_both_backends! {
         env.ok("2026-02-09T09:00:00Z", json!({"type": "advance_case", "case_ref": "RTB-3", "to_stage": "delay"})).await;
         let case = env.case("RTB-3").await;
         let eligibility = case.stages.iter().find(|s| s.stage.stage == "eligibility").unwrap();
-        assert_eq!(eligibility.stage.status, "diverted");
-        assert!(eligibility.tasks.iter().filter(|t| t.task != "check_exclusions").all(|t| t.status == "cancelled"));
+        assert_eq!(eligibility.stage.status.as_str(), "diverted");
+        assert!(eligibility.tasks.iter().filter(|t| t.task != "check_exclusions").all(|t| t.status.as_str() == "cancelled"));
         assert_eq!(env.open_stage("RTB-3").await.as_deref(), Some("delay"));
 
         complete_all(&env, "2026-02-09T10:00:00Z", "RTB-3", &["record_rtb6", "serve_rtb7_counter_notice"], "off1").await;
-        assert_eq!(env.case("RTB-3").await.case.status, "awaiting_advance");
+        assert_eq!(env.case("RTB-3").await.case.status.as_str(), "awaiting_advance");
         let reason = env.rejected("2026-02-10T09:00:00Z", json!({"type": "advance_case", "case_ref": "RTB-3", "to_stage": "completion"})).await;
         assert!(reason.contains("choose one of: eligibility, offer"), "{reason}");
         env.ok("2026-02-10T09:00:00Z", json!({"type": "advance_case", "case_ref": "RTB-3", "to_stage": "eligibility"})).await;

@@ -84,7 +84,7 @@ async fn dates(env: &Env, case_ref: &str, task: &str) -> (String, String, String
         .clone();
     let f =
         |d: Option<chrono::DateTime<chrono::Utc>>| d.map(|d| d.to_rfc3339()).unwrap_or_default();
-    (t.sla_state.clone(), f(t.amber_at), f(t.target_at))
+    (t.sla_state.to_string(), f(t.amber_at), f(t.target_at))
 }
 
 async fn stage_dates(env: &Env, case_ref: &str, stage: &str) -> (String, String, String) {
@@ -99,7 +99,7 @@ async fn stage_dates(env: &Env, case_ref: &str, stage: &str) -> (String, String,
         .clone();
     let f =
         |d: Option<chrono::DateTime<chrono::Utc>>| d.map(|d| d.to_rfc3339()).unwrap_or_default();
-    (s.sla_state, f(s.amber_at), f(s.target_at))
+    (s.sla_state.to_string(), f(s.amber_at), f(s.target_at))
 }
 
 fn at(d: &str) -> String {

@@ -145,7 +145,7 @@ pub(super) async fn advance_case(
         cal: rules.calendar(&def),
         sandbox: &rules.sandbox,
     };
-    if case.status == "awaiting_advance" {
+    if case.status == crate::states::CaseStatus::AwaitingAdvance {
         return choose_next_stage(tx, &def, &case, (to, target), ctx).await;
     }
     let Some(open) = rows::open_stage(&mut *tx, case.id).await? else {
@@ -319,7 +319,7 @@ pub(super) async fn close_case(
     for s in rows::stages_of(&mut *tx, case.id)
         .await?
         .iter()
-        .filter(|s| s.status == "open")
+        .filter(|s| s.status == crate::states::StageStatus::Open)
     {
         progress::finish_stage(tx, &case, s, "closed", "case closed", ctx).await?;
     }

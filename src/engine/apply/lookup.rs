@@ -35,7 +35,7 @@ pub async fn open_case(
 ) -> Result<(CaseRow, std::sync::Arc<Definition>), ApplyError> {
     let case = any_case(tx, case_ref).await?;
     if !case.is_open() {
-        let outcome = case.outcome.as_deref().unwrap_or(&case.status);
+        let outcome = case.outcome.as_deref().unwrap_or(case.status.as_str());
         return Err(Rejection(format!(
             "case {case_ref} is {} (outcome: {outcome}); it takes no more changes",
             case.status

@@ -202,7 +202,7 @@ pub(super) async fn release_task(
 ) -> Applied {
     let (case, def) = open_case(tx, rules, &t.case_ref).await?;
     let (task, _) = task_in_open_stage(tx, &def, &case, &t.task).await?;
-    if task.status != "on_hold" {
+    if task.status != crate::states::TaskStatus::OnHold {
         return reject_task(&case, &task, &format!("is {}, not on hold", task.status));
     }
     holds::release(tx, rules, &case, &task, "released early", CRM, now).await?;
