@@ -14,3 +14,21 @@ pub struct Ctx<'a> {
     /// The rule sandbox, for targets decided by an expression.
     pub sandbox: &'a crate::script::Sandbox,
 }
+
+impl<'a> Ctx<'a> {
+    /// The context of a change to a case under `definition`, with the rule set's calendar for it
+    /// and its sandbox.
+    pub fn new(
+        rules: &'a crate::rules::RuleSet,
+        definition: &crate::definitions::Definition,
+        now: DateTime<Utc>,
+        actor: &'a str,
+    ) -> Ctx<'a> {
+        Ctx {
+            now,
+            actor,
+            cal: rules.calendar(definition),
+            sandbox: &rules.sandbox,
+        }
+    }
+}

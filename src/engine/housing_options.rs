@@ -370,12 +370,7 @@ async fn complete_pack_task(
         .await?
         .filter(|s| s.id == task.stage_id)
         .ok_or(sqlx::Error::RowNotFound)?;
-    let ctx = Ctx {
-        now,
-        actor: ENGINE,
-        cal: rules.calendar(def),
-        sandbox: &rules.sandbox,
-    };
+    let ctx = Ctx::new(rules, def, now, ENGINE);
     let outcome = format!("housing pack v{version}");
     progress::complete_task(tx, def, case, &stage_row, task, now, Some(&outcome), ctx).await?;
     Ok(())

@@ -72,12 +72,7 @@ pub(super) async fn create_case(
         &def,
         &case,
         def.first_stage(),
-        Ctx {
-            now,
-            actor: events::ENGINE,
-            cal: rules.calendar(&def),
-            sandbox: &rules.sandbox,
-        },
+        Ctx::new(rules, &def, now, events::ENGINE),
     )
     .await?;
     Ok(())
@@ -139,12 +134,7 @@ pub(super) async fn advance_case(
         ))
         .map_err(Into::into);
     };
-    let ctx = Ctx {
-        now,
-        actor: CRM,
-        cal: rules.calendar(&def),
-        sandbox: &rules.sandbox,
-    };
+    let ctx = Ctx::new(rules, &def, now, CRM);
     if case.status == crate::states::CaseStatus::AwaitingAdvance {
         return choose_next_stage(tx, &def, &case, (to, target), ctx).await;
     }
@@ -310,12 +300,7 @@ pub(super) async fn close_case(
         known_user(tx, "by", by).await?;
     }
     let actor = c.by.as_deref().unwrap_or(CRM);
-    let ctx = Ctx {
-        now,
-        actor,
-        cal: rules.calendar(&def),
-        sandbox: &rules.sandbox,
-    };
+    let ctx = Ctx::new(rules, &def, now, actor);
     for s in rows::stages_of(&mut *tx, case.id)
         .await?
         .iter()

@@ -61,12 +61,7 @@ pub(super) async fn activate_task(
         stage,
         &task,
         crate::definitions::model::Activation::Manual,
-        Ctx {
-            now,
-            actor: CRM,
-            cal: rules.calendar(&def),
-            sandbox: &rules.sandbox,
-        },
+        Ctx::new(rules, &def, now, CRM),
     )
     .await?;
     Ok(())
@@ -100,12 +95,7 @@ pub(super) async fn complete_task(
         &task,
         at,
         t.outcome.as_deref(),
-        Ctx {
-            now,
-            actor: &t.by,
-            cal: rules.calendar(&def),
-            sandbox: &rules.sandbox,
-        },
+        Ctx::new(rules, &def, now, &t.by),
     )
     .await?;
     Ok(())
@@ -150,12 +140,7 @@ pub(super) async fn skip_task(
         &def,
         &case,
         &stage_row,
-        Ctx {
-            now,
-            actor,
-            cal: rules.calendar(&def),
-            sandbox: &rules.sandbox,
-        },
+        Ctx::new(rules, &def, now, actor),
     )
     .await?;
     Ok(())
