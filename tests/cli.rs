@@ -24,7 +24,11 @@ fn workdir() -> tempfile::TempDir {
 }
 
 fn casewarden(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_casewarden"));
+    in_workdir(Command::new(env!("CARGO_BIN_EXE_casewarden")), dir)
+}
+
+/// Runs `c` in `dir` with none of this process's casewarden settings or log filter.
+fn in_workdir(mut c: Command, dir: &Path) -> Command {
     c.current_dir(dir).env_remove("RUST_LOG");
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("CASEWARDEN__")) {
         c.env_remove(k);
@@ -580,18 +584,24 @@ fn check_refuses_a_workflow_whose_tasks_form_a_cycle_or_name_unknown_tasks() {
     assert!(stderr.contains("triage"), "{stderr}");
 }
 
+/// A housing options team, an applicant, and case HO-9 from enquiry to its pack.
+const HOUSING_OPTIONS_CASE: [&str; 6] = [
+    r#"{"type":"upsert_role","ref":"housing_options","name":"Housing options"}"#,
+    r#"{"type":"upsert_user","ref":"ho1","name":"Hana Options","email":"hana@example.org","roles":["housing_options"]}"#,
+    r#"{"type":"upsert_contact","ref":"a1","name":"Alex Applicant","email":"alex@example.net"}"#,
+    r#"{"type":"create_case","case_ref":"HO-9","kind":"housing_options","workflow":"section_21","country":"england","applicant":"a1","received_at":"2026-03-02T09:30:00Z"}"#,
+    r#"{"type":"submit_enquiry","case_ref":"HO-9","by":"ho1","answers":{"safe_place_tonight":true,"has_section_21_notice":true,"notice_expiry_date":"2026-04-24","court_papers":"none","deposit":"protected","household":"single","income_sources":["employment"],"support_needs":["none"],"contact_by_email_ok":true}}"#,
+    r#"{"type":"render_pack","case_ref":"HO-9","by":"ho1"}"#,
+];
+
 #[test]
 fn a_housing_options_case_shows_its_target_answers_advice_and_pack() {
     let dir = workdir();
-    let commands = [
-        r#"{"type":"upsert_role","ref":"housing_options","name":"Housing options"}"#,
-        r#"{"type":"upsert_user","ref":"ho1","name":"Hana Options","email":"hana@example.org","roles":["housing_options"]}"#,
-        r#"{"type":"upsert_contact","ref":"a1","name":"Alex Applicant","email":"alex@example.net"}"#,
-        r#"{"type":"create_case","case_ref":"HO-9","kind":"housing_options","workflow":"section_21","country":"england","applicant":"a1","received_at":"2026-03-02T09:30:00Z"}"#,
-        r#"{"type":"submit_enquiry","case_ref":"HO-9","by":"ho1","answers":{"safe_place_tonight":true,"has_section_21_notice":true,"notice_expiry_date":"2026-04-24","court_papers":"none","deposit":"protected","household":"single","income_sources":["employment"],"support_needs":["none"],"contact_by_email_ok":true}}"#,
-        r#"{"type":"render_pack","case_ref":"HO-9","by":"ho1"}"#,
-    ];
-    std::fs::write(dir.path().join("commands.jsonl"), commands.join("\n")).unwrap();
+    std::fs::write(
+        dir.path().join("commands.jsonl"),
+        HOUSING_OPTIONS_CASE.join("\n"),
+    )
+    .unwrap();
     assert!(
         run(dir.path(), &["submit", "commands.jsonl"])
             .status
@@ -675,13 +685,8 @@ fn casewarden_under_umask_022(dir: &Path) -> Command {
         "-c",
         "umask 022; exec \"$0\" \"$@\"",
         env!("CARGO_BIN_EXE_casewarden"),
-    ])
-    .current_dir(dir)
-    .env_remove("RUST_LOG");
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("CASEWARDEN__")) {
-        c.env_remove(k);
-    }
-    c
+    ]);
+    in_workdir(c, dir)
 }
 
 fn mode(path: &Path) -> u32 {
@@ -709,15 +714,11 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn files_holding_personal_data_are_for_casewardens_user_only_whatever_the_umask() {
     let dir = workdir();
-    let commands = [
-        r#"{"type":"upsert_role","ref":"housing_options","name":"Housing options"}"#,
-        r#"{"type":"upsert_user","ref":"ho1","name":"Hana Options","email":"hana@example.org","roles":["housing_options"]}"#,
-        r#"{"type":"upsert_contact","ref":"a1","name":"Alex Applicant","email":"alex@example.net"}"#,
-        r#"{"type":"create_case","case_ref":"HO-9","kind":"housing_options","workflow":"section_21","country":"england","applicant":"a1","received_at":"2026-03-02T09:30:00Z"}"#,
-        r#"{"type":"submit_enquiry","case_ref":"HO-9","by":"ho1","answers":{"safe_place_tonight":true,"has_section_21_notice":true,"notice_expiry_date":"2026-04-24","court_papers":"none","deposit":"protected","household":"single","income_sources":["employment"],"support_needs":["none"],"contact_by_email_ok":true}}"#,
-        r#"{"type":"render_pack","case_ref":"HO-9","by":"ho1"}"#,
-    ];
-    std::fs::write(dir.path().join("commands.jsonl"), commands.join("\n")).unwrap();
+    std::fs::write(
+        dir.path().join("commands.jsonl"),
+        HOUSING_OPTIONS_CASE.join("\n"),
+    )
+    .unwrap();
     let out = casewarden_under_umask_022(dir.path())
         .args(["submit", "commands.jsonl"])
         .output()
