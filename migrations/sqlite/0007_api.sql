@@ -1,0 +1,18 @@
+-- The integration API. Clients are the systems that call it: each has a bearer token, of which
+-- only the SHA-256 is kept, and scopes saying what it may do. A revoked client keeps its row
+-- (the inbox and the event log name it), so a name can be issued again only once revoked.
+CREATE TABLE api_clients (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    name        TEXT    NOT NULL,
+    token_hash  TEXT    NOT NULL UNIQUE,
+    scopes      TEXT    NOT NULL,
+    created_at  TEXT    NOT NULL,
+    revoked_at  TEXT
+);
+CREATE UNIQUE INDEX api_clients_live_name ON api_clients (name) WHERE revoked_at IS NULL;
+
+-- Which client submitted a command (NULL: written into the table directly, or by `submit`),
+-- and the range of event ids its application wrote (NULL when it wrote none).
+ALTER TABLE inbox ADD COLUMN client TEXT;
+ALTER TABLE inbox ADD COLUMN first_event_id INTEGER;
+ALTER TABLE inbox ADD COLUMN last_event_id INTEGER;
