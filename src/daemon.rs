@@ -1,33 +1,45 @@
-//! `casewarden run`: passes on a cron schedule until SIGTERM or SIGINT, which let the pass under
-//! way finish. SIGHUP reloads rules and templates between passes, keeping the running set if the
-//! new one has problems. systemd hears READY once migrations and rules are loaded, and STOPPING
-//! at shutdown.
+//! `casewarden run`: passes on a cron schedule, and at once when the API queues a command, until
+//! SIGTERM or SIGINT, which let the pass under way finish. The integration API is served from
+//! the same process. SIGHUP reloads rules and templates between passes, keeping the running set
+//! if the new one has problems, and the API's TLS certificate. systemd hears READY once
+//! migrations and rules are loaded and the API listens, and STOPPING at shutdown.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::mpsc;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::Db;
 use crate::events::kinds::{Kind, RulesLoaded, RulesRejected};
 use crate::events::{self, ENGINE};
+use crate::live::Live;
 use crate::startup::{self, App};
 
 /// Runs until `shutdown` is cancelled (the signal handlers cancel it).
 pub async fn run(app: App, shutdown: CancellationToken) -> anyhow::Result<()> {
     let engine = app.engine.clone();
-    let (trigger, mut triggered) = mpsc::channel::<()>(1);
+    let schedule = app.settings.daemon.schedule.clone();
+    let live = Live::new(
+        engine.rules().hash.clone(),
+        crate::clock::now(),
+        interval(&schedule),
+    );
+    let api = if app.settings.api.enabled {
+        let state =
+            crate::api::ApiState::new(engine.clone(), live.clone(), app.settings.api.clone());
+        Some(crate::api::Server::start(state).await?)
+    } else {
+        None
+    };
     let mut scheduler = JobScheduler::new()
         .await
         .context("starting the scheduler")?;
-    let schedule = app.settings.daemon.schedule.clone();
-    let job_trigger = trigger.clone();
+    let job_live = live.clone();
     let job = Job::new_async(schedule.as_str(), move |_, _| {
-        // A full channel means a pass is already due: triggers coalesce, passes never overlap.
-        let _ = job_trigger.try_send(());
+        // Rings coalesce: a pass already due is not run twice, and passes never overlap.
+        job_live.ring();
         Box::pin(async {})
     })
     .with_context(|| {
@@ -35,7 +47,7 @@ pub async fn run(app: App, shutdown: CancellationToken) -> anyhow::Result<()> {
     })?;
     scheduler.add(job).await?;
     scheduler.start().await?;
-    let _ = trigger.try_send(());
+    live.ring();
 
     let mut hangup = signal(SignalKind::hangup())?;
     // Rule edits are picked up by polling a fingerprint of the files; a change is loaded once the
@@ -62,31 +74,59 @@ pub async fn run(app: App, shutdown: CancellationToken) -> anyhow::Result<()> {
             _ = hangup.recv() => {
                 loaded = fingerprint(&watched);
                 seen = loaded;
-                refused = reload(&app, "SIGHUP", refused).await;
+                refused = reload(&app, &live, "SIGHUP", refused).await;
+                if let Some(api) = &api
+                    && let Err(e) = api.reload_tls().await
+                {
+                    tracing::error!(error = format!("{e:#}"), "TLS certificate not reloaded; the old one stays in use");
+                }
             }
             _ = watch.tick(), if app.settings.daemon.watch_rules => {
                 let now = fingerprint(&watched);
                 if now != loaded && now == seen {
                     loaded = now;
-                    refused = reload(&app, "files changed", refused).await;
+                    refused = reload(&app, &live, "files changed", refused).await;
                 }
                 seen = now;
             }
-            Some(()) = triggered.recv() => {
-                if let Err(e) = engine.run_live_pass().await {
+            () = live.rung() => {
+                let started = crate::clock::now();
+                let result = engine.run_live_pass().await;
+                if let Err(e) = &result {
                     tracing::error!(error = %e, "pass failed; the next pass will retry");
                 }
+                live.passed(started, crate::clock::now(), result.is_ok());
             }
         }
     }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     tracing::info!("shutting down");
+    if let Some(api) = api {
+        api.shutdown().await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(5), scheduler.shutdown()).await;
     engine.db.close().await;
     Ok(())
 }
 
-/// Loads the rule set again; swaps it in only if it has no problems.
+/// The longest gap between two passes the schedule makes (over its next few firings): how
+/// stale the last pass may be before the daemon is not ready.
+fn interval(schedule: &str) -> Duration {
+    let parsed = croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .build()
+        .parse(schedule);
+    let Ok(cron) = parsed else {
+        return Duration::from_secs(3600);
+    };
+    let times: Vec<_> = cron.iter_after(crate::clock::now()).take(8).collect();
+    times
+        .windows(2)
+        .filter_map(|w| (w[1] - w[0]).to_std().ok())
+        .max()
+        .unwrap_or(Duration::from_secs(3600))
+}
+
 /// A hash of every file's path, size and modification time under `dirs`.
 fn fingerprint(dirs: &[std::path::PathBuf]) -> u64 {
     use std::hash::{Hash, Hasher};
@@ -112,7 +152,7 @@ fn fingerprint(dirs: &[std::path::PathBuf]) -> u64 {
 }
 
 /// Reloads the rule set; returns whether it was refused.
-async fn reload(app: &App, why: &str, after_refusal: bool) -> bool {
+async fn reload(app: &App, live: &Live, why: &str, after_refusal: bool) -> bool {
     tracing::info!(trigger = why, "reloading rules and templates");
     let db: &Db = &app.engine.db;
     let now = crate::clock::now();
@@ -132,6 +172,7 @@ async fn reload(app: &App, why: &str, after_refusal: bool) -> bool {
                 tracing::error!(error = %e, "could not publish the new working days; the worklists keep the old ones");
             }
             app.engine.swap_rules(rules);
+            live.rules_loaded(hash.clone(), now);
             tracing::info!(rules = %hash, "rules reloaded");
             record(db, now, Kind::RulesLoaded(RulesLoaded { hash })).await
         }
@@ -140,6 +181,7 @@ async fn reload(app: &App, why: &str, after_refusal: bool) -> bool {
                 tracing::error!(problem = %p, "rule set refused; the running rules stay in force");
             }
             let list: Vec<String> = problems.0.iter().map(ToString::to_string).collect();
+            live.rules_rejected(list.clone(), now);
             let rejected = RulesRejected {
                 problems: list,
                 kept: app.engine.rules().hash.clone(),

@@ -3,6 +3,7 @@
 //! TOML definitions, and records every change in an append-only event log.
 
 pub mod advice;
+pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod commands;
@@ -14,6 +15,7 @@ pub mod engine;
 pub mod events;
 pub mod facts;
 pub mod files;
+pub mod live;
 pub mod mail;
 pub mod outbox;
 pub mod output;

@@ -20,6 +20,7 @@ pub struct Settings {
     pub mail: crate::mail::MailSettings,
     pub packs: crate::engine::pack_files::PackSettings,
     pub daemon: DaemonSettings,
+    pub api: crate::api::ApiSettings,
     pub log: LogSettings,
 }
 
@@ -190,6 +191,7 @@ impl Settings {
         self.rules.limits.check()?;
         self.engine.check()?;
         self.mail.check()?;
+        self.api.check()?;
         self.daemon.check(crate::clock::now())
     }
 }

@@ -63,6 +63,8 @@ pub struct Engine {
     pub(super) mail: Option<(Arc<crate::mail::Mailer>, Arc<crate::mail::MailSettings>)>,
     /// Where housing packs are written, and the organisation named in them.
     pub(super) packs: Arc<(pack_files::PackSettings, String)>,
+    /// Counts the passes whose ingest step decided a command, for callers waiting on one.
+    pub(super) ingested: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Engine {
@@ -76,6 +78,7 @@ impl Engine {
                 pack_files::PackSettings::default(),
                 crate::mail::MailSettings::default().organisation,
             )),
+            ingested: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
     }
 
@@ -103,6 +106,11 @@ impl Engine {
     /// Replaces the rule set between passes.
     pub fn swap_rules(&self, rules: RuleSet) {
         *self.rules.write().expect("rule set lock poisoned") = Arc::new(rules);
+    }
+
+    /// Changes each time a pass has decided commands: wait on it, then look at the inbox rows.
+    pub fn ingested(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.ingested.subscribe()
     }
 
     /// Runs every step once as if the time were `now`.
@@ -155,6 +163,9 @@ impl Engine {
             ingest::run_once(db, rules, clock, batch, max_bytes).await
         })
         .await;
+        if ingest.accepted + ingest.rejected + ingest.duplicates > 0 {
+            self.ingested.send_modify(|n| *n += 1);
+        }
         // The other steps run at the pass's time, or, live, at the time they start.
         let now = match clock {
             Now::At(_) => now,

@@ -11,6 +11,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use super::system::*;
+
 /// One row of the event log as a CRM reads it (the `events` table, `casewarden events`).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Record {
@@ -19,7 +21,7 @@ pub struct Record {
     /// The case the event belongs to; null for events of the whole system.
     pub case_ref: Option<String>,
     pub at: DateTime<Utc>,
-    /// Who did it: a user's ref, `crm`, `casewarden` or `operator`.
+    /// Who did it: a user's ref, an API client's name, `crm`, `casewarden` or `operator`.
     pub actor: String,
     #[serde(flatten)]
     pub event: Kind,
@@ -69,6 +71,8 @@ pub enum Kind {
     ContactGroupUpserted(ContactGroupUpserted),
     RulesLoaded(RulesLoaded),
     RulesRejected(RulesRejected),
+    ApiClientAdded(ApiClientAdded),
+    ApiClientRevoked(ApiClientRevoked),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -440,50 +444,6 @@ pub struct NotificationDead {
 #[serde(deny_unknown_fields)]
 pub struct NotificationRequeued {
     pub outbox_id: i64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UserUpserted {
-    pub user: String,
-    pub roles: Vec<String>,
-    pub line_manager: Option<String>,
-    pub active: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RoleUpserted {
-    pub role: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ContactUpserted {
-    pub contact: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ContactGroupUpserted {
-    pub group: String,
-    /// The number of members.
-    pub members: i64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RulesLoaded {
-    pub hash: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RulesRejected {
-    /// `file:line:col: error: …` texts.
-    pub problems: Vec<String>,
-    /// The hash of the rule set still in force.
-    pub kept: String,
 }
 
 /// The events' JSON Schema (draft 2020-12): one event as [`Record`]. Published as

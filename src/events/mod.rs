@@ -2,6 +2,7 @@
 //! the change. CRMs follow it by id; it is each case's audit trail.
 
 pub mod kinds;
+mod system;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -70,6 +71,19 @@ async fn append(
 pub async fn for_case<'a>(on: impl Into<Ex<'a>>, case_id: i64) -> Result<Vec<Event>, sqlx::Error> {
     sql("SELECT id, case_ref, at, kind, actor, data FROM events WHERE case_id = $1 ORDER BY id")
         .bind(case_id)
+        .fetch_all(on)
+        .await
+}
+
+/// Events with ids from `first` to `last`, in order: a command's, from its inbox row's range.
+pub async fn between<'a>(
+    on: impl Into<Ex<'a>>,
+    first: i64,
+    last: i64,
+) -> Result<Vec<Event>, sqlx::Error> {
+    sql("SELECT id, case_ref, at, kind, actor, data FROM events WHERE id >= $1 AND id <= $2 ORDER BY id")
+        .bind(first)
+        .bind(last)
         .fetch_all(on)
         .await
 }
