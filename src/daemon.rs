@@ -19,94 +19,134 @@ use crate::startup::{self, App};
 
 /// Runs until `shutdown` is cancelled (the signal handlers cancel it).
 pub async fn run(app: App, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let engine = app.engine.clone();
-    let schedule = app.settings.daemon.schedule.clone();
-    let live = Live::new(
-        engine.rules().hash.clone(),
-        crate::clock::now(),
-        interval(&schedule),
-    );
-    let api = if app.settings.api.enabled {
-        let state =
-            crate::api::ApiState::new(engine.clone(), live.clone(), app.settings.api.clone());
-        Some(crate::api::Server::start(state).await?)
-    } else {
-        None
-    };
-    let mut scheduler = JobScheduler::new()
-        .await
-        .context("starting the scheduler")?;
-    let job_live = live.clone();
-    let job = Job::new_async(schedule.as_str(), move |_, _| {
-        // Rings coalesce: a pass already due is not run twice, and passes never overlap.
-        job_live.ring();
-        Box::pin(async {})
-    })
-    .with_context(|| {
-        format!("daemon.schedule {schedule:?} is not a 6-field cron expression (seconds first)")
-    })?;
-    scheduler.add(job).await?;
-    scheduler.start().await?;
-    live.ring();
+    Daemon::start(app).await?.run(shutdown).await
+}
 
-    let mut hangup = signal(SignalKind::hangup())?;
-    // Rule edits are picked up by polling a fingerprint of the files; a change is loaded once the
-    // files have stopped changing for one interval, so a half-saved edit is not tried.
-    let watched = [
-        app.settings.rules.dir.clone(),
-        app.settings.templates.dir.clone(),
-    ];
-    let mut watch = tokio::time::interval(Duration::from_millis(
-        app.settings.daemon.watch_interval_ms.max(100),
-    ));
-    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut loaded = fingerprint(&watched);
-    // Whether the last reload was refused: then the next good set is always announced, even if
-    // it is the set already running.
-    let mut refused = false;
-    let mut seen = loaded;
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
-    tracing::info!(rules = %engine.rules().hash, schedule = %schedule, "casewarden is running");
-    loop {
-        tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break,
-            _ = hangup.recv() => {
-                loaded = fingerprint(&watched);
-                seen = loaded;
-                refused = reload(&app, &live, "SIGHUP", refused).await;
-                if let Some(api) = &api
-                    && let Err(e) = api.reload_tls().await
-                {
-                    tracing::error!(error = format!("{e:#}"), "TLS certificate not reloaded; the old one stays in use");
+/// A daemon that has started: the API listens, the schedule runs, the first pass is due.
+pub struct Daemon {
+    app: App,
+    live: Live,
+    api: Option<crate::api::Server>,
+    scheduler: JobScheduler,
+}
+
+impl Daemon {
+    pub async fn start(app: App) -> anyhow::Result<Daemon> {
+        let engine = app.engine.clone();
+        let schedule = app.settings.daemon.schedule.clone();
+        let live = Live::new(
+            engine.rules().hash.clone(),
+            crate::clock::now(),
+            interval(&schedule),
+        );
+        let api = if app.settings.api.enabled {
+            let state =
+                crate::api::ApiState::new(engine.clone(), live.clone(), app.settings.api.clone());
+            Some(crate::api::Server::start(state).await?)
+        } else {
+            None
+        };
+        let scheduler = JobScheduler::new()
+            .await
+            .context("starting the scheduler")?;
+        let job_live = live.clone();
+        let job = Job::new_async(schedule.as_str(), move |_, _| {
+            // Rings coalesce: a pass already due is not run twice, and passes never overlap.
+            job_live.ring();
+            Box::pin(async {})
+        })
+        .with_context(|| {
+            format!("daemon.schedule {schedule:?} is not a 6-field cron expression (seconds first)")
+        })?;
+        scheduler.add(job).await?;
+        scheduler.start().await?;
+        live.ring();
+        Ok(Daemon {
+            app,
+            live,
+            api,
+            scheduler,
+        })
+    }
+
+    /// Where the API listens, if it is enabled.
+    pub fn api_address(&self) -> Option<std::net::SocketAddr> {
+        self.api.as_ref().map(|a| a.address)
+    }
+
+    pub fn live(&self) -> &Live {
+        &self.live
+    }
+
+    /// Answers rings, signals and rule edits until `shutdown` is cancelled.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Daemon {
+            app,
+            live,
+            api,
+            mut scheduler,
+        } = self;
+        let engine = app.engine.clone();
+        let schedule = app.settings.daemon.schedule.clone();
+        let mut hangup = signal(SignalKind::hangup())?;
+        // Rule edits are picked up by polling a fingerprint of the files; a change is loaded once the
+        // files have stopped changing for one interval, so a half-saved edit is not tried.
+        let watched = [
+            app.settings.rules.dir.clone(),
+            app.settings.templates.dir.clone(),
+        ];
+        let mut watch = tokio::time::interval(Duration::from_millis(
+            app.settings.daemon.watch_interval_ms.max(100),
+        ));
+        watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut loaded = fingerprint(&watched);
+        // Whether the last reload was refused: then the next good set is always announced, even if
+        // it is the set already running.
+        let mut refused = false;
+        let mut seen = loaded;
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+        tracing::info!(rules = %engine.rules().hash, schedule = %schedule, "casewarden is running");
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                _ = hangup.recv() => {
+                    loaded = fingerprint(&watched);
+                    seen = loaded;
+                    refused = reload(&app, &live, "SIGHUP", refused).await;
+                    if let Some(api) = &api
+                        && let Err(e) = api.reload_tls().await
+                    {
+                        tracing::error!(error = format!("{e:#}"), "TLS certificate not reloaded; the old one stays in use");
+                    }
                 }
-            }
-            _ = watch.tick(), if app.settings.daemon.watch_rules => {
-                let now = fingerprint(&watched);
-                if now != loaded && now == seen {
-                    loaded = now;
-                    refused = reload(&app, &live, "files changed", refused).await;
+                _ = watch.tick(), if app.settings.daemon.watch_rules => {
+                    let now = fingerprint(&watched);
+                    if now != loaded && now == seen {
+                        loaded = now;
+                        refused = reload(&app, &live, "files changed", refused).await;
+                    }
+                    seen = now;
                 }
-                seen = now;
-            }
-            () = live.rung() => {
-                let started = crate::clock::now();
-                let result = engine.run_live_pass().await;
-                if let Err(e) = &result {
-                    tracing::error!(error = %e, "pass failed; the next pass will retry");
+                () = live.rung() => {
+                    let started = crate::clock::now();
+                    let result = engine.run_live_pass().await;
+                    if let Err(e) = &result {
+                        tracing::error!(error = %e, "pass failed; the next pass will retry");
+                    }
+                    live.passed(started, crate::clock::now(), result.is_ok());
                 }
-                live.passed(started, crate::clock::now(), result.is_ok());
             }
         }
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+        tracing::info!("shutting down");
+        if let Some(api) = api {
+            api.shutdown().await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), scheduler.shutdown()).await;
+        engine.db.close().await;
+        Ok(())
     }
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
-    tracing::info!("shutting down");
-    if let Some(api) = api {
-        api.shutdown().await;
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(5), scheduler.shutdown()).await;
-    engine.db.close().await;
-    Ok(())
 }
 
 /// The longest gap between two passes the schedule makes (over its next few firings): how

@@ -19,7 +19,7 @@ mod checks;
 mod child;
 #[path = "common/mod.rs"]
 mod common;
-#[path = "engine/pg.rs"]
+#[path = "common/pg.rs"]
 mod pg;
 #[path = "fault/smtp.rs"]
 mod smtp;

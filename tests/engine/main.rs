@@ -5,6 +5,7 @@ mod common;
 mod helpers;
 mod indexes;
 mod mail;
+#[path = "../common/pg.rs"]
 mod pg;
 
 mod allocation;

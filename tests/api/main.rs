@@ -1,0 +1,10 @@
+//! The integration API's suite: a real daemon (engine, schedule and HTTP server) on an
+//! ephemeral loopback port, a real HTTP client, each scenario on SQLite and on PostgreSQL.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod harness;
+#[path = "../common/pg.rs"]
+mod pg;
+
+mod commands;
