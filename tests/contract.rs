@@ -31,6 +31,11 @@ fn the_published_command_schema_is_the_one_generated_from_the_types() {
     );
 }
 
+#[test]
+fn the_published_openapi_document_is_the_generated_one() {
+    assert_published("docs/openapi.json", casewarden::api::openapi::document());
+}
+
 /// The command examples of a document: lines in code blocks that are a JSON object with a type.
 fn examples(doc: &str) -> Vec<(usize, String)> {
     let text = std::fs::read_to_string(repo(doc)).unwrap();

@@ -21,7 +21,7 @@ pub async fn healthz() -> Json<Health> {
 }
 
 pub async fn readyz(State(state): State<ApiState>) -> Response {
-    let database: Result<(i64,), _> = crate::db::sql("SELECT 1").fetch_one(&state.engine.db).await;
+    let database = crate::db::sql("SELECT 1").execute(&state.engine.db).await;
     if let Err(e) = database {
         tracing::warn!(error = %e, "readiness: the database does not answer");
         return Problem::unavailable("the database does not answer").into_response();

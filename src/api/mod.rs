@@ -6,7 +6,9 @@
 pub mod auth;
 pub mod clients;
 mod commands;
+pub mod endpoints;
 mod health;
+pub mod openapi;
 pub mod problem;
 mod server;
 pub mod settings;
@@ -16,11 +18,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post};
 
 use crate::engine::Engine;
 use crate::live::Live;
-use clients::Scope;
 use problem::Problem;
 pub use server::Server;
 pub use settings::ApiSettings;
@@ -56,27 +56,27 @@ impl ApiState {
     }
 }
 
-/// Every route, each group behind the scope it needs.
+/// Every route of the endpoint table, each behind the scope it needs.
 pub fn router(state: ApiState) -> Router {
-    let scoped = |scope: Scope, routes: Router<ApiState>| {
-        routes.route_layer(middleware::from_fn_with_state(scope, auth::require))
-    };
-    let commands = scoped(
-        Scope::CommandsWrite,
-        Router::new()
-            .route("/v1/commands", post(commands::submit))
-            .route("/v1/commands/{id}", get(commands::outcome)),
-    );
-    let authenticated = Router::new()
-        .merge(commands)
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::authenticate,
-        ));
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .merge(authenticated)
+    let mut open = Router::new();
+    let mut authenticated = Router::new();
+    for e in endpoints::endpoints() {
+        match e.scope {
+            None => open = open.route(e.path, e.route),
+            Some(scope) => {
+                authenticated = authenticated.route(
+                    e.path,
+                    e.route
+                        .route_layer(middleware::from_fn_with_state(scope, auth::require)),
+                )
+            }
+        }
+    }
+    let authenticated = authenticated.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::authenticate,
+    ));
+    open.merge(authenticated)
         .fallback(|| async {
             Problem::not_found("no such endpoint; the API is described at /v1/openapi.json")
         })
@@ -90,4 +90,10 @@ pub fn router(state: ApiState) -> Router {
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(server::access_log())
         .with_state(state)
+}
+
+/// The OpenAPI document, made once per process.
+async fn openapi_json() -> axum::Json<serde_json::Value> {
+    static DOCUMENT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    axum::Json(DOCUMENT.get_or_init(openapi::document).clone())
 }
