@@ -190,6 +190,7 @@ pub(super) async fn release_task(
     if task.status != crate::states::TaskStatus::OnHold {
         return reject_task(&case, &task, &format!("is {}, not on hold", task.status));
     }
-    holds::release(tx, rules, &case, &task, "released early", CRM, now).await?;
+    let by = holds::Releaser::Command(CRM);
+    holds::release(tx, rules, &case, &task, by, now).await?;
     Ok(())
 }
