@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use sha2::{Digest, Sha256};
 
-use super::apply::{ApplyError, apply};
+use super::apply::{ApplyError, CRM, apply};
 use super::error::StepError;
 use super::guard;
 use crate::clock::Now;
@@ -30,9 +30,9 @@ use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
 use crate::text;
 
-/// The oldest pending command, through `inbox_pending`.
+/// The oldest pending command, and the API client that submitted it, through `inbox_pending`.
 pub const NEXT_COMMAND: &str =
-    "SELECT id, attempts FROM inbox WHERE status = 'pending' ORDER BY id LIMIT 1";
+    "SELECT id, attempts, client FROM inbox WHERE status = 'pending' ORDER BY id LIMIT 1";
 
 /// Passes in which a command may fail for a reason of the engine's own before it is set aside.
 pub const MAX_ATTEMPTS: i64 = 3;
@@ -70,16 +70,18 @@ pub async fn run_once(
     let mut outcome = Outcome::default();
     for _ in 0..batch {
         let mut tx = db.begin_write().await?;
-        let Some((id, attempts)) = sql(NEXT_COMMAND)
-            .fetch_optional::<(i64, i64)>(&mut tx)
+        let Some((id, attempts, client)) = sql(NEXT_COMMAND)
+            .fetch_optional::<(i64, i64, Option<String>)>(&mut tx)
             .await?
         else {
             break;
         };
-        let decided =
-            std::panic::AssertUnwindSafe(Box::pin(decide(&mut tx, rules, clock, id, max_bytes)))
-                .catch_unwind()
-                .await;
+        let source = client.as_deref().unwrap_or(CRM);
+        let decided = std::panic::AssertUnwindSafe(Box::pin(decide(
+            &mut tx, rules, clock, id, source, max_bytes,
+        )))
+        .catch_unwind()
+        .await;
         let failure = match decided {
             Ok(Ok(decided)) => match tx.commit().await {
                 Ok(()) => {
@@ -144,12 +146,14 @@ enum Failure {
     Panic(String),
 }
 
-/// Reads, parses and applies one pending row, all inside `tx`.
+/// Reads, parses and applies one pending row, all inside `tx`, on behalf of `source` (see
+/// [`apply`]).
 async fn decide(
     tx: &mut Tx,
     rules: &RuleSet,
     clock: Now,
     id: i64,
+    source: &str,
     max_bytes: usize,
 ) -> Result<Decided, sqlx::Error> {
     let body = match read_body(tx, id, max_bytes).await? {
@@ -190,7 +194,7 @@ async fn decide(
     // A rejected command leaves nothing behind: its changes go back to the savepoint, and the
     // rejection is recorded in the same transaction, so no other writer comes between.
     sql("SAVEPOINT command").execute(&mut *tx).await?;
-    match apply(tx, rules, &envelope.command, now).await {
+    match apply(tx, rules, &envelope.command, now, source).await {
         Ok(()) => {
             sql("RELEASE SAVEPOINT command").execute(&mut *tx).await?;
             if !mark(tx, id, &envelope, "accepted", None, now).await? {
