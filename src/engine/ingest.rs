@@ -10,7 +10,8 @@
 //!   step stops at it, so commands keep their order, and the other steps of the pass still run.
 //!
 //! Every change is conditional on the row still being pending, so two instances sharing a
-//! PostgreSQL database never both decide the same command.
+//! PostgreSQL database never both decide the same command. A decided row keeps the range of the
+//! events its decision wrote ([`event_range`]).
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::apply::{ApplyError, CRM, apply};
 use super::error::StepError;
+use super::event_range;
 use super::guard;
 use crate::clock::Now;
 use crate::commands::{self, Envelope, Rejection};
@@ -146,9 +148,26 @@ enum Failure {
     Panic(String),
 }
 
-/// Reads, parses and applies one pending row, all inside `tx`, on behalf of `source` (see
-/// [`apply`]).
+/// Decides one pending row inside `tx`, on behalf of `source` (see [`apply`]), and records on it
+/// the range of events that wrote.
 async fn decide(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    clock: Now,
+    id: i64,
+    source: &str,
+    max_bytes: usize,
+) -> Result<Decided, sqlx::Error> {
+    let before = event_range::newest(tx).await?;
+    let decided = read_and_apply(tx, rules, clock, id, source, max_bytes).await?;
+    if !matches!(decided, Decided::Gone) {
+        event_range::record(tx, id, before).await?;
+    }
+    Ok(decided)
+}
+
+/// Reads, parses and applies one pending row, all inside `tx`.
+async fn read_and_apply(
     tx: &mut Tx,
     rules: &RuleSet,
     clock: Now,
@@ -383,7 +402,7 @@ async fn rejected(
 /// If even the event cannot be written, the row is still set aside, with the reason alone.
 async fn set_aside(db: &Db, id: i64, reason: &str, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
     let mut tx = db.begin_write().await?;
-    let recorded = rejected(&mut tx, id, None, &Rejection(reason.to_string()), now).await;
+    let recorded = reject_set_aside(&mut tx, id, reason, now).await;
     match recorded {
         Ok(_) => tx.commit().await,
         Err(e) => {
@@ -399,6 +418,21 @@ async fn set_aside(db: &Db, id: i64, reason: &str, now: DateTime<Utc>) -> Result
             tx.commit().await
         }
     }
+}
+
+/// Marks a row set aside as rejected, with its `command_rejected` event and that event's range.
+async fn reject_set_aside(
+    tx: &mut Tx,
+    id: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let before = event_range::newest(tx).await?;
+    let rejection = Rejection(reason.to_string());
+    if let Decided::Rejected = rejected(tx, id, None, &rejection, now).await? {
+        event_range::record(tx, id, before).await?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]

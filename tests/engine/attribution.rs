@@ -1,6 +1,8 @@
-//! Who a command's events name as their actor: the user in its `by`, else the API client that
-//! submitted it, else `crm`.
+//! What the log and the inbox say of a command: who its events name as their actor (the user in
+//! its `by`, else the API client that submitted it, else `crm`), and which events it wrote (the
+//! row's `first_event_id` and `last_event_id`).
 
+use casewarden::db::{Backend, sql};
 use casewarden::events::Event;
 use serde_json::{Value, json};
 
@@ -31,6 +33,31 @@ async fn written_after(env: &Env, after: i64) -> Vec<(String, String)> {
 
 async fn last_event_id(env: &Env) -> i64 {
     env.all_events().await.last().map_or(0, |e: &Event| e.id)
+}
+
+/// The ids of the events inbox row `id` says it wrote, first to last; empty when it says none.
+async fn events_of_row(env: &Env, id: i64) -> Vec<i64> {
+    let (first, last): (Option<i64>, Option<i64>) =
+        sql("SELECT first_event_id, last_event_id FROM inbox WHERE id = $1")
+            .bind(id)
+            .fetch_one(&env.db)
+            .await
+            .unwrap();
+    match (first, last) {
+        (Some(first), Some(last)) => (first..=last).collect(),
+        (None, None) => Vec::new(),
+        other => panic!("inbox #{id} has half a range: {other:?}"),
+    }
+}
+
+/// The ids of the events that match, in order.
+async fn ids_where(env: &Env, matches: impl Fn(&Event) -> bool) -> Vec<i64> {
+    env.all_events()
+        .await
+        .into_iter()
+        .filter(|e| matches(e))
+        .map(|e| e.id)
+        .collect()
 }
 
 fn hold(case_ref: &str, task: &str) -> Value {
@@ -119,8 +146,82 @@ on_both_backends! {
 
         let released = env.case("C-1").await.events.into_iter().rfind(|e| e.kind == "task_released").unwrap();
         assert_eq!((released.actor.as_str(), released.data.0["reason"].as_str()), ("casewarden", Some("released early")));
-        let told: i64 = casewarden::db::sql("SELECT COUNT(*) FROM outbox WHERE template = 'task_released'")
+        let told: i64 = sql("SELECT COUNT(*) FROM outbox WHERE template = 'task_released'")
             .scalar(&env.db).await.unwrap();
         assert_eq!(told, 0, "only the daemon's release at the date tells the owner");
+    }
+
+    async fn an_accepted_command_records_the_range_of_exactly_the_events_it_wrote(env: Env) {
+        env.seed_organisation().await;
+        // One pass: each command's range must stop where the next command's starts, and leave
+        // out what the pass's allocation step writes after all of them.
+        let role = env.insert_from(Some("dynamics"), &json!({"type": "upsert_role", "ref": "r1", "name": "Role 1"})).await;
+        let first = env.insert_from(Some("dynamics"), &rtb_claim("C-1", "tenant1", "freehold", "2026-01-05")).await;
+        let second = env.insert_from(None, &rtb_claim("C-2", "tenant2", "freehold", "2026-01-05")).await;
+        env.tick(T).await;
+
+        let of_role = ids_where(&env, |e| e.kind == "role_upserted" && e.data.0["role"] == "r1").await;
+        assert_eq!(events_of_row(&env, role).await, of_role);
+        for (id, case_ref) in [(first, "C-1"), (second, "C-2")] {
+            let allocation = |e: &Event| e.kind == "allocated" || e.kind == "allocation_needed";
+            let of_case = ids_where(&env, |e| e.case_ref.as_deref() == Some(case_ref) && !allocation(e)).await;
+            assert!(of_case.len() > 2, "creating {case_ref} wrote its case, stage and tasks: {of_case:?}");
+            assert_eq!(events_of_row(&env, id).await, of_case, "{case_ref}");
+            let allocated = ids_where(&env, |e| e.case_ref.as_deref() == Some(case_ref) && allocation(e)).await;
+            assert_eq!(allocated.len(), 1, "the pass allocated {case_ref} after its commands");
+        }
+    }
+
+    async fn a_rejection_records_its_command_rejected_event_and_a_duplicate_records_none(env: Env) {
+        env.seed_organisation().await;
+        let mut claim = rtb_claim("C-1", "tenant1", "freehold", "2026-01-05");
+        claim["command_id"] = json!("crm-1");
+        let original = env.insert_from(Some("dynamics"), &claim).await;
+        let repeat = env.insert_from(Some("dynamics"), &claim).await;
+        let unknown_case = env.insert_from(Some("dynamics"), &json!({"type": "release_task", "case_ref": "C-9", "task": "t"})).await;
+        let not_json = env.insert_raw("{not json").await;
+        env.tick(T).await;
+
+        assert_eq!(env.inbox(repeat).await.0, "duplicate");
+        assert_eq!(events_of_row(&env, repeat).await, Vec::<i64>::new(), "a duplicate writes no event");
+        assert!(!events_of_row(&env, original).await.is_empty(), "the command it repeats wrote events");
+        for id in [unknown_case, not_json] {
+            assert_eq!(env.inbox(id).await.0, "rejected");
+            let rejection = ids_where(&env, |e| e.kind == "command_rejected" && e.data.0["inbox_id"] == id).await;
+            assert_eq!(rejection.len(), 1);
+            assert_eq!(events_of_row(&env, id).await, rejection, "inbox #{id}");
+        }
+    }
+
+    async fn a_command_set_aside_after_failing_passes_records_its_command_rejected_event(env: Env) {
+        env.seed_organisation().await;
+        env.ok(T, rtb_claim("C-1", "tenant1", "freehold", "2026-01-05")).await;
+        // Every write of a note fails, as a database fault would.
+        match env.db.backend() {
+            Backend::Sqlite => {
+                sql("CREATE TRIGGER notes_fail BEFORE INSERT ON notes BEGIN SELECT RAISE(ABORT, 'notes are failing'); END")
+                    .execute(&env.db).await.unwrap();
+            }
+            Backend::Postgres => {
+                sql("CREATE FUNCTION notes_fail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'notes are failing'; END $$")
+                    .execute(&env.db).await.unwrap();
+                sql("CREATE TRIGGER notes_fail BEFORE INSERT ON notes FOR EACH ROW EXECUTE FUNCTION notes_fail()")
+                    .execute(&env.db).await.unwrap();
+            }
+        }
+        let note = env.insert_from(Some("dynamics"), &json!({"type": "add_note", "case_ref": "C-1", "by": "off1", "text": "hello"})).await;
+
+        let at = casewarden::clock::parse_time(T).unwrap();
+        for pass in 1..casewarden::engine::ingest::MAX_ATTEMPTS {
+            assert!(env.engine.run_pass(at).await.is_err(), "pass {pass} reports the failing step");
+        }
+        env.engine.run_pass(at).await.expect("the last pass sets the command aside and goes on");
+
+        let (status, reason) = env.inbox(note).await;
+        assert_eq!(status, "rejected");
+        assert!(reason.unwrap_or_default().contains("set aside so the queue moves on"));
+        let rejection = ids_where(&env, |e| e.kind == "command_rejected" && e.data.0["inbox_id"] == note).await;
+        assert_eq!(rejection.len(), 1);
+        assert_eq!(events_of_row(&env, note).await, rejection);
     }
 }
