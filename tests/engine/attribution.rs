@@ -224,4 +224,36 @@ on_both_backends! {
         assert_eq!(rejection.len(), 1);
         assert_eq!(events_of_row(&env, note).await, rejection);
     }
+
+    async fn the_inbox_listing_shows_each_rows_client_and_the_events_it_wrote(env: Env) {
+        let role = |r: &str| json!({"type": "upsert_role", "ref": r, "name": format!("Role {r}")});
+        let mut repeated = role("r2");
+        repeated["command_id"] = json!("crm-2");
+        let from_client = env.insert_from(Some("dynamics"), &role("r1")).await;
+        let first = env.insert_from(None, &repeated).await;
+        let duplicate = env.insert_from(None, &repeated).await;
+        env.tick(T).await;
+        let event = |r: &str| {
+            let r = r.to_string();
+            move |e: &Event| e.data.0["role"] == r.as_str()
+        };
+        let (r1, r2) = (ids_where(&env, event("r1")).await[0], ids_where(&env, event("r2")).await[0]);
+
+        let rows = casewarden::report::inbox(&env.db, false, 10).await.unwrap();
+        let json = serde_json::to_value(&rows).unwrap();
+        let fields = |row: &Value| (row["id"].clone(), row["client"].clone(), row["first_event_id"].clone(), row["last_event_id"].clone());
+        assert_eq!(
+            json.as_array().unwrap().iter().map(fields).collect::<Vec<_>>(),
+            vec![
+                (json!(from_client), json!("dynamics"), json!(r1), json!(r1)),
+                (json!(first), Value::Null, json!(r2), json!(r2)),
+                (json!(duplicate), Value::Null, Value::Null, Value::Null),
+            ]
+        );
+        let text = casewarden::report::inbox_text(&rows);
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with('#')).collect();
+        assert!(lines[0].contains(" dynamics ") && lines[0].ends_with(&format!("  event {r1}")), "{text}");
+        assert!(lines[1].ends_with(&format!("  event {r2}")), "{text}");
+        assert!(!lines[2].contains("event"), "a duplicate wrote none: {text}");
+    }
 }
