@@ -33,6 +33,8 @@ fn in_workdir(mut c: Command, dir: &Path) -> Command {
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("CASEWARDEN__")) {
         c.env_remove(k);
     }
+    // Daemons of tests running at once each serve the API on a port of their own.
+    c.env("CASEWARDEN__API__LISTEN", "127.0.0.1:0");
     c
 }
 
@@ -976,5 +978,94 @@ fn a_command_asked_for_json_reports_its_error_as_json_naming_each_cause_once() {
         text(&out.stderr).starts_with("error: cannot open database"),
         "{}",
         text(&out.stderr)
+    );
+}
+
+#[test]
+fn clients_are_added_listed_and_revoked_and_a_token_is_shown_once() {
+    let dir = workdir();
+    assert!(run(dir.path(), &["migrate"]).status.success());
+    let added = run(
+        dir.path(),
+        &[
+            "clients",
+            "add",
+            "dynamics-crm",
+            "--scopes",
+            "commands:write,cases:read",
+        ],
+    );
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let token = text(&added.stdout).trim().to_string();
+    assert!(token.starts_with("cw_") && token.len() == 46, "{token}");
+    assert!(text(&added.stderr).contains("shown only this once"));
+
+    // The list shows the client and its scopes, never the token.
+    let list = run(dir.path(), &["clients", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(listed[0]["name"], "dynamics-crm");
+    assert_eq!(listed[0]["scopes"], "commands:write,cases:read");
+    assert!(listed[0]["revoked_at"].is_null());
+    assert!(!text(&list.stdout).contains(&token[3..]));
+
+    // Mistakes are refused with what was wrong.
+    let again = run(
+        dir.path(),
+        &["clients", "add", "dynamics-crm", "--scopes", "admin"],
+    );
+    assert!(
+        text(&again.stderr).contains("a client named \"dynamics-crm\" already exists"),
+        "{}",
+        text(&again.stderr)
+    );
+    let scope = run(
+        dir.path(),
+        &["clients", "add", "other", "--scopes", "cases:write"],
+    );
+    assert!(
+        text(&scope.stderr).contains("--scopes: unknown scope \"cases:write\""),
+        "{}",
+        text(&scope.stderr)
+    );
+    let reserved = run(
+        dir.path(),
+        &["clients", "add", "casewarden", "--scopes", "admin"],
+    );
+    assert!(
+        text(&reserved.stderr).contains("the actor casewarden uses"),
+        "{}",
+        text(&reserved.stderr)
+    );
+    let name = run(
+        dir.path(),
+        &["clients", "add", "bad\u{1b}name", "--scopes", "admin"],
+    );
+    assert!(
+        text(&name.stderr).contains("client name \"bad\\u{1b}name\""),
+        "{}",
+        text(&name.stderr)
+    );
+
+    let revoked = run(dir.path(), &["clients", "revoke", "dynamics-crm"]);
+    assert!(revoked.status.success(), "{}", text(&revoked.stderr));
+    let unknown = run(dir.path(), &["clients", "revoke", "dynamics-crm"]);
+    assert!(!unknown.status.success());
+    assert!(text(&unknown.stderr).contains("no client named \"dynamics-crm\" holds a token"));
+    // Both are in the event log, without the token.
+    let events = text(&run(dir.path(), &["events"]).stdout);
+    assert!(
+        events.contains("\"kind\":\"api_client_added\"")
+            && events.contains("\"kind\":\"api_client_revoked\""),
+        "{events}"
+    );
+    assert!(!events.contains(&token[3..]));
+    // The name can be issued again once revoked.
+    assert!(
+        run(
+            dir.path(),
+            &["clients", "add", "dynamics-crm", "--scopes", "admin"]
+        )
+        .status
+        .success()
     );
 }

@@ -102,7 +102,7 @@ fn framing(headers: &HeaderMap) -> Result<Framing, Problem> {
 }
 
 /// The commands of a body, each as its own JSON text.
-fn split<'a>(body: &'a str, framing: Framing) -> Result<Vec<&'a str>, Problem> {
+fn split(body: &str, framing: Framing) -> Result<Vec<&str>, Problem> {
     let body = body.strip_prefix('\u{FEFF}').unwrap_or(body);
     match framing {
         Framing::Lines => Ok(body.lines().filter(|l| !l.trim().is_empty()).collect()),
@@ -284,7 +284,9 @@ async fn look_up(state: &ApiState, ids: &[i64]) -> Result<Vec<Decided>, Problem>
         return Ok(Vec::new());
     };
     let db = &state.engine.db;
-    let rows: Vec<(i64, InboxStatus, Option<String>, Option<i64>, Option<i64>)> = sql(
+    /// id, status, reason, first and last event id.
+    type Row = (i64, InboxStatus, Option<String>, Option<i64>, Option<i64>);
+    let rows: Vec<Row> = sql(
         "SELECT id, status, reason, first_event_id, last_event_id FROM inbox WHERE id >= $1 AND id <= $2 ORDER BY id",
     )
     .bind(low)

@@ -14,6 +14,17 @@ use crate::rules::RuleSet;
 /// Held tasks whose release date has come, through `tasks_hold_due`.
 pub const DUE_RELEASES: &str = "SELECT id FROM tasks WHERE status = 'on_hold' AND hold_until <= $1 ORDER BY hold_until, id LIMIT $2";
 
+/// Who releases a held task. A type, not the event's actor, decides what follows a release:
+/// actors come from outside (a user's ref, an API client's name), and one that happened to read
+/// `casewarden` must not make a command's release look like the daemon's.
+#[derive(Debug, Clone, Copy)]
+pub enum Releaser<'a> {
+    /// The daemon, because the release date has come.
+    Date,
+    /// A `release_task` command, on behalf of this actor.
+    Command(&'a str),
+}
+
 /// Releases a held task: active again, with the time held added to its tally and its SLA dates
 /// moved on by the working days held. The owner is told when the daemon releases it.
 pub async fn release(
@@ -21,10 +32,13 @@ pub async fn release(
     rules: &RuleSet,
     case: &CaseRow,
     task: &TaskRow,
-    why: &str,
-    actor: &str,
+    by: Releaser<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
+    let (why, actor) = match by {
+        Releaser::Date => ("release date reached", ENGINE),
+        Releaser::Command(actor) => ("released early", actor),
+    };
     let held = task
         .held_since
         .map_or(0, |since| (now - since).num_seconds().max(0));
@@ -59,7 +73,7 @@ pub async fn release(
         Kind::TaskReleased(released),
     )
     .await?;
-    if actor == ENGINE {
+    if let Releaser::Date = by {
         let people = super::recipients::People {
             task_owner: task.owner.clone(),
             ..Default::default()
@@ -125,16 +139,7 @@ async fn release_due(
         return Ok(false);
     }
     let case = rows::case_by_id(&mut tx, task.case_id).await?;
-    release(
-        &mut tx,
-        rules,
-        &case,
-        &task,
-        "release date reached",
-        ENGINE,
-        now,
-    )
-    .await?;
+    release(&mut tx, rules, &case, &task, Releaser::Date, now).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -10,7 +10,8 @@
 //!   step stops at it, so commands keep their order, and the other steps of the pass still run.
 //!
 //! Every change is conditional on the row still being pending, so two instances sharing a
-//! PostgreSQL database never both decide the same command.
+//! PostgreSQL database never both decide the same command. A decided row keeps the range of the
+//! events its decision wrote ([`event_range`]).
 
 use std::sync::Arc;
 
@@ -18,8 +19,9 @@ use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use sha2::{Digest, Sha256};
 
-use super::apply::{ApplyError, apply};
+use super::apply::{ApplyError, CRM, apply};
 use super::error::StepError;
+use super::event_range;
 use super::guard;
 use crate::clock::Now;
 use crate::commands::{self, Envelope, Rejection};
@@ -30,9 +32,9 @@ use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
 use crate::text;
 
-/// The oldest pending command, through `inbox_pending`.
+/// The oldest pending command, and the API client that submitted it, through `inbox_pending`.
 pub const NEXT_COMMAND: &str =
-    "SELECT id, attempts FROM inbox WHERE status = 'pending' ORDER BY id LIMIT 1";
+    "SELECT id, attempts, client FROM inbox WHERE status = 'pending' ORDER BY id LIMIT 1";
 
 /// Passes in which a command may fail for a reason of the engine's own before it is set aside.
 pub const MAX_ATTEMPTS: i64 = 3;
@@ -70,16 +72,18 @@ pub async fn run_once(
     let mut outcome = Outcome::default();
     for _ in 0..batch {
         let mut tx = db.begin_write().await?;
-        let Some((id, attempts)) = sql(NEXT_COMMAND)
-            .fetch_optional::<(i64, i64)>(&mut tx)
+        let Some((id, attempts, client)) = sql(NEXT_COMMAND)
+            .fetch_optional::<(i64, i64, Option<String>)>(&mut tx)
             .await?
         else {
             break;
         };
-        let decided =
-            std::panic::AssertUnwindSafe(Box::pin(decide(&mut tx, rules, clock, id, max_bytes)))
-                .catch_unwind()
-                .await;
+        let source = client.as_deref().unwrap_or(CRM);
+        let decided = std::panic::AssertUnwindSafe(Box::pin(decide(
+            &mut tx, rules, clock, id, source, max_bytes,
+        )))
+        .catch_unwind()
+        .await;
         let failure = match decided {
             Ok(Ok(decided)) => match tx.commit().await {
                 Ok(()) => {
@@ -144,12 +148,31 @@ enum Failure {
     Panic(String),
 }
 
-/// Reads, parses and applies one pending row, all inside `tx`.
+/// Decides one pending row inside `tx`, on behalf of `source` (see [`apply`]), and records on it
+/// the range of events that wrote.
 async fn decide(
     tx: &mut Tx,
     rules: &RuleSet,
     clock: Now,
     id: i64,
+    source: &str,
+    max_bytes: usize,
+) -> Result<Decided, sqlx::Error> {
+    let before = event_range::newest(tx).await?;
+    let decided = read_and_apply(tx, rules, clock, id, source, max_bytes).await?;
+    if !matches!(decided, Decided::Gone) {
+        event_range::record(tx, id, before).await?;
+    }
+    Ok(decided)
+}
+
+/// Reads, parses and applies one pending row, all inside `tx`.
+async fn read_and_apply(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    clock: Now,
+    id: i64,
+    source: &str,
     max_bytes: usize,
 ) -> Result<Decided, sqlx::Error> {
     let body = match read_body(tx, id, max_bytes).await? {
@@ -190,7 +213,7 @@ async fn decide(
     // A rejected command leaves nothing behind: its changes go back to the savepoint, and the
     // rejection is recorded in the same transaction, so no other writer comes between.
     sql("SAVEPOINT command").execute(&mut *tx).await?;
-    match apply(tx, rules, &envelope.command, now).await {
+    match apply(tx, rules, &envelope.command, now, source).await {
         Ok(()) => {
             sql("RELEASE SAVEPOINT command").execute(&mut *tx).await?;
             if !mark(tx, id, &envelope, "accepted", None, now).await? {
@@ -379,7 +402,7 @@ async fn rejected(
 /// If even the event cannot be written, the row is still set aside, with the reason alone.
 async fn set_aside(db: &Db, id: i64, reason: &str, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
     let mut tx = db.begin_write().await?;
-    let recorded = rejected(&mut tx, id, None, &Rejection(reason.to_string()), now).await;
+    let recorded = reject_set_aside(&mut tx, id, reason, now).await;
     match recorded {
         Ok(_) => tx.commit().await,
         Err(e) => {
@@ -395,6 +418,21 @@ async fn set_aside(db: &Db, id: i64, reason: &str, now: DateTime<Utc>) -> Result
             tx.commit().await
         }
     }
+}
+
+/// Marks a row set aside as rejected, with its `command_rejected` event and that event's range.
+async fn reject_set_aside(
+    tx: &mut Tx,
+    id: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let before = event_range::newest(tx).await?;
+    let rejection = Rejection(reason.to_string());
+    if let Decided::Rejected = rejected(tx, id, None, &rejection, now).await? {
+        event_range::record(tx, id, before).await?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]

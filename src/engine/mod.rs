@@ -4,7 +4,8 @@
 //!
 //! - The pass: `pass` (the pipeline, the engine and its settings), `outcome` (what a pass did),
 //!   `error` (what a step returns), `guard` (one bad item never stops a step), `plan` (a dry run).
-//! - The steps, in pass order: `ingest` (inbox rows → `apply`), `allocate`, `holds`,
+//! - The steps, in pass order: `ingest` (inbox rows → `apply`, each row then given the
+//!   `event_range` its decision wrote), `allocate`, `holds`,
 //!   `housing_options` (making packs), `sla_sweep` (firing escalations to `recipients`).
 //! - Commands: `apply`, with a file per family of commands and their shared lookups.
 //! - What steps and commands share: `context` (who and when a change is made), `progress`
@@ -20,6 +21,7 @@ pub mod case_target;
 pub mod context;
 pub mod deadlines;
 pub mod error;
+pub mod event_range;
 pub mod guard;
 pub mod holds;
 pub mod housing_options;

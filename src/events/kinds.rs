@@ -21,7 +21,8 @@ pub struct Record {
     /// The case the event belongs to; null for events of the whole system.
     pub case_ref: Option<String>,
     pub at: DateTime<Utc>,
-    /// Who did it: a user's ref, an API client's name, `crm`, `casewarden` or `operator`.
+    /// Who did it: a user's ref, the name of the API client that sent the command, `crm`,
+    /// `casewarden` or `operator`.
     pub actor: String,
     #[serde(flatten)]
     pub event: Kind,

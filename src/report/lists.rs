@@ -21,13 +21,18 @@ pub struct InboxRow {
     pub reason: Option<String>,
     pub received_at: DateTime<Utc>,
     pub processed_at: Option<DateTime<Utc>>,
+    /// The API client that submitted the command; none for the table or `submit`.
+    pub client: Option<String>,
+    /// The events processing the row wrote, first to last id; none when it wrote none.
+    pub first_event_id: Option<i64>,
+    pub last_event_id: Option<i64>,
 }
 
 /// The most recent inbox rows (only rejected ones if asked), oldest first.
 pub async fn inbox(db: &Db, rejected_only: bool, limit: i64) -> Result<Vec<InboxRow>, sqlx::Error> {
     let mut rows: Vec<InboxRow> = sql(
-        "SELECT id, status, command_type, command_id, case_ref, reason, received_at, processed_at FROM inbox \
-         WHERE (status = 'rejected' OR NOT $1) ORDER BY id DESC LIMIT $2",
+        "SELECT id, status, command_type, command_id, case_ref, reason, received_at, processed_at, client, \
+         first_event_id, last_event_id FROM inbox WHERE (status = 'rejected' OR NOT $1) ORDER BY id DESC LIMIT $2",
     )
     .bind(rejected_only)
     .bind(limit)
@@ -42,12 +47,14 @@ pub fn inbox_text(rows: &[InboxRow]) -> String {
     for r in rows {
         let _ = write!(
             out,
-            "#{:<6} {:<9} {:<21} {:<14} {}",
+            "#{:<6} {:<9} {:<21} {:<14} {:<12} {}{}",
             r.id,
             t(r.status.as_str()),
             t(r.command_type.as_deref().unwrap_or("?")),
             t(r.case_ref.as_deref().unwrap_or("-")),
-            when(Some(r.received_at))
+            t(r.client.as_deref().unwrap_or("-")),
+            when(Some(r.received_at)),
+            events_written(r.first_event_id, r.last_event_id)
         );
         if let Some(reason) = &r.reason {
             let _ = write!(out, "\n        reason: {}", t(reason));
@@ -58,6 +65,15 @@ pub fn inbox_text(rows: &[InboxRow]) -> String {
         out.push_str("(no commands)\n");
     }
     out
+}
+
+/// The events a row's processing wrote, as the text listing ends it.
+fn events_written(first: Option<i64>, last: Option<i64>) -> String {
+    match (first, last) {
+        (Some(first), Some(last)) if first == last => format!("  event {first}"),
+        (Some(first), Some(last)) => format!("  events {first}-{last}"),
+        _ => String::new(),
+    }
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
@@ -210,4 +226,16 @@ pub async fn retry_notification(db: &Db, id: i64, now: DateTime<Utc>) -> anyhow:
     }
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::events_written;
+
+    #[test]
+    fn an_inbox_line_ends_with_the_event_its_row_wrote_the_range_of_them_or_nothing() {
+        assert_eq!(events_written(Some(7), Some(7)), "  event 7");
+        assert_eq!(events_written(Some(7), Some(12)), "  events 7-12");
+        assert_eq!(events_written(None, None), "");
+    }
 }

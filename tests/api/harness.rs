@@ -98,9 +98,10 @@ impl Api {
             true => format!("https://localhost:{}", address.port()),
             false => format!("http://{address}"),
         };
+        // Named by port: several daemons can share one PostgreSQL database.
         let admin = casewarden::api::clients::add(
             &db,
-            "test-admin",
+            &format!("test-admin-{}", address.port()),
             &[casewarden::api::clients::Scope::Admin],
             casewarden::clock::now(),
         )

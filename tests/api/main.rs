@@ -8,4 +8,5 @@ mod harness;
 mod pg;
 
 mod commands;
+mod instances;
 mod meta;

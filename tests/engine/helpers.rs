@@ -120,6 +120,18 @@ impl Env {
             .unwrap()
     }
 
+    /// Writes a command into the inbox as the API does, naming the client that submitted it
+    /// (`None`: as a CRM writing into the table does).
+    pub async fn insert_from(&self, client: Option<&str>, command: &Value) -> i64 {
+        sql("INSERT INTO inbox (body, received_at, client) VALUES ($1, $2, $3) RETURNING id")
+            .bind(command.to_string())
+            .bind(clock::now())
+            .bind(client)
+            .scalar(&self.db)
+            .await
+            .unwrap()
+    }
+
     pub async fn tick(&self, now: &str) -> PassOutcome {
         self.engine
             .run_pass(clock::parse_time(now).unwrap())

@@ -9,6 +9,7 @@ mod mail;
 mod pg;
 
 mod allocation;
+mod attribution;
 mod commands;
 mod housing;
 mod progression;

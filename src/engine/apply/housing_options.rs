@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use super::lookup::{ApplyError, CRM, known_user, open_case};
+use super::lookup::{ApplyError, known_user, open_case};
 use crate::commands::{Rejection, RenderPack, SubmitEnquiry};
 use crate::db::rows::CaseRow;
 use crate::db::{Tx, sql};
@@ -38,6 +38,7 @@ pub(super) async fn submit_enquiry(
     rules: &RuleSet,
     e: &SubmitEnquiry,
     now: DateTime<Utc>,
+    source: &str,
 ) -> Result<(), ApplyError> {
     let (case, def) = housing_case(tx, rules, &e.case_ref, "submit_enquiry").await?;
     if let Some(by) = &e.by {
@@ -98,7 +99,7 @@ pub(super) async fn submit_enquiry(
         submission,
         changes: changes.iter().map(|c| json!(c)).collect(),
     });
-    let by = e.by.as_deref().unwrap_or(CRM);
+    let by = e.by.as_deref().unwrap_or(source);
     events::record(tx, case.event_target(), now, by, submitted).await?;
     // A pack that waited for answers can be made now.
     sql("UPDATE pack_requests SET due_at = $1 WHERE case_id = $2 AND due_at IS NULL")
@@ -114,6 +115,7 @@ pub(super) async fn render_pack(
     rules: &RuleSet,
     r: &RenderPack,
     now: DateTime<Utc>,
+    source: &str,
 ) -> Result<(), ApplyError> {
     let (case, def) = housing_case(tx, rules, &r.case_ref, "render_pack").await?;
     if def.pack.is_none() {
@@ -128,6 +130,6 @@ pub(super) async fn render_pack(
     if let Some(by) = &r.by {
         known_user(tx, "by", by).await?;
     }
-    pack_request::request(tx, &case, None, r.by.as_deref().unwrap_or(CRM), now).await?;
+    pack_request::request(tx, &case, None, r.by.as_deref().unwrap_or(source), now).await?;
     Ok(())
 }

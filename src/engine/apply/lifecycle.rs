@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::lookup::{
-    Applied, ApplyError, CRM, Known, any_case, known, known_user, open_case, stage_def,
+    Applied, ApplyError, Known, any_case, known, known_user, open_case, stage_def,
 };
 use crate::clock;
 use crate::commands::{self, Rejection, reject};
@@ -21,6 +21,7 @@ pub(super) async fn create_case(
     rules: &RuleSet,
     c: &commands::CreateCase,
     now: DateTime<Utc>,
+    source: &str,
 ) -> Applied {
     let received = check_new_case(tx, c, now).await?;
     let stream = c
@@ -66,7 +67,7 @@ pub(super) async fn create_case(
         definition: def.id.clone(),
         definition_version: def.version.clone(),
     });
-    events::record(tx, Some((id, &case.case_ref)), now, CRM, created).await?;
+    events::record(tx, Some((id, &case.case_ref)), now, source, created).await?;
     progress::enter_stage(
         tx,
         &def,
@@ -123,6 +124,7 @@ pub(super) async fn advance_case(
     case_ref: &str,
     to: &str,
     now: DateTime<Utc>,
+    source: &str,
 ) -> Applied {
     let (case, def) = open_case(tx, rules, case_ref).await?;
     let Some(target) = def.stage(to) else {
@@ -134,7 +136,7 @@ pub(super) async fn advance_case(
         ))
         .map_err(Into::into);
     };
-    let ctx = Ctx::new(rules, &def, now, CRM);
+    let ctx = Ctx::new(rules, &def, now, source);
     if case.status == crate::states::CaseStatus::AwaitingAdvance {
         return choose_next_stage(tx, &def, &case, (to, target), ctx).await;
     }
@@ -168,7 +170,7 @@ pub(super) async fn advance_case(
         from: open.stage.clone(),
         to: to.into(),
     });
-    events::record(tx, case.event_target(), now, CRM, diverted).await?;
+    events::record(tx, case.event_target(), now, source, diverted).await?;
     progress::enter_stage(tx, &def, &case, target, ctx).await?;
     Ok(())
 }
@@ -208,7 +210,7 @@ async fn choose_next_stage(
         from: last.stage.clone(),
         to: to.into(),
     });
-    events::record(tx, case.event_target(), ctx.now, CRM, advanced).await?;
+    events::record(tx, case.event_target(), ctx.now, ctx.actor, advanced).await?;
     progress::enter_stage(tx, def, case, target, ctx).await?;
     Ok(())
 }
@@ -218,6 +220,7 @@ pub(super) async fn reassign_case(
     rules: &RuleSet,
     r: &commands::ReassignCase,
     now: DateTime<Utc>,
+    source: &str,
 ) -> Applied {
     let (case, _) = open_case(tx, rules, &r.case_ref).await?;
     if !rows::user_exists(&mut *tx, &r.owner, true).await? {
@@ -234,7 +237,7 @@ pub(super) async fn reassign_case(
         ))
         .map_err(Into::into);
     }
-    progress::change_owner(tx, &case, &r.owner, None, CRM, now).await?;
+    progress::change_owner(tx, &case, &r.owner, None, source, now).await?;
     Ok(())
 }
 
@@ -261,6 +264,7 @@ pub(super) async fn attach_file(
     tx: &mut Tx,
     f: &commands::AttachFile,
     now: DateTime<Utc>,
+    source: &str,
 ) -> Applied {
     let case = any_case(tx, &f.case_ref).await?;
     if let Some(by) = &f.by {
@@ -284,7 +288,7 @@ pub(super) async fn attach_file(
         size: f.size,
         sha256: f.sha256.as_deref().map(str::to_lowercase),
     });
-    let by = f.by.as_deref().unwrap_or(CRM);
+    let by = f.by.as_deref().unwrap_or(source);
     events::record(tx, case.event_target(), now, by, attached).await?;
     Ok(())
 }
@@ -294,12 +298,13 @@ pub(super) async fn close_case(
     rules: &RuleSet,
     c: &commands::CloseCase,
     now: DateTime<Utc>,
+    source: &str,
 ) -> Applied {
     let (case, def) = open_case(tx, rules, &c.case_ref).await?;
     if let Some(by) = &c.by {
         known_user(tx, "by", by).await?;
     }
-    let actor = c.by.as_deref().unwrap_or(CRM);
+    let actor = c.by.as_deref().unwrap_or(source);
     let ctx = Ctx::new(rules, &def, now, actor);
     for s in rows::stages_of(&mut *tx, case.id)
         .await?

@@ -17,7 +17,8 @@ pub enum ApplyError {
 
 pub type Applied = Result<(), ApplyError>;
 
-/// The actor of a command: who the CRM says did it, else the CRM itself.
+/// The source of a command that no API client submitted (written into the inbox table, or by
+/// `casewarden submit`): the actor of its events unless it names a user in `by`.
 pub const CRM: &str = "crm";
 
 /// A case by reference, in any state.

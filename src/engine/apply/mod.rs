@@ -20,8 +20,17 @@ use crate::rules::RuleSet;
 
 pub use lookup::{Applied, ApplyError, CRM};
 
-pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTime<Utc>) -> Applied {
-    one(tx, rules, command, now).await?;
+/// Applies `command` at `now`. `source` is who sent it, the actor of its events unless it names a
+/// user in `by`: the API client that submitted it, else [`CRM`]. It is passed down, not looked up,
+/// so every handler that records an event names the same source.
+pub async fn apply(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    command: &Command,
+    now: DateTime<Utc>,
+    source: &str,
+) -> Applied {
+    one(tx, rules, command, now, source).await?;
     // A housing options case's target follows its tasks: whatever the command changed, see
     // whether the target moved.
     if let Some(case_ref) = command.case_ref()
@@ -32,26 +41,34 @@ pub async fn apply(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTim
     Ok(())
 }
 
-async fn one(tx: &mut Tx, rules: &RuleSet, command: &Command, now: DateTime<Utc>) -> Applied {
+async fn one(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    command: &Command,
+    now: DateTime<Utc>,
+    source: &str,
+) -> Applied {
     match command {
-        Command::UpsertUser(u) => reference::upsert_user(tx, u, now).await,
-        Command::UpsertRole(r) => reference::upsert_role(tx, r, now).await,
-        Command::UpsertContact(c) => reference::upsert_contact(tx, c, now).await,
-        Command::UpsertContactGroup(g) => reference::upsert_contact_group(tx, g, now).await,
-        Command::CreateCase(c) => lifecycle::create_case(tx, rules, c, now).await,
+        Command::UpsertUser(u) => reference::upsert_user(tx, u, now, source).await,
+        Command::UpsertRole(r) => reference::upsert_role(tx, r, now, source).await,
+        Command::UpsertContact(c) => reference::upsert_contact(tx, c, now, source).await,
+        Command::UpsertContactGroup(g) => reference::upsert_contact_group(tx, g, now, source).await,
+        Command::CreateCase(c) => lifecycle::create_case(tx, rules, c, now, source).await,
         Command::AdvanceCase(a) => {
-            lifecycle::advance_case(tx, rules, &a.case_ref, &a.to_stage, now).await
+            lifecycle::advance_case(tx, rules, &a.case_ref, &a.to_stage, now, source).await
         }
-        Command::ReassignCase(r) => lifecycle::reassign_case(tx, rules, r, now).await,
+        Command::ReassignCase(r) => lifecycle::reassign_case(tx, rules, r, now, source).await,
         Command::AddNote(n) => lifecycle::add_note(tx, n, now).await,
-        Command::AttachFile(f) => lifecycle::attach_file(tx, f, now).await,
-        Command::CloseCase(c) => lifecycle::close_case(tx, rules, c, now).await,
-        Command::ActivateTask(t) => tasks::activate_task(tx, rules, t, now).await,
+        Command::AttachFile(f) => lifecycle::attach_file(tx, f, now, source).await,
+        Command::CloseCase(c) => lifecycle::close_case(tx, rules, c, now, source).await,
+        Command::ActivateTask(t) => tasks::activate_task(tx, rules, t, now, source).await,
         Command::CompleteTask(t) => tasks::complete_task(tx, rules, t, now).await,
-        Command::SkipTask(t) => tasks::skip_task(tx, rules, t, now).await,
-        Command::HoldTask(h) => tasks::hold_task(tx, rules, h, now).await,
-        Command::ReleaseTask(t) => tasks::release_task(tx, rules, t, now).await,
-        Command::SubmitEnquiry(e) => housing_options::submit_enquiry(tx, rules, e, now).await,
-        Command::RenderPack(r) => housing_options::render_pack(tx, rules, r, now).await,
+        Command::SkipTask(t) => tasks::skip_task(tx, rules, t, now, source).await,
+        Command::HoldTask(h) => tasks::hold_task(tx, rules, h, now, source).await,
+        Command::ReleaseTask(t) => tasks::release_task(tx, rules, t, now, source).await,
+        Command::SubmitEnquiry(e) => {
+            housing_options::submit_enquiry(tx, rules, e, now, source).await
+        }
+        Command::RenderPack(r) => housing_options::render_pack(tx, rules, r, now, source).await,
     }
 }

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::lookup::{Applied, CRM, Known, known};
+use super::lookup::{Applied, Known, known};
 use crate::commands::{self, Rejection};
 use crate::db::{Tx, sql};
 use crate::events::{self, kinds, kinds::Kind};
@@ -12,6 +12,7 @@ pub(super) async fn upsert_user(
     tx: &mut Tx,
     u: &commands::UpsertUser,
     now: DateTime<Utc>,
+    source: &str,
 ) -> Applied {
     for r in &u.roles {
         if !known(tx, Known::Role, r).await? {
@@ -48,7 +49,7 @@ pub(super) async fn upsert_user(
         line_manager: u.line_manager.clone(),
         active: u.active,
     });
-    events::record(tx, None, now, CRM, upserted).await?;
+    events::record(tx, None, now, source, upserted).await?;
     Ok(())
 }
 
@@ -56,6 +57,7 @@ pub(super) async fn upsert_role(
     tx: &mut Tx,
     r: &commands::UpsertRole,
     now: DateTime<Utc>,
+    source: &str,
 ) -> Applied {
     sql("INSERT INTO roles (ref, name) VALUES ($1, $2) ON CONFLICT (ref) DO UPDATE SET name = excluded.name")
         .bind(&r.role_ref)
@@ -65,7 +67,7 @@ pub(super) async fn upsert_role(
     let upserted = Kind::RoleUpserted(kinds::RoleUpserted {
         role: r.role_ref.clone(),
     });
-    events::record(tx, None, now, CRM, upserted).await?;
+    events::record(tx, None, now, source, upserted).await?;
     Ok(())
 }
 
@@ -73,6 +75,7 @@ pub(super) async fn upsert_contact(
     tx: &mut Tx,
     c: &commands::UpsertContact,
     now: DateTime<Utc>,
+    source: &str,
 ) -> Applied {
     sql("INSERT INTO contacts (ref, name, email, phone, address, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (ref) DO UPDATE SET name = excluded.name, email = excluded.email, \
@@ -88,7 +91,7 @@ pub(super) async fn upsert_contact(
     let upserted = Kind::ContactUpserted(kinds::ContactUpserted {
         contact: c.contact_ref.clone(),
     });
-    events::record(tx, None, now, CRM, upserted).await?;
+    events::record(tx, None, now, source, upserted).await?;
     Ok(())
 }
 
@@ -96,6 +99,7 @@ pub(super) async fn upsert_contact_group(
     tx: &mut Tx,
     g: &commands::UpsertContactGroup,
     now: DateTime<Utc>,
+    source: &str,
 ) -> Applied {
     for m in &g.members {
         if !known(tx, Known::Contact, m).await? {
@@ -125,6 +129,6 @@ pub(super) async fn upsert_contact_group(
         group: g.group_ref.clone(),
         members: g.members.len() as i64,
     });
-    events::record(tx, None, now, CRM, upserted).await?;
+    events::record(tx, None, now, source, upserted).await?;
     Ok(())
 }

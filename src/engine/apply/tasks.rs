@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::lookup::{
-    Applied, CRM, known_user, must_be_active, open_case, reject_task, stage_def, task_in_open_stage,
+    Applied, known_user, must_be_active, open_case, reject_task, stage_def, task_in_open_stage,
 };
 use crate::commands::{self, reject};
 use crate::db::Tx;
@@ -20,6 +20,7 @@ pub(super) async fn activate_task(
     rules: &RuleSet,
     t: &commands::TaskRef,
     now: DateTime<Utc>,
+    source: &str,
 ) -> Applied {
     let (case, def) = open_case(tx, rules, &t.case_ref).await?;
     let (task, stage_row) = task_in_open_stage(tx, &def, &case, &t.task).await?;
@@ -61,7 +62,7 @@ pub(super) async fn activate_task(
         stage,
         &task,
         crate::definitions::model::Activation::Manual,
-        Ctx::new(rules, &def, now, CRM),
+        Ctx::new(rules, &def, now, source),
     )
     .await?;
     Ok(())
@@ -106,6 +107,7 @@ pub(super) async fn skip_task(
     rules: &RuleSet,
     t: &commands::SkipTask,
     now: DateTime<Utc>,
+    source: &str,
 ) -> Applied {
     let (case, def) = open_case(tx, rules, &t.case_ref).await?;
     let (task, stage_row) = task_in_open_stage(tx, &def, &case, &t.task).await?;
@@ -122,7 +124,7 @@ pub(super) async fn skip_task(
     if !task.is_open() {
         return reject_task(&case, &task, &format!("is {}", task.status));
     }
-    let actor = t.by.as_deref().unwrap_or(CRM);
+    let actor = t.by.as_deref().unwrap_or(source);
     sql("UPDATE tasks SET status = 'skipped', completed_at = $1, completed_by = $2, next_check_at = NULL, hold_until = NULL WHERE id = $3")
         .bind(now)
         .bind(t.by.as_deref())
@@ -151,6 +153,7 @@ pub(super) async fn hold_task(
     rules: &RuleSet,
     h: &commands::HoldTask,
     now: DateTime<Utc>,
+    source: &str,
 ) -> Applied {
     let (case, def) = open_case(tx, rules, &h.case_ref).await?;
     let (task, stage_row) = task_in_open_stage(tx, &def, &case, &h.task).await?;
@@ -175,7 +178,7 @@ pub(super) async fn hold_task(
         until,
         reason: h.reason.clone(),
     });
-    events::record(tx, case.event_target(), now, CRM, held).await?;
+    events::record(tx, case.event_target(), now, source, held).await?;
     Ok(())
 }
 
@@ -184,12 +187,14 @@ pub(super) async fn release_task(
     rules: &RuleSet,
     t: &commands::TaskRef,
     now: DateTime<Utc>,
+    source: &str,
 ) -> Applied {
     let (case, def) = open_case(tx, rules, &t.case_ref).await?;
     let (task, _) = task_in_open_stage(tx, &def, &case, &t.task).await?;
     if task.status != crate::states::TaskStatus::OnHold {
         return reject_task(&case, &task, &format!("is {}, not on hold", task.status));
     }
-    holds::release(tx, rules, &case, &task, "released early", CRM, now).await?;
+    let by = holds::Releaser::Command(source);
+    holds::release(tx, rules, &case, &task, by, now).await?;
     Ok(())
 }
