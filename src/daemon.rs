@@ -1,4 +1,5 @@
-//! `casewarden run`: passes on a cron schedule, and at once when the API queues a command, until
+//! `casewarden run`: passes on a cron schedule, and at once when a command arrives (queued by the
+//! API, or written into the inbox by another process: see [`crate::wake`]), until
 //! SIGTERM or SIGINT, which let the pass under way finish. The integration API is served from
 //! the same process. SIGHUP reloads rules and templates between passes, keeping the running set
 //! if the new one has problems, and the API's TLS certificate. systemd hears READY once
@@ -28,6 +29,8 @@ pub struct Daemon {
     live: Live,
     api: Option<crate::api::Server>,
     scheduler: JobScheduler,
+    /// Stops the tasks started beside the pass loop (the inbox watcher).
+    beside: CancellationToken,
 }
 
 impl Daemon {
@@ -61,11 +64,18 @@ impl Daemon {
         scheduler.add(job).await?;
         scheduler.start().await?;
         live.ring();
+        let beside = CancellationToken::new();
+        tokio::spawn(crate::wake::watch(
+            engine.db.clone(),
+            live.clone(),
+            beside.clone(),
+        ));
         Ok(Daemon {
             app,
             live,
             api,
             scheduler,
+            beside,
         })
     }
 
@@ -85,6 +95,7 @@ impl Daemon {
             live,
             api,
             mut scheduler,
+            beside,
         } = self;
         let engine = app.engine.clone();
         let schedule = app.settings.daemon.schedule.clone();
@@ -140,6 +151,7 @@ impl Daemon {
         }
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
         tracing::info!("shutting down");
+        beside.cancel();
         if let Some(api) = api {
             api.shutdown().await;
         }

@@ -36,6 +36,8 @@ macro_rules! api_on_both_backends {
 pub struct Api {
     /// `http://127.0.0.1:PORT` (or `https://localhost:PORT` with TLS).
     pub base: String,
+    /// The database's URL, for a connection of a test's own.
+    pub url: String,
     pub http: reqwest::Client,
     pub db: Db,
     /// A token with every scope.
@@ -108,6 +110,7 @@ impl Api {
         .await?;
         Ok(Api {
             base,
+            url: url.to_string(),
             http: reqwest::Client::new(),
             db,
             admin,

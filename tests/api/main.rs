@@ -10,3 +10,4 @@ mod pg;
 mod commands;
 mod instances;
 mod meta;
+mod wake;

@@ -5,8 +5,6 @@ use serde_json::Value;
 
 use crate::api_on_both_backends;
 use crate::common::repo_path;
-#[allow(unused_imports)]
-use crate::harness::Api;
 
 api_on_both_backends! {
     async fn the_served_description_is_the_published_one_and_needs_no_token(api: Api) {
