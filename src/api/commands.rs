@@ -175,7 +175,7 @@ pub async fn submit(
         return Err(problem);
     }
     let bodies: Vec<&str> = valid.iter().map(|&i| commands[i]).collect();
-    let ids = queue(&state, &caller.name, &bodies).await?;
+    let ids = crate::engine::queue::queue(&state.engine.db, &bodies, Some(&caller.name)).await?;
     state.live.ring();
     for (&i, id) in valid.iter().zip(&ids) {
         results.push(LineResult {
@@ -209,26 +209,6 @@ pub async fn submit(
         StatusCode::ACCEPTED
     };
     Ok((status, axum::Json(Submitted { results })).into_response())
-}
-
-/// Inserts the commands, in order, in one transaction: all are queued or none.
-async fn queue(state: &ApiState, client: &str, bodies: &[&str]) -> Result<Vec<i64>, Problem> {
-    let db = &state.engine.db;
-    let now = crate::clock::now();
-    let mut tx = db.begin().await?;
-    let mut ids = Vec::with_capacity(bodies.len());
-    for body in bodies {
-        let id: i64 =
-            sql("INSERT INTO inbox (body, received_at, client) VALUES ($1, $2, $3) RETURNING id")
-                .bind(*body)
-                .bind(now)
-                .bind(client)
-                .scalar(&mut tx)
-                .await?;
-        ids.push(id);
-    }
-    tx.commit().await?;
-    Ok(ids)
 }
 
 /// `Prefer: wait=N` (RFC 7240), among any other preferences.

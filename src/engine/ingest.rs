@@ -32,6 +32,8 @@ use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
 use crate::text;
 
+pub use super::queue::{SubmitError, submit};
+
 /// The oldest pending command, and the API client that submitted it, through `inbox_pending`.
 pub const NEXT_COMMAND: &str =
     "SELECT id, attempts, client FROM inbox WHERE status = 'pending' ORDER BY id LIMIT 1";
@@ -433,52 +435,4 @@ async fn reject_set_aside(
         event_range::record(tx, id, before).await?;
     }
     Ok(())
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
-    #[error(
-        "line {line}: the command is {size} bytes; the limit is {limit} bytes (engine.max_command_bytes)"
-    )]
-    TooLarge {
-        line: usize,
-        size: usize,
-        limit: usize,
-    },
-    #[error(transparent)]
-    Db(#[from] sqlx::Error),
-}
-
-/// Adds commands to the inbox, one per line of JSON; returns each new row's id. Blank lines are
-/// skipped; a line over `max_bytes` refuses the whole submission (nothing is added); every other
-/// line is stored as it is, to be accepted or rejected by the next pass, except that NUL bytes
-/// (which PostgreSQL cannot store, and JSON never has raw) become the text `\u0000`. A UTF-8
-/// byte-order mark at the start (as some Windows tools write) is skipped: it is not part of the
-/// first command.
-pub async fn submit(db: &Db, lines: &str, max_bytes: usize) -> Result<Vec<i64>, SubmitError> {
-    let lines = lines.strip_prefix('\u{FEFF}').unwrap_or(lines);
-    let lines: Vec<(usize, &str)> = lines
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .collect();
-    if let Some((n, l)) = lines.iter().find(|(_, l)| l.len() > max_bytes) {
-        return Err(SubmitError::TooLarge {
-            line: n + 1,
-            size: l.len(),
-            limit: max_bytes,
-        });
-    }
-    let mut ids = Vec::new();
-    let mut tx = db.begin().await?;
-    for (_, line) in lines {
-        let id: i64 = sql("INSERT INTO inbox (body, received_at) VALUES ($1, $2) RETURNING id")
-            .bind(line.replace('\0', "\\u0000"))
-            .bind(crate::clock::now())
-            .scalar(&mut tx)
-            .await?;
-        ids.push(id);
-    }
-    tx.commit().await?;
-    Ok(ids)
 }

@@ -7,7 +7,8 @@
 //! - The steps, in pass order: `ingest` (inbox rows → `apply`, each row then given the
 //!   `event_range` its decision wrote), `allocate`, `holds`,
 //!   `housing_options` (making packs), `sla_sweep` (firing escalations to `recipients`).
-//! - Commands: `apply`, with a file per family of commands and their shared lookups.
+//! - Commands: `queue` (adding them to the inbox), `apply`, with a file per family of commands
+//!   and their shared lookups.
 //! - What steps and commands share: `context` (who and when a change is made), `progress`
 //!   (entering stages, activating and completing tasks), `deadlines` (writing SLA dates),
 //!   `case_target` (a housing options case's target), `pack_request` and `pack_files`.
@@ -32,6 +33,7 @@ pub mod pack_request;
 pub mod pass;
 pub mod plan;
 pub mod progress;
+pub mod queue;
 pub mod recipients;
 pub mod sla_sweep;
 
