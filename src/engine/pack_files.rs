@@ -143,7 +143,7 @@ fn write(path: &Path, body: &str, dry_run: bool) -> std::io::Result<String> {
 }
 
 /// Whether a file casewarden made still holds what it recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FileState {
     Intact,

@@ -11,7 +11,7 @@ use crate::db::{Db, sql};
 use crate::events::kinds::{Kind, NotificationRequeued};
 use crate::text::terminal as t;
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct InboxRow {
     pub id: i64,
     pub status: crate::states::InboxStatus,
@@ -60,18 +60,18 @@ pub fn inbox_text(rows: &[InboxRow]) -> String {
     out
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct WorklistRow {
     pub task_id: i64,
     pub case_ref: String,
     pub stage: String,
     pub task: String,
-    pub status: String,
+    pub status: crate::states::TaskStatus,
     pub owner: Option<String>,
     pub role: Option<String>,
     pub activated_at: Option<DateTime<Utc>>,
     pub hold_until: Option<DateTime<Utc>>,
-    pub sla_state: String,
+    pub sla_state: crate::states::SlaState,
     pub amber_at: Option<DateTime<Utc>>,
     pub target_at: Option<DateTime<Utc>>,
     /// Working days from today to the target; negative once it has passed.
@@ -119,7 +119,7 @@ pub fn worklist_text(rows: &[WorklistRow]) -> String {
     out
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct OutboxRow {
     pub id: i64,
     pub case_ref: Option<String>,
