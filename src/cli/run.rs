@@ -220,7 +220,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 None => clock::now(),
             };
             let db = startup::connect_database(&settings).await?;
-            report::retry_notification(&db, id, now).await?;
+            report::retry_notification(&db, id, now, "operator").await?;
             outln!(
                 "notification {id} requeued for {}; the next pass from then will send it",
                 now.to_rfc3339()

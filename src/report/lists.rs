@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::format::when;
 use crate::db::{Db, sql};
 use crate::events::kinds::{Kind, NotificationRequeued};
+use crate::states::OutboxStatus;
 use crate::text::terminal as t;
 
 #[derive(Debug, Serialize, schemars::JsonSchema, sqlx::FromRow)]
@@ -126,7 +127,7 @@ pub struct OutboxRow {
     pub template: String,
     pub recipient_ref: Option<String>,
     pub recipient_email: Option<String>,
-    pub status: crate::states::OutboxStatus,
+    pub status: OutboxStatus,
     pub attempts: i64,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
@@ -182,19 +183,35 @@ pub fn outbox_text(rows: &[OutboxRow]) -> String {
     out
 }
 
-/// Puts a dead notification back in the queue, with an event saying so.
-pub async fn retry_notification(db: &Db, id: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
+/// Why a notification could not be requeued.
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    #[error("there is no notification {0}")]
+    Unknown(i64),
+    #[error("notification {id} is {status}, not dead; only dead ones can be retried")]
+    NotDead { id: i64, status: OutboxStatus },
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Puts a dead notification back in the queue, due at `now`, with an event saying who did so.
+pub async fn retry_notification(
+    db: &Db,
+    id: i64,
+    now: DateTime<Utc>,
+    actor: &str,
+) -> Result<(), RetryError> {
     let mut tx = db.begin_write().await?;
-    let row: Option<(String, Option<i64>, Option<String>)> = sql(
+    let row: Option<(OutboxStatus, Option<i64>, Option<String>)> = sql(
         "SELECT o.status, o.case_id, c.case_ref FROM outbox o LEFT JOIN cases c ON c.id = o.case_id WHERE o.id = $1",
     )
     .bind(id)
     .fetch_optional(&mut tx)
     .await?;
     match row {
-        None => anyhow::bail!("there is no notification {id}"),
-        Some((status, _, _)) if status != "dead" => {
-            anyhow::bail!("notification {id} is {status}, not dead; only dead ones can be retried")
+        None => return Err(RetryError::Unknown(id)),
+        Some((status, _, _)) if status != OutboxStatus::Dead => {
+            return Err(RetryError::NotDead { id, status });
         }
         Some((_, case_id, case_ref)) => {
             sql("UPDATE outbox SET status = 'pending', attempts = 0, first_failed_at = NULL, next_attempt_at = $1 WHERE id = $2")
@@ -205,7 +222,7 @@ pub async fn retry_notification(db: &Db, id: i64, now: DateTime<Utc>) -> anyhow:
             let case = case_id.zip(case_ref);
             let requeued = Kind::NotificationRequeued(NotificationRequeued { outbox_id: id });
             let at = case.as_ref().map(|(i, r)| (*i, r.as_str()));
-            crate::events::record(&mut tx, at, now, "operator", requeued).await?;
+            crate::events::record(&mut tx, at, now, actor, requeued).await?;
         }
     }
     tx.commit().await?;
