@@ -267,6 +267,15 @@ pub async fn user_exists<'a>(
     Ok(n > 0)
 }
 
+/// Whether a role exists.
+pub async fn role_exists<'a>(on: impl Into<Ex<'a>>, role: &str) -> Result<bool, sqlx::Error> {
+    let n: i64 = sql("SELECT COUNT(*) FROM roles WHERE ref = $1")
+        .bind(role)
+        .scalar(on)
+        .await?;
+    Ok(n > 0)
+}
+
 /// A user's line manager, if the line manager is a known user.
 pub async fn line_manager_of<'a>(
     on: impl Into<Ex<'a>>,

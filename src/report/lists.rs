@@ -120,6 +120,32 @@ pub fn worklist_text(rows: &[WorklistRow]) -> String {
     out
 }
 
+/// A case waiting for the CRM to choose its next stage (`advance_case`).
+#[derive(Debug, Serialize, schemars::JsonSchema, sqlx::FromRow)]
+pub struct DecisionRow {
+    pub case_ref: String,
+    pub case_kind: String,
+    pub scheme: Option<String>,
+    pub country: String,
+    pub owner: Option<String>,
+    pub queue_role: Option<String>,
+    /// The stage the case completed last.
+    pub after_stage: String,
+    /// When that stage was completed.
+    pub since: Option<DateTime<Utc>>,
+    /// The `advance_needed` event's data: the stages the case may go to.
+    #[schemars(with = "Option<crate::events::kinds::AdvanceNeeded>")]
+    pub decision: Option<sqlx::types::Json<serde_json::Value>>,
+}
+
+/// Every case waiting for a decision, through the `worklist_decisions` view, longest waiting
+/// first.
+pub async fn decisions(db: &Db) -> Result<Vec<DecisionRow>, sqlx::Error> {
+    sql("SELECT case_ref, case_kind, scheme, country, owner, queue_role, after_stage, since, decision          FROM worklist_decisions ORDER BY since, case_ref")
+    .fetch_all(db)
+    .await
+}
+
 #[derive(Debug, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct OutboxRow {
     pub id: i64,
