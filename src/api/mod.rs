@@ -3,9 +3,12 @@
 //! ([`clients`]); errors as problem details ([`problem`]); described by an OpenAPI document
 //! generated from the same types as the published JSON Schemas ([`openapi`]).
 
+mod admin;
 pub mod auth;
+mod cases;
 pub mod clients;
 mod commands;
+mod extract;
 mod health;
 pub mod problem;
 mod server;
@@ -67,8 +70,12 @@ pub fn router(state: ApiState) -> Router {
             .route("/v1/commands", post(commands::submit))
             .route("/v1/commands/{id}", get(commands::outcome)),
     );
+    let reads = scoped(Scope::CasesRead, cases::routes(Router::new()));
+    let admin = scoped(Scope::Admin, admin::routes(Router::new()));
     let authenticated = Router::new()
         .merge(commands)
+        .merge(reads)
+        .merge(admin)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
