@@ -7,4 +7,7 @@ mod harness;
 #[path = "../common/pg.rs"]
 mod pg;
 
+mod admin;
+mod cases;
 mod commands;
+mod seed;
