@@ -85,33 +85,33 @@ api_on_both_backends! {
         let none = api.http.post(format!("{}/v1/commands", api.base)).json(&role("x")).send().await.unwrap();
         assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(none.headers()["content-type"], "application/problem+json");
-        assert_eq!(raw(&api, "cw_not-a-token", "application/json", one.clone()).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(raw(api, "cw_not-a-token", "application/json", one.clone()).await.0, StatusCode::UNAUTHORIZED);
         let revoked = api.client("gone", "commands:write").await;
         casewarden::api::clients::revoke(&api.db, "gone", casewarden::clock::now()).await.unwrap();
-        assert_eq!(raw(&api, &revoked, "application/json", one.clone()).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(raw(api, &revoked, "application/json", one.clone()).await.0, StatusCode::UNAUTHORIZED);
         // 403: a token without the scope.
-        let (status, kind, body) = raw(&api, &reader, "application/json", one.clone()).await;
+        let (status, kind, body) = raw(api, &reader, "application/json", one.clone()).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{body:#}");
         assert_eq!(kind, "application/problem+json");
         assert!(body["detail"].as_str().unwrap().contains("lacks the commands:write scope"), "{body:#}");
         // 415: not JSON.
-        let (status, _, body) = raw(&api, &writer, "text/plain", one.clone()).await;
+        let (status, _, body) = raw(api, &writer, "text/plain", one.clone()).await;
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body:#}");
         // 413: a body over the limit, and more commands than a request may carry.
-        let (status, _, body) = raw(&api, &writer, "application/json", vec![b' '; 2 * 1024 * 1024]).await;
+        let (status, _, body) = raw(api, &writer, "application/json", vec![b' '; 2 * 1024 * 1024]).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body:#}");
         let many: Vec<Value> = (0..1001).map(|i| role(&format!("r{i}"))).collect();
-        let (status, _, body) = raw(&api, &writer, "application/json", serde_json::to_vec(&many).unwrap()).await;
+        let (status, _, body) = raw(api, &writer, "application/json", serde_json::to_vec(&many).unwrap()).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body:#}");
         assert!(body["detail"].as_str().unwrap().contains("1001 commands in one request; the limit is 1000"), "{body:#}");
         // 422: nothing fits the contract; each line has its reason.
-        let (status, _, body) = raw(&api, &writer, "application/x-ndjson", b"{\"type\":\"nope\"}\n[1]\n{\"type\":\"add_note\"}\n".to_vec()).await;
+        let (status, _, body) = raw(api, &writer, "application/x-ndjson", b"{\"type\":\"nope\"}\n[1]\n{\"type\":\"add_note\"}\n".to_vec()).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body:#}");
         let lines: Vec<u64> = body["errors"].as_array().unwrap().iter().map(|e| e["line"].as_u64().unwrap()).collect();
         assert_eq!(lines, vec![1, 2, 3]);
         // 400: malformed JSON, and text that is not UTF-8.
-        assert_eq!(raw(&api, &writer, "application/json", b"[{\"type\":".to_vec()).await.0, StatusCode::BAD_REQUEST);
-        assert_eq!(raw(&api, &writer, "application/json", vec![0xff, 0xfe]).await.0, StatusCode::BAD_REQUEST);
+        assert_eq!(raw(api, &writer, "application/json", b"[{\"type\":".to_vec()).await.0, StatusCode::BAD_REQUEST);
+        assert_eq!(raw(api, &writer, "application/json", vec![0xff, 0xfe]).await.0, StatusCode::BAD_REQUEST);
         assert_eq!(api.count("inbox").await, inbox, "a refused request queued nothing");
     }
 }
