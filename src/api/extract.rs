@@ -23,10 +23,15 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Query(value)),
-            Err(rejection) => Err(Problem::bad_request(format!(
-                "the query string is not understood: {}",
-                rejection.body_text()
-            ))),
+            Err(rejection) => {
+                // The cause alone (`limit: invalid digit found in string`), without axum's
+                // "Failed to deserialize query string" before it.
+                let why = std::error::Error::source(&rejection)
+                    .map_or_else(|| rejection.body_text(), ToString::to_string);
+                Err(Problem::bad_request(format!(
+                    "the query string is not understood: {why}"
+                )))
+            }
         }
     }
 }

@@ -108,7 +108,7 @@ api_on_both_backends! {
             ("sla_state=red", "sla_state: unknown variant `red`"),
             ("limit=0", "limit 0 is out of range: ask for 1 to 500"),
             ("limit=501", "limit 501 is out of range"),
-            ("limit=ten", "limit: invalid digit"),
+            ("limit=ten", "the query string is not understood: limit: invalid digit"),
             ("owner=off%201", "owner \"off 1\" contains"),
             ("scheme=", "scheme is empty"),
             ("workflow=%2Fx", "workflow \"/x\" does not start with a letter or digit"),
