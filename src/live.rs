@@ -29,6 +29,9 @@ pub struct State {
     /// The last rule set refused at a reload, if any since start; the set in force stayed.
     pub last_rejected: Option<Rejected>,
     pub last_pass: Option<Pass>,
+    /// Passes finished since the daemon started: a caller that reads it, rings, and waits for it
+    /// to grow knows that every pass started before it read has finished.
+    pub passes: u64,
     /// How long a gap between passes the schedule allows: a pass older than this means the
     /// pass loop is stuck.
     #[serde(skip)]
@@ -60,6 +63,7 @@ impl Live {
                 rules_loaded_at: now,
                 last_rejected: None,
                 last_pass: None,
+                passes: 0,
                 pass_interval,
             }),
             doorbell: Notify::new(),
@@ -99,7 +103,8 @@ impl Live {
                 started_at,
                 finished_at,
                 ok,
-            })
+            });
+            s.passes += 1;
         });
     }
 
@@ -172,6 +177,7 @@ mod tests {
             "{err}"
         );
         live.passed(start, start + chrono::Duration::seconds(200), true);
+        assert_eq!(live.state().passes, 1);
         assert!(
             live.passes_are_recent(start + chrono::Duration::seconds(300))
                 .is_ok()

@@ -56,8 +56,11 @@ fn submit(dir: &Path, line: &str) {
 /// Starts `casewarden run` with a pass every second.
 fn start_daemon(dir: &Path, env: &[(&str, &str)], stderr: Stdio) -> std::process::Child {
     let mut c = casewarden(dir);
+    // An ephemeral API port: daemons of tests running side by side would otherwise all ask for
+    // the default one, and all but the first would fail to start.
     c.args(["run"])
-        .env("CASEWARDEN__DAEMON__SCHEDULE", "* * * * * *");
+        .env("CASEWARDEN__DAEMON__SCHEDULE", "* * * * * *")
+        .env("CASEWARDEN__API__LISTEN", "127.0.0.1:0");
     for (k, v) in env {
         c.env(k, v);
     }

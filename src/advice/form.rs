@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// A compiled form.
 #[derive(Debug, Clone)]
@@ -63,6 +63,57 @@ pub struct Change {
     pub question: String,
     pub from: Value,
     pub to: Value,
+}
+
+/// A form as `casewarden form --json` and `GET /v1/forms/{workflow}` give it: what a CRM builds
+/// its enquiry screen from.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct Description {
+    pub id: String,
+    pub name: String,
+    /// Content hash, recorded with each case's answers.
+    pub version: String,
+    /// The housing options workflows that use the form.
+    pub workflows: Vec<String>,
+    pub questions: Vec<QuestionDescription>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct QuestionDescription {
+    /// The answer's key in `submit_enquiry`'s `answers`.
+    pub key: String,
+    pub text: String,
+    pub required: bool,
+    pub help: Option<String>,
+    #[serde(flatten)]
+    pub answer: AnswerType,
+}
+
+/// What an answer must be: `type`, and the limits that type has.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AnswerType {
+    /// `true` or `false`.
+    YesNo,
+    /// One of the choices, as a string.
+    SingleChoice {
+        choices: Vec<String>,
+    },
+    /// An array of choices.
+    MultipleChoice {
+        choices: Vec<String>,
+    },
+    Number {
+        min: Option<f64>,
+        max: Option<f64>,
+        /// Whether only whole numbers are accepted.
+        whole: bool,
+    },
+    /// `YYYY-MM-DD`.
+    Date,
+    Text {
+        max_length: usize,
+    },
 }
 
 /// Answers keyed by question.
@@ -155,28 +206,38 @@ impl Form {
     }
 
     /// The form as a CRM builds its screen from it: each question with its type and options.
-    pub fn describe(&self) -> Value {
-        let questions: Vec<Value> = self
+    pub fn describe(&self) -> Description {
+        let questions = self
             .questions
             .iter()
-            .map(|q| {
-                let mut v = json!({"key": q.key, "text": q.text, "type": q.kind.name(),
-                                   "required": q.required, "help": q.help});
-                match &q.kind {
-                    Kind::SingleChoice(c) | Kind::MultipleChoice(c) => v["choices"] = json!(c),
-                    Kind::Number { min, max, whole } => {
-                        v["min"] = json!(min);
-                        v["max"] = json!(max);
-                        v["whole"] = json!(whole);
-                    }
-                    Kind::Text { max_length } => v["max_length"] = json!(max_length),
-                    Kind::YesNo | Kind::Date => {}
-                }
-                v
+            .map(|q| QuestionDescription {
+                key: q.key.clone(),
+                text: q.text.clone(),
+                required: q.required,
+                help: q.help.clone(),
+                answer: match &q.kind {
+                    Kind::YesNo => AnswerType::YesNo,
+                    Kind::SingleChoice(c) => AnswerType::SingleChoice { choices: c.clone() },
+                    Kind::MultipleChoice(c) => AnswerType::MultipleChoice { choices: c.clone() },
+                    Kind::Number { min, max, whole } => AnswerType::Number {
+                        min: *min,
+                        max: *max,
+                        whole: *whole,
+                    },
+                    Kind::Date => AnswerType::Date,
+                    Kind::Text { max_length } => AnswerType::Text {
+                        max_length: *max_length,
+                    },
+                },
             })
             .collect();
-        json!({"id": self.id, "name": self.name, "version": self.version,
-               "workflows": self.workflows, "questions": questions})
+        Description {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            version: self.version.clone(),
+            workflows: self.workflows.clone(),
+            questions,
+        }
     }
 
     /// The form as text, one question a paragraph.
@@ -308,6 +369,7 @@ impl Question {
 mod tests {
     use super::*;
     use crate::advice::form_file::compile;
+    use serde_json::json;
 
     fn form() -> Form {
         let text = r#"
@@ -429,6 +491,29 @@ max_length = 5
                 ),
                 (8, "question \"q\" needs at least two choices"),
             ]
+        );
+    }
+
+    #[test]
+    fn a_described_question_carries_its_type_and_only_that_types_limits() {
+        let described = serde_json::to_value(form().describe()).unwrap();
+        assert_eq!(described["id"], "f");
+        assert_eq!(described["workflows"], json!(["w"]));
+        let q = &described["questions"];
+        assert_eq!(
+            q[0],
+            json!({"key": "notice", "text": "Notice?", "type": "yes_no", "required": true, "help": null})
+        );
+        assert_eq!(q[1]["type"], "single_choice");
+        assert_eq!(q[1]["choices"], json!(["single", "family"]));
+        assert_eq!(
+            (&q[3]["type"], &q[3]["min"], &q[3]["max"], &q[3]["whole"]),
+            (&json!("number"), &json!(0.0), &Value::Null, &json!(true))
+        );
+        assert!(q[3].get("choices").is_none(), "{}", q[3]);
+        assert_eq!(
+            (&q[5]["type"], &q[5]["max_length"]),
+            (&json!("text"), &json!(5))
         );
     }
 }

@@ -42,7 +42,7 @@ pub struct Advice {
 }
 
 /// Whether one statement goes into a case's pack, and why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Choice {
     pub statement: String,
     pub section: String,

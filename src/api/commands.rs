@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -18,6 +18,7 @@ use serde_json::value::RawValue;
 
 use super::ApiState;
 use super::clients::{Caller, Scope};
+use super::extract::Path;
 use super::problem::{ApiResult, LineError, Problem};
 use crate::db::sql;
 use crate::events::Event;
@@ -332,8 +333,9 @@ pub struct CommandOutcome {
 pub async fn outcome(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> ApiResult<axum::Json<CommandOutcome>> {
+    let id = super::extract::positive("id", &id)?;
     let db = &state.engine.db;
     let found: Option<CommandOutcome> = sql(
         "SELECT id, status, reason, command_type, command_id, case_ref, client, received_at, processed_at, first_event_id, last_event_id \

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::ApiState;
 use super::clients::Scope;
 use super::openapi::{Gen, SchemaFn};
-use super::{commands, health};
+use super::{admin, cases, commands, health};
 
 pub struct Endpoint {
     pub method: Method,
@@ -23,6 +23,8 @@ pub struct Endpoint {
     pub summary: &'static str,
     pub description: &'static str,
     pub params: Vec<Param>,
+    /// The query string's fields, as a type: each field is a query parameter.
+    pub query: Option<SchemaFn>,
     pub request: Option<Body>,
     pub responses: Vec<Response>,
     /// Problem statuses it can answer besides 401, 403, 429 and 500.
@@ -81,10 +83,17 @@ impl Endpoint {
             summary: "",
             description: "",
             params: Vec::new(),
+            query: None,
             request: None,
             responses: Vec::new(),
             problems: &[],
         }
+    }
+
+    /// The query string's parameters, the fields of `T`.
+    fn query<T: JsonSchema>(mut self) -> Endpoint {
+        self.query = Some(|g: &mut Gen| g.inline::<T>());
+        self
     }
 
     fn says(mut self, summary: &'static str, description: &'static str) -> Endpoint {
@@ -133,6 +142,21 @@ impl Endpoint {
         self
     }
 
+    fn answers_as(
+        mut self,
+        status: u16,
+        content_type: &'static str,
+        description: &'static str,
+    ) -> Endpoint {
+        self.responses.push(Response {
+            status,
+            description,
+            content_type,
+            schema: Some(string),
+        });
+        self
+    }
+
     fn problems(mut self, statuses: &'static [u16]) -> Endpoint {
         self.problems = statuses;
         self
@@ -164,6 +188,72 @@ pub fn endpoints() -> Vec<Endpoint> {
             .param("path", "id", "The inbox id `POST /v1/commands` returned.", integer)
             .answers(200, "The command.", schema::<commands::CommandOutcome>())
             .problems(&[400, 404]),
+        Endpoint::new(Method::GET, "/v1/cases", Some(CasesRead), get(cases::list), "listCases", "cases")
+            .says(
+                "Cases, filtered, a page at a time",
+                "Case summaries in the order they were created, filtered by any of status, owner, scheme, workflow and SLA state. Pass `next` from one page as `after` for the next; `next` is null on the last page.",
+            )
+            .query::<cases::CaseQuery>()
+            .answers(200, "A page of cases.", schema::<cases::CasePage>())
+            .problems(&[400]),
+        Endpoint::new(Method::GET, "/v1/cases/{ref}", Some(CasesRead), get(cases::show), "getCase", "cases")
+            .says(
+                "A case in full",
+                "The document `casewarden show case REF --json` prints: the case, its stages and tasks with their dates and SLA states, notes, attachments, housing options answers and packs, and its events.",
+            )
+            .param("path", "ref", "The case reference.", string)
+            .answers(200, "The case.", schema::<crate::report::CaseReport>())
+            .problems(&[400, 404]),
+        Endpoint::new(Method::GET, "/v1/cases/{ref}/advice", Some(CasesRead), get(cases::advice), "getAdvice", "cases")
+            .says(
+                "Advice chosen for a housing options case",
+                "Which advice statements the case's enquiry answers choose, and why each was chosen or left out, with the rules in force (as `casewarden advice REF --json`). Writes nothing.",
+            )
+            .param("path", "ref", "The case reference.", string)
+            .query::<cases::AdviceQuery>()
+            .answers(200, "Each statement, chosen or not, with its reason.", schema::<Vec<crate::advice::Choice>>())
+            .problems(&[400, 404, 409]),
+        Endpoint::new(Method::GET, "/v1/cases/{ref}/packs/{version}/{format}", Some(CasesRead), get(cases::pack), "getPackFile", "cases")
+            .says(
+                "A housing pack's file",
+                "The HTML or text file of one version of a case's housing pack, as the engine wrote it, checked against the SHA-256 it recorded (409 if the file on disk changed). Served with `X-Content-Type-Options: nosniff`, `Cache-Control: private, no-store` and, for HTML, a Content-Security-Policy that loads and runs nothing.",
+            )
+            .param("path", "ref", "The case reference.", string)
+            .param("path", "version", "The pack's version: 1, 2 …", integer)
+            .param("path", "format", "`html` or `txt`.", |_| json!({"type": "string", "enum": ["html", "txt"]}))
+            .answers_as(200, "text/html", "The pack as HTML (or, for `txt`, as `text/plain`).")
+            .problems(&[400, 404, 409]),
+        Endpoint::new(Method::GET, "/v1/worklists/users/{ref}", Some(CasesRead), get(cases::user_worklist), "getUserWorklist", "worklists")
+            .says("An officer's worklist", "The user's open tasks with their dates, as the `worklist_by_user` view and `casewarden worklist --user REF --json` give them.")
+            .param("path", "ref", "The user's reference.", string)
+            .answers(200, "The open tasks.", schema::<Vec<crate::report::WorklistRow>>())
+            .problems(&[400, 404]),
+        Endpoint::new(Method::GET, "/v1/worklists/roles/{ref}", Some(CasesRead), get(cases::role_worklist), "getRoleWorklist", "worklists")
+            .says("A role's worklist", "Open tasks on a role's list, as the `worklist_by_role` view and `casewarden worklist --role REF --json` give them.")
+            .param("path", "ref", "The role's reference.", string)
+            .answers(200, "The open tasks.", schema::<Vec<crate::report::WorklistRow>>())
+            .problems(&[400, 404]),
+        Endpoint::new(Method::GET, "/v1/worklists/decisions", Some(CasesRead), get(cases::decisions), "getDecisions", "worklists")
+            .says("Cases waiting for the CRM's choice", "Cases whose stage has more than one possible successor, waiting for `advance_case`, with the stages to choose from (the `worklist_decisions` view).")
+            .answers(200, "The waiting cases.", schema::<Vec<crate::report::DecisionRow>>()),
+        Endpoint::new(Method::GET, "/v1/forms/{workflow}", Some(CasesRead), get(cases::form), "getForm", "cases")
+            .says("A housing options enquiry form", "The form of a housing options workflow: its questions, their types, choices and limits, as `submit_enquiry` checks answers against them (`casewarden form WORKFLOW --json`).")
+            .param("path", "workflow", "The workflow, e.g. `prevention`.", string)
+            .answers(200, "The form.", schema::<crate::advice::form::Description>())
+            .problems(&[404]),
+        Endpoint::new(Method::GET, "/v1/outbox", Some(Admin), get(admin::outbox), "listOutbox", "operations")
+            .says("Notifications", "The most recent notifications with their state, attempts and last error, and whether the mail server was reachable at the last pass (as `casewarden outbox --json`).")
+            .query::<admin::OutboxQuery>()
+            .answers(200, "The notifications.", schema::<admin::Outbox>())
+            .problems(&[400]),
+        Endpoint::new(Method::POST, "/v1/outbox/{id}/retry", Some(Admin), post(admin::retry), "retryNotification", "operations")
+            .says("Send a dead notification again", "Requeues a dead notification, due now, and wakes the engine; a `notification_requeued` event names the client.")
+            .param("path", "id", "The notification's id.", integer)
+            .answers(200, "Requeued.", schema::<admin::Requeued>())
+            .problems(&[400, 404, 409]),
+        Endpoint::new(Method::GET, "/v1/rules", Some(Admin), get(admin::rules), "getRules", "operations")
+            .says("The rule set in force", "Its hash and when it was loaded, and the problems of the last rule set refused at a reload since the daemon started (the set in force stayed).")
+            .answers(200, "The rule set's state.", schema::<admin::Rules>()),
         Endpoint::new(Method::GET, "/v1/openapi.json", None, get(super::openapi_json), "getOpenApi", "meta")
             .says("This document", "The OpenAPI 3.1 description of the API, generated from the types that implement it.")
             .answers(200, "The document.", |_| json!({"type": "object"})),

@@ -3,10 +3,13 @@
 //! ([`clients`]); errors as problem details ([`problem`]); described by an OpenAPI document
 //! generated from the same types as the published JSON Schemas ([`openapi`]).
 
+mod admin;
 pub mod auth;
+mod cases;
 pub mod clients;
 mod commands;
 pub mod endpoints;
+mod extract;
 mod health;
 pub mod openapi;
 pub mod problem;

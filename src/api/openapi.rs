@@ -40,6 +40,19 @@ impl Gen {
         self.schemars.subschema_for::<T>().to_value()
     }
 
+    /// A type's schema with everything inlined, for a query string's fields.
+    pub fn inline<T: JsonSchema>(&mut self) -> Value {
+        SchemaSettings::draft2020_12()
+            .with(|s| {
+                s.inline_subschemas = true;
+                s.meta_schema = None;
+            })
+            .for_deserialize()
+            .into_generator()
+            .into_root_schema_for::<T>()
+            .to_value()
+    }
+
     /// The published command schema (docs/schema/commands.schema.json), as `Command`.
     pub fn command(&mut self) -> Value {
         self.publish("Command", crate::commands::json_schema())
@@ -124,7 +137,7 @@ fn operation(e: &Endpoint, generator: &mut Gen) -> Value {
     } else {
         op["security"] = json!([]);
     }
-    let params: Vec<Value> = e
+    let mut params: Vec<Value> = e
         .params
         .iter()
         .map(|p| {
@@ -137,6 +150,9 @@ fn operation(e: &Endpoint, generator: &mut Gen) -> Value {
             })
         })
         .collect();
+    if let Some(query) = e.query {
+        params.extend(query_params(query(generator)));
+    }
     if !params.is_empty() {
         op["parameters"] = Value::Array(params);
     }
@@ -171,6 +187,34 @@ fn operation(e: &Endpoint, generator: &mut Gen) -> Value {
     }
     op["responses"] = Value::Object(responses);
     op
+}
+
+/// A query type's fields as query parameters, each with its description and schema.
+fn query_params(schema: Value) -> Vec<Value> {
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(properties) = schema["properties"].as_object() else {
+        return Vec::new();
+    };
+    properties
+        .iter()
+        .map(|(name, field)| {
+            let mut field = field.clone();
+            let description = field
+                .as_object_mut()
+                .and_then(|f| f.remove("description"))
+                .unwrap_or_else(|| json!(""));
+            json!({
+                "name": name,
+                "in": "query",
+                "required": required.contains(&name.as_str()),
+                "description": description,
+                "schema": field,
+            })
+        })
+        .collect()
 }
 
 /// Every authenticated endpoint can answer 401, 403 and 429.

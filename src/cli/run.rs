@@ -141,17 +141,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         Subcommand::Form { workflow, json } => {
             let rules = startup::load_rules(&settings)
                 .map_err(|p| anyhow::anyhow!("the rule set has problems:\n{p}"))?;
-            let Some(form) = rules.advice.form_for(&workflow) else {
-                let known: Vec<&str> = rules
-                    .definitions
-                    .iter()
-                    .filter_map(|d| d.workflow.as_deref())
-                    .collect();
-                bail!(
-                    "no housing options workflow {workflow:?} has a form (workflows: {})",
-                    known.join(", ")
-                );
-            };
+            let form = rules.form_for(&workflow).map_err(anyhow::Error::msg)?;
             if json {
                 outln!(
                     "{}",
@@ -177,26 +167,14 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                     .map_err(|p| anyhow::anyhow!("the rule set has problems:\n{p}"))?,
             );
             let db = startup::connect_database(&settings).await?;
-            let Some(case) = crate::db::rows::case_by_ref(&db, &case_ref).await? else {
-                bail!("no case {case_ref:?} in {}", settings.database.url);
+            let choices = match report::advice(&db, &rules, &case_ref, now).await {
+                Ok(choices) => choices,
+                // The database is named, as `show case` names it, for an operator with several.
+                Err(e @ report::AdviceError::UnknownCase(_)) => {
+                    bail!("{e} in {}", settings.database.url)
+                }
+                Err(e) => return Err(e.into()),
             };
-            if case.kind != "housing_options" {
-                bail!(
-                    "case {case_ref} is a {} case; advice is chosen for housing options cases",
-                    case.kind
-                );
-            }
-            let answers: Option<(sqlx::types::Json<serde_json::Value>,)> =
-                crate::db::sql("SELECT answers FROM enquiries WHERE case_id = $1")
-                    .bind(case.id)
-                    .fetch_optional(&db)
-                    .await?;
-            let Some((answers,)) = answers else {
-                bail!("case {case_ref} has no enquiry answers yet; send submit_enquiry first");
-            };
-            let answers = answers.0.as_object().cloned().unwrap_or_default();
-            let choices =
-                crate::engine::housing_options::choose(&rules, &case, &answers, now).await;
             if json {
                 outln!(
                     "{}",
@@ -242,7 +220,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 None => clock::now(),
             };
             let db = startup::connect_database(&settings).await?;
-            report::retry_notification(&db, id, now).await?;
+            report::retry_notification(&db, id, now, "operator").await?;
             outln!(
                 "notification {id} requeued for {}; the next pass from then will send it",
                 now.to_rfc3339()

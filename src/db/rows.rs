@@ -10,7 +10,7 @@ use crate::states::{Allocation, CaseStatus, SlaState, StageStatus, TaskStatus};
 
 pub const OPEN_CASE: &[&str] = &["open", "awaiting_advance"];
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct CaseRow {
     pub id: i64,
     pub case_ref: String,
@@ -27,6 +27,7 @@ pub struct CaseRow {
     pub property_address: Option<String>,
     pub tenure: Option<String>,
     pub received_at: DateTime<Utc>,
+    #[schemars(with = "serde_json::Value")]
     pub attributes: Json<serde_json::Value>,
     pub status: CaseStatus,
     pub outcome: Option<String>,
@@ -75,7 +76,7 @@ impl CaseRow {
     }
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct StageRow {
     pub id: i64,
     pub case_id: i64,
@@ -92,7 +93,7 @@ pub struct StageRow {
     pub sla_state: SlaState,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct TaskRow {
     pub id: i64,
     pub case_id: i64,
@@ -261,6 +262,15 @@ pub async fn user_exists<'a>(
     let n: i64 = sql("SELECT COUNT(*) FROM users WHERE ref = $1 AND (active OR NOT $2)")
         .bind(user)
         .bind(active_only)
+        .scalar(on)
+        .await?;
+    Ok(n > 0)
+}
+
+/// Whether a role exists.
+pub async fn role_exists<'a>(on: impl Into<Ex<'a>>, role: &str) -> Result<bool, sqlx::Error> {
+    let n: i64 = sql("SELECT COUNT(*) FROM roles WHERE ref = $1")
+        .bind(role)
         .scalar(on)
         .await?;
     Ok(n > 0)

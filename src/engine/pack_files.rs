@@ -143,7 +143,7 @@ fn write(path: &Path, body: &str, dry_run: bool) -> std::io::Result<String> {
 }
 
 /// Whether a file casewarden made still holds what it recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FileState {
     Intact,
@@ -167,23 +167,30 @@ impl FileState {
 
 /// Checks a `file://` attachment against its recorded size and SHA-256.
 pub fn verify(uri: &str, size: Option<i64>, sha256: &str) -> FileState {
+    match read_intact(uri, size, sha256) {
+        Ok(_) => FileState::Intact,
+        Err(state) => state,
+    }
+}
+
+/// A `file://` attachment's content, read once and checked against its recorded size and
+/// SHA-256, so what is served is what was checked; otherwise what is wrong with it.
+pub fn read_intact(uri: &str, size: Option<i64>, sha256: &str) -> Result<Vec<u8>, FileState> {
     let Some(path) = uri.strip_prefix("file://") else {
-        return FileState::Missing;
+        return Err(FileState::Missing);
     };
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return FileState::Missing,
-        Err(_) => return FileState::Unreadable,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(FileState::Missing),
+        Err(_) => return Err(FileState::Unreadable),
     };
     if !meta.is_file() || size.is_some_and(|s| u64::try_from(s).ok() != Some(meta.len())) {
-        return FileState::Changed;
+        return Err(FileState::Changed);
     }
     match std::fs::read(path) {
-        Ok(bytes) if hex::encode(Sha256::digest(&bytes)).eq_ignore_ascii_case(sha256) => {
-            FileState::Intact
-        }
-        Ok(_) => FileState::Changed,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileState::Missing,
-        Err(_) => FileState::Unreadable,
+        Ok(bytes) if hex::encode(Sha256::digest(&bytes)).eq_ignore_ascii_case(sha256) => Ok(bytes),
+        Ok(_) => Err(FileState::Changed),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(FileState::Missing),
+        Err(_) => Err(FileState::Unreadable),
     }
 }

@@ -9,7 +9,7 @@ use crate::db::{Db, sql};
 
 const SMTP: &str = "smtp";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct ServerStatus {
     pub unreachable_since: Option<DateTime<Utc>>,
     pub last_tried_at: DateTime<Utc>,

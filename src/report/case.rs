@@ -14,7 +14,7 @@ use crate::engine::pack_files::{FileState, verify as verify_file};
 use crate::events::{self, Event};
 use crate::text::{terminal as t, terminal_json};
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct Note {
     pub id: i64,
     pub author: String,
@@ -22,7 +22,7 @@ pub struct Note {
     pub at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct Attachment {
     pub id: i64,
     pub name: String,
@@ -38,7 +38,7 @@ pub struct Attachment {
     pub file: Option<FileState>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CaseReport {
     pub case: CaseRow,
     /// Housing options: the case's target path, answers and packs.
@@ -47,10 +47,11 @@ pub struct CaseReport {
     pub stages: Vec<StageReport>,
     pub notes: Vec<Note>,
     pub attachments: Vec<Attachment>,
+    #[schemars(with = "Vec<crate::events::kinds::Record>")]
     pub events: Vec<Event>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct HousingReport {
     /// Working days from today to the case's target, while it has open tasks.
     pub days_remaining: Option<i64>,
@@ -60,18 +61,20 @@ pub struct HousingReport {
     pub packs: Vec<Pack>,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct Enquiry {
     pub form_id: String,
     pub form_version: String,
     pub submissions: i64,
+    #[schemars(with = "serde_json::Value")]
     pub answers: sqlx::types::Json<serde_json::Value>,
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct Pack {
     pub version: i64,
+    #[schemars(with = "serde_json::Value")]
     pub statements: sqlx::types::Json<serde_json::Value>,
     pub html_attachment_id: i64,
     pub text_attachment_id: i64,
@@ -112,7 +115,7 @@ async fn housing(db: &Db, case: &CaseRow) -> Result<Option<HousingReport>, sqlx:
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct StageReport {
     #[serde(flatten)]
     pub stage: StageRow,
@@ -121,7 +124,7 @@ pub struct StageReport {
     pub tasks: Vec<TaskReport>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct TaskReport {
     #[serde(flatten)]
     pub row: TaskRow,

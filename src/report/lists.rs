@@ -9,9 +9,10 @@ use serde::Serialize;
 use super::format::when;
 use crate::db::{Db, sql};
 use crate::events::kinds::{Kind, NotificationRequeued};
+use crate::states::OutboxStatus;
 use crate::text::terminal as t;
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct InboxRow {
     pub id: i64,
     pub status: crate::states::InboxStatus,
@@ -76,18 +77,18 @@ fn events_written(first: Option<i64>, last: Option<i64>) -> String {
     }
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct WorklistRow {
     pub task_id: i64,
     pub case_ref: String,
     pub stage: String,
     pub task: String,
-    pub status: String,
+    pub status: crate::states::TaskStatus,
     pub owner: Option<String>,
     pub role: Option<String>,
     pub activated_at: Option<DateTime<Utc>>,
     pub hold_until: Option<DateTime<Utc>>,
-    pub sla_state: String,
+    pub sla_state: crate::states::SlaState,
     pub amber_at: Option<DateTime<Utc>>,
     pub target_at: Option<DateTime<Utc>>,
     /// Working days from today to the target; negative once it has passed.
@@ -135,14 +136,40 @@ pub fn worklist_text(rows: &[WorklistRow]) -> String {
     out
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// A case waiting for the CRM to choose its next stage (`advance_case`).
+#[derive(Debug, Serialize, schemars::JsonSchema, sqlx::FromRow)]
+pub struct DecisionRow {
+    pub case_ref: String,
+    pub case_kind: String,
+    pub scheme: Option<String>,
+    pub country: String,
+    pub owner: Option<String>,
+    pub queue_role: Option<String>,
+    /// The stage the case completed last.
+    pub after_stage: String,
+    /// When that stage was completed.
+    pub since: Option<DateTime<Utc>>,
+    /// The `advance_needed` event's data: the stages the case may go to.
+    #[schemars(with = "Option<crate::events::kinds::AdvanceNeeded>")]
+    pub decision: Option<sqlx::types::Json<serde_json::Value>>,
+}
+
+/// Every case waiting for a decision, through the `worklist_decisions` view, longest waiting
+/// first.
+pub async fn decisions(db: &Db) -> Result<Vec<DecisionRow>, sqlx::Error> {
+    sql("SELECT case_ref, case_kind, scheme, country, owner, queue_role, after_stage, since, decision          FROM worklist_decisions ORDER BY since, case_ref")
+    .fetch_all(db)
+    .await
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct OutboxRow {
     pub id: i64,
     pub case_ref: Option<String>,
     pub template: String,
     pub recipient_ref: Option<String>,
     pub recipient_email: Option<String>,
-    pub status: crate::states::OutboxStatus,
+    pub status: OutboxStatus,
     pub attempts: i64,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
@@ -198,19 +225,35 @@ pub fn outbox_text(rows: &[OutboxRow]) -> String {
     out
 }
 
-/// Puts a dead notification back in the queue, with an event saying so.
-pub async fn retry_notification(db: &Db, id: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
+/// Why a notification could not be requeued.
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    #[error("there is no notification {0}")]
+    Unknown(i64),
+    #[error("notification {id} is {status}, not dead; only dead ones can be retried")]
+    NotDead { id: i64, status: OutboxStatus },
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Puts a dead notification back in the queue, due at `now`, with an event saying who did so.
+pub async fn retry_notification(
+    db: &Db,
+    id: i64,
+    now: DateTime<Utc>,
+    actor: &str,
+) -> Result<(), RetryError> {
     let mut tx = db.begin_write().await?;
-    let row: Option<(String, Option<i64>, Option<String>)> = sql(
+    let row: Option<(OutboxStatus, Option<i64>, Option<String>)> = sql(
         "SELECT o.status, o.case_id, c.case_ref FROM outbox o LEFT JOIN cases c ON c.id = o.case_id WHERE o.id = $1",
     )
     .bind(id)
     .fetch_optional(&mut tx)
     .await?;
     match row {
-        None => anyhow::bail!("there is no notification {id}"),
-        Some((status, _, _)) if status != "dead" => {
-            anyhow::bail!("notification {id} is {status}, not dead; only dead ones can be retried")
+        None => return Err(RetryError::Unknown(id)),
+        Some((status, _, _)) if status != OutboxStatus::Dead => {
+            return Err(RetryError::NotDead { id, status });
         }
         Some((_, case_id, case_ref)) => {
             sql("UPDATE outbox SET status = 'pending', attempts = 0, first_failed_at = NULL, next_attempt_at = $1 WHERE id = $2")
@@ -221,7 +264,7 @@ pub async fn retry_notification(db: &Db, id: i64, now: DateTime<Utc>) -> anyhow:
             let case = case_id.zip(case_ref);
             let requeued = Kind::NotificationRequeued(NotificationRequeued { outbox_id: id });
             let at = case.as_ref().map(|(i, r)| (*i, r.as_str()));
-            crate::events::record(&mut tx, at, now, "operator", requeued).await?;
+            crate::events::record(&mut tx, at, now, actor, requeued).await?;
         }
     }
     tx.commit().await?;

@@ -195,6 +195,22 @@ impl RuleSet {
         self.definitions.iter().find(|d| d.id == id)
     }
 
+    /// The enquiry form of a housing options workflow, or why there is none, naming the
+    /// workflows there are.
+    pub fn form_for(&self, workflow: &str) -> Result<&Arc<crate::advice::Form>, String> {
+        self.advice.form_for(workflow).ok_or_else(|| {
+            let known: Vec<&str> = self
+                .definitions
+                .iter()
+                .filter_map(|d| d.workflow.as_deref())
+                .collect();
+            format!(
+                "no housing options workflow {workflow:?} has a form (workflows: {})",
+                known.join(", ")
+            )
+        })
+    }
+
     /// The definition a claim falls under, or why none does.
     pub fn definition_for(
         &self,

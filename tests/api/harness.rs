@@ -44,6 +44,7 @@ pub struct Api {
     pub admin: String,
     #[allow(dead_code)]
     pub dir: tempfile::TempDir,
+    live: casewarden::live::Live,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -94,6 +95,7 @@ impl Api {
         let db = app.engine.db.clone();
         let daemon = casewarden::daemon::Daemon::start(app).await?;
         let address = daemon.api_address().expect("the API is enabled");
+        let live = daemon.live().clone();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(daemon.run(shutdown.clone()));
         let base = match tls {
@@ -115,6 +117,7 @@ impl Api {
             db,
             admin,
             dir,
+            live,
             shutdown,
             task,
         })
@@ -162,6 +165,22 @@ impl Api {
         assert_eq!(status, StatusCode::OK, "{body:#}");
         assert_eq!(body["results"][0]["status"], "accepted", "{body:#}");
         body["results"][0].clone()
+    }
+
+    /// Waits until every pass started so far has finished. A command is reported accepted once
+    /// applied, but the pass that applied it goes on to allocate, make packs and sweep SLAs;
+    /// after this, reads see all of that.
+    pub async fn settled(&self) {
+        let finished = self.live.state().passes;
+        self.live.ring();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.live.state().passes <= finished {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no pass finished within 30 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 
     /// Rows in a table, to show a refused request wrote nothing.

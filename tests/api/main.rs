@@ -7,7 +7,10 @@ mod harness;
 #[path = "../common/pg.rs"]
 mod pg;
 
+mod admin;
+mod cases;
 mod commands;
 mod instances;
 mod meta;
+mod seed;
 mod wake;

@@ -454,8 +454,8 @@ on_both_backends! {
         // An operator requeues a dead one: it is tried again at the next pass.
         let id = sql("SELECT id FROM outbox WHERE recipient_email = 'reject@example.org' ORDER BY id LIMIT 1")
             .fetch_one::<(i64,)>(&env.db).await.unwrap().0;
-        casewarden::report::retry_notification(&env.db, id, parse_time("2026-01-08T10:00:00Z").unwrap()).await.unwrap();
-        assert!(casewarden::report::retry_notification(&env.db, id, parse_time("2026-01-08T10:00:00Z").unwrap()).await.is_err());
+        casewarden::report::retry_notification(&env.db, id, parse_time("2026-01-08T10:00:00Z").unwrap(), "operator").await.unwrap();
+        assert!(casewarden::report::retry_notification(&env.db, id, parse_time("2026-01-08T10:00:00Z").unwrap(), "operator").await.is_err());
         env.tick("2026-01-08T10:00:00Z").await;
         let (status, attempts): (String, i64) = sql("SELECT status, attempts FROM outbox WHERE id = $1").bind(id).fetch_one(&env.db).await.unwrap();
         assert_eq!((status.as_str(), attempts), ("dead", 1));
