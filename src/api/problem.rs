@@ -2,6 +2,7 @@
 //! detail a person can act on. Nothing internal leaves: a database error or a defect is logged
 //! with a request id and answered with that id only, never with SQL, a backtrace or a value.
 
+use axum::extract::rejection::QueryRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -91,6 +92,20 @@ impl Problem {
 impl From<sqlx::Error> for Problem {
     fn from(e: sqlx::Error) -> Problem {
         Problem::internal(&e)
+    }
+}
+
+/// A query string that does not fit the endpoint's parameters: axum answers plain text, the API
+/// answers a problem naming the parameter (`limit: invalid digit found in string`).
+impl From<QueryRejection> for Problem {
+    fn from(rejection: QueryRejection) -> Problem {
+        let why = match std::error::Error::source(&rejection) {
+            Some(cause) => cause.to_string(),
+            None => rejection.body_text(),
+        };
+        Problem::bad_request(format!(
+            "bad query parameter: {why}; see /v1/openapi.json for this endpoint's parameters"
+        ))
     }
 }
 
