@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod clients;
 mod commands;
+mod feed;
 mod health;
 pub mod problem;
 mod server;
@@ -67,12 +68,18 @@ pub fn router(state: ApiState) -> Router {
             .route("/v1/commands", post(commands::submit))
             .route("/v1/commands/{id}", get(commands::outcome)),
     );
-    let authenticated = Router::new()
-        .merge(commands)
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::authenticate,
-        ));
+    let events = scoped(
+        Scope::EventsRead,
+        Router::new().route("/v1/events", get(feed::events)),
+    );
+    let authenticated =
+        Router::new()
+            .merge(commands)
+            .merge(events)
+            .route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                auth::authenticate,
+            ));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -8,3 +8,4 @@ mod harness;
 mod pg;
 
 mod commands;
+mod events;
