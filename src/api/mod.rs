@@ -70,7 +70,9 @@ pub fn router(state: ApiState) -> Router {
     );
     let events = scoped(
         Scope::EventsRead,
-        Router::new().route("/v1/events", get(feed::events)),
+        Router::new()
+            .route("/v1/events", get(feed::events))
+            .route("/v1/events/stream", get(feed::stream)),
     );
     let authenticated =
         Router::new()

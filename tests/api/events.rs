@@ -1,8 +1,11 @@
-//! `GET /v1/events`: every event once, in order, filtered and waited for; each checked against
-//! the `events` table.
+//! `GET /v1/events` and `GET /v1/events/stream`: every event once, in order, filtered, waited
+//! for, streamed and resumed; each checked against the `events` table.
 
 use std::time::{Duration, Instant};
 
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -85,6 +88,52 @@ async fn bad_request(api: &Api, token: &str, path: &str, says: &str) {
     assert!(detail.contains(says), "{path}: {detail}");
 }
 
+/// An open event stream, read with a real SSE parser.
+type Stream = BoxStream<
+    'static,
+    Result<eventsource_stream::Event, eventsource_stream::EventStreamError<reqwest::Error>>,
+>;
+
+async fn open_stream(api: &Api, token: &str, path: &str, last_event_id: Option<i64>) -> Stream {
+    let mut request = api.request(Method::GET, token, path);
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id.to_string());
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    response.bytes_stream().eventsource().boxed()
+}
+
+/// Reads events until one with id `until`, checking each frame; returns their ids.
+async fn read_until(stream: &mut Stream, until: i64) -> Vec<i64> {
+    let mut seen = Vec::new();
+    while seen.last() != Some(&until) {
+        let next = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("event {until} did not come within 10 s; saw {seen:?}"))
+            .expect("the stream stays open")
+            .unwrap();
+        let data: Value = serde_json::from_str(&next.data).unwrap();
+        assert!(
+            data["id"].as_i64().unwrap() <= until,
+            "event {until} was passed over; saw {seen:?} then {data}"
+        );
+        assert_eq!(
+            next.id,
+            data["id"].to_string(),
+            "the SSE id is the event's id"
+        );
+        assert_eq!(
+            next.event,
+            data["kind"].as_str().unwrap(),
+            "the SSE event name is its kind"
+        );
+        seen.push(data["id"].as_i64().unwrap());
+    }
+    seen
+}
+
 api_on_both_backends! {
     async fn paging_with_after_and_limit_gives_every_event_once_in_order(api: Api) {
         let token = api.client("follower", "events:read").await;
@@ -161,6 +210,8 @@ api_on_both_backends! {
         bad_request(api, &token, "/v1/events?limit=1001", "limit 1001 is out of range").await;
         bad_request(api, &token, "/v1/events?wait=31", "wait 31 is longer than this server holds a request: at most 30 seconds").await;
         bad_request(api, &token, "/v1/events?afer=5", "unknown field `afer`").await;
+        bad_request(api, &token, "/v1/events/stream?kind=nope", "kind \"nope\" is not an event kind").await;
+        bad_request(api, &token, "/v1/events/stream?limit=5", "unknown field `limit`").await;
     }
 
     async fn a_long_poll_answers_as_soon_as_a_command_is_applied(api: Api) {
@@ -195,9 +246,60 @@ api_on_both_backends! {
         assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(5), "{took:?}");
     }
 
+    async fn a_stream_resumed_from_last_event_id_loses_and_repeats_nothing(api: Api) {
+        let token = api.client("follower", "events:read").await;
+        accepted(api, roles("first", 6)).await;
+        let before = logged(api).await;
+        let cut = before[before.len() / 2];
+
+        let mut stream = open_stream(api, &token, "/v1/events/stream", None).await;
+        let mut seen = read_until(&mut stream, cut).await;
+        drop(stream);
+
+        accepted(api, roles("second", 4)).await;
+        // `after` is overridden by Last-Event-ID: from 0 it would repeat everything.
+        let mut stream = open_stream(api, &token, "/v1/events/stream?after=0", seen.last().copied()).await;
+        let now = *logged(api).await.last().unwrap();
+        seen.extend(read_until(&mut stream, now).await);
+        // And an event committed while the stream is open arrives on it.
+        accepted(api, json!([role("live")])).await;
+        let live = *logged(api).await.last().unwrap();
+        seen.extend(read_until(&mut stream, live).await);
+
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "ids strictly increase: {seen:?}");
+        assert_eq!(seen, logged(api).await, "the union of the two streams is the log");
+    }
+
+    async fn a_stream_follows_one_case(api: Api) {
+        let token = api.client("follower", "events:read").await;
+        accepted(api, json!([
+            {"type": "upsert_contact", "ref": "tenant1", "name": "Tenant 1", "email": "t1@example.net", "address": "1 Example Road"},
+        ])).await;
+        // The case does not exist yet when the stream opens.
+        let mut stream = open_stream(api, &token, "/v1/events/stream?case_ref=RTB-7", None).await;
+        accepted(api, json!([claim("RTB-7", "tenant1"), role("other")])).await;
+        let wanted = logged_where(api, "case_ref", "RTB-7").await;
+        assert!(!wanted.is_empty());
+        assert_eq!(read_until(&mut stream, *wanted.last().unwrap()).await, wanted);
+    }
+
+    async fn a_bad_last_event_id_is_refused_before_the_stream_starts(api: Api) {
+        let token = api.client("follower", "events:read").await;
+        let response = api
+            .request(Method::GET, &token, "/v1/events/stream")
+            .header("last-event-id", "latest")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.headers()["content-type"], "application/problem+json");
+        let body: Value = response.json().await.unwrap();
+        assert!(body["detail"].as_str().unwrap().starts_with("Last-Event-ID \"latest\" is not an event id"), "{body:#}");
+    }
+
     async fn the_feed_needs_the_events_read_scope(api: Api) {
         let writer = api.client("writer", "commands:write,cases:read").await;
-        for path in ["/v1/events"] {
+        for path in ["/v1/events", "/v1/events/stream"] {
             let response = api.request(Method::GET, &writer, path).send().await.unwrap();
             assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
             let body: Value = response.json().await.unwrap();
@@ -206,4 +308,36 @@ api_on_both_backends! {
         let reader = api.client("reader", "events:read").await;
         assert_eq!(api.get(&reader, "/v1/events").await.0, StatusCode::OK);
     }
+}
+
+/// An open stream and a waiting poll end when the daemon shuts down, instead of holding the
+/// API's graceful shutdown for its 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_streams_and_polls_do_not_hold_up_shutdown() {
+    let api = Api::sqlite(|_| {}).await;
+    let token = api.client("follower", "events:read").await;
+    let last = *logged(&api).await.last().unwrap();
+    let mut stream = open_stream(&api, &token, "/v1/events/stream", None).await;
+    assert_eq!(read_until(&mut stream, last).await.last(), Some(&last));
+    let poll = api
+        .request(
+            Method::GET,
+            &token,
+            &format!("/v1/events?after={last}&wait=30"),
+        )
+        .send();
+    let poll = tokio::spawn(poll);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let started = Instant::now();
+    api.stop().await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+    let page: Value = poll.await.unwrap().unwrap().json().await.unwrap();
+    assert_eq!(ids(&page), Vec::<i64>::new());
+    let end = tokio::time::timeout(Duration::from_secs(5), stream.next()).await;
+    assert!(
+        matches!(end, Ok(None) | Ok(Some(Err(_)))),
+        "the stream ended: {end:?}"
+    );
 }

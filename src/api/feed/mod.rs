@@ -1,6 +1,6 @@
 //! The event feed, for systems that follow the log by id: pages with an optional long poll
-//! (`GET /v1/events`, [`poll`]), reading the log with [`look`] and waiting for new events with
-//! [`Wake`].
+//! (`GET /v1/events`, [`poll`]) and Server-Sent Events (`GET /v1/events/stream`, [`stream`]).
+//! Both read the log the same way ([`look`]) and wait for new events the same way ([`Wake`]).
 //!
 //! Why a follower that reads by id misses nothing: the only writer of the events table is
 //! `events::record`, and every caller of it writes in a transaction from `Db::begin_write`,
@@ -12,6 +12,7 @@
 //! appear later.
 
 mod poll;
+mod stream;
 
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ use crate::db::{Db, sql};
 use crate::events::Event;
 
 pub use poll::events;
+pub use stream::stream;
 
 /// Most rows one look at the log goes through past `after`. A filter may leave all of them out;
 /// the follower is then told to carry on from the last one, so it progresses through a long
@@ -196,6 +198,11 @@ impl Wake {
             passes: state.live.passes(),
             stopping: state.live.stopping(),
         }
+    }
+
+    /// Whether the daemon is shutting down.
+    pub fn stopping(&self) -> bool {
+        self.stopping.is_cancelled()
     }
 
     /// Returns when new events may have been committed: a pass of this daemon ended, or it is
