@@ -141,6 +141,7 @@ impl Daemon {
                 }
                 () = live.rung() => {
                     let started = crate::clock::now();
+                    live.pass_started();
                     let result = engine.run_live_pass().await;
                     if let Err(e) = &result {
                         tracing::error!(error = %e, "pass failed; the next pass will retry");
@@ -152,6 +153,7 @@ impl Daemon {
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
         tracing::info!("shutting down");
         beside.cancel();
+        live.stop();
         if let Some(api) = api {
             api.shutdown().await;
         }

@@ -238,7 +238,9 @@ struct Decided {
 
 /// Waits until every command is decided or the deadline passes. The engine says when it has
 /// decided commands; another instance (on PostgreSQL) does not, so the rows are also looked at
-/// every 200 ms.
+/// every 200 ms. Once they are decided it also waits for the pass that decided them to finish
+/// (it goes on to allocate new cases, activate tasks and make packs), so that what the caller
+/// reads next shows all a command caused.
 async fn wait_for(
     state: &ApiState,
     ids: &[i64],
@@ -247,9 +249,17 @@ async fn wait_for(
     let mut ingested = state.engine.ingested();
     loop {
         let decided = look_up(state, ids).await?;
-        if decided.iter().all(|d| d.status != InboxStatus::Pending)
-            || tokio::time::Instant::now() >= deadline
-        {
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(decided);
+        }
+        if decided.iter().all(|d| d.status != InboxStatus::Pending) {
+            let mut passes = state.live.passes();
+            if state.live.state().pass_running {
+                tokio::select! {
+                    _ = passes.changed() => {}
+                    _ = tokio::time::sleep_until(deadline) => {}
+                }
+            }
             return Ok(decided);
         }
         tokio::select! {

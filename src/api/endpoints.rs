@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::ApiState;
 use super::clients::Scope;
 use super::openapi::{Gen, SchemaFn};
-use super::{admin, cases, commands, health};
+use super::{admin, cases, commands, feed, health};
 
 pub struct Endpoint {
     pub method: Method,
@@ -188,6 +188,23 @@ pub fn endpoints() -> Vec<Endpoint> {
             .param("path", "id", "The inbox id `POST /v1/commands` returned.", integer)
             .answers(200, "The command.", schema::<commands::CommandOutcome>())
             .problems(&[400, 404]),
+        Endpoint::new(Method::GET, "/v1/events", Some(EventsRead), get(feed::events), "listEvents", "events")
+            .says(
+                "The event log, after an id",
+                "Events with ids above `after`, oldest first, at most `limit`, optionally one case's or one kind's. Store the last id you processed and pass it as `after` (or pass `next_after`). With `wait`, an empty answer is held until a matching event is committed (a long poll). A kind filter looks at no more than 10,000 rows per request and gives the last id it looked at as `next_after`, so a follower always progresses.",
+            )
+            .query::<feed::FeedQuery>()
+            .answers(200, "A page of events.", schema::<feed::Feed>())
+            .problems(&[400]),
+        Endpoint::new(Method::GET, "/v1/events/stream", Some(EventsRead), get(feed::stream), "streamEvents", "events")
+            .says(
+                "The event log as Server-Sent Events",
+                "Each event as an SSE frame: `id:` the event id, `event:` its kind, `data:` the event on one line. Reconnect with `Last-Event-ID` (most SSE clients do it for you) to resume after the last event received: nothing is lost or repeated. A `: keep-alive` comment every 15 s on a quiet stream.",
+            )
+            .param("header", "Last-Event-ID", "Resume after this event id (takes precedence over `after`).", integer)
+            .query::<feed::StreamQuery>()
+            .answers_as(200, "text/event-stream", "The stream.")
+            .problems(&[400]),
         Endpoint::new(Method::GET, "/v1/cases", Some(CasesRead), get(cases::list), "listCases", "cases")
             .says(
                 "Cases, filtered, a page at a time",

@@ -10,6 +10,7 @@ pub mod clients;
 mod commands;
 pub mod endpoints;
 mod extract;
+mod feed;
 mod health;
 pub mod openapi;
 pub mod problem;

@@ -32,8 +32,8 @@ fn open_stage(case: &Value) -> Option<String> {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["stage"]["status"] == "open")
-        .map(|s| s["stage"]["stage"].as_str().unwrap().to_string())
+        .find(|s| s["status"] == "open")
+        .map(|s| s["stage"].as_str().unwrap().to_string())
 }
 
 api_on_both_backends! {
@@ -62,32 +62,32 @@ api_on_both_backends! {
         assert_eq!(status, StatusCode::OK, "{body:#}");
         assert_eq!(body["results"][0]["status"], "accepted", "{body:#}");
         // The claim's events include its allocation, made in the same pass.
-        let created = case(&api, &crm).await;
+        let created = case(api, &crm).await;
         assert_eq!(created["case"]["owner"], "off1", "{created:#}");
         assert_eq!(open_stage(&created).as_deref(), Some("application"));
         // Sending the claim again (a retry after a lost answer) has no second effect.
         let (_, again) = api.commands(&crm, &claim).await;
         assert_eq!(again["results"][0]["status"], "duplicate", "{again:#}");
 
-        complete_all(&api, &crm, &["check_property_address", "check_signatories", "check_previous_tenancies", "register_claim"], "off1").await;
-        complete_all(&api, &crm, &["check_exclusions", "confirm_qualifying_period", "issue_rtb2"], "off1").await;
-        complete_all(&api, &crm, &["instruct_valuer", "inspect_property", "receive_valuation"], "off1").await;
-        complete_all(&api, &crm, &["calculate_discount", "prepare_s125_offer", "serve_s125_offer"], "off1").await;
-        complete_all(&api, &crm, &["await_tenant_reply"], "off1").await;
+        complete_all(api, &crm, &["check_property_address", "check_signatories", "check_previous_tenancies", "register_claim"], "off1").await;
+        complete_all(api, &crm, &["check_exclusions", "confirm_qualifying_period", "issue_rtb2"], "off1").await;
+        complete_all(api, &crm, &["instruct_valuer", "inspect_property", "receive_valuation"], "off1").await;
+        complete_all(api, &crm, &["calculate_discount", "prepare_s125_offer", "serve_s125_offer"], "off1").await;
+        complete_all(api, &crm, &["await_tenant_reply"], "off1").await;
 
         // The case waits for the CRM's choice of stage, on the decisions worklist.
-        let waiting = case(&api, &crm).await;
+        let waiting = case(api, &crm).await;
         assert_eq!(waiting["case"]["status"], "awaiting_advance", "{waiting:#}");
         let (status, decisions) = api.get(&crm, "/v1/worklists/decisions").await;
         assert_eq!(status, StatusCode::OK, "{decisions:#}");
         assert!(decisions.to_string().contains("RTB-1"), "{decisions:#}");
         api.commands(&crm, &json!({"type": "advance_case", "case_ref": "RTB-1", "to_stage": "offer_accepted"})).await;
 
-        complete_all(&api, &crm, &["record_acceptance", "instruct_legal"], "sol1").await;
-        complete_all(&api, &crm, &["agree_completion_date", "complete_sale"], "sol1").await;
-        complete_all(&api, &crm, &["register_discount_charge", "close_rent_account"], "sol1").await;
+        complete_all(api, &crm, &["record_acceptance", "instruct_legal"], "sol1").await;
+        complete_all(api, &crm, &["agree_completion_date", "complete_sale"], "sol1").await;
+        complete_all(api, &crm, &["register_discount_charge", "close_rent_account"], "sol1").await;
 
-        let done = case(&api, &crm).await;
+        let done = case(api, &crm).await;
         assert_eq!(done["case"]["status"], "completed", "{done:#}");
         // A completed case takes no more work: the rejection comes back with its reason.
         let (_, late) = api.commands(&crm, &complete("close_rent_account", "off1")).await;
