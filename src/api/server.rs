@@ -91,7 +91,7 @@ async fn load(tls: &TlsSettings) -> anyhow::Result<RustlsConfig> {
 
 fn tls_files(tls: &TlsSettings) -> String {
     format!(
-        "cannot load the TLS certificate {} and key {} ([api.tls]): each must be PEM, the key unencrypted",
+        "cannot load the TLS certificate {} and key {} ([api.tls]): each must be PEM, the key unencrypted and the certificate's own",
         tls.cert_file.display(),
         tls.key_file.display()
     )

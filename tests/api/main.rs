@@ -12,5 +12,6 @@ mod cases;
 mod commands;
 mod instances;
 mod meta;
+mod security;
 mod seed;
 mod wake;
