@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -117,13 +118,45 @@ fn split(body: &str, framing: Framing) -> Result<Vec<&str>, Problem> {
     }
 }
 
+/// The request's body, refused with a problem document (axum's own refusals are plain text): at
+/// once when its Content-Length is over the limit, so the client need not send it all first;
+/// as soon as a chunked body passes the limit; and when it cannot be read to its end.
+async fn read_body(state: &ApiState, request: Request) -> Result<Bytes, Problem> {
+    let limit = state.settings.max_body_bytes;
+    let too_large = || {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            format!(
+                "the body is over the {limit} bytes a request may carry (api.max_body_bytes): split the batch"
+            ),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection: BytesRejection| match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+            _ => Problem::bad_request(
+                "the body could not be read to its end: the connection broke or its chunked framing is malformed",
+            ),
+        })
+}
+
 pub async fn submit(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> ApiResult<Response> {
+    let headers = request.headers().clone();
     let framing = framing(&headers)?;
+    let body = read_body(&state, request).await?;
     let text = std::str::from_utf8(&body).map_err(|e| {
         Problem::bad_request(format!(
             "the body is not UTF-8 text (invalid byte at offset {})",

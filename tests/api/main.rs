@@ -10,6 +10,7 @@ mod pg;
 mod admin;
 mod cases;
 mod commands;
+mod hostile;
 mod instances;
 mod meta;
 mod security;
