@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
+use tower_http::timeout::TimeoutError;
 
 use super::ApiState;
 use super::clients::{Caller, Scope};
@@ -120,7 +121,8 @@ fn split(body: &str, framing: Framing) -> Result<Vec<&str>, Problem> {
 
 /// The request's body, refused with a problem document (axum's own refusals are plain text): at
 /// once when its Content-Length is over the limit, so the client need not send it all first;
-/// as soon as a chunked body passes the limit; and when it cannot be read to its end.
+/// as soon as a chunked body passes the limit; and when it stops arriving (the server's body
+/// timeout).
 async fn read_body(state: &ApiState, request: Request) -> Result<Bytes, Problem> {
     let limit = state.settings.max_body_bytes;
     let too_large = || {
@@ -141,11 +143,25 @@ async fn read_body(state: &ApiState, request: Request) -> Result<Bytes, Problem>
     }
     Bytes::from_request(request, state)
         .await
-        .map_err(|rejection: BytesRejection| match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => too_large(),
-            _ => Problem::bad_request(
-                "the body could not be read to its end: the connection broke or its chunked framing is malformed",
-            ),
+        .map_err(|rejection: BytesRejection| {
+            let stalled = std::iter::successors(std::error::Error::source(&rejection), |e| {
+                e.source()
+            })
+            .any(|e| e.is::<TimeoutError>());
+            match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+                _ if stalled => Problem::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request-timeout",
+                    format!(
+                        "the body stopped arriving for {} s (api.read_timeout_seconds); send the request again",
+                        state.settings.read_timeout_seconds
+                    ),
+                ),
+                _ => Problem::bad_request(
+                    "the body could not be read to its end: the connection broke or its chunked framing is malformed",
+                ),
+            }
         })
 }
 

@@ -1,7 +1,7 @@
 //! Transport security and limits: HTTPS with the certificate in `[api.tls]` and nothing but TLS
 //! on its port, the certificate read again on reload, a start refused with both files named when
-//! they cannot be used, and each client held to its request rate and to its number of requests
-//! in flight, answered with 429 before anything is written.
+//! they cannot be used, each client held to its request rate and to its number of requests in
+//! flight (429 before anything is written), and connections that stop sending closed.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -305,5 +305,42 @@ api_on_both_backends! {
         // Its place is free again.
         assert_eq!(api.get(&slow, "/v1/commands/999999").await.0, StatusCode::NOT_FOUND);
         assert_eq!(api.count("inbox").await, inbox + 1, "only the slow request queued its command");
+    }
+}
+
+api_on_both_backends! {
+    #[settings(|s| s.api.read_timeout_seconds = 1)]
+    async fn a_connection_that_stops_sending_is_closed_and_a_stalled_body_answered_408(api: Api) {
+        let token = api.client("stalling-crm", "commands:write").await;
+        let inbox = api.count("inbox").await;
+        // A head that never ends holds nothing for long.
+        let address = api.base.trim_start_matches("http://");
+        let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+        socket.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        let mut answer = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer)).await;
+        assert!(closed.is_ok(), "a connection that never finished its head is still open");
+        assert!(!answer.starts_with(b"HTTP/1.1 2"), "{}", String::from_utf8_lossy(&answer));
+        // Nor an HTTP/2 connection (prior knowledge, no TLS) that says hello and no more.
+        let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+        socket.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00").await.unwrap();
+        let mut answer = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer)).await;
+        assert!(closed.is_ok(), "an HTTP/2 connection that answers no ping is still open");
+
+        // A body that stops half way is answered 408 and queues nothing.
+        let (chunks, body) = body_sent_by_hand();
+        chunks.send(b"{\"type\": \"upsert_role\", ").await.unwrap();
+        let sent = api.request(Method::POST, &token, "/v1/commands")
+            .header("content-type", "application/json")
+            .body(body)
+            .send();
+        let response = tokio::time::timeout(Duration::from_secs(10), sent).await.expect("a stalled body is answered").unwrap();
+        let (status, _, body) = problem(response).await;
+        assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{body:#}");
+        assert!(body["detail"].as_str().unwrap().contains("api.read_timeout_seconds"), "{body:#}");
+        drop(chunks);
+        assert_eq!(api.count("inbox").await, inbox);
+        api.ok(role("after-stall")).await;
     }
 }
