@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 #[path = "common/mod.rs"]
 mod common;
 
+#[path = "cli/api.rs"]
+mod api;
+
 use common::copy_tree;
 
 fn repo(rel: &str) -> PathBuf {

@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
+use tower_http::timeout::TimeoutError;
 
 use super::ApiState;
 use super::clients::{Caller, Scope};
@@ -117,13 +119,60 @@ fn split(body: &str, framing: Framing) -> Result<Vec<&str>, Problem> {
     }
 }
 
+/// The request's body, refused with a problem document (axum's own refusals are plain text): at
+/// once when its Content-Length is over the limit, so the client need not send it all first;
+/// as soon as a chunked body passes the limit; and when it stops arriving (the server's body
+/// timeout).
+async fn read_body(state: &ApiState, request: Request) -> Result<Bytes, Problem> {
+    let limit = state.settings.max_body_bytes;
+    let too_large = || {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            format!(
+                "the body is over the {limit} bytes a request may carry (api.max_body_bytes): split the batch"
+            ),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection: BytesRejection| {
+            let stalled = std::iter::successors(std::error::Error::source(&rejection), |e| {
+                e.source()
+            })
+            .any(|e| e.is::<TimeoutError>());
+            match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+                _ if stalled => Problem::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request-timeout",
+                    format!(
+                        "the body stopped arriving for {} s (api.read_timeout_seconds); send the request again",
+                        state.settings.read_timeout_seconds
+                    ),
+                ),
+                _ => Problem::bad_request(
+                    "the body could not be read to its end: the connection broke or its chunked framing is malformed",
+                ),
+            }
+        })
+}
+
 pub async fn submit(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> ApiResult<Response> {
+    let headers = request.headers().clone();
     let framing = framing(&headers)?;
+    let body = read_body(&state, request).await?;
     let text = std::str::from_utf8(&body).map_err(|e| {
         Problem::bad_request(format!(
             "the body is not UTF-8 text (invalid byte at offset {})",

@@ -179,7 +179,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             })
             .answers(200, "Every queued command was decided within the wait.", schema::<commands::Submitted>())
             .answers(202, "Queued (and, with a wait, not all decided in time).", schema::<commands::Submitted>())
-            .problems(&[400, 413, 415, 422]),
+            .problems(&[400, 408, 413, 415, 422]),
         Endpoint::new(Method::GET, "/v1/commands/{id}", Some(CommandsWrite), get(commands::outcome), "getCommand", "commands")
             .says(
                 "A command's outcome",

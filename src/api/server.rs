@@ -11,6 +11,7 @@ use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use tokio::task::JoinHandle;
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use super::settings::TlsSettings;
@@ -34,19 +35,38 @@ impl Server {
         let listener = std::net::TcpListener::bind(address)
             .with_context(|| format!("cannot listen on {address} (api.listen)"))?;
         let local = listener.local_addr()?;
-        let app = router(state.clone()).into_make_service();
+        // A connection gets this long to send its request's head, and to send each next part of
+        // its body; an HTTP/2 one, to answer a ping when it is idle. Otherwise one that sends
+        // nothing holds a socket and a task for ever (axum-server turns hyper's own 30 s head
+        // timeout off, nothing times a body out, and HTTP/2 pings are off by default).
+        let read_timeout = Duration::from_secs(settings.read_timeout_seconds);
+        let app = router(state.clone())
+            .layer(RequestBodyTimeoutLayer::new(read_timeout))
+            .into_make_service();
         let handle = Handle::new();
         let (task, tls) = match &settings.tls {
             Some(tls) => {
                 // The crypto provider is chosen once per process; a second call is harmless.
                 let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
                 let config = load(tls).await?;
-                let server =
+                let mut server =
                     axum_server::from_tcp_rustls(listener, config.clone())?.handle(handle.clone());
+                let builder = server.http_builder();
+                builder.http1().header_read_timeout(read_timeout);
+                builder
+                    .http2()
+                    .keep_alive_interval(read_timeout)
+                    .keep_alive_timeout(read_timeout);
                 (tokio::spawn(server.serve(app)), Some((config, tls.clone())))
             }
             None => {
-                let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+                let mut server = axum_server::from_tcp(listener)?.handle(handle.clone());
+                let builder = server.http_builder();
+                builder.http1().header_read_timeout(read_timeout);
+                builder
+                    .http2()
+                    .keep_alive_interval(read_timeout)
+                    .keep_alive_timeout(read_timeout);
                 (tokio::spawn(server.serve(app)), None)
             }
         };
@@ -91,7 +111,7 @@ async fn load(tls: &TlsSettings) -> anyhow::Result<RustlsConfig> {
 
 fn tls_files(tls: &TlsSettings) -> String {
     format!(
-        "cannot load the TLS certificate {} and key {} ([api.tls]): each must be PEM, the key unencrypted",
+        "cannot load the TLS certificate {} and key {} ([api.tls]): each must be PEM, the key unencrypted and the certificate's own",
         tls.cert_file.display(),
         tls.key_file.display()
     )

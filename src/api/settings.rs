@@ -33,6 +33,9 @@ pub struct ApiSettings {
     pub client_burst: u32,
     /// Requests one client may have in flight at once.
     pub client_concurrency: u32,
+    /// Seconds a connection may take to send a request's head, and may pause within its body,
+    /// before it is closed (the body answered with 408).
+    pub read_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -57,6 +60,7 @@ impl Default for ApiSettings {
             client_requests_per_second: 50,
             client_burst: 200,
             client_concurrency: 16,
+            read_timeout_seconds: 30,
         }
     }
 }
@@ -101,6 +105,12 @@ impl ApiSettings {
             self.client_concurrency.into(),
             1,
             10_000,
+        )?;
+        in_range(
+            "api.read_timeout_seconds",
+            self.read_timeout_seconds as i64,
+            1,
+            300,
         )?;
         if self.enabled
             && self.tls.is_none()

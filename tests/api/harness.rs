@@ -8,23 +8,31 @@ use tokio_util::sync::CancellationToken;
 
 use crate::common::repo_path;
 
-/// Declares each scenario once and runs it against a daemon on SQLite and on PostgreSQL.
+/// Declares each scenario once and runs it against a daemon on SQLite and on PostgreSQL. A
+/// scenario that needs other settings says so first: `#[settings(|s| s.api.client_burst = 2)]`.
 #[macro_export]
 macro_rules! api_on_both_backends {
-    ($(async fn $name:ident($api:ident: Api) $body:block)*) => {$(
+    (@settings) => { |_| {} };
+    (@settings $tweak:expr) => { $tweak };
+    ($($(#[settings($tweak:expr)])? async fn $name:ident($api:ident: Api) $body:block)*) => {$(
         mod $name {
             #[allow(unused_imports)]
             use super::*;
             async fn scenario($api: &$crate::harness::Api) $body
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let api = $crate::harness::Api::sqlite(|_| {}).await;
+                let api =
+                    $crate::harness::Api::sqlite($crate::api_on_both_backends!(@settings $($tweak)?))
+                        .await;
                 scenario(&api).await;
                 api.stop().await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                if let Some(api) = $crate::harness::Api::postgres(|_| {}).await {
+                let api =
+                    $crate::harness::Api::postgres($crate::api_on_both_backends!(@settings $($tweak)?))
+                        .await;
+                if let Some(api) = api {
                     scenario(&api).await;
                     api.stop().await;
                 }
