@@ -115,6 +115,7 @@ impl Daemon {
         // it is the set already running.
         let mut refused = false;
         let mut seen = loaded;
+        let batch = engine.settings.batch_size.max(1).unsigned_abs();
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
         tracing::info!(rules = %engine.rules().hash, schedule = %schedule, "casewarden is running");
         loop {
@@ -143,8 +144,16 @@ impl Daemon {
                     let started = crate::clock::now();
                     live.pass_started();
                     let result = engine.run_live_pass().await;
-                    if let Err(e) = &result {
-                        tracing::error!(error = %e, "pass failed; the next pass will retry");
+                    match &result {
+                        Err(e) => {
+                            tracing::error!(error = %e, "pass failed; the next pass will retry");
+                        }
+                        // A pass applies one batch of commands. After a full batch more may be
+                        // queued, and nothing else would ring for them before the schedule: a
+                        // request of more commands than a batch would wait a whole interval,
+                        // and its `Prefer: wait` would run out.
+                        Ok(o) if o.accepted + o.rejected + o.duplicates >= batch => live.ring(),
+                        Ok(_) => {}
                     }
                     live.passed(started, crate::clock::now(), result.is_ok());
                 }

@@ -119,3 +119,40 @@ api_on_both_backends! {
         assert_eq!(api.count("inbox").await, inbox, "a refused request queued nothing");
     }
 }
+
+/// A pass applies `engine.batch_size` commands; the rest of a larger request are applied by the
+/// passes that follow at once, not left for the schedule (hourly here).
+mod a_request_of_more_commands_than_a_pass_takes_is_applied_within_its_wait {
+    use super::*;
+
+    async fn scenario(api: &Api) {
+        let token = api.client("bulk-crm", "commands:write").await;
+        let many: Vec<Value> = (0..12).map(|i| role(&format!("r{i}"))).collect();
+        let (status, body) = api.commands(&token, &Value::Array(many)).await;
+        assert_eq!(status, StatusCode::OK, "{body:#}");
+        let results = body["results"].as_array().unwrap();
+        assert!(
+            results.iter().all(|r| r["status"] == "accepted"),
+            "{body:#}"
+        );
+    }
+
+    fn batches_of_five(s: &mut casewarden::settings::Settings) {
+        s.engine.batch_size = 5;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let api = Api::sqlite(batches_of_five).await;
+        scenario(&api).await;
+        api.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if let Some(api) = Api::postgres(batches_of_five).await {
+            scenario(&api).await;
+            api.stop().await;
+        }
+    }
+}
