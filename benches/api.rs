@@ -14,8 +14,8 @@
 //!   under 250 ms on SQLite.
 //!
 //! Every answer is checked (status and each line's status), and every queued command must end
-//! accepted; anything else stops the run. The clients' rate limits are raised so that they, not
-//! the daemon, would not be what is measured. Client and daemon share the machine.
+//! accepted; anything else stops the run. The per-client rate and concurrency limits are raised,
+//! so that the daemon is measured and not its limits. Client and daemon share the machine.
 //!
 //! Set CASEWARDEN_BENCH_BACKENDS (default sqlite,postgres), CASEWARDEN_BENCH_CLIENTS (concurrent
 //! clients, default 8), CASEWARDEN_BENCH_COMMANDS (commands per throughput row, default 2000)
