@@ -19,23 +19,13 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             daemon::run(app, shutdown).await?;
         }
         Subcommand::Tick { now } => {
-            let now = match now {
-                Some(t) => clock::parse_time(&t)
-                    .map_err(anyhow::Error::msg)
-                    .context("--now")?,
-                None => clock::now(),
-            };
+            let now = now_arg(now)?;
             let app = startup::build(settings, true).await?;
             let outcome = app.engine.run_pass(now).await?;
             outln!("pass at {}: {outcome}", now.to_rfc3339())?;
         }
         Subcommand::Plan { now, json } => {
-            let now = match now {
-                Some(t) => clock::parse_time(&t)
-                    .map_err(anyhow::Error::msg)
-                    .context("--now")?,
-                None => clock::now(),
-            };
+            let now = now_arg(now)?;
             let app = startup::build(settings, false).await?;
             let plan = crate::engine::plan::plan(&app.engine, now).await?;
             if json {
@@ -156,12 +146,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             now,
             json,
         } => {
-            let now = match now {
-                Some(t) => clock::parse_time(&t)
-                    .map_err(anyhow::Error::msg)
-                    .context("--now")?,
-                None => clock::now(),
-            };
+            let now = now_arg(now)?;
             let rules = std::sync::Arc::new(
                 startup::load_rules(&settings)
                     .map_err(|p| anyhow::anyhow!("the rule set has problems:\n{p}"))?,
@@ -213,12 +198,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             action: Some(OutboxAction::Retry { id, now }),
             ..
         } => {
-            let now = match now {
-                Some(t) => clock::parse_time(&t)
-                    .map_err(anyhow::Error::msg)
-                    .context("--now")?,
-                None => clock::now(),
-            };
+            let now = now_arg(now)?;
             let db = startup::connect_database(&settings).await?;
             report::retry_notification(&db, id, now, "operator").await?;
             outln!(
@@ -253,4 +233,14 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         Subcommand::Demo { dir } => demo::run(&settings, &dir).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--now TIME` as `tick`, `plan`, `advice` and `outbox retry` take it; the wall clock when absent.
+fn now_arg(given: Option<String>) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    match given {
+        Some(t) => clock::parse_time(&t)
+            .map_err(anyhow::Error::msg)
+            .context("--now"),
+        None => Ok(clock::now()),
+    }
 }

@@ -11,13 +11,7 @@ use crate::seed::{self, get, refused};
 /// POSTs to a path and returns the status, the Content-Type and the JSON body.
 async fn post(api: &Api, token: &str, path: &str) -> (StatusCode, String, Value) {
     let response = api.request(Method::POST, token, path).send().await.unwrap();
-    let status = response.status();
-    let kind = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    (status, kind, response.json().await.unwrap_or(Value::Null))
+    crate::harness::answer(response).await
 }
 
 fn notification<'a>(outbox: &'a Value, case_ref: &str) -> &'a Value {

@@ -24,13 +24,7 @@ async fn raw(
         .send()
         .await
         .unwrap();
-    let status = response.status();
-    let kind = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    (status, kind, response.json().await.unwrap_or(Value::Null))
+    crate::harness::answer(response).await
 }
 
 api_on_both_backends! {

@@ -207,3 +207,19 @@ impl Api {
         self.task.await.unwrap().unwrap();
     }
 }
+
+/// An answer's Content-Type ("" when it has none).
+pub fn content_type(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+/// An answer's status, Content-Type and JSON body (null when it has none).
+pub async fn answer(response: reqwest::Response) -> (StatusCode, String, Value) {
+    let status = response.status();
+    let kind = content_type(&response);
+    (status, kind, response.json().await.unwrap_or(Value::Null))
+}

@@ -31,11 +31,7 @@ const LEAKS: [&str; 9] = [
 async fn checked(request: RequestBuilder) -> (StatusCode, Value) {
     let response = request.send().await.unwrap();
     let status = response.status();
-    let kind = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
+    let kind = crate::harness::content_type(&response);
     let text = response.text().await.unwrap();
     let expected = match status.is_success() {
         true => "application/json",

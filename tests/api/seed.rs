@@ -90,13 +90,7 @@ pub async fn get(api: &Api, token: &str, path: &str) -> (StatusCode, String, Val
         .send()
         .await
         .unwrap();
-    let status = response.status();
-    let kind = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    (status, kind, response.json().await.unwrap_or(Value::Null))
+    crate::harness::answer(response).await
 }
 
 /// Asserts that a request was refused with `status` as a problem document whose detail holds
