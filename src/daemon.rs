@@ -140,6 +140,7 @@ impl Daemon {
         }
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
         tracing::info!("shutting down");
+        live.stop();
         if let Some(api) = api {
             api.shutdown().await;
         }

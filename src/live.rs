@@ -2,14 +2,16 @@
 //! the API that reports it (`/readyz`, `/v1/rules`): the rule set in force and when it was
 //! loaded, the last refused set, the last pass. And the doorbell: anything that queues work (an
 //! API request, the schedule) rings it, and the pass loop answers with a pass. Rings while a
-//! pass runs coalesce into one more pass.
+//! pass runs coalesce into one more pass. The other way round, followers of the event log wait
+//! on [`Live::passes`], which moves after every pass, and stop at [`Live::stopping`].
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
 pub struct Live(Arc<Shared>);
@@ -18,6 +20,10 @@ struct Shared {
     started_at: DateTime<Utc>,
     state: Mutex<State>,
     doorbell: Notify,
+    /// How many passes have finished: a pass is when the engine writes events.
+    passes: watch::Sender<u64>,
+    /// Cancelled when the daemon begins to shut down.
+    stopping: CancellationToken,
 }
 
 /// A snapshot of the daemon's state.
@@ -63,6 +69,8 @@ impl Live {
                 pass_interval,
             }),
             doorbell: Notify::new(),
+            passes: watch::Sender::new(0),
+            stopping: CancellationToken::new(),
         }))
     }
 
@@ -101,6 +109,24 @@ impl Live {
                 ok,
             })
         });
+        self.0.passes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Sees each pass that finishes after this call: what a follower of the event log waits on
+    /// for the events this daemon writes.
+    pub fn passes(&self) -> watch::Receiver<u64> {
+        self.0.passes.subscribe()
+    }
+
+    /// Says the daemon is shutting down, so that requests waiting for events end now instead of
+    /// holding the API's graceful shutdown for its whole grace period.
+    pub fn stop(&self) {
+        self.0.stopping.cancel();
+    }
+
+    /// Cancelled once [`Live::stop`] is called.
+    pub fn stopping(&self) -> CancellationToken {
+        self.0.stopping.clone()
     }
 
     /// Asks for a pass as soon as the one under way (if any) is done.
@@ -154,6 +180,30 @@ mod tests {
             .expect("a ring before the wait is answered");
         let second = tokio::time::timeout(Duration::from_millis(50), live.rung()).await;
         assert!(second.is_err(), "two rings made one pass, not two");
+    }
+
+    #[tokio::test]
+    async fn a_finished_pass_wakes_whoever_follows_the_passes() {
+        let live = Live::new("h".into(), Utc::now(), Duration::from_secs(30));
+        let mut passes = live.passes();
+        let before = tokio::time::timeout(Duration::from_millis(50), passes.changed()).await;
+        assert!(before.is_err(), "no pass yet, so no wake-up");
+        live.passed(Utc::now(), Utc::now(), false);
+        tokio::time::timeout(Duration::from_millis(100), passes.changed())
+            .await
+            .expect("a pass wakes the follower")
+            .expect("the sender lives as long as Live");
+    }
+
+    #[tokio::test]
+    async fn stop_cancels_every_holder_of_stopping() {
+        let live = Live::new("h".into(), Utc::now(), Duration::from_secs(30));
+        let stopping = live.stopping();
+        assert!(!stopping.is_cancelled());
+        live.clone().stop();
+        tokio::time::timeout(Duration::from_millis(100), stopping.cancelled())
+            .await
+            .expect("stop cancels the token already handed out");
     }
 
     #[test]
