@@ -458,3 +458,25 @@ pub fn json_schema() -> Value {
     );
     schema
 }
+
+/// Every event `kind` of the contract (`case_created`, …), read from the schema derived from
+/// [`Kind`]: the names serde writes, and none missing when a kind is added.
+pub fn names() -> &'static [String] {
+    static NAMES: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        let schema =
+            serde_json::to_value(schemars::schema_for!(Kind)).expect("a generated schema is JSON");
+        let variants = schema["oneOf"]
+            .as_array()
+            .expect("an adjacently tagged enum's schema is a oneOf");
+        variants
+            .iter()
+            .map(|v| {
+                v["properties"]["kind"]["const"]
+                    .as_str()
+                    .expect("each variant's schema names its kind")
+                    .to_string()
+            })
+            .collect()
+    });
+    &NAMES
+}

@@ -126,6 +126,30 @@ mod tests {
     }
 
     #[test]
+    fn the_kind_names_are_those_events_are_written_with_and_no_others() {
+        let names = super::kinds::names();
+        let rejected = Kind::CommandRejected(CommandRejected {
+            inbox_id: 1,
+            command_type: None,
+            command_id: None,
+            case_ref: None,
+            reason: "r".into(),
+        });
+        assert!(names.contains(&split(&rejected).0));
+        for name in ["case_created", "sla_follow_on", "api_client_revoked"] {
+            assert!(
+                names.iter().any(|n| n == name),
+                "{name} missing from {names:?}"
+            );
+        }
+        assert!(!names.iter().any(|n| n == "CaseCreated" || n == "kind"));
+        let mut distinct = names.to_vec();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), names.len());
+    }
+
+    #[test]
     fn an_absent_optional_field_stays_absent_and_a_null_one_stays_null() {
         let error = |rule_version| {
             Kind::RuleError(RuleError {
