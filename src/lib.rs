@@ -31,3 +31,4 @@ pub mod states;
 pub mod telemetry;
 pub mod templates;
 pub mod text;
+pub mod webhooks;
