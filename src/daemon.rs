@@ -2,7 +2,8 @@
 //! SIGTERM or SIGINT, which let the pass under way finish. The integration API is served from
 //! the same process. SIGHUP reloads rules and templates between passes, keeping the running set
 //! if the new one has problems, and the API's TLS certificate. systemd hears READY once
-//! migrations and rules are loaded and the API listens, and STOPPING at shutdown.
+//! migrations and rules are loaded and the API listens, and STOPPING at shutdown. Webhook
+//! delivery runs beside the passes, woken after each, and stops with them.
 
 use std::time::Duration;
 
@@ -28,6 +29,7 @@ pub struct Daemon {
     live: Live,
     api: Option<crate::api::Server>,
     scheduler: JobScheduler,
+    delivery: crate::webhooks::Delivery,
 }
 
 impl Daemon {
@@ -39,9 +41,15 @@ impl Daemon {
             crate::clock::now(),
             interval(&schedule),
         );
+        // Secrets are read now, so a missing one stops the start, named, before READY.
+        let subscriptions = crate::webhooks::Subscription::load_all(&app.settings.webhooks)?;
         let api = if app.settings.api.enabled {
-            let state =
-                crate::api::ApiState::new(engine.clone(), live.clone(), app.settings.api.clone());
+            let state = crate::api::ApiState::new(
+                engine.clone(),
+                live.clone(),
+                app.settings.api.clone(),
+                app.settings.webhooks.clone(),
+            );
             Some(crate::api::Server::start(state).await?)
         } else {
             None
@@ -61,11 +69,18 @@ impl Daemon {
         scheduler.add(job).await?;
         scheduler.start().await?;
         live.ring();
+        let delivery = crate::webhooks::start(
+            engine.db.clone(),
+            subscriptions,
+            live.passes(),
+            live.stopping(),
+        );
         Ok(Daemon {
             app,
             live,
             api,
             scheduler,
+            delivery,
         })
     }
 
@@ -85,6 +100,7 @@ impl Daemon {
             live,
             api,
             mut scheduler,
+            delivery,
         } = self;
         let engine = app.engine.clone();
         let schedule = app.settings.daemon.schedule.clone();
@@ -145,6 +161,7 @@ impl Daemon {
             api.shutdown().await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(5), scheduler.shutdown()).await;
+        delivery.stopped(Duration::from_secs(5)).await;
         engine.db.close().await;
         Ok(())
     }

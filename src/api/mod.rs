@@ -26,7 +26,7 @@ pub use server::Server;
 pub use settings::ApiSettings;
 
 /// What every handler reaches: the engine (its database and rule set), the daemon's live state,
-/// the settings and the per-client limits.
+/// the settings, the per-client limits, and the webhook subscriptions (to report on).
 #[derive(Clone)]
 pub struct ApiState(Arc<Inner>);
 
@@ -35,6 +35,7 @@ pub struct Inner {
     pub live: Live,
     pub settings: ApiSettings,
     pub limits: auth::Limits,
+    pub webhooks: Vec<crate::webhooks::WebhookSettings>,
 }
 
 impl std::ops::Deref for ApiState {
@@ -45,13 +46,19 @@ impl std::ops::Deref for ApiState {
 }
 
 impl ApiState {
-    pub fn new(engine: Engine, live: Live, settings: ApiSettings) -> ApiState {
+    pub fn new(
+        engine: Engine,
+        live: Live,
+        settings: ApiSettings,
+        webhooks: Vec<crate::webhooks::WebhookSettings>,
+    ) -> ApiState {
         let limits = auth::Limits::new(&settings);
         ApiState(Arc::new(Inner {
             engine,
             live,
             settings,
             limits,
+            webhooks,
         }))
     }
 }
