@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod problem;
 mod server;
 pub mod settings;
+mod webhooks;
 
 use std::sync::Arc;
 
