@@ -3,7 +3,8 @@
 //! SIGTERM or SIGINT, which let the pass under way finish. The integration API is served from
 //! the same process. SIGHUP reloads rules and templates between passes, keeping the running set
 //! if the new one has problems, and the API's TLS certificate. systemd hears READY once
-//! migrations and rules are loaded and the API listens, and STOPPING at shutdown.
+//! migrations and rules are loaded and the API listens, and STOPPING at shutdown. Webhook
+//! delivery runs beside the passes, woken after each, and stops with them.
 
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ pub struct Daemon {
     scheduler: JobScheduler,
     /// Stops the tasks started beside the pass loop (the inbox watcher).
     beside: CancellationToken,
+    delivery: crate::webhooks::Delivery,
 }
 
 impl Daemon {
@@ -42,9 +44,15 @@ impl Daemon {
             crate::clock::now(),
             interval(&schedule),
         );
+        // Secrets are read now, so a missing one stops the start, named, before READY.
+        let subscriptions = crate::webhooks::Subscription::load_all(&app.settings.webhooks)?;
         let api = if app.settings.api.enabled {
-            let state =
-                crate::api::ApiState::new(engine.clone(), live.clone(), app.settings.api.clone());
+            let state = crate::api::ApiState::new(
+                engine.clone(),
+                live.clone(),
+                app.settings.api.clone(),
+                app.settings.webhooks.clone(),
+            );
             Some(crate::api::Server::start(state).await?)
         } else {
             None
@@ -70,12 +78,19 @@ impl Daemon {
             live.clone(),
             beside.clone(),
         ));
+        let delivery = crate::webhooks::start(
+            engine.db.clone(),
+            subscriptions,
+            live.passes(),
+            live.stopping(),
+        );
         Ok(Daemon {
             app,
             live,
             api,
             scheduler,
             beside,
+            delivery,
         })
     }
 
@@ -96,6 +111,7 @@ impl Daemon {
             api,
             mut scheduler,
             beside,
+            delivery,
         } = self;
         let engine = app.engine.clone();
         let schedule = app.settings.daemon.schedule.clone();
@@ -167,6 +183,7 @@ impl Daemon {
             api.shutdown().await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(5), scheduler.shutdown()).await;
+        delivery.stopped(Duration::from_secs(5)).await;
         engine.db.close().await;
         Ok(())
     }

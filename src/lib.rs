@@ -32,3 +32,4 @@ pub mod telemetry;
 pub mod templates;
 pub mod text;
 pub mod wake;
+pub mod webhooks;

@@ -22,6 +22,8 @@ pub struct Settings {
     pub daemon: DaemonSettings,
     pub api: crate::api::ApiSettings,
     pub log: LogSettings,
+    /// `[[webhooks]]`: the subscriptions events are pushed to.
+    pub webhooks: Vec<crate::webhooks::WebhookSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -192,6 +194,7 @@ impl Settings {
         self.engine.check()?;
         self.mail.check()?;
         self.api.check()?;
+        crate::webhooks::check_all(&self.webhooks)?;
         self.daemon.check(crate::clock::now())
     }
 }
@@ -308,5 +311,43 @@ mod tests {
             err.contains("rules.limits.deadline_ms must be greater than 0"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn webhooks_tables_are_read_in_order_and_a_slip_names_its_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        let hooks = "[[webhooks]]\nname = \"crm\"\nurl = \"https://crm.example.org/hook\"\n\
+                     kinds = [\"case_created\", \"case_closed\"]\nsecret_env = \"CRM_SECRET\"\n\
+                     [[webhooks]]\nname = \"audit\"\nurl = \"http://127.0.0.1:9000/\"\n\
+                     allow_plaintext = true\nsecret_file = \"/run/credentials/audit\"\nbatch_size = 500\n";
+        std::fs::write(&file, hooks).unwrap();
+        let s = Settings::load(Some(&file)).unwrap();
+        assert_eq!(s.webhooks.len(), 2);
+        assert_eq!(s.webhooks[0].name, "crm");
+        assert_eq!(s.webhooks[0].kinds, ["case_created", "case_closed"]);
+        assert_eq!(s.webhooks[0].batch_size, 100);
+        assert_eq!(s.webhooks[1].batch_size, 500);
+        assert_eq!(s.webhooks[1].kinds, ["*"]);
+
+        std::fs::write(
+            &file,
+            hooks.replace("batch_size = 500", "batch_size = 5000"),
+        )
+        .unwrap();
+        let err = Settings::load(Some(&file)).unwrap_err().to_string();
+        assert!(
+            err.contains("webhooks[1].batch_size = 5000 is out of range: use 1 to 1000"),
+            "{err}"
+        );
+        std::fs::write(&file, hooks.replace("allow_plaintext = true\n", "")).unwrap();
+        let err = Settings::load(Some(&file)).unwrap_err().to_string();
+        assert!(
+            err.contains("webhooks[1].url \"http://127.0.0.1:9000/\" is plain HTTP"),
+            "{err}"
+        );
+        std::fs::write(&file, hooks.replace("kinds = ", "kind = ")).unwrap();
+        let err = Settings::load(Some(&file)).unwrap_err().to_string();
+        assert!(err.contains("kind"), "{err}");
     }
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::ApiState;
 use super::clients::Scope;
 use super::openapi::{Gen, SchemaFn};
-use super::{admin, cases, commands, feed, health};
+use super::{admin, cases, commands, feed, health, webhooks};
 
 pub struct Endpoint {
     pub method: Method,
@@ -271,6 +271,12 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint::new(Method::GET, "/v1/rules", Some(Admin), get(admin::rules), "getRules", "operations")
             .says("The rule set in force", "Its hash and when it was loaded, and the problems of the last rule set refused at a reload since the daemon started (the set in force stayed).")
             .answers(200, "The rule set's state.", schema::<admin::Rules>()),
+        Endpoint::new(Method::GET, "/v1/webhooks", Some(Admin), get(webhooks::list), "listWebhooks", "admin")
+            .says(
+                "Webhook subscriptions",
+                "Each `[[webhooks]]` subscription of the configuration, as `casewarden webhooks --json` shows it: its URL (any password and query values as `***`, never its secret), the events it wants, the last event id its receiver acknowledged, how many events wait and how old the oldest is, the batch in flight, its last success and last error, and since when it has been failing. Read from the database, so every instance answers the same. See docs/webhooks.md.",
+            )
+            .answers(200, "Every subscription, in the order of the configuration.", schema::<crate::webhooks::Webhooks>()),
         Endpoint::new(Method::GET, "/v1/openapi.json", None, get(super::openapi_json), "getOpenApi", "meta")
             .says("This document", "The OpenAPI 3.1 description of the API, generated from the types that implement it.")
             .answers(200, "The document.", |_| json!({"type": "object"})),

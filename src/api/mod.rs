@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod problem;
 mod server;
 pub mod settings;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -30,7 +31,7 @@ pub use server::Server;
 pub use settings::ApiSettings;
 
 /// What every handler reaches: the engine (its database and rule set), the daemon's live state,
-/// the settings and the per-client limits.
+/// the settings, the per-client limits, and the webhook subscriptions (to report on).
 #[derive(Clone)]
 pub struct ApiState(Arc<Inner>);
 
@@ -39,6 +40,7 @@ pub struct Inner {
     pub live: Live,
     pub settings: ApiSettings,
     pub limits: auth::Limits,
+    pub webhooks: Vec<crate::webhooks::WebhookSettings>,
 }
 
 impl std::ops::Deref for ApiState {
@@ -49,13 +51,19 @@ impl std::ops::Deref for ApiState {
 }
 
 impl ApiState {
-    pub fn new(engine: Engine, live: Live, settings: ApiSettings) -> ApiState {
+    pub fn new(
+        engine: Engine,
+        live: Live,
+        settings: ApiSettings,
+        webhooks: Vec<crate::webhooks::WebhookSettings>,
+    ) -> ApiState {
         let limits = auth::Limits::new(&settings);
         ApiState(Arc::new(Inner {
             engine,
             live,
             settings,
             limits,
+            webhooks,
         }))
     }
 }

@@ -2,6 +2,7 @@
 
 mod clients;
 mod run;
+mod webhooks;
 
 use std::path::PathBuf;
 
@@ -148,6 +149,14 @@ pub enum Subcommand {
         #[command(subcommand)]
         action: ClientsAction,
     },
+    /// Webhook subscriptions: where each stands in the event log, how many events wait and how
+    /// old the oldest is, the batch in flight, the last success and the last error.
+    Webhooks {
+        #[command(subcommand)]
+        action: Option<WebhooksAction>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Build a demonstration database, run the real engine over simulated weeks, and tell the
     /// story.
     Demo {
@@ -186,6 +195,23 @@ pub enum ClientsAction {
     },
     /// Revoke a client's token: its next request is refused.
     Revoke { name: String },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum WebhooksAction {
+    /// Make the next delivery of a subscription start at an event: to send events again after a
+    /// receiver lost them, or (forwards) to skip a batch it can never take. Any batch in flight
+    /// is abandoned; a `webhook_replayed` event records the move.
+    Replay {
+        /// The subscription's name, as in casewarden.toml.
+        name: String,
+        /// The first event id to send.
+        #[arg(long, value_name = "EVENT_ID")]
+        from: i64,
+    },
+    /// Print a new signing secret (`whsec_…`) for a subscription, to store where its
+    /// secret_file or secret_env points and to give to the receiver.
+    Secret,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -230,6 +256,7 @@ impl Cli {
             | Subcommand::Advice { json, .. }
             | Subcommand::Worklist { json, .. }
             | Subcommand::Outbox { json, .. }
+            | Subcommand::Webhooks { json, .. }
             | Subcommand::Clients {
                 action: ClientsAction::List { json },
             }

@@ -230,6 +230,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             }
         }
         Subcommand::Clients { action } => super::clients::run(action, &settings).await?,
+        Subcommand::Webhooks { action, json } => {
+            super::webhooks::run(action, json, &settings).await?
+        }
         Subcommand::Demo { dir } => demo::run(&settings, &dir).await?,
     }
     Ok(ExitCode::SUCCESS)

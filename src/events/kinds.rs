@@ -74,6 +74,9 @@ pub enum Kind {
     RulesRejected(RulesRejected),
     ApiClientAdded(ApiClientAdded),
     ApiClientRevoked(ApiClientRevoked),
+    WebhookFailing(WebhookFailing),
+    WebhookRecovered(WebhookRecovered),
+    WebhookReplayed(WebhookReplayed),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

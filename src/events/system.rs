@@ -1,6 +1,7 @@
 //! The payloads of events about the organisation and the system rather than a case: reference
-//! data (users, roles, contacts), the rule set, and the API's clients.
+//! data (users, roles, contacts), the rule set, the API's clients and webhook subscriptions.
 
+use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -61,4 +62,47 @@ pub struct ApiClientAdded {
 #[serde(deny_unknown_fields)]
 pub struct ApiClientRevoked {
     pub name: String,
+}
+
+/// A webhook subscription has kept failing for longer than its `failing_after_minutes`. Written
+/// once per run of failures; delivery goes on retrying, in order, from where it stopped.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookFailing {
+    /// The subscription's name.
+    pub webhook: String,
+    /// The first failed attempt of this run of failures.
+    pub failing_since: DateTime<Utc>,
+    /// Attempts at the batch in flight so far.
+    pub attempts: i64,
+    /// Every event it wants up to this id was acknowledged; delivery resumes after it.
+    pub delivered_through: i64,
+    /// The last failure, without the receiver's answer: `HTTP 503 Service Unavailable`,
+    /// `no answer within 10 s`, `cannot connect: …`.
+    pub error: String,
+}
+
+/// A webhook subscription that was reported failing has delivered again.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookRecovered {
+    pub webhook: String,
+    /// When the run of failures began.
+    pub failing_since: DateTime<Utc>,
+    /// Every event it wants up to this id has now been acknowledged.
+    pub delivered_through: i64,
+}
+
+/// An operator moved a webhook subscription's place in the log (`casewarden webhooks replay`):
+/// its next batch starts at `from_event_id`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookReplayed {
+    pub webhook: String,
+    pub from_event_id: i64,
+    /// Where it stood before: events after this id up to `from_event_id` are skipped when
+    /// `from_event_id` is the later.
+    pub previous_delivered_through: i64,
+    /// The `webhook-id` of the batch that was in flight, abandoned unacknowledged; null if none.
+    pub abandoned_batch: Option<String>,
 }

@@ -107,7 +107,12 @@ async fn server(dir: &Path, tls: TlsSettings) -> anyhow::Result<casewarden::api:
         casewarden::clock::now(),
         Duration::from_secs(3600),
     );
-    let state = casewarden::api::ApiState::new(app.engine.clone(), live, app.settings.api.clone());
+    let state = casewarden::api::ApiState::new(
+        app.engine.clone(),
+        live,
+        app.settings.api.clone(),
+        Vec::new(),
+    );
     casewarden::api::Server::start(state).await
 }
 
