@@ -9,7 +9,9 @@
 //! - SQLite has no notifications: the daemon reads `PRAGMA data_version` on a connection of its
 //!   own every [`SQLITE_INTERVAL`]. The value changes only when another connection has committed,
 //!   and reading it costs no I/O, so an idle database costs nothing; after a change, one indexed
-//!   query says whether a command is waiting.
+//!   query gives the newest pending command. Only a command newer than any seen before rings: a
+//!   command the engine keeps failing on stays pending, and ringing for it would spend its
+//!   retries in a second instead of over passes on the schedule.
 //!
 //! A burst of inserts rings many times; rings coalesce into one pass (see [`Live::ring`]).
 
@@ -66,6 +68,8 @@ async fn sqlite_watch(conn: &mut sqlx::SqliteConnection, live: &Live) -> Result<
     let mut seen: i64 = sqlx::query_scalar("PRAGMA data_version")
         .fetch_one(&mut *conn)
         .await?;
+    // Pending when the watch began: the pass at start takes those.
+    let mut newest = newest_pending(conn).await?.unwrap_or(0);
     let mut tick = tokio::time::interval(SQLITE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -77,15 +81,21 @@ async fn sqlite_watch(conn: &mut sqlx::SqliteConnection, live: &Live) -> Result<
             continue;
         }
         seen = now;
-        // Through `inbox_pending`: costs what is pending, not what the inbox holds.
-        let waiting: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM inbox WHERE status = 'pending' LIMIT 1")
-                .fetch_optional(&mut *conn)
-                .await?;
-        if waiting.is_some() {
+        if let Some(id) = newest_pending(conn).await?
+            && id > newest
+        {
+            newest = id;
             live.ring();
         }
     }
+}
+
+/// The newest pending command's id, through the `inbox_pending` index: one step, whatever the
+/// inbox holds.
+async fn newest_pending(conn: &mut sqlx::SqliteConnection) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT MAX(id) FROM inbox WHERE status = 'pending'")
+        .fetch_one(&mut *conn)
+        .await
 }
 
 async fn postgres(pool: &sqlx::PgPool, live: &Live) {

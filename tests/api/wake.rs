@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use casewarden::db::{Db, sql};
 
 use crate::api_on_both_backends;
+use crate::harness::Api;
 
 /// Inserts a command through a connection of its own, as another process would, and returns how
 /// long it took the daemon to decide it.
@@ -75,4 +76,46 @@ api_on_both_backends! {
         }
         other.close().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_the_engine_keeps_failing_on_is_retried_on_the_schedule_not_at_once() {
+    // SQLite: the watcher sees every commit, including the engine's own record of a failed
+    // attempt; only a new command may ring, or three attempts would be spent in a second.
+    let api = Api::sqlite(|_| {}).await;
+    let other = Db::connect(&api.url).await.unwrap();
+    sql("CREATE TRIGGER roles_fail BEFORE INSERT ON roles BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
+        .execute(&other)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let id: i64 = sql("INSERT INTO inbox (body, received_at) VALUES ($1, $2) RETURNING id")
+        .bind(r#"{"type":"upsert_role","ref":"r1","name":"Role"}"#)
+        .bind(casewarden::clock::now())
+        .scalar(&other)
+        .await
+        .unwrap();
+    // Tried once, at once; then left for the (hourly) schedule.
+    let start = Instant::now();
+    loop {
+        let (attempts,): (i64,) = sql("SELECT attempts FROM inbox WHERE id = $1")
+            .bind(id)
+            .fetch_one(&other)
+            .await
+            .unwrap();
+        if attempts >= 1 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "never tried");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, attempts): (String, i64) = sql("SELECT status, attempts FROM inbox WHERE id = $1")
+        .bind(id)
+        .fetch_one(&other)
+        .await
+        .unwrap();
+    assert_eq!((status.as_str(), attempts), ("pending", 1));
+    other.close().await;
+    api.stop().await;
 }
