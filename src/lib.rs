@@ -4,6 +4,7 @@
 
 pub mod advice;
 pub mod api;
+pub mod backoff;
 pub mod cli;
 pub mod clock;
 pub mod commands;

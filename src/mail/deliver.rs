@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::{MailSettings, Mailer, Renderer, SendError, status};
 use crate::db::{Db, Tx, sql, sql2};
@@ -379,15 +378,12 @@ async fn dead(
 /// Exponential backoff from `retry_base_seconds`, capped at `retry_max_seconds`, with ±20%
 /// jitter derived from the row, so retries spread out but a test can predict them.
 pub fn backoff(settings: &MailSettings, outbox_id: i64, attempts: i64) -> Duration {
-    let exp = u32::try_from(attempts.clamp(1, 30) - 1).unwrap_or(0);
-    let base = settings
-        .retry_base_seconds
-        .max(1)
-        .saturating_mul(1_i64 << exp)
-        .min(settings.retry_max_seconds.max(1));
-    let hash = Sha256::digest(format!("{outbox_id}:{attempts}").as_bytes());
-    let jitter = i64::from(hash[0]) * 40 / 255 - 20; // -20..=20 percent
-    seconds((base + base * jitter / 100).max(1))
+    seconds(crate::backoff::seconds(
+        settings.retry_base_seconds,
+        settings.retry_max_seconds,
+        &outbox_id.to_string(),
+        attempts,
+    ))
 }
 
 /// When quiet hours are on, escalation mail waits for the next working hours of the case's

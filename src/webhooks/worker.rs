@@ -5,7 +5,6 @@
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -269,15 +268,12 @@ fn new_webhook_id() -> String {
 /// Exponential backoff from `retry_base_seconds`, capped at `retry_max_seconds`, with ±20%
 /// jitter derived from the batch and attempt, so instances and subscriptions spread out.
 pub fn backoff(settings: &super::WebhookSettings, batch_id: &str, attempts: i64) -> Duration {
-    let exp = u32::try_from(attempts.clamp(1, 30) - 1).unwrap_or(0);
-    let base = settings
-        .retry_base_seconds
-        .max(1)
-        .saturating_mul(1_i64 << exp)
-        .min(settings.retry_max_seconds.max(1));
-    let hash = Sha256::digest(format!("{batch_id}:{attempts}").as_bytes());
-    let jitter = i64::from(hash[0]) * 40 / 255 - 20; // -20..=20 percent
-    Duration::seconds((base + base * jitter / 100).max(1))
+    Duration::seconds(crate::backoff::seconds(
+        settings.retry_base_seconds,
+        settings.retry_max_seconds,
+        batch_id,
+        attempts,
+    ))
 }
 
 #[cfg(test)]
