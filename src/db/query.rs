@@ -119,10 +119,14 @@ impl<'a> From<&'a Db> for Ex<'a> {
 /// dialects differ).
 #[must_use = "a query does nothing until it is executed or fetched"]
 pub struct Sql {
-    sqlite: &'static str,
-    postgres: &'static str,
+    sqlite: Text,
+    postgres: Text,
     args: Vec<Arg>,
 }
+
+/// SQL text: a literal, or text assembled by [`Sql::built`] from literal fragments and
+/// placeholders (never from values, which are always bound).
+type Text = std::borrow::Cow<'static, str>;
 
 pub fn sql(text: &'static str) -> Sql {
     sql2(text, text)
@@ -130,8 +134,8 @@ pub fn sql(text: &'static str) -> Sql {
 
 pub fn sql2(sqlite: &'static str, postgres: &'static str) -> Sql {
     Sql {
-        sqlite,
-        postgres,
+        sqlite: Text::Borrowed(sqlite),
+        postgres: Text::Borrowed(postgres),
         args: Vec::new(),
     }
 }
@@ -182,22 +186,22 @@ macro_rules! run {
         } = $self;
         match $on.into() {
             Ex::SqliteConn(c) => {
-                let $q = $qf(sqlite, sqlite_args(args)?);
+                let $q = $qf(sqlx::AssertSqlSafe(sqlite), sqlite_args(args)?);
                 let $e = &mut *c;
                 $body
             }
             Ex::SqlitePool(p) => {
-                let $q = $qf(sqlite, sqlite_args(args)?);
+                let $q = $qf(sqlx::AssertSqlSafe(sqlite), sqlite_args(args)?);
                 let $e = p;
                 $body
             }
             Ex::PgConn(c) => {
-                let $q = $qf(postgres, pg_args(args)?);
+                let $q = $qf(sqlx::AssertSqlSafe(postgres), pg_args(args)?);
                 let $e = &mut *c;
                 $body
             }
             Ex::PgPool(p) => {
-                let $q = $qf(postgres, pg_args(args)?);
+                let $q = $qf(sqlx::AssertSqlSafe(postgres), pg_args(args)?);
                 let $e = p;
                 $body
             }
@@ -205,12 +209,12 @@ macro_rules! run {
                 let mut guard = p.lock().await?;
                 match &mut guard.conn {
                     super::pinned::Conn::Sqlite(c) => {
-                        let $q = $qf(sqlite, sqlite_args(args)?);
+                        let $q = $qf(sqlx::AssertSqlSafe(sqlite), sqlite_args(args)?);
                         let $e = &mut **c;
                         $body
                     }
                     super::pinned::Conn::Postgres(c) => {
-                        let $q = $qf(postgres, pg_args(args)?);
+                        let $q = $qf(sqlx::AssertSqlSafe(postgres), pg_args(args)?);
                         let $e = &mut **c;
                         $body
                     }
@@ -221,6 +225,28 @@ macro_rules! run {
 }
 
 impl Sql {
+    /// SQL whose shape depends on the size of a batch (`VALUES` rows, `IN` lists), built by the
+    /// caller from literal fragments and [`values`] or [`list`]. Values are bound, never spliced.
+    pub fn built(sqlite: String, postgres: String) -> Sql {
+        Sql {
+            sqlite: Text::Owned(sqlite),
+            postgres: Text::Owned(postgres),
+            args: Vec::new(),
+        }
+    }
+
+    /// Binds each value in turn.
+    pub fn bind_all<T: IntoArg>(mut self, values: impl IntoIterator<Item = T>) -> Self {
+        self.args.extend(values.into_iter().map(IntoArg::into_arg));
+        self
+    }
+
+    /// Binds an already converted value.
+    pub fn bind_arg(mut self, value: Arg) -> Self {
+        self.args.push(value);
+        self
+    }
+
     pub fn bind(mut self, value: impl IntoArg) -> Self {
         self.args.push(value.into_arg());
         self
@@ -262,5 +288,42 @@ impl Sql {
         (T,): Row,
     {
         Ok(self.fetch_one::<(T,)>(on).await?.0)
+    }
+}
+
+/// Placeholders for a multi-row `VALUES`: `rows` tuples of `columns` each, numbered from
+/// `$first`. `values(2, 3, 1)` is `($1, $2, $3), ($4, $5, $6)`.
+pub fn values(rows: usize, columns: usize, first: usize) -> String {
+    let mut out = String::with_capacity(rows * columns * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&list(columns, first + r * columns));
+    }
+    out
+}
+
+/// Placeholders for an `IN` list of `n` values numbered from `$first`: `($1, $2, $3)`.
+pub fn list(n: usize, first: usize) -> String {
+    let mut out = String::from("(");
+    for i in 0..n {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push('$');
+        out.push_str(&(first + i).to_string());
+    }
+    out.push(')');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_rows_in_order() {
+        assert_eq!(super::values(2, 3, 1), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::values(1, 2, 4), "($4, $5)");
+        assert_eq!(super::list(3, 2), "($2, $3, $4)");
     }
 }
