@@ -131,7 +131,6 @@ impl Daemon {
         // it is the set already running.
         let mut refused = false;
         let mut seen = loaded;
-        let batch = engine.settings.batch_size.max(1).unsigned_abs();
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
         tracing::info!(rules = %engine.rules().hash, schedule = %schedule, "casewarden is running");
         loop {
@@ -164,11 +163,10 @@ impl Daemon {
                         Err(e) => {
                             tracing::error!(error = %e, "pass failed; the next pass will retry");
                         }
-                        // A pass applies one batch of commands. After a full batch more may be
-                        // queued, and nothing else would ring for them before the schedule: a
-                        // request of more commands than a batch would wait a whole interval,
-                        // and its `Prefer: wait` would run out.
-                        Ok(o) if o.accepted + o.rejected + o.duplicates >= batch => live.ring(),
+                        // A step that spent its time budget left due work, and nothing else
+                        // would ring for it before the schedule: commands would wait a whole
+                        // interval, and a `Prefer: wait` would run out.
+                        Ok(o) if o.more_due => live.ring(),
                         Ok(_) => {}
                     }
                     live.passed(started, crate::clock::now(), result.is_ok());

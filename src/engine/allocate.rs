@@ -46,6 +46,7 @@ pub async fn run_once(
     fallback_role: &str,
     now: DateTime<Utc>,
     batch: i64,
+    budget: &super::budget::Budget,
 ) -> Result<Outcome, StepError> {
     let mut outcome = Outcome::default();
     let mut skipped = guard::Skipped::default();
@@ -53,6 +54,9 @@ pub async fn run_once(
         let mut due: Vec<(i64,)> = sql(DUE_ALLOCATIONS).bind(batch).fetch_all(db).await?;
         due.retain(|(id,)| !skipped.has(0, *id));
         if due.is_empty() {
+            return Ok(outcome);
+        }
+        if budget.spent() {
             return Ok(outcome);
         }
         for (id,) in due {

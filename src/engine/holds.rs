@@ -101,6 +101,7 @@ pub async fn run_once(
     rules: &RuleSet,
     now: DateTime<Utc>,
     batch: i64,
+    budget: &super::budget::Budget,
 ) -> Result<u64, StepError> {
     let mut released = 0;
     let mut skipped = super::guard::Skipped::default();
@@ -112,6 +113,9 @@ pub async fn run_once(
             .await?;
         due.retain(|(id,)| !skipped.has(0, *id));
         if due.is_empty() {
+            return Ok(released);
+        }
+        if budget.spent() {
             return Ok(released);
         }
         for (id,) in due {

@@ -42,11 +42,15 @@ pub async fn run_once(
     organisation: &str,
     now: DateTime<Utc>,
     batch: i64,
+    budget: &super::budget::Budget,
 ) -> Result<Outcome, StepError> {
     let mut outcome = Outcome::default();
     loop {
         let due: Vec<(i64,)> = sql(DUE_PACKS).bind(now).bind(batch).fetch_all(db).await?;
         if due.is_empty() {
+            return Ok(outcome);
+        }
+        if budget.spent() {
             return Ok(outcome);
         }
         for (id,) in due {

@@ -20,6 +20,7 @@ use futures_util::FutureExt;
 use sha2::{Digest, Sha256};
 
 use super::apply::{ApplyError, CRM, apply};
+use super::budget::Budget;
 use super::error::StepError;
 use super::event_range;
 use super::guard;
@@ -64,14 +65,35 @@ enum Decided {
     Gone,
 }
 
+/// Decides pending commands in order, batch after batch, until none is left or the step's
+/// budget is spent.
 pub async fn run_once(
     db: &Db,
     rules: &Arc<RuleSet>,
     clock: Now,
     batch: i64,
     max_bytes: usize,
+    budget: &Budget,
 ) -> Result<Outcome, StepError> {
     let mut outcome = Outcome::default();
+    loop {
+        let taken = one_batch(db, rules, clock, batch, max_bytes, &mut outcome).await?;
+        if taken < batch || budget.spent() {
+            return Ok(outcome);
+        }
+    }
+}
+
+/// Decides up to `batch` pending commands; returns how many it took.
+async fn one_batch(
+    db: &Db,
+    rules: &Arc<RuleSet>,
+    clock: Now,
+    batch: i64,
+    max_bytes: usize,
+    outcome: &mut Outcome,
+) -> Result<i64, StepError> {
+    let mut taken = 0;
     for _ in 0..batch {
         let mut tx = db.begin_write().await?;
         let Some((id, attempts, client)) = sql(NEXT_COMMAND)
@@ -80,6 +102,7 @@ pub async fn run_once(
         else {
             break;
         };
+        taken += 1;
         let source = client.as_deref().unwrap_or(CRM);
         let decided = std::panic::AssertUnwindSafe(Box::pin(decide(
             &mut tx, rules, clock, id, source, max_bytes,
@@ -142,7 +165,7 @@ pub async fn run_once(
             }
         }
     }
-    Ok(outcome)
+    Ok(taken)
 }
 
 enum Failure {

@@ -18,6 +18,7 @@
 
 pub mod allocate;
 pub mod apply;
+pub mod budget;
 pub mod case_target;
 pub mod context;
 pub mod deadlines;

@@ -24,6 +24,8 @@ pub struct PassOutcome {
     pub deferred: u64,
     /// Delivery stopped early: the SMTP server could not be reached.
     pub smtp_unreachable: bool,
+    /// A step spent its time budget with work still due: the next pass takes up the rest.
+    pub more_due: bool,
 }
 
 impl PassOutcome {

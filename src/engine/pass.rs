@@ -9,6 +9,7 @@ use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
+use super::budget::Budget;
 use super::error::StepError;
 use super::outcome::PassOutcome;
 use super::{allocate, guard, holds, housing_options, ingest, pack_files, sla_sweep};
@@ -22,6 +23,9 @@ use crate::rules::RuleSet;
 pub struct EngineSettings {
     /// Rows a step takes per batch.
     pub batch_size: i64,
+    /// How long one step may keep taking batches in a pass, in seconds. A step with more due
+    /// work stops there and the next pass, started at once, takes up the rest.
+    pub step_budget_seconds: i64,
     /// The role whose worklist shows cases no rule could allocate.
     pub fallback_role: String,
     /// The largest command accepted, in bytes of JSON. A larger inbox row is rejected and cut
@@ -33,6 +37,12 @@ impl EngineSettings {
     /// Checks every setting against its documented range.
     pub fn check(&self) -> Result<(), String> {
         crate::range::in_range("engine.batch_size", self.batch_size, 1, 10_000)?;
+        crate::range::in_range(
+            "engine.step_budget_seconds",
+            self.step_budget_seconds,
+            1,
+            3600,
+        )?;
         crate::range::in_range(
             "engine.max_command_bytes",
             self.max_command_bytes as i64,
@@ -47,6 +57,7 @@ impl Default for EngineSettings {
     fn default() -> Self {
         EngineSettings {
             batch_size: 200,
+            step_budget_seconds: 10,
             fallback_role: "allocation_queue".to_string(),
             max_command_bytes: crate::commands::MAX_COMMAND_BYTES,
         }
@@ -159,8 +170,10 @@ impl Engine {
         let db = &self.db;
         let now = clock.get();
         let max_bytes = self.settings.max_command_bytes;
+        let limit = std::time::Duration::from_secs(self.settings.step_budget_seconds.max(1) as u64);
+        let budget = Budget::new(limit);
         let ingest = step("ingest", failed, async {
-            ingest::run_once(db, rules, clock, batch, max_bytes).await
+            ingest::run_once(db, rules, clock, batch, max_bytes, &budget).await
         })
         .await;
         if ingest.accepted + ingest.rejected + ingest.duplicates > 0 {
@@ -172,20 +185,23 @@ impl Engine {
             Now::Live => crate::clock::now(),
         };
         let allocation = step("allocation", failed, async {
-            allocate::run_once(db, rules, &self.settings.fallback_role, now, batch).await
+            let budget = budget.next_step(limit);
+            allocate::run_once(db, rules, &self.settings.fallback_role, now, batch, &budget).await
         })
         .await;
         let holds_released = step("holds", failed, async {
-            holds::run_once(db, rules, now, batch).await
+            holds::run_once(db, rules, now, batch, &budget.next_step(limit)).await
         })
         .await;
         let (pack_settings, organisation) = &*self.packs;
         let packs = step("packs", failed, async {
-            housing_options::run_once(db, rules, pack_settings, organisation, now, batch).await
+            let budget = budget.next_step(limit);
+            housing_options::run_once(db, rules, pack_settings, organisation, now, batch, &budget)
+                .await
         })
         .await;
         let sla = step("sla", failed, async {
-            sla_sweep::run_once(db, rules, now, batch).await
+            sla_sweep::run_once(db, rules, now, batch, &budget.next_step(limit)).await
         })
         .await;
         let delivery = match &self.mail {
@@ -223,6 +239,7 @@ impl Engine {
             packs_made: packs.made,
             packs_waiting: packs.waiting,
             packs_failed: packs.failed,
+            more_due: budget.ran_out(),
         }
     }
 }

@@ -45,6 +45,7 @@ pub async fn run_once(
     rules: &Arc<RuleSet>,
     now: DateTime<Utc>,
     batch: i64,
+    budget: &super::budget::Budget,
 ) -> Result<Outcome, StepError> {
     let mut outcome = Outcome::default();
     let mut skipped = guard::Skipped::default();
@@ -64,6 +65,9 @@ pub async fn run_once(
         due.extend(stages.into_iter().map(|(at, id)| (at, ItemKind::Stage, id)));
         due.retain(|(_, kind, id)| !skipped.has(*kind as u8, *id));
         if due.is_empty() {
+            return Ok(outcome);
+        }
+        if budget.spent() {
             return Ok(outcome);
         }
         due.sort_by_key(|(at, kind, id)| (*at, *kind == ItemKind::Task, *id));
