@@ -245,9 +245,14 @@ async fn reload(app: &App, live: &Live, why: &str, after_refusal: bool) -> bool 
         }
         Ok(rules) => {
             let hash = rules.hash.clone();
-            if let Err(e) = crate::engine::deadlines::publish_calendars(db, &rules.calendars).await
-            {
-                tracing::error!(error = %e, "could not publish the new working days; the worklists keep the old ones");
+            match crate::engine::deadlines::publish_calendars(db, &rules.calendars).await {
+                Ok(changed) if !changed.is_empty() => {
+                    tracing::info!(calendars = ?changed, "published the changed calendars' working days");
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "could not publish the new working days; the worklists keep the old ones");
+                }
             }
             app.engine.swap_rules(rules);
             live.rules_loaded(hash.clone(), now);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use sha2::Digest;
 
 use super::context::Ctx;
 use crate::db::Db;
@@ -22,29 +23,26 @@ use crate::sla::periods;
 
 /// Publishes every calendar's working days into `working_days`, so the worklist views can count
 /// the working days left to a target. From 2015 to two years past the published bank holidays.
+/// A calendar whose days hash to what `calendar_versions` records is left as it is: starts and
+/// rule reloads rewrite nothing unless the calendars changed. Returns the calendars rewritten.
 pub async fn publish_calendars(
     db: &Db,
     calendars: &crate::sla::Calendars,
-) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin_write().await?;
+) -> Result<Vec<String>, sqlx::Error> {
+    let published: Vec<(String, String)> = sql("SELECT calendar, hash FROM calendar_versions")
+        .fetch_all(db)
+        .await?;
+    let mut changed = Vec::new();
     for name in calendars.names() {
         let Some(cal) = calendars.get(&name) else {
             continue;
         };
-        let first = chrono::NaiveDate::from_ymd_opt(2015, 1, 1).expect("valid date");
-        let last = cal
-            .listed_until()
-            .unwrap_or(first)
-            .max(crate::clock::london_date(crate::clock::now()));
-        let last = last
-            .checked_add_days(chrono::Days::new(2 * 366))
-            .unwrap_or(last);
-        let days: Vec<String> = first
-            .iter_days()
-            .take_while(|d| *d <= last)
-            .filter(|d| cal.is_working_day(*d))
-            .map(|d| d.to_string())
-            .collect();
+        let days = published_days(cal);
+        let hash = hex::encode(sha2::Sha256::digest(days.join(",").as_bytes()));
+        if published.iter().any(|(c, h)| *c == name && *h == hash) {
+            continue;
+        }
+        let mut tx = db.begin_write().await?;
         sql("DELETE FROM working_days WHERE calendar = $1")
             .bind(&name)
             .execute(&mut tx)
@@ -57,8 +55,35 @@ pub async fn publish_calendars(
         .bind(json!(days))
         .execute(&mut tx)
         .await?;
+        sql("INSERT INTO calendar_versions (calendar, hash) VALUES ($1, $2) \
+             ON CONFLICT (calendar) DO UPDATE SET hash = excluded.hash")
+            .bind(&name)
+            .bind(&hash)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await?;
+        changed.push(name);
     }
-    tx.commit().await
+    Ok(changed)
+}
+
+/// A calendar's working days, as ISO dates, from 2015 to two years past the later of its last
+/// listed bank holiday and today.
+fn published_days(cal: &crate::sla::Calendar) -> Vec<String> {
+    let first = chrono::NaiveDate::from_ymd_opt(2015, 1, 1).expect("valid date");
+    let last = cal
+        .listed_until()
+        .unwrap_or(first)
+        .max(crate::clock::london_date(crate::clock::now()));
+    let last = last
+        .checked_add_days(chrono::Days::new(2 * 366))
+        .unwrap_or(last);
+    first
+        .iter_days()
+        .take_while(|d| *d <= last)
+        .filter(|d| cal.is_working_day(*d))
+        .map(|d| d.to_string())
+        .collect()
 }
 
 /// Starts a stage's clock at its entry (or at the claim, for statutory clocks).

@@ -208,6 +208,26 @@ on_both_backends! {
         assert!(text.contains("3 wd") && text.contains("on_track"), "{text}");
     }
 
+    async fn working_days_are_rewritten_only_when_the_calendars_change(env: Env) {
+        use casewarden::engine::deadlines::publish_calendars;
+        let dir = tempfile::tempdir().unwrap();
+        let shipped = crate::helpers::repo_path("rules/calendars");
+        std::fs::copy(shipped.join("uk-bank-holidays.json"), dir.path().join("uk-bank-holidays.json")).unwrap();
+        let load = || casewarden::sla::Calendars::load(dir.path()).unwrap();
+        // The environment published the shipped calendars: the same again rewrites nothing.
+        assert_eq!(publish_calendars(&env.db, &load()).await.unwrap(), Vec::<String>::new());
+        let count = || async {
+            sql("SELECT COUNT(*) FROM working_days WHERE calendar = 'scotland' AND day = '2026-12-29'")
+                .scalar::<i64>(&env.db).await.unwrap()
+        };
+        assert_eq!(count().await, 1);
+        std::fs::write(dir.path().join("closures.toml"),
+            "[[closure]]\nfrom = 2026-12-29\nreason = \"Offices closed\"\ncalendars = [\"scotland\"]\n").unwrap();
+        assert_eq!(publish_calendars(&env.db, &load()).await.unwrap(), vec!["scotland".to_string()]);
+        assert_eq!(count().await, 0, "the closed day is no longer a working day");
+        assert_eq!(publish_calendars(&env.db, &load()).await.unwrap(), Vec::<String>::new());
+    }
+
     async fn a_target_can_be_decided_by_a_small_rhai_expression(env: Env) {
         env.seed_organisation().await;
         let def = std::fs::read_to_string(crate::helpers::repo_path("rules/definitions/home_buy/right_to_buy-england.toml")).unwrap();
