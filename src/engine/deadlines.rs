@@ -55,12 +55,14 @@ pub async fn publish_calendars(
         .bind(json!(days))
         .execute(&mut tx)
         .await?;
-        sql("INSERT INTO calendar_versions (calendar, hash) VALUES ($1, $2) \
-             ON CONFLICT (calendar) DO UPDATE SET hash = excluded.hash")
-            .bind(&name)
-            .bind(&hash)
-            .execute(&mut tx)
-            .await?;
+        sql(
+            "INSERT INTO calendar_versions (calendar, hash) VALUES ($1, $2) \
+             ON CONFLICT (calendar) DO UPDATE SET hash = excluded.hash",
+        )
+        .bind(&name)
+        .bind(&hash)
+        .execute(&mut tx)
+        .await?;
         tx.commit().await?;
         changed.push(name);
     }

@@ -24,7 +24,7 @@ pub struct EngineSettings {
     /// Rows a step takes per batch.
     pub batch_size: i64,
     /// How long one step may keep taking batches in a pass, in seconds. A step with more due
-    /// work stops there and the next pass, started at once, takes up the rest.
+    /// work stops there and the next pass, started at once, takes up the rest. 0: one batch.
     pub step_budget_seconds: i64,
     /// The role whose worklist shows cases no rule could allocate.
     pub fallback_role: String,
@@ -40,7 +40,7 @@ impl EngineSettings {
         crate::range::in_range(
             "engine.step_budget_seconds",
             self.step_budget_seconds,
-            1,
+            0,
             3600,
         )?;
         crate::range::in_range(
@@ -170,7 +170,7 @@ impl Engine {
         let db = &self.db;
         let now = clock.get();
         let max_bytes = self.settings.max_command_bytes;
-        let limit = std::time::Duration::from_secs(self.settings.step_budget_seconds.max(1) as u64);
+        let limit = std::time::Duration::from_secs(self.settings.step_budget_seconds.max(0) as u64);
         let budget = Budget::new(limit);
         let ingest = step("ingest", failed, async {
             ingest::run_once(db, rules, clock, batch, max_bytes, &budget).await

@@ -114,8 +114,9 @@ api_on_both_backends! {
     }
 }
 
-/// A pass applies `engine.batch_size` commands; the rest of a larger request are applied by the
-/// passes that follow at once, not left for the schedule (hourly here).
+/// With no time budget a pass applies one batch (`engine.batch_size`) of commands; the rest of a
+/// larger request are applied by the passes that follow at once, not left for the schedule
+/// (hourly here).
 mod a_request_of_more_commands_than_a_pass_takes_is_applied_within_its_wait {
     use super::*;
 
@@ -133,6 +134,7 @@ mod a_request_of_more_commands_than_a_pass_takes_is_applied_within_its_wait {
 
     fn batches_of_five(s: &mut casewarden::settings::Settings) {
         s.engine.batch_size = 5;
+        s.engine.step_budget_seconds = 0;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

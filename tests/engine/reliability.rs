@@ -379,3 +379,22 @@ on_both_backends! {
         assert!(done.at >= casewarden::clock::parse_time(ahead).unwrap(), "{}", done.at);
     }
 }
+
+on_both_backends! {
+    async fn a_step_takes_batch_after_batch_until_its_time_budget_is_spent(env: Env) {
+        let roles: Vec<serde_json::Value> = (0..12)
+            .map(|i| serde_json::json!({"type": "upsert_role", "command_id": format!("budget-{i}"), "ref": format!("r{i}"), "name": "Role"}))
+            .collect();
+        env.submit(&roles).await;
+        let mut engine = env.engine.clone();
+        engine.settings.batch_size = 5;
+        // No budget: one batch a pass, and the pass says that work was left.
+        engine.settings.step_budget_seconds = 0;
+        let first = engine.run_pass(casewarden::clock::parse_time("2026-01-05T09:00:00Z").unwrap()).await.unwrap();
+        assert_eq!((first.accepted, first.more_due), (5, true), "{first}");
+        // The default budget: batch after batch until the inbox is empty.
+        engine.settings.step_budget_seconds = 10;
+        let second = engine.run_pass(casewarden::clock::parse_time("2026-01-05T09:01:00Z").unwrap()).await.unwrap();
+        assert_eq!((second.accepted, second.more_due), (7, false), "{second}");
+    }
+}
