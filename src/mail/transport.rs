@@ -160,6 +160,46 @@ impl Mailer {
         )
     }
 
+    /// Whether messages are written to files (sent in batches) rather than over SMTP.
+    pub fn writes_files(&self) -> bool {
+        matches!(self.transport, Transport::File(_))
+    }
+
+    /// Sends each message in turn, each taking at most `limit`; one result per message. Files
+    /// are written together on one blocking thread, not one hand-off per file operation.
+    pub async fn send_all<T>(
+        &self,
+        messages: &[(T, Outgoing)],
+        ids: impl Fn(&T) -> i64,
+        limit: Duration,
+    ) -> Vec<Result<(), SendError>> {
+        match &self.transport {
+            Transport::File(dir) => {
+                let dir = dir.clone();
+                let files: Vec<(i64, Vec<u8>)> = messages
+                    .iter()
+                    .map(|(row, m)| (ids(row), m.bytes.clone()))
+                    .collect();
+                let n = files.len();
+                tokio::task::spawn_blocking(move || write_files(&dir, &files))
+                    .await
+                    .unwrap_or_else(|e| {
+                        let e = format!("the file writer thread failed: {e}");
+                        (0..n)
+                            .map(|_| Err(SendError::Temporary(e.clone())))
+                            .collect()
+                    })
+            }
+            Transport::Smtp(_) => {
+                let mut results = Vec::with_capacity(messages.len());
+                for (row, message) in messages {
+                    results.push(self.send(ids(row), message, limit).await);
+                }
+                results
+            }
+        }
+    }
+
     /// Sends one message, taking at most `limit` over it.
     pub async fn send(
         &self,
@@ -169,21 +209,42 @@ impl Mailer {
     ) -> Result<(), SendError> {
         match &self.transport {
             Transport::File(dir) => {
-                tokio::fs::create_dir_all(dir).await.map_err(|e| {
-                    SendError::Temporary(format!("cannot create {}: {e}", dir.display()))
-                })?;
-                let path = dir.join(format!("outbox-{outbox_id}.eml"));
-                let tmp = dir.join(format!(".outbox-{outbox_id}.eml.tmp"));
-                tokio::fs::write(&tmp, &message.bytes).await.map_err(|e| {
-                    SendError::Temporary(format!("cannot write {}: {e}", tmp.display()))
-                })?;
-                tokio::fs::rename(&tmp, &path).await.map_err(|e| {
-                    SendError::Temporary(format!("cannot write {}: {e}", path.display()))
-                })
+                let (dir, files) = (dir.clone(), vec![(outbox_id, message.bytes.clone())]);
+                tokio::task::spawn_blocking(move || write_files(&dir, &files).remove(0))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(SendError::Temporary(format!(
+                            "the file writer thread failed: {e}"
+                        )))
+                    })
             }
             Transport::Smtp(pool) => pool.send(&message.envelope, &message.bytes, limit).await,
         }
     }
+}
+
+/// Writes each message to `outbox-<id>.eml` in `dir`, through a temporary file renamed into
+/// place, so a reader never sees half a message and writing one again replaces it whole.
+fn write_files(dir: &std::path::Path, files: &[(i64, Vec<u8>)]) -> Vec<Result<(), SendError>> {
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        let e = format!("cannot create {}: {e}", dir.display());
+        return files
+            .iter()
+            .map(|_| Err(SendError::Temporary(e.clone())))
+            .collect();
+    }
+    files
+        .iter()
+        .map(|(id, bytes)| {
+            let path = dir.join(format!("outbox-{id}.eml"));
+            let tmp = dir.join(format!(".outbox-{id}.eml.tmp"));
+            std::fs::write(&tmp, bytes).map_err(|e| {
+                SendError::Temporary(format!("cannot write {}: {e}", tmp.display()))
+            })?;
+            std::fs::rename(&tmp, &path)
+                .map_err(|e| SendError::Temporary(format!("cannot write {}: {e}", path.display())))
+        })
+        .collect()
 }
 
 fn password(settings: &MailSettings) -> Result<Secret, MailerError> {

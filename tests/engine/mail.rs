@@ -357,6 +357,34 @@ on_both_backends! {
         }
     }
 
+    async fn files_are_written_in_batches_and_a_broken_row_fails_alone(env: Env) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = env;
+        env.deliver_with(MailSettings {
+            transport: TransportKind::File,
+            dir: dir.path().to_path_buf(),
+            ..settings(1)
+        });
+        // More than one batch of claims, with broken rows in the first and the last batch.
+        let first = queue(&env, 60, "olu@example.org", "Olu Officer", "2026-01-07T09:00:00Z").await;
+        let bad = queue(&env, 1, "boss@example.org", "Boss\r\nBcc: someone@example.org", "2026-01-07T09:00:00Z").await[0];
+        let rest = queue(&env, 180, "olu@example.org", "Olu Officer", "2026-01-07T09:00:00Z").await;
+        let unknown = queue(&env, 1, "olu@example.org", "Olu Officer", "2026-01-07T09:00:00Z").await[0];
+        sql("UPDATE outbox SET template = 'no_such_template' WHERE id = $1").bind(unknown).execute(&env.db).await.unwrap();
+        let outcome = env.tick("2026-01-07T09:00:00Z").await;
+        assert_eq!((outcome.sent, outcome.dead, outcome.retried), (240, 2, 0), "{outcome}");
+        for id in first.iter().chain(&rest) {
+            assert_eq!(by_id(&env, *id).await.0, "sent");
+            let file = std::fs::read_to_string(dir.path().join(format!("outbox-{id}.eml"))).unwrap();
+            assert!(file.contains(&format!("<casewarden.outbox.{id}@")), "{file}");
+        }
+        assert!(by_id(&env, unknown).await.2.unwrap().contains("template"));
+        assert!(by_id(&env, bad).await.2.unwrap().contains("recipient name"));
+        let files = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(files, 240, "one file per message sent, no temporary files left");
+        assert!(env.tick("2026-01-07T09:01:00Z").await.is_idle(), "each message is written once");
+    }
+
     async fn two_delivery_workers_with_slow_sends_and_a_short_claim_send_each_message_once(env: Env) {
         let port = free_port();
         let received = start_slow_smtp(port, std::time::Duration::from_millis(250));
