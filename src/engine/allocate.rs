@@ -53,10 +53,7 @@ pub async fn run_once(
     loop {
         let mut due: Vec<(i64,)> = sql(DUE_ALLOCATIONS).bind(batch).fetch_all(db).await?;
         due.retain(|(id,)| !skipped.has(0, *id));
-        if due.is_empty() {
-            return Ok(outcome);
-        }
-        if budget.spent() {
+        if due.is_empty() || budget.spent() {
             return Ok(outcome);
         }
         for (id,) in due {

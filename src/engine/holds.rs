@@ -112,10 +112,7 @@ pub async fn run_once(
             .fetch_all(db)
             .await?;
         due.retain(|(id,)| !skipped.has(0, *id));
-        if due.is_empty() {
-            return Ok(released);
-        }
-        if budget.spent() {
+        if due.is_empty() || budget.spent() {
             return Ok(released);
         }
         for (id,) in due {

@@ -47,10 +47,7 @@ pub async fn run_once(
     let mut outcome = Outcome::default();
     loop {
         let due: Vec<(i64,)> = sql(DUE_PACKS).bind(now).bind(batch).fetch_all(db).await?;
-        if due.is_empty() {
-            return Ok(outcome);
-        }
-        if budget.spent() {
+        if due.is_empty() || budget.spent() {
             return Ok(outcome);
         }
         for (id,) in due {

@@ -93,16 +93,14 @@ async fn one_batch(
     max_bytes: usize,
     outcome: &mut Outcome,
 ) -> Result<i64, StepError> {
-    let mut taken = 0;
-    for _ in 0..batch {
+    for taken in 0..batch {
         let mut tx = db.begin_write().await?;
         let Some((id, attempts, client)) = sql(NEXT_COMMAND)
             .fetch_optional::<(i64, i64, Option<String>)>(&mut tx)
             .await?
         else {
-            break;
+            return Ok(taken);
         };
-        taken += 1;
         let source = client.as_deref().unwrap_or(CRM);
         let decided = std::panic::AssertUnwindSafe(Box::pin(decide(
             &mut tx, rules, clock, id, source, max_bytes,
@@ -165,7 +163,7 @@ async fn one_batch(
             }
         }
     }
-    Ok(taken)
+    Ok(batch)
 }
 
 enum Failure {

@@ -34,6 +34,11 @@ pub struct EngineSettings {
 }
 
 impl EngineSettings {
+    /// How long one step may keep taking batches in a pass.
+    pub fn step_budget(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.step_budget_seconds.max(0).unsigned_abs())
+    }
+
     /// Checks every setting against its documented range.
     pub fn check(&self) -> Result<(), String> {
         crate::range::in_range("engine.batch_size", self.batch_size, 1, 10_000)?;
@@ -169,8 +174,7 @@ impl Engine {
         let batch = self.settings.batch_size.max(1);
         let db = &self.db;
         let now = clock.get();
-        let max_bytes = self.settings.max_command_bytes;
-        let limit = std::time::Duration::from_secs(self.settings.step_budget_seconds.max(0) as u64);
+        let (max_bytes, limit) = (self.settings.max_command_bytes, self.settings.step_budget());
         let budget = Budget::new(limit);
         let ingest = step("ingest", failed, async {
             ingest::run_once(db, rules, clock, batch, max_bytes, &budget).await
@@ -204,24 +208,7 @@ impl Engine {
             sla_sweep::run_once(db, rules, now, batch, &budget.next_step(limit)).await
         })
         .await;
-        let delivery = match &self.mail {
-            Some((mailer, settings)) => {
-                step("delivery", failed, async {
-                    crate::mail::deliver::run_once(
-                        db,
-                        mailer,
-                        &rules.templates,
-                        &rules.calendars,
-                        settings,
-                        now,
-                    )
-                    .await
-                    .map_err(StepError::from)
-                })
-                .await
-            }
-            None => crate::mail::deliver::Outcome::default(),
-        };
+        let delivery = self.deliver(rules, now, failed).await;
         PassOutcome {
             sent: delivery.sent,
             retried: delivery.retried,
@@ -240,6 +227,33 @@ impl Engine {
             packs_waiting: packs.waiting,
             packs_failed: packs.failed,
             more_due: budget.ran_out(),
+        }
+    }
+
+    /// Delivers the notifications due, when the engine has a mailer.
+    async fn deliver(
+        &self,
+        rules: &RuleSet,
+        now: DateTime<Utc>,
+        failed: &mut Vec<String>,
+    ) -> crate::mail::deliver::Outcome {
+        match &self.mail {
+            Some((mailer, settings)) => {
+                step("delivery", failed, async {
+                    crate::mail::deliver::run_once(
+                        &self.db,
+                        mailer,
+                        &rules.templates,
+                        &rules.calendars,
+                        settings,
+                        now,
+                    )
+                    .await
+                    .map_err(StepError::from)
+                })
+                .await
+            }
+            None => crate::mail::deliver::Outcome::default(),
         }
     }
 }

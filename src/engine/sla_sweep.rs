@@ -1,6 +1,4 @@
-//! The SLA sweep: each pass finds the stages and tasks whose next checkpoint is due and fires
-//! each escalation once.
-//!
+//! The SLA sweep: each pass finds the items whose next checkpoint is due and fires each once.
 //! Every open item carries `next_check_at`, the time of its next checkpoint. The sweep selects
 //! due items through the partial index on that column, in batches, so its cost follows the work
 //! that is due, not the work that is open. Each escalation is a row in `escalations` whose unique
@@ -64,10 +62,7 @@ pub async fn run_once(
         due.extend(tasks.into_iter().map(|(at, id)| (at, ItemKind::Task, id)));
         due.extend(stages.into_iter().map(|(at, id)| (at, ItemKind::Stage, id)));
         due.retain(|(_, kind, id)| !skipped.has(*kind as u8, *id));
-        if due.is_empty() {
-            return Ok(outcome);
-        }
-        if budget.spent() {
+        if due.is_empty() || budget.spent() {
             return Ok(outcome);
         }
         due.sort_by_key(|(at, kind, id)| (*at, *kind == ItemKind::Task, *id));

@@ -16,6 +16,15 @@ pub struct Cluster {
 
 static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
 static NEXT_DB: AtomicU32 = AtomicU32::new(1);
+static DURABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Runs the cluster with PostgreSQL's default durability settings (fsync, synchronous commit,
+/// full page writes), as a production server has them, instead of the tests' faster ones. Call
+/// it before the first [`fresh_database`]: benchmarks do.
+#[allow(dead_code)]
+pub fn keep_default_settings() {
+    DURABLE.store(true, Ordering::SeqCst);
+}
 
 fn find_bin() -> Option<PathBuf> {
     if let Ok(dir) = std::env::var("PG_BIN") {
@@ -85,8 +94,8 @@ fn start() -> Result<Cluster, String> {
         .port();
     // The watchdog stops the server and removes its files once this test process has gone.
     let script = r#"
-        "$1/postgres" -D "$2/data" -k "$2" -p "$3" -c listen_addresses=127.0.0.1 -c fsync=off \
-            -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 >"$2/log" 2>&1 &
+        "$1/postgres" -D "$2/data" -k "$2" -p "$3" -c listen_addresses=127.0.0.1 $5 \
+            -c max_connections=200 >"$2/log" 2>&1 &
         pg=$!
         while [ -d "/proc/$4" ]; do sleep 0.5; done
         kill -INT "$pg"; wait "$pg"; rm -rf "$2"
@@ -105,6 +114,10 @@ fn start() -> Result<Cluster, String> {
         .arg(&root)
         .arg(port.to_string())
         .arg(std::process::id().to_string())
+        .arg(match DURABLE.load(Ordering::SeqCst) {
+            true => "",
+            false => "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+        })
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
