@@ -706,13 +706,14 @@ fn mode(path: &Path) -> u32 {
         & 0o777
 }
 
-/// Every file under a directory.
+/// Every file under a directory, but for the hidden temporary files a writer renames into place
+/// (one may vanish between listing and reading).
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         if entry.path().is_dir() {
             out.extend(files_under(&entry.path()));
-        } else {
+        } else if !entry.file_name().to_string_lossy().ends_with(".tmp") {
             out.push(entry.path());
         }
     }
