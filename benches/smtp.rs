@@ -157,7 +157,7 @@ async fn delivery_pass(port: u16, pool: u32, messages: u64) -> f64 {
         .await
         .expect("outbox rows");
     let s = settings(port, pool);
-    let mailer = Mailer::new(&s).expect("mailer");
+    let mailer = std::sync::Arc::new(Mailer::new(&s).expect("mailer"));
     let started = Instant::now();
     let outcome = casewarden::mail::deliver::run_once(
         &db,

@@ -20,7 +20,7 @@ pub async fn run(key: &str, backend: &'static str, rows: &mut Vec<Row>) {
         dir: dir.path().to_path_buf(),
         ..MailSettings::default()
     };
-    let mailer = casewarden::mail::Mailer::new(&settings).expect("mailer");
+    let mailer = std::sync::Arc::new(casewarden::mail::Mailer::new(&settings).expect("mailer"));
     let rules = crate::firings::rules();
     let (outcome, took) = timed(casewarden::mail::deliver::run_once(
         db,

@@ -124,10 +124,13 @@ impl Mailer {
         })
     }
 
-    /// How many messages may be sent at once: the SMTP pool's size, or one for files.
+    /// How many workers send at once: the SMTP pool's size; for files, one per core (up to
+    /// four), since rendering, not writing, bounds them.
     pub fn concurrency(&self) -> usize {
         match &self.transport {
-            Transport::File(_) => 1,
+            Transport::File(_) => {
+                std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+            }
             Transport::Smtp(pool) => pool.size(),
         }
     }

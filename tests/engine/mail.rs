@@ -404,7 +404,7 @@ on_both_backends! {
                 let db = casewarden::db::Db::connect(&url).await.unwrap();
                 let mailer = casewarden::mail::Mailer::new(&s).unwrap();
                 let now = t0 + chrono::Duration::from_std(started.elapsed()).unwrap();
-                casewarden::mail::deliver::run_once(&db, &mailer, &rules.templates, &rules.calendars, &s, now).await.unwrap()
+                casewarden::mail::deliver::run_once(&db, &std::sync::Arc::new(mailer), &rules.templates, &rules.calendars, &s, now).await.unwrap()
             }
         };
         let (a, b) = tokio::join!(worker(0), worker(4_300));

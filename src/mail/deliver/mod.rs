@@ -13,8 +13,8 @@
 //! breaks under a message, the pass stops: only the messages being sent are charged an attempt,
 //! the rest wait untouched for the next pass, and the outage is recorded for `casewarden outbox`.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
@@ -68,7 +68,7 @@ fn seconds(n: i64) -> Duration {
 /// What the workers of one pass share.
 struct Pass<'a> {
     db: &'a Db,
-    mailer: &'a Mailer,
+    mailer: &'a Arc<Mailer>,
     renderer: &'a Renderer,
     calendars: &'a Calendars,
     settings: &'a MailSettings,
@@ -116,18 +116,46 @@ impl Pass<'_> {
         }
     }
 
+    /// Renders and builds each row's message off the async threads: rendering is what bounds a
+    /// batch written to files, and workers on other cores render theirs at the same time.
+    async fn prepare_all(&self, rows: Vec<Claimed>) -> Vec<(Claimed, Result<Outgoing, SendError>)> {
+        let (mailer, renderer) = (self.mailer.clone(), self.renderer.clone());
+        let (organisation, now) = (self.settings.organisation.clone(), self.now);
+        tokio::task::spawn_blocking(move || {
+            rows.into_iter()
+                .map(|row| {
+                    // A defect in rendering fails its own message, not the batch.
+                    let message = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        prepare(&mailer, &renderer, &organisation, &row, now)
+                    }))
+                    .unwrap_or_else(|_| {
+                        Err(SendError::Permanent(
+                            "casewarden failed while rendering this message (internal error); please report it".into(),
+                        ))
+                    });
+                    (row, message)
+                })
+                .collect()
+        })
+        .await
+        .expect("the rendering thread is never cancelled")
+    }
+
     /// Sends a claimed batch and records what became of each row in one transaction.
     async fn send(&self, rows: Vec<Claimed>) -> Result<(), sqlx::Error> {
         let now = self.clock();
         let mut deferred = Vec::new();
         let mut ready = Vec::new();
         let mut failures = Vec::new();
+        let mut to_send = Vec::new();
         for row in rows {
-            if let Some(later) = quiet_until(self.settings, self.calendars, &row, now) {
-                deferred.push((row, later));
-                continue;
+            match quiet_until(self.settings, self.calendars, &row, now) {
+                Some(later) => deferred.push((row, later)),
+                None => to_send.push(row),
             }
-            match prepare(self.mailer, self.renderer, self.settings, &row, self.now) {
+        }
+        for (row, message) in self.prepare_all(to_send).await {
+            match message {
                 Ok(message) => ready.push((row, message)),
                 Err(e) => failures.push((row, e)),
             }
@@ -194,7 +222,7 @@ impl Pass<'_> {
 /// per connection.
 pub async fn run_once(
     db: &Db,
-    mailer: &Mailer,
+    mailer: &Arc<Mailer>,
     renderer: &Renderer,
     calendars: &Calendars,
     settings: &MailSettings,
@@ -225,7 +253,7 @@ pub async fn run_once(
 fn prepare(
     mailer: &Mailer,
     renderer: &Renderer,
-    settings: &MailSettings,
+    organisation: &str,
     row: &Claimed,
     now: DateTime<Utc>,
 ) -> Result<Outgoing, SendError> {
@@ -235,7 +263,7 @@ fn prepare(
         ));
     };
     let rendered = renderer
-        .render(&row.template, &row.facts.0, &settings.organisation)
+        .render(&row.template, &row.facts.0, organisation)
         .map_err(|e| SendError::Permanent(format!("template error: {e}")))?;
     let name = row.facts.0["recipient"]["name"].as_str();
     if let Some(n) = name
