@@ -42,7 +42,7 @@ impl Daemon {
         let live = Live::new(
             engine.rules().hash.clone(),
             crate::clock::now(),
-            interval(&schedule),
+            interval(&app.settings.daemon),
         );
         // Secrets are read now, so a missing one stops the start, named, before READY.
         let subscriptions = crate::webhooks::Subscription::load_all(&app.settings.webhooks)?;
@@ -66,8 +66,13 @@ impl Daemon {
             job_live.ring();
             Box::pin(async {})
         })
-        .with_context(|| {
-            format!("daemon.schedule {schedule:?} is not a 6-field cron expression (seconds first)")
+        // The settings' check has read the schedule as the scheduler does; were it refused here
+        // anyway, the scheduler's own error (`ParseSchedule`) would add nothing for a person.
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "daemon.schedule {} is not a 6-field cron expression (seconds first)",
+                crate::text::quote(&schedule)
+            )
         })?;
         scheduler.add(job).await?;
         scheduler.start().await?;
@@ -189,12 +194,8 @@ impl Daemon {
 
 /// The longest gap between two passes the schedule makes (over its next few firings): how
 /// stale the last pass may be before the daemon is not ready.
-fn interval(schedule: &str) -> Duration {
-    let parsed = croner::parser::CronParser::builder()
-        .seconds(croner::parser::Seconds::Required)
-        .build()
-        .parse(schedule);
-    let Ok(cron) = parsed else {
+fn interval(daemon: &crate::settings::DaemonSettings) -> Duration {
+    let Ok(cron) = daemon.cron() else {
         return Duration::from_secs(3600);
     };
     let times: Vec<_> = cron.iter_after(crate::clock::now()).take(8).collect();

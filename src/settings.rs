@@ -123,7 +123,7 @@ impl Default for DaemonSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable, for a terminal.
@@ -132,6 +132,17 @@ pub enum LogFormat {
     Json,
     /// Straight to the systemd journal, falling back to pretty where there is none.
     Journald,
+}
+
+impl<'de> Deserialize<'de> for LogFormat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let choices = [
+            ("pretty", Self::Pretty),
+            ("json", Self::Json),
+            ("journald", Self::Journald),
+        ];
+        crate::range::one_of(d, &choices)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -155,10 +166,17 @@ impl Default for LogSettings {
 pub enum SettingsError {
     #[error("config file {0} does not exist")]
     Missing(PathBuf),
+    // The cause is in the message and not also a source, so a printed chain names it once.
     #[error("invalid configuration: {0}")]
-    Invalid(#[from] config::ConfigError),
+    Invalid(config::ConfigError),
     #[error("invalid configuration: {0}")]
     Limit(String),
+}
+
+impl From<config::ConfigError> for SettingsError {
+    fn from(e: config::ConfigError) -> Self {
+        SettingsError::Invalid(e)
+    }
 }
 
 /// The file read when no `--config` is given, if it exists.
@@ -200,6 +218,16 @@ impl Settings {
 }
 
 impl DaemonSettings {
+    /// The schedule read as the scheduler reads it: seconds first, and a day of the month and a
+    /// day of the week both given must both match (`0 0 9 13 * FRI` is Friday the 13th only).
+    pub fn cron(&self) -> Result<croner::Cron, croner::errors::CronError> {
+        croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Required)
+            .dom_and_dow(true)
+            .build()
+            .parse(&self.schedule)
+    }
+
     /// The schedule must be a 6-field cron expression that fires within a year of `now`.
     pub fn check(&self, now: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
         in_range(
@@ -209,15 +237,11 @@ impl DaemonSettings {
             3_600_000,
         )?;
         let quoted = crate::text::quote(&self.schedule);
-        let cron = croner::parser::CronParser::builder()
-            .seconds(croner::parser::Seconds::Required)
-            .build()
-            .parse(&self.schedule)
-            .map_err(|e| {
-                format!(
-                    "daemon.schedule {quoted} is not a 6-field cron expression (seconds first, e.g. \"*/30 * * * * *\"): {e}"
-                )
-            })?;
+        let cron = self.cron().map_err(|e| {
+            format!(
+                "daemon.schedule {quoted} is not a 6-field cron expression (seconds first, e.g. \"*/30 * * * * *\"): {e}"
+            )
+        })?;
         let within = now + chrono::Duration::days(366);
         match cron.find_next_occurrence(&now, false) {
             Ok(next) if next <= within => Ok(()),
@@ -255,8 +279,66 @@ mod tests {
             "{never}"
         );
         let five = with("*/5 * * * *").check(now).unwrap_err();
-        assert!(five.contains("is not a 6-field cron expression"), "{five}");
-        assert!(!five.contains("ParseSchedule"), "{five}");
+        assert_eq!(
+            five,
+            "daemon.schedule \"*/5 * * * *\" is not a 6-field cron expression (seconds first, \
+             e.g. \"*/30 * * * * *\"): Invalid pattern: Pattern must have 6 or 7 fields when \
+             seconds are required and years are optional."
+        );
+        // A day of the month and a day of the week must both match, as the scheduler reads
+        // them: 31 February is never a Monday, though Mondays come every week.
+        let and = with("0 0 9 31 2 MON").check(now).unwrap_err();
+        assert!(
+            and.contains("daemon.schedule \"0 0 9 31 2 MON\" never fires"),
+            "{and}"
+        );
+        let friday_13th = with("0 0 9 13 * FRI").cron().unwrap();
+        let next = friday_13th.find_next_occurrence(&now, false).unwrap();
+        assert_eq!(next.to_rfc3339(), "2027-08-13T09:00:00+00:00");
+    }
+
+    #[test]
+    fn a_setting_of_the_wrong_word_is_named_once_with_its_choices() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        let refused = |toml: &str| {
+            std::fs::write(&file, toml).unwrap();
+            let err = anyhow::Error::from(Settings::load(Some(&file)).unwrap_err());
+            format!("{err:#}")
+        };
+        assert_eq!(
+            refused("[mail]\ntransport = \"pigeon\"\n"),
+            "invalid configuration: unknown value \"pigeon\", expected `file` or `smtp` \
+             for key `mail.transport`"
+        );
+        assert_eq!(
+            refused("[mail.smtp]\nsecurity = \"ssl\"\n"),
+            "invalid configuration: unknown value \"ssl\", expected `starttls`, `tls` or \
+             `plaintext` for key `mail.smtp.security`"
+        );
+        assert_eq!(
+            refused("[log]\nformat = \"xml\"\n"),
+            "invalid configuration: unknown value \"xml\", expected `pretty`, `json` or \
+             `journald` for key `log.format`"
+        );
+        // Any other slip of the file is named once too, not again as its own cause.
+        let slip = refused("[engine]\nbatch_size = \"lots\"\n");
+        assert!(
+            slip.starts_with(
+                "invalid configuration: invalid type: string \"lots\", expected an integer \
+                 for key `engine.batch_size` in "
+            ) && slip.ends_with("c.toml")
+                && slip.matches("lots").count() == 1,
+            "{slip}"
+        );
+        std::fs::write(
+            &file,
+            "[mail]\ntransport = \"smtp\"\n[log]\nformat = \"journald\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&file)).unwrap();
+        assert_eq!(s.mail.transport, crate::mail::settings::TransportKind::Smtp);
+        assert_eq!(s.log.format, LogFormat::Journald);
     }
 
     #[test]

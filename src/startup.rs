@@ -26,10 +26,11 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-/// Opens the database for reading only: no migrations, so a diagnostic run of a newer binary
-/// never changes the schema under a running daemon.
+/// Opens the database for the commands that do not migrate it: no migrations, so a diagnostic
+/// run of a newer binary never changes the schema under a running daemon, and no new SQLite
+/// file, so a command run in the wrong directory leaves nothing behind.
 pub async fn connect_database(settings: &Settings) -> anyhow::Result<Db> {
-    let db = Db::connect(settings.database.url.expose()).await?;
+    let db = Db::connect_existing(settings.database.url.expose()).await?;
     let migrated: Result<(i64,), _> = db::sql("SELECT COUNT(*) FROM inbox").fetch_one(&db).await;
     if migrated.is_err() {
         anyhow::bail!(
@@ -49,7 +50,9 @@ pub fn load_rules(settings: &Settings) -> Result<RuleSet, Problems> {
 }
 
 /// Builds the engine. `exclusive` is for writers (the daemon, `tick`, `demo`): it takes the
-/// one-writer lock of a SQLite database first and publishes the calendars' working days.
+/// one-writer lock of a SQLite database first, creates and migrates the database as need be,
+/// and publishes the calendars' working days. A dry run (`plan`) changes none of that: it needs
+/// a database `migrate` has made.
 pub async fn build(settings: Settings, exclusive: bool) -> anyhow::Result<App> {
     let lock = match (exclusive, db::sqlite_path(settings.database.url.expose())) {
         (true, Some(path)) => Some(DatabaseLock::acquire(&path)?),
@@ -57,7 +60,10 @@ pub async fn build(settings: Settings, exclusive: bool) -> anyhow::Result<App> {
     };
     let rules =
         load_rules(&settings).map_err(|p| anyhow::anyhow!("the rule set has problems:\n{p}"))?;
-    let db = open_database(&settings).await?;
+    let db = match exclusive {
+        true => open_database(&settings).await?,
+        false => connect_database(&settings).await?,
+    };
     if exclusive {
         // Writers publish the working days the worklist views count; a dry run writes nothing.
         crate::engine::deadlines::publish_calendars(&db, &rules.calendars)

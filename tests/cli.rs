@@ -989,6 +989,53 @@ fn a_command_asked_for_json_reports_its_error_as_json_naming_each_cause_once() {
 }
 
 #[test]
+fn commands_that_only_read_leave_no_database_behind_and_say_to_migrate_first() {
+    let dir = workdir();
+    let readers: [&[&str]; 10] = [
+        &["worklist", "--user", "off1"],
+        &["show", "case", "RTB-1"],
+        &["events"],
+        &["inbox"],
+        &["outbox"],
+        &["outbox", "retry", "1"],
+        &["plan", "--now", "2026-03-02"],
+        &["advice", "HO-1"],
+        &["webhooks"],
+        &["clients", "list"],
+    ];
+    for args in readers {
+        let out = run(dir.path(), args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            text(&out.stderr),
+            "error: cannot open database sqlite://casewarden.db: there is no such file; run \
+             `casewarden migrate` to create it, or point --database (database.url) at the right \
+             one\n",
+            "{args:?}"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("casewarden.db"))
+            .collect();
+        assert!(left.is_empty(), "{args:?} left {left:?}");
+    }
+    // An empty file (made by an older release, or by hand) is named for what it lacks.
+    std::fs::write(dir.path().join("casewarden.db"), "").unwrap();
+    let out = run(dir.path(), &["worklist", "--user", "off1"]);
+    assert_eq!(
+        text(&out.stderr),
+        "error: sqlite://casewarden.db has no casewarden tables yet; run `casewarden migrate` first\n"
+    );
+    std::fs::remove_file(dir.path().join("casewarden.db")).unwrap();
+    // The commands that write make the database as before.
+    let out = run(dir.path(), &["migrate"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(dir.path(), &["worklist", "--user", "off1", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
 fn clients_are_added_listed_and_revoked_and_a_token_is_shown_once() {
     let dir = workdir();
     assert!(run(dir.path(), &["migrate"]).status.success());

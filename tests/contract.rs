@@ -37,19 +37,34 @@ fn the_published_openapi_document_is_the_generated_one() {
 }
 
 /// The command examples of a document: lines in code blocks that are a JSON object with a type.
+/// Commands the document shows being rejected (a block followed by `Rejected: `, or the commands
+/// behind a list of rejections, in `<details>`) may break the schema on purpose: tests/docs.rs
+/// checks those against the binary instead.
 fn examples(doc: &str) -> Vec<(usize, String)> {
     let text = std::fs::read_to_string(repo(doc)).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
     let mut in_block = false;
+    let mut in_details = false;
+    let mut block = Vec::new();
     let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim_start().starts_with("```") {
+    for (n, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        in_details =
+            (in_details || trimmed.starts_with("<details")) && !trimmed.starts_with("</details>");
+        if trimmed.starts_with("```") {
             in_block = !in_block;
+            let after = lines[n + 1..].iter().find(|l| !l.trim().is_empty());
+            let rejected = after.is_some_and(|l| l.starts_with("Rejected: "));
+            if !in_block && !in_details && !rejected {
+                out.append(&mut block);
+            }
+            block.clear();
         } else if in_block
             && line.starts_with("{\"type\"")
             // A problem document (docs/api.md) has a `type` too, a URN.
             && !line.starts_with("{\"type\":\"urn:")
         {
-            out.push((n + 1, line.to_string()));
+            block.push((n + 1, line.to_string()));
         }
     }
     out

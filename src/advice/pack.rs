@@ -56,12 +56,30 @@ pub fn facts(
     })
 }
 
-/// Facts shaped like a real pack's, for `check`.
+/// Facts shaped like a real pack's, for `check`: the case as every rule sees it, with the
+/// workflow's name, as the packs step gives it.
 pub fn sample_facts() -> Value {
+    let name = "Threatened with eviction: section 21 notice (England)";
+    let mut case = crate::facts::CaseFacts {
+        case_ref: "HO-0001".to_string(),
+        kind: "housing_options".to_string(),
+        scheme: None,
+        workflow: Some("section_21".to_string()),
+        definition: "section_21-england".to_string(),
+        definition_name: Some(name.to_string()),
+        team_role: Some("housing_options".to_string()),
+        tenure: None,
+        property_ref: None,
+        received_at: "2026-03-02T09:30:00Z".parse().expect("a valid time"),
+        target_at: Some("2026-05-19T08:00:00Z".parse().expect("a valid time")),
+        applicant: Some("c-1".to_string()),
+        attributes: json!({}),
+        ..crate::facts::CaseFacts::sample()
+    }
+    .to_value();
+    case["workflow_name"] = json!(name);
     json!({
-        "case": {"case_ref": "HO-0001", "kind": "housing_options", "workflow": "section_21",
-                 "workflow_name": "Threatened with eviction: section 21 notice (England)",
-                 "country": "england", "received_at": "2026-03-02T09:30:00Z"},
+        "case": case,
         "applicant": {"ref": "c-1", "name": "Sam Applicant", "address": "1 High Street"},
         "officer": {"ref": "off1", "name": "Olu Officer", "email": "olu@example.org"},
         "pack": {"version": 1, "made_at": "2026-03-09T10:00:00Z", "statements": 2},

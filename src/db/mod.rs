@@ -41,6 +41,11 @@ pub enum DbError {
     // chain (`{:#}`) names each cause once.
     #[error("cannot open database {url}: {cause}")]
     Connect { url: String, cause: sqlx::Error },
+    #[error(
+        "cannot open database {0}: there is no such file; run `casewarden migrate` to create it, \
+         or point --database (database.url) at the right one"
+    )]
+    NoFile(String),
     #[error("cannot apply migrations: {0}")]
     Migrate(sqlx::migrate::MigrateError),
     #[error(transparent)]
@@ -87,15 +92,28 @@ impl Db {
     /// Opens a pool. SQLite files are created on first use, in WAL mode with a busy timeout and
     /// foreign keys on.
     pub async fn connect(url: &str) -> Result<Db, DbError> {
+        Db::open(url, true).await
+    }
+
+    /// Opens a pool on a database that must exist already: a SQLite file is never created, so a
+    /// command that only reads (or needs the tables `migrate` makes) leaves no empty file behind.
+    pub async fn connect_existing(url: &str) -> Result<Db, DbError> {
+        Db::open(url, false).await
+    }
+
+    async fn open(url: &str, create: bool) -> Result<Db, DbError> {
         let connect_err = |cause| DbError::Connect {
             url: redact(url),
             cause,
         };
         match backend_of(url)? {
             Backend::Sqlite => {
+                if !create && sqlite_path(url).is_some_and(|path| !path.exists()) {
+                    return Err(DbError::NoFile(redact(url)));
+                }
                 let options = SqliteConnectOptions::from_str(url)
                     .map_err(connect_err)?
-                    .create_if_missing(true)
+                    .create_if_missing(create)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))

@@ -289,7 +289,7 @@ pub fn sample_facts(kind: &str) -> Value {
             "task": {"key": "issue_rtb2", "name": "Serve the RTB2 notice", "owner": "off1", "line_manager": "mgr1",
                      "mandatory": true, "role": "home_ownership"},
             "people": {"task_owner": "off1", "stage_owner": "off1", "case_owner": "off1", "line_manager": "mgr1",
-                       "team_role": "home_ownership"},
+                       "team_role": "home_ownership", "applicant": "T-1", "applicant_group": null},
             "recipient": recipient,
         }),
     }

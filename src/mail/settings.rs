@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TransportKind {
     /// One `.eml` file per message in `mail.dir`: the zero-configuration default.
@@ -13,7 +13,7 @@ pub enum TransportKind {
     Smtp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Security {
     /// Upgrade with STARTTLS, and refuse to send if the server cannot (the default).
@@ -22,6 +22,23 @@ pub enum Security {
     Tls,
     /// No encryption: only for a relay on the same host, and only when set explicitly.
     Plaintext,
+}
+
+impl<'de> Deserialize<'de> for TransportKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::range::one_of(d, &[("file", Self::File), ("smtp", Self::Smtp)])
+    }
+}
+
+impl<'de> Deserialize<'de> for Security {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let choices = [
+            ("starttls", Self::Starttls),
+            ("tls", Self::Tls),
+            ("plaintext", Self::Plaintext),
+        ];
+        crate::range::one_of(d, &choices)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

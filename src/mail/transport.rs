@@ -58,11 +58,11 @@ pub enum MailerError {
     ReplyTo(String),
     #[error("mail.smtp.password_env names {0}, which is not set")]
     PasswordEnv(String),
-    #[error("cannot read mail.smtp.password_file {path}: {source}")]
+    // The cause is in the message and not also a source, so a printed chain names it once.
+    #[error("cannot read mail.smtp.password_file {}: {cause}", path.display())]
     PasswordFile {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("mail.smtp: {0}")]
     Smtp(String),
@@ -260,12 +260,39 @@ fn password(settings: &MailSettings) -> Result<Secret, MailerError> {
     if let Some(path) = &s.password_file {
         return std::fs::read_to_string(path)
             .map(|p| Secret(p.trim_end_matches(['\n', '\r']).to_string()))
-            .map_err(|source| MailerError::PasswordFile {
+            .map_err(|cause| MailerError::PasswordFile {
                 path: path.clone(),
-                source,
+                cause,
             });
     }
     Err(MailerError::Smtp(
         "mail.smtp.username is set but no password source: set mail.smtp.password_env or mail.smtp.password_file".into(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_file_that_cannot_be_read_is_named_with_its_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("smtp-password");
+        let mut settings = MailSettings {
+            transport: TransportKind::Smtp,
+            ..MailSettings::default()
+        };
+        settings.smtp.username = Some("casewarden".to_string());
+        settings.smtp.password_file = Some(path.clone());
+        let err = anyhow::Error::from(Mailer::new(&settings).err().unwrap());
+        assert_eq!(
+            format!("{err:#}"),
+            format!(
+                "cannot read mail.smtp.password_file {}: No such file or directory (os error 2)",
+                path.display()
+            )
+        );
+        std::fs::write(&path, "s3cret\n").unwrap();
+        assert!(Mailer::new(&settings).is_ok());
+    }
 }

@@ -23,7 +23,7 @@ mod claim;
 mod record;
 
 pub use claim::{DUE_NOTIFICATIONS, claim, claim_batch};
-pub use record::backoff;
+pub use record::{backoff, gives_up};
 
 use super::message::Outgoing;
 use super::{MailSettings, Mailer, Renderer, SendError, status};

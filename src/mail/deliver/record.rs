@@ -66,11 +66,10 @@ pub async fn failed(
 ) -> Result<Failed, sqlx::Error> {
     let attempts = row.attempts + 1;
     let first = row.first_failed_at.unwrap_or(now);
-    let give_up = Duration::try_hours(settings.give_up_after_hours.max(1)).unwrap_or(Duration::MAX);
     let reason = crate::text::bounded(&error.to_string(), 1000);
     let give_up_why = match error {
         SendError::Permanent(r) => Some(format!("permanent failure: {r}")),
-        _ if now.signed_duration_since(first) >= give_up => {
+        _ if gives_up(settings, first, now) => {
             let hours = now.signed_duration_since(first).num_hours();
             Some(format!(
                 "gave up after {attempts} attempts over {hours} hours: {reason}"
@@ -103,6 +102,13 @@ pub async fn failed(
     } else {
         Failed::Lost
     })
+}
+
+/// Whether a temporary failure at `now` of a row failing since `first` is its last: the row has
+/// been failing for `give_up_after_hours`.
+pub fn gives_up(settings: &MailSettings, first: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    let give_up = Duration::try_hours(settings.give_up_after_hours.max(1)).unwrap_or(Duration::MAX);
+    now.signed_duration_since(first) >= give_up
 }
 
 /// Marks the row dead with an event, if the claim is still ours; says whether it was.

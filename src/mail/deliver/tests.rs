@@ -66,3 +66,31 @@ fn quiet_hours_hold_escalations_to_the_next_working_morning() {
         None
     );
 }
+
+/// What docs/operations.md says of the defaults: a message that keeps failing is tried 13
+/// times (now and then 14) and given up 24 to 32 hours after its first failure, at the first
+/// attempt after a day. Each attempt here comes exactly when the backoff says.
+#[test]
+fn with_the_defaults_a_failing_message_is_tried_13_or_14_times_over_a_day_and_a_bit() {
+    let s = MailSettings::default();
+    let first = crate::clock::parse_time("2026-01-07T09:00:00Z").unwrap();
+    let mut tried = std::collections::BTreeMap::new();
+    let mut longest = Duration::zero();
+    for id in 1..=2000 {
+        let (mut now, mut attempts) = (first, 1);
+        while !gives_up(&s, first, now) {
+            now += backoff(&s, id, attempts);
+            attempts += 1;
+        }
+        *tried.entry(attempts).or_insert(0) += 1;
+        longest = longest.max(now - first);
+        assert!(now - first >= Duration::hours(24));
+    }
+    assert_eq!(
+        tried.keys().copied().collect::<Vec<i64>>(),
+        [13, 14],
+        "{tried:?}"
+    );
+    assert!(tried[&13] > tried[&14] * 10, "{tried:?}");
+    assert!(longest < Duration::hours(32), "{longest}");
+}
