@@ -1,0 +1,90 @@
+//! A batch of commands decided together: the oldest pending rows, read with one query, decided one
+//! after another in one write transaction (each inside its own savepoint, see `decide`), and
+//! committed at once. A rejection is a decision like any other; a database error or a panic on
+//! one command gives up the whole transaction and says where it happened, so the caller can
+//! decide the commands before it again and try that one alone.
+
+use std::collections::HashMap;
+
+use super::decide::{Decided, Pending, decide};
+use crate::clock::Now;
+use crate::db::{Db, sql, sql2};
+use crate::engine::{event_range, guard};
+use crate::rules::RuleSet;
+
+/// The oldest pending commands, at most `$1`, and the API clients that submitted them, through
+/// `inbox_pending`.
+pub const PENDING_COMMANDS: &str =
+    "SELECT id, client FROM inbox WHERE status = 'pending' ORDER BY id LIMIT $1";
+
+/// How a batch went.
+pub enum Batch {
+    /// Committed: how each of its commands was decided, in order (`None`: another instance
+    /// decided it first). Fewer than asked for when fewer were pending.
+    Decided(Vec<Option<Decided>>),
+    /// Rolled back, nothing kept: the command at this position failed (or, at 0, the commit did).
+    FailedAt(usize),
+}
+
+/// Decides up to `cap` pending commands in one transaction.
+pub async fn decide_together(
+    db: &Db,
+    rules: &RuleSet,
+    clock: Now,
+    cap: usize,
+    max_bytes: usize,
+) -> Result<Batch, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    let pending: Vec<(i64, Option<String>)> = sql(PENDING_COMMANDS)
+        .bind(i64::try_from(cap).unwrap_or(i64::MAX))
+        .fetch_all(&mut tx)
+        .await?;
+    let (Some((first, _)), Some((last, _))) = (pending.first(), pending.last()) else {
+        return Ok(Batch::Decided(Vec::new()));
+    };
+    // The bodies within the size limit, in one query; a larger (or NULL) one is read, and cut
+    // down, by its own row's decision.
+    let mut bodies: HashMap<i64, Vec<u8>> = sql2(
+        "SELECT id, CAST(body AS BLOB) FROM inbox \
+         WHERE id >= $1 AND id <= $2 AND status = 'pending' AND length(CAST(body AS BLOB)) <= $3",
+        "SELECT id, convert_to(body, 'UTF8') FROM inbox \
+         WHERE id >= $1 AND id <= $2 AND status = 'pending' AND octet_length(body) <= $3",
+    )
+    .bind(*first)
+    .bind(*last)
+    .bind(i64::try_from(max_bytes).unwrap_or(i64::MAX))
+    .fetch_all::<(i64, Vec<u8>)>(&mut tx)
+    .await?
+    .into_iter()
+    .collect();
+    let mut before = event_range::newest(&mut tx).await?;
+    let mut decided = Vec::with_capacity(pending.len());
+    for (at, (id, client)) in pending.into_iter().enumerate() {
+        let row = Pending {
+            id,
+            client,
+            body: bodies.remove(&id),
+        };
+        match guard::catch(decide(&mut tx, rules, clock, row, max_bytes, before)).await {
+            Ok((how, newest)) => {
+                decided.push(how);
+                before = newest;
+            }
+            Err(error) => {
+                tracing::warn!(
+                    inbox_id = id,
+                    error,
+                    "a command failed inside a batch: the batch is rolled back, the commands before it are decided again, and it is tried alone"
+                );
+                return Ok(Batch::FailedAt(at));
+            }
+        }
+    }
+    match tx.commit().await {
+        Ok(()) => Ok(Batch::Decided(decided)),
+        Err(e) => {
+            tracing::warn!(error = %e, "a batch of commands could not be committed: its first command is tried alone");
+            Ok(Batch::FailedAt(0))
+        }
+    }
+}
