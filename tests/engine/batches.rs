@@ -185,6 +185,31 @@ on_both_backends! {
         assert_eq!(bodies.into_iter().map(|(b,)| b).collect::<Vec<_>>(), expected, "notes in the order of their commands");
     }
 
+    async fn command_ids_are_known_to_a_batch_whether_processed_before_it_or_in_it(env: Env) {
+        let role = |r: &str, id: &str| json!({"type": "upsert_role", "ref": r, "name": "R", "command_id": id});
+        let first = env.submit(&[role("a", "crm-a")]).await[0];
+        env.tick(T).await;
+        let ids = env.submit(&[role("a2", "crm-a"), role("b", "crm-b"), role("b2", "crm-b")]).await;
+        env.tick(T).await;
+        let later = env.submit(&[role("b3", "crm-b")]).await[0];
+        env.tick(T).await;
+
+        let mut statuses = Vec::new();
+        for id in ids.iter().chain([&later]) {
+            statuses.push(env.inbox(*id).await);
+        }
+        let repeat = |of: i64| Some(format!("command_id \"crm-{}\" was already processed as inbox #{of}; this repeat has no effect", if of == first { "a" } else { "b" }));
+        assert_eq!(statuses, [
+            ("duplicate".to_string(), repeat(first)),
+            ("accepted".to_string(), None),
+            ("duplicate".to_string(), repeat(ids[1])),
+            ("duplicate".to_string(), repeat(ids[1])),
+        ]);
+        let remembered: Vec<(String, i64)> = sql("SELECT command_id, inbox_id FROM processed_commands ORDER BY command_id")
+            .fetch_all(&env.db).await.unwrap();
+        assert_eq!(remembered, [("crm-a".to_string(), first), ("crm-b".to_string(), ids[1])]);
+    }
+
     async fn a_large_submission_keeps_the_order_of_its_lines(env: Env) {
         let lines: Vec<String> = (0..1234)
             .map(|i| json!({"type": "upsert_role", "ref": format!("r{i}"), "name": format!("Role {i}")}).to_string())

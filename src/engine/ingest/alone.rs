@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 
-use super::decide::{Decided, Pending, decide, reject_set_aside};
+use super::decide::{Body, Decided, Pending, decide, reject_set_aside};
 use crate::clock::Now;
 use crate::db::{Db, sql};
 use crate::engine::error::StepError;
@@ -57,10 +57,10 @@ pub async fn decide_alone(
     let row = Pending {
         id,
         client,
-        body: None,
+        body: Body::Unread,
     };
     let decided = std::panic::AssertUnwindSafe(Box::pin(decide(
-        &mut tx, rules, clock, row, max_bytes, before,
+        &mut tx, rules, clock, row, max_bytes, before, None,
     )))
     .catch_unwind()
     .await;

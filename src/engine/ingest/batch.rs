@@ -1,14 +1,16 @@
-//! A batch of commands decided together: the oldest pending rows, read with one query, decided one
-//! after another in one write transaction (each inside its own savepoint, see `decide`), and
-//! committed at once. A rejection is a decision like any other; a database error or a panic on
+//! A batch of commands decided together: the oldest pending rows, read with one query (their
+//! bodies with a second, and the command ids they carry looked up with a third, see `processed`),
+//! decided one after another in one write transaction (each inside its own savepoint, see
+//! `decide`), and committed at once. A rejection is a decision like any other; a database error or a panic on
 //! one command gives up the whole transaction and says where it happened, so the caller can
 //! decide the commands before it again and try that one alone.
 
 use std::collections::HashMap;
 
-use super::decide::{Decided, Pending, decide};
+use super::decide::{Body, Decided, Pending, decide, parse_body};
+use super::processed::Processed;
 use crate::clock::Now;
-use crate::db::{Db, sql, sql2};
+use crate::db::{Db, Tx, sql, sql2};
 use crate::engine::{event_range, guard};
 use crate::rules::RuleSet;
 
@@ -42,30 +44,33 @@ pub async fn decide_together(
     let (Some((first, _)), Some((last, _))) = (pending.first(), pending.last()) else {
         return Ok(Batch::Decided(Vec::new()));
     };
-    // The bodies within the size limit, in one query; a larger (or NULL) one is read, and cut
-    // down, by its own row's decision.
-    let mut bodies: HashMap<i64, Vec<u8>> = sql2(
-        "SELECT id, CAST(body AS BLOB) FROM inbox \
-         WHERE id >= $1 AND id <= $2 AND status = 'pending' AND length(CAST(body AS BLOB)) <= $3",
-        "SELECT id, convert_to(body, 'UTF8') FROM inbox \
-         WHERE id >= $1 AND id <= $2 AND status = 'pending' AND octet_length(body) <= $3",
-    )
-    .bind(*first)
-    .bind(*last)
-    .bind(i64::try_from(max_bytes).unwrap_or(i64::MAX))
-    .fetch_all::<(i64, Vec<u8>)>(&mut tx)
-    .await?
-    .into_iter()
-    .collect();
+    let mut bodies = read_bodies(&mut tx, (*first, *last), max_bytes).await?;
+    let ids: Vec<&str> = bodies
+        .values()
+        .filter_map(|body| match body {
+            Body::Parsed(parsed) => parsed.as_ref().as_ref().ok()?.command_id.as_deref(),
+            Body::Unread => None,
+        })
+        .collect();
+    let mut processed = Processed::read(&mut tx, &ids).await?;
     let mut before = event_range::newest(&mut tx).await?;
     let mut decided = Vec::with_capacity(pending.len());
     for (at, (id, client)) in pending.into_iter().enumerate() {
         let row = Pending {
             id,
             client,
-            body: bodies.remove(&id),
+            body: bodies.remove(&id).unwrap_or(Body::Unread),
         };
-        match guard::catch(decide(&mut tx, rules, clock, row, max_bytes, before)).await {
+        let deciding = decide(
+            &mut tx,
+            rules,
+            clock,
+            row,
+            max_bytes,
+            before,
+            Some(&mut processed),
+        );
+        match guard::catch(deciding).await {
             Ok((how, newest)) => {
                 decided.push(how);
                 before = newest;
@@ -80,11 +85,41 @@ pub async fn decide_together(
             }
         }
     }
-    match tx.commit().await {
+    let committed = match processed.write(&mut tx).await {
+        Ok(()) => tx.commit().await,
+        Err(e) => Err(e),
+    };
+    match committed {
         Ok(()) => Ok(Batch::Decided(decided)),
         Err(e) => {
             tracing::warn!(error = %e, "a batch of commands could not be committed: its first command is tried alone");
             Ok(Batch::FailedAt(0))
         }
     }
+}
+
+/// The bodies of the pending rows from `first` to `last` that are within the size limit, read
+/// with one query and parsed; a larger (or NULL) one is read, and cut down, by its own row's
+/// decision.
+async fn read_bodies(
+    tx: &mut Tx,
+    (first, last): (i64, i64),
+    max_bytes: usize,
+) -> Result<HashMap<i64, Body>, sqlx::Error> {
+    let rows: Vec<(i64, Vec<u8>)> = sql2(
+        "SELECT id, CAST(body AS BLOB) FROM inbox \
+         WHERE id >= $1 AND id <= $2 AND status = 'pending' AND length(CAST(body AS BLOB)) <= $3",
+        "SELECT id, convert_to(body, 'UTF8') FROM inbox \
+         WHERE id >= $1 AND id <= $2 AND status = 'pending' AND octet_length(body) <= $3",
+    )
+    .bind(first)
+    .bind(last)
+    .bind(i64::try_from(max_bytes).unwrap_or(i64::MAX))
+    .fetch_all(tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, bytes)| bytes.len() <= max_bytes)
+        .map(|(id, bytes)| (id, Body::Parsed(Box::new(parse_body(bytes, max_bytes)))))
+        .collect())
 }

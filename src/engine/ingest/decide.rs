@@ -17,6 +17,7 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use super::processed::{self, Processed};
 use crate::clock::Now;
 use crate::commands::{self, Envelope, Rejection};
 use crate::db::{Tx, sql, sql2};
@@ -46,8 +47,15 @@ pub struct Pending {
     pub id: i64,
     /// The API client that submitted it (`None`: written into the table, or by `submit`).
     pub client: Option<String>,
-    /// Its body, when the batch already read it (within the size limit); `None`: not read yet.
-    pub body: Option<Vec<u8>>,
+    pub body: Body,
+}
+
+/// A pending row's body.
+pub enum Body {
+    /// Not read yet: the row's decision reads it (and cuts down one over the size limit).
+    Unread,
+    /// Read by its batch, within the size limit, and parsed (see [`parse_body`]).
+    Parsed(Box<Result<Envelope, Rejection>>),
 }
 
 /// What a row's decision records on it.
@@ -62,7 +70,8 @@ struct Verdict {
 
 /// Decides `row` inside `tx`, given the newest event id before it (`before`); returns how it was
 /// decided (`None`: another instance decided it first) and the newest event id after it, the
-/// `before` of the row that follows in the same transaction.
+/// `before` of the row that follows in the same transaction. A batch passes the command ids it
+/// knows (`processed`); a row decided alone asks the table.
 pub async fn decide(
     tx: &mut Tx,
     rules: &RuleSet,
@@ -70,10 +79,11 @@ pub async fn decide(
     row: Pending,
     max_bytes: usize,
     before: i64,
+    mut processed: Option<&mut Processed>,
 ) -> Result<(Option<Decided>, i64), sqlx::Error> {
     let id = row.id;
     sql("SAVEPOINT command").execute(&mut *tx).await?;
-    let verdict = judge(tx, rules, clock, row, max_bytes).await?;
+    let verdict = judge(tx, rules, clock, row, max_bytes, processed.as_deref_mut()).await?;
     let Some(last_event) = record(tx, id, &verdict, before).await? else {
         // Decided elsewhere: nothing of this attempt stays, so the newest event is `before` again.
         sql("ROLLBACK TO SAVEPOINT command")
@@ -82,10 +92,17 @@ pub async fn decide(
         sql("RELEASE SAVEPOINT command").execute(&mut *tx).await?;
         return Ok((None, before));
     };
-    if let (Decided::Accepted | Decided::Rejected, Some(envelope)) =
-        (verdict.decided, &verdict.envelope)
-    {
-        remember(tx, envelope, id).await?;
+    if let (Decided::Accepted | Decided::Rejected, Some(command_id)) = (
+        verdict.decided,
+        verdict
+            .envelope
+            .as_ref()
+            .and_then(|e| e.command_id.as_deref()),
+    ) {
+        match processed {
+            Some(processed) => processed.add(command_id, id),
+            None => processed::remember(tx, command_id, id).await?,
+        }
     }
     sql("RELEASE SAVEPOINT command").execute(&mut *tx).await?;
     log(id, &verdict);
@@ -119,13 +136,17 @@ async fn judge(
     clock: Now,
     row: Pending,
     max_bytes: usize,
+    processed: Option<&mut Processed>,
 ) -> Result<Verdict, sqlx::Error> {
     let id = row.id;
-    let body = match read_body(tx, id, max_bytes, row.body).await? {
-        Ok(body) => body,
-        Err(rejection) => return rejected(tx, id, None, &rejection, clock.get()).await,
+    let parsed = match row.body {
+        Body::Parsed(parsed) => *parsed,
+        Body::Unread => match read_body(tx, id, max_bytes).await? {
+            Ok(bytes) => parse_body(bytes, max_bytes),
+            Err(rejection) => Err(rejection),
+        },
     };
-    let envelope = match commands::parse_with_limit(&body, max_bytes) {
+    let envelope = match parsed {
         Ok(e) => e,
         Err(rejection) => return rejected(tx, id, None, &rejection, clock.get()).await,
     };
@@ -133,12 +154,12 @@ async fn judge(
         Now::At(t) => t,
         Now::Live => live_now(tx, &envelope).await?,
     };
-    if let Some(command_id) = &envelope.command_id
-        && let Some((first,)) = sql("SELECT inbox_id FROM processed_commands WHERE command_id = $1")
-            .bind(command_id)
-            .fetch_optional::<(i64,)>(&mut *tx)
-            .await?
-    {
+    let repeats = match (&envelope.command_id, processed) {
+        (None, _) => None,
+        (Some(command_id), Some(processed)) => processed.first(command_id),
+        (Some(command_id), None) => processed::first(tx, command_id).await?,
+    };
+    if let (Some(command_id), Some(first)) = (&envelope.command_id, repeats) {
         let reason = format!(
             "command_id {} was already processed as inbox #{first}; this repeat has no effect",
             text::quote(command_id)
@@ -186,28 +207,21 @@ async fn live_now(tx: &mut Tx, envelope: &Envelope) -> Result<DateTime<Utc>, sql
     Ok(last.map_or(now, |(at,)| now.max(at)))
 }
 
-/// The row's body as UTF-8 text, or the reason it cannot be a command: from `read` when the
-/// batch read it, else from the row. Read as bytes, so a BLOB or text that is not UTF-8 (which
-/// SQLite lets any writer store) is rejected, not a failed pass. A BLOB holding UTF-8 text is
-/// read as that text.
+/// The row's body as bytes, or the reason it cannot be a command (NULL, or over the size limit,
+/// in which case the row keeps only a prefix). Read as bytes, so a BLOB or text that is not UTF-8
+/// (which SQLite lets any writer store) is rejected by [`parse_body`], not a failed pass.
 async fn read_body(
     tx: &mut Tx,
     id: i64,
     max_bytes: usize,
-    read: Option<Vec<u8>>,
-) -> Result<Result<String, Rejection>, sqlx::Error> {
-    let bytes = match read {
-        Some(bytes) => Some(bytes),
-        None => {
-            sql2(
-                "SELECT CAST(body AS BLOB) FROM inbox WHERE id = $1",
-                "SELECT convert_to(body, 'UTF8') FROM inbox WHERE id = $1",
-            )
-            .bind(id)
-            .scalar::<Option<Vec<u8>>>(&mut *tx)
-            .await?
-        }
-    };
+) -> Result<Result<Vec<u8>, Rejection>, sqlx::Error> {
+    let bytes: Option<Vec<u8>> = sql2(
+        "SELECT CAST(body AS BLOB) FROM inbox WHERE id = $1",
+        "SELECT convert_to(body, 'UTF8') FROM inbox WHERE id = $1",
+    )
+    .bind(id)
+    .scalar(&mut *tx)
+    .await?;
     let Some(bytes) = bytes else {
         return Ok(Err(Rejection(
             "the body is NULL: write the command as JSON text".into(),
@@ -237,23 +251,19 @@ async fn read_body(
              {KEPT_PREFIX_BYTES} bytes are kept; the whole body had SHA-256 {digest}"
         ))));
     }
-    Ok(String::from_utf8(bytes).map_err(|e| {
+    Ok(Ok(bytes))
+}
+
+/// A body (within the size limit) as a command, or the reason it is not one. A BLOB holding UTF-8
+/// text is read as that text.
+pub fn parse_body(bytes: Vec<u8>, max_bytes: usize) -> Result<Envelope, Rejection> {
+    let body = String::from_utf8(bytes).map_err(|e| {
         Rejection(format!(
             "the body is not UTF-8 text (invalid byte at offset {}): write the command as UTF-8 JSON text",
             e.utf8_error().valid_up_to()
         ))
-    }))
-}
-
-async fn remember(tx: &mut Tx, envelope: &Envelope, inbox_id: i64) -> Result<(), sqlx::Error> {
-    if let Some(id) = &envelope.command_id {
-        sql("INSERT INTO processed_commands (command_id, inbox_id) VALUES ($1, $2) ON CONFLICT (command_id) DO NOTHING")
-            .bind(id)
-            .bind(inbox_id)
-            .execute(tx)
-            .await?;
-    }
-    Ok(())
+    })?;
+    commands::parse_with_limit(&body, max_bytes)
 }
 
 /// Records a verdict on a row that is still pending, with the range of the events written after
