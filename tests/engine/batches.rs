@@ -210,6 +210,22 @@ on_both_backends! {
         assert_eq!(remembered, [("crm-a".to_string(), first), ("crm-b".to_string(), ids[1])]);
     }
 
+    async fn a_command_too_long_to_be_read_with_its_batch_has_its_command_id_checked_all_the_same(env: Env) {
+        env.seed_organisation().await;
+        env.ok(T, rtb_claim("L-1", "tenant1", "freehold", "2026-01-05")).await;
+        let long = json!({"type": "add_note", "case_ref": "L-1", "by": "off1", "text": "x".repeat(12_000), "command_id": "crm-long"});
+        let first = env.submit(&[long.clone(), long.clone()]).await;
+        env.tick(T).await;
+        let again = env.submit(&[long]).await[0];
+        env.tick(T).await;
+
+        assert_eq!(env.inbox(first[0]).await.0, "accepted");
+        let repeat = Some(format!("command_id \"crm-long\" was already processed as inbox #{}; this repeat has no effect", first[0]));
+        assert_eq!(env.inbox(first[1]).await, ("duplicate".to_string(), repeat.clone()));
+        assert_eq!(env.inbox(again).await, ("duplicate".to_string(), repeat));
+        assert_eq!(env.case("L-1").await.notes.len(), 1);
+    }
+
     async fn a_large_submission_keeps_the_order_of_its_lines(env: Env) {
         let lines: Vec<String> = (0..1234)
             .map(|i| json!({"type": "upsert_role", "ref": format!("r{i}"), "name": format!("Role {i}")}).to_string())

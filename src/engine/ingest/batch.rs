@@ -19,6 +19,11 @@ use crate::rules::RuleSet;
 pub const PENDING_COMMANDS: &str =
     "SELECT id, client FROM inbox WHERE status = 'pending' ORDER BY id LIMIT $1";
 
+/// The largest body a batch reads with the others: a larger one (commands are rarely over a
+/// kilobyte or two) is read by its own row's decision, so a batch of large bodies cannot hold
+/// `engine.batch_size` times `engine.max_command_bytes` in memory.
+const READ_TOGETHER_BYTES: usize = 8 * 1024;
+
 /// How a batch went.
 pub enum Batch {
     /// Committed: how each of its commands was decided, in order (`None`: another instance
@@ -98,9 +103,9 @@ pub async fn decide_together(
     }
 }
 
-/// The bodies of the pending rows from `first` to `last` that are within the size limit, read
-/// with one query and parsed; a larger (or NULL) one is read, and cut down, by its own row's
-/// decision.
+/// The bodies of the pending rows from `first` to `last` that are within the size limit and
+/// [`READ_TOGETHER_BYTES`], read with one query and parsed; any other (larger, or NULL) is read,
+/// and one over the limit cut down, by its own row's decision.
 async fn read_bodies(
     tx: &mut Tx,
     (first, last): (i64, i64),
@@ -114,12 +119,12 @@ async fn read_bodies(
     )
     .bind(first)
     .bind(last)
-    .bind(i64::try_from(max_bytes).unwrap_or(i64::MAX))
+    .bind(i64::try_from(max_bytes.min(READ_TOGETHER_BYTES)).unwrap_or(i64::MAX))
     .fetch_all(tx)
     .await?;
     Ok(rows
         .into_iter()
-        .filter(|(_, bytes)| bytes.len() <= max_bytes)
+        .filter(|(_, bytes)| bytes.len() <= max_bytes.min(READ_TOGETHER_BYTES))
         .map(|(id, bytes)| (id, Body::Parsed(Box::new(parse_body(bytes, max_bytes)))))
         .collect())
 }

@@ -156,7 +156,7 @@ async fn judge(
     };
     let repeats = match (&envelope.command_id, processed) {
         (None, _) => None,
-        (Some(command_id), Some(processed)) => processed.first(command_id),
+        (Some(command_id), Some(processed)) => processed.first(tx, command_id).await?,
         (Some(command_id), None) => processed::first(tx, command_id).await?,
     };
     if let (Some(command_id), Some(first)) = (&envelope.command_id, repeats) {

@@ -1,18 +1,18 @@
 //! The command ids already processed (`processed_commands`): a command whose `command_id` is
-//! there is a duplicate. A command decided alone asks the table; a batch reads the ids of all its
-//! commands with one query, keeps the map up to date as it decides them (so a repeat within the
-//! batch is found too), and writes the new ones with one statement before it commits.
+//! there is a duplicate. A command decided alone asks the table; a batch reads the ids of the
+//! commands it has parsed with one query (asking the table for any other), keeps the map up to
+//! date as it decides them (so a repeat within the batch is found too), and writes the new ones
+//! with one statement before it commits.
 
 use std::collections::HashMap;
 
 use crate::db::{Sql, Tx, list, sql, values};
 
-/// The ids a batch knows about: those its commands carry that were processed before it, and
-/// those it has decided.
+/// The ids a batch knows about: those of its commands, and whether they were processed.
 #[derive(Debug, Default)]
 pub struct Processed {
-    /// Command id → the inbox row that carried it first.
-    known: HashMap<String, i64>,
+    /// Command id → the inbox row that carried it first, or `None`: not processed.
+    known: HashMap<String, Option<i64>>,
     /// Decided in this batch, in order, to be written when it ends.
     new: Vec<(String, i64)>,
 }
@@ -32,19 +32,37 @@ impl Processed {
             .bind_all(ids.iter().copied())
             .fetch_all(tx)
             .await?;
-        processed.known.extend(rows);
+        processed
+            .known
+            .extend(ids.iter().map(|id| (id.to_string(), None)));
+        processed
+            .known
+            .extend(rows.into_iter().map(|(id, inbox)| (id, Some(inbox))));
         Ok(processed)
     }
 
-    /// The inbox row that carried `command_id` first, if any did.
-    pub fn first(&self, command_id: &str) -> Option<i64> {
-        self.known.get(command_id).copied()
+    /// The inbox row that carried `command_id` first, if any did; asked of the table when the
+    /// batch has not read it.
+    pub async fn first(
+        &mut self,
+        tx: &mut Tx,
+        command_id: &str,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        if let Some(known) = self.known.get(command_id) {
+            return Ok(*known);
+        }
+        let found = first(tx, command_id).await?;
+        self.known.insert(command_id.to_string(), found);
+        Ok(found)
     }
 
     /// Notes a command decided in this batch (accepted or rejected).
     pub fn add(&mut self, command_id: &str, inbox_id: i64) {
-        self.known.entry(command_id.to_string()).or_insert(inbox_id);
-        self.new.push((command_id.to_string(), inbox_id));
+        let known = self.known.entry(command_id.to_string()).or_default();
+        if known.is_none() {
+            *known = Some(inbox_id);
+            self.new.push((command_id.to_string(), inbox_id));
+        }
     }
 
     /// Writes the ids decided in this batch.
