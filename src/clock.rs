@@ -19,8 +19,9 @@ pub fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
 pub enum Now {
     /// One instant for the whole pass: `tick --now`, tests and demos walk time on their own.
     At(DateTime<Utc>),
-    /// The wall clock, read afresh for each transaction: the daemon. Instances sharing a database
-    /// then never apply a command at a time earlier than one another has already recorded.
+    /// The wall clock, read afresh for each command and each transaction: the daemon. Instances
+    /// sharing a database then never apply a command at a time earlier than one another has
+    /// already recorded.
     Live,
 }
 

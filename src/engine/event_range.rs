@@ -2,10 +2,12 @@
 //! `last_event_id`) so whoever submitted the command can find what it caused.
 //!
 //! The range is read, not collected from each writer of an event: the newest event id before the
-//! row is decided, then the smallest and largest id above it once it is. That is exact because
-//! the row is decided in a write transaction (`Db::begin_write`), and every writer of events holds
-//! that lock until it ends (`BEGIN IMMEDIATE` on SQLite, a transaction-level advisory lock on
-//! PostgreSQL): no other transaction's event can come between the two reads, and every event
+//! row is decided, then the smallest and largest id above it once it is (written with the
+//! decision, see `ingest::decide`). The rows of a batch are decided one after another in one
+//! transaction, so the newest event after one row is the "before" of the next. That is exact
+//! because rows are decided in a write transaction (`Db::begin_write`), and every writer of events
+//! holds that lock until it ends (`BEGIN IMMEDIATE` on SQLite, a transaction-level advisory lock
+//! on PostgreSQL): no other transaction's event can come between the reads, and every event
 //! written before the first is committed and seen by it.
 
 use crate::db::{Tx, sql};
@@ -16,18 +18,4 @@ pub async fn newest(tx: &mut Tx) -> Result<i64, sqlx::Error> {
     sql("SELECT COALESCE(MAX(id), 0) FROM events")
         .scalar(tx)
         .await
-}
-
-/// Records on inbox row `inbox_id` the range of the events this transaction wrote after event
-/// `before`; both ends are NULL when it wrote none.
-pub async fn record(tx: &mut Tx, inbox_id: i64, before: i64) -> Result<(), sqlx::Error> {
-    sql(
-        "UPDATE inbox SET first_event_id = (SELECT MIN(id) FROM events WHERE id > $1), \
-         last_event_id = (SELECT MAX(id) FROM events WHERE id > $1) WHERE id = $2",
-    )
-    .bind(before)
-    .bind(inbox_id)
-    .execute(tx)
-    .await?;
-    Ok(())
 }

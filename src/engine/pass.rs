@@ -134,8 +134,8 @@ impl Engine {
         self.pass(Now::At(crate::clock::truncate(now))).await
     }
 
-    /// Runs every step once on the wall clock, as the daemon does: commands take the time of
-    /// their own transaction.
+    /// Runs every step once on the wall clock, as the daemon does: each command takes the time
+    /// at which it is applied.
     pub async fn run_live_pass(&self) -> Result<PassOutcome, StepError> {
         self.pass(Now::Live).await
     }

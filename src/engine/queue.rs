@@ -2,7 +2,7 @@
 //! (`POST /v1/commands`) both queue through here. A running daemon notices the new rows at once
 //! (see `crate::wake`).
 
-use crate::db::{Db, sql};
+use crate::db::{Db, Sql, values};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
@@ -45,9 +45,12 @@ pub async fn submit(db: &Db, lines: &str, max_bytes: usize) -> Result<Vec<i64>, 
     Ok(queue(db, &bodies, None).await?)
 }
 
+/// Rows per `INSERT`: three values each, well inside both backends' limits on bound values.
+const ROWS_PER_INSERT: usize = 500;
+
 /// Adds commands to the inbox in order, in one transaction (all or none), under the API client
-/// that sent them (`None` for `submit`); returns their ids. The commands are not checked here:
-/// the pass does that, as for any row.
+/// that sent them (`None` for `submit`); returns their ids, in the order of `bodies`. The commands
+/// are not checked here: the pass does that, as for any row.
 pub async fn queue(
     db: &Db,
     bodies: &[impl AsRef<str>],
@@ -56,15 +59,21 @@ pub async fn queue(
     let now = crate::clock::now();
     let mut ids = Vec::with_capacity(bodies.len());
     let mut tx = db.begin().await?;
-    for body in bodies {
-        let id: i64 =
-            sql("INSERT INTO inbox (body, received_at, client) VALUES ($1, $2, $3) RETURNING id")
-                .bind(body.as_ref())
-                .bind(now)
-                .bind(client)
-                .scalar(&mut tx)
-                .await?;
-        ids.push(id);
+    for chunk in bodies.chunks(ROWS_PER_INSERT) {
+        let text = format!(
+            "INSERT INTO inbox (body, received_at, client) VALUES {} RETURNING id",
+            values(chunk.len(), 3, 1)
+        );
+        let mut insert = Sql::built(text.clone(), text);
+        for body in chunk {
+            insert = insert.bind(body.as_ref()).bind(now).bind(client);
+        }
+        let mut inserted: Vec<(i64,)> = insert.fetch_all(&mut tx).await?;
+        // Both backends number the rows of one VALUES list in its order (SQLite inserts them one
+        // after another; PostgreSQL takes each row's id from the sequence in turn), and that order
+        // is the order commands are applied in; RETURNING promises no order of its own.
+        inserted.sort_unstable();
+        ids.extend(inserted.into_iter().map(|(id,)| id));
     }
     tx.commit().await?;
     Ok(ids)

@@ -11,6 +11,7 @@ use crate::on_both_backends;
 
 const QUERIES: &[(&str, &str, usize)] = &[
     (ingest::NEXT_COMMAND, "inbox_pending", 0),
+    (ingest::PENDING_COMMANDS, "inbox_pending", 1),
     (allocate::DUE_ALLOCATIONS, "cases_allocation_pending", 1),
     (holds::DUE_RELEASES, "tasks_hold_due", 2),
     (housing_options::DUE_PACKS, "pack_requests_due", 2),

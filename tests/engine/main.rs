@@ -10,6 +10,7 @@ mod pg;
 
 mod allocation;
 mod attribution;
+mod batches;
 mod commands;
 mod housing;
 mod progression;

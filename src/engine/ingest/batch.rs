@@ -1,0 +1,130 @@
+//! A batch of commands decided together: the oldest pending rows, read with one query (their
+//! bodies with a second, and the command ids they carry looked up with a third, see `processed`),
+//! decided one after another in one write transaction (each inside its own savepoint, see
+//! `decide`), and committed at once. A rejection is a decision like any other; a database error or a panic on
+//! one command gives up the whole transaction and says where it happened, so the caller can
+//! decide the commands before it again and try that one alone.
+
+use std::collections::HashMap;
+
+use super::decide::{Body, Decided, Pending, decide, parse_body};
+use super::processed::Processed;
+use crate::clock::Now;
+use crate::db::{Db, Tx, sql, sql2};
+use crate::engine::{event_range, guard};
+use crate::rules::RuleSet;
+
+/// The oldest pending commands, at most `$1`, and the API clients that submitted them, through
+/// `inbox_pending`.
+pub const PENDING_COMMANDS: &str =
+    "SELECT id, client FROM inbox WHERE status = 'pending' ORDER BY id LIMIT $1";
+
+/// The largest body a batch reads with the others: a larger one (commands are rarely over a
+/// kilobyte or two) is read by its own row's decision, so a batch of large bodies cannot hold
+/// `engine.batch_size` times `engine.max_command_bytes` in memory.
+const READ_TOGETHER_BYTES: usize = 8 * 1024;
+
+/// How a batch went.
+pub enum Batch {
+    /// Committed: how each of its commands was decided, in order (`None`: another instance
+    /// decided it first). Fewer than asked for when fewer were pending.
+    Decided(Vec<Option<Decided>>),
+    /// Rolled back, nothing kept: the command at this position failed (or, at 0, the commit did).
+    FailedAt(usize),
+}
+
+/// Decides up to `cap` pending commands in one transaction.
+pub async fn decide_together(
+    db: &Db,
+    rules: &RuleSet,
+    clock: Now,
+    cap: usize,
+    max_bytes: usize,
+) -> Result<Batch, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    let pending: Vec<(i64, Option<String>)> = sql(PENDING_COMMANDS)
+        .bind(i64::try_from(cap).unwrap_or(i64::MAX))
+        .fetch_all(&mut tx)
+        .await?;
+    let (Some((first, _)), Some((last, _))) = (pending.first(), pending.last()) else {
+        return Ok(Batch::Decided(Vec::new()));
+    };
+    let mut bodies = read_bodies(&mut tx, (*first, *last), max_bytes).await?;
+    let ids: Vec<&str> = bodies
+        .values()
+        .filter_map(|body| match body {
+            Body::Parsed(parsed) => parsed.as_ref().as_ref().ok()?.command_id.as_deref(),
+            Body::Unread => None,
+        })
+        .collect();
+    let mut processed = Processed::read(&mut tx, &ids).await?;
+    let mut before = event_range::newest(&mut tx).await?;
+    let mut decided = Vec::with_capacity(pending.len());
+    for (at, (id, client)) in pending.into_iter().enumerate() {
+        let row = Pending {
+            id,
+            client,
+            body: bodies.remove(&id).unwrap_or(Body::Unread),
+        };
+        let deciding = decide(
+            &mut tx,
+            rules,
+            clock,
+            row,
+            max_bytes,
+            before,
+            Some(&mut processed),
+        );
+        match guard::catch(deciding).await {
+            Ok((how, newest)) => {
+                decided.push(how);
+                before = newest;
+            }
+            Err(error) => {
+                tracing::warn!(
+                    inbox_id = id,
+                    error,
+                    "a command failed inside a batch: the batch is rolled back, the commands before it are decided again, and it is tried alone"
+                );
+                return Ok(Batch::FailedAt(at));
+            }
+        }
+    }
+    let committed = match processed.write(&mut tx).await {
+        Ok(()) => tx.commit().await,
+        Err(e) => Err(e),
+    };
+    match committed {
+        Ok(()) => Ok(Batch::Decided(decided)),
+        Err(e) => {
+            tracing::warn!(error = %e, "a batch of commands could not be committed: its first command is tried alone");
+            Ok(Batch::FailedAt(0))
+        }
+    }
+}
+
+/// The bodies of the pending rows from `first` to `last` that are within the size limit and
+/// [`READ_TOGETHER_BYTES`], read with one query and parsed; any other (larger, or NULL) is read,
+/// and one over the limit cut down, by its own row's decision.
+async fn read_bodies(
+    tx: &mut Tx,
+    (first, last): (i64, i64),
+    max_bytes: usize,
+) -> Result<HashMap<i64, Body>, sqlx::Error> {
+    let rows: Vec<(i64, Vec<u8>)> = sql2(
+        "SELECT id, CAST(body AS BLOB) FROM inbox \
+         WHERE id >= $1 AND id <= $2 AND status = 'pending' AND length(CAST(body AS BLOB)) <= $3",
+        "SELECT id, convert_to(body, 'UTF8') FROM inbox \
+         WHERE id >= $1 AND id <= $2 AND status = 'pending' AND octet_length(body) <= $3",
+    )
+    .bind(first)
+    .bind(last)
+    .bind(i64::try_from(max_bytes.min(READ_TOGETHER_BYTES)).unwrap_or(i64::MAX))
+    .fetch_all(tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, bytes)| bytes.len() <= max_bytes.min(READ_TOGETHER_BYTES))
+        .map(|(id, bytes)| (id, Body::Parsed(Box::new(parse_body(bytes, max_bytes)))))
+        .collect())
+}
