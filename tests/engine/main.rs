@@ -15,3 +15,4 @@ mod housing;
 mod progression;
 mod reliability;
 mod sla;
+mod sla_batches;
