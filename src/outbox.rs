@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::db::{Tx, sql};
+use crate::db::{Sql, Tx, rows_per_statement};
 
 /// One addressee of a notification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,27 +30,102 @@ pub async fn enqueue(
     facts: &Value,
     now: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
-    let mut written = 0;
-    for a in to {
-        let mut facts = facts.clone();
-        facts["recipient"] = json!({"kind": a.kind, "ref": a.reference, "name": a.name});
-        let status = if a.email.is_some() { "pending" } else { "dead" };
-        sql("INSERT INTO outbox (case_id, escalation_id, template, recipient_kind, recipient_ref, recipient_email, \
-             facts, status, next_attempt_at, last_error, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
-            .bind(case_id)
-            .bind(escalation_id)
-            .bind(template)
-            .bind(a.kind)
-            .bind(a.reference.as_deref())
-            .bind(a.email.as_deref())
-            .bind(facts)
-            .bind(status)
-            .bind(a.email.is_some().then_some(now))
-            .bind(a.problem.as_deref())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        written += 1;
+    let rows = notifications(case_id, escalation_id, template, to, facts, now);
+    insert(tx, rows).await
+}
+
+/// One outbox row, as [`enqueue`] writes it.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    case_id: i64,
+    escalation_id: Option<i64>,
+    template: String,
+    recipient_kind: &'static str,
+    recipient_ref: Option<String>,
+    recipient_email: Option<String>,
+    facts: Value,
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+/// The rows of a notification to `to`: one per addressee, its facts naming the recipient.
+pub fn notifications(
+    case_id: i64,
+    escalation_id: Option<i64>,
+    template: &str,
+    to: &[Addressee],
+    facts: &Value,
+    now: DateTime<Utc>,
+) -> Vec<Notification> {
+    match to {
+        [] => Vec::new(),
+        _ => notifications_from(case_id, escalation_id, template, to, facts.clone(), now),
+    }
+}
+
+/// [`notifications`], taking the facts: the last addressee's row gets them, not a copy.
+pub fn notifications_from(
+    case_id: i64,
+    escalation_id: Option<i64>,
+    template: &str,
+    to: &[Addressee],
+    facts: Value,
+    now: DateTime<Utc>,
+) -> Vec<Notification> {
+    let mut facts = facts;
+    to.iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let mut facts = match i + 1 == to.len() {
+                true => std::mem::take(&mut facts),
+                false => facts.clone(),
+            };
+            facts["recipient"] = json!({"kind": a.kind, "ref": a.reference, "name": a.name});
+            Notification {
+                case_id,
+                escalation_id,
+                template: template.to_string(),
+                recipient_kind: a.kind,
+                recipient_ref: a.reference.clone(),
+                recipient_email: a.email.clone(),
+                facts,
+                last_error: a.problem.clone(),
+                created_at: now,
+            }
+        })
+        .collect()
+}
+
+/// Writes notification rows in the order given, in as few multi-row statements as the number
+/// of bound values allows; returns how many.
+pub async fn insert(tx: &mut Tx, rows: Vec<Notification>) -> Result<u64, sqlx::Error> {
+    let written = rows.len() as u64;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Notification> = rows.by_ref().take(rows_per_statement(11)).collect();
+        let mut insert = Sql::sized(|marks| {
+            format!(
+                "INSERT INTO outbox (case_id, escalation_id, template, recipient_kind, recipient_ref, recipient_email, \
+                 facts, status, next_attempt_at, last_error, created_at) VALUES {}",
+                marks.values(chunk.len(), 11, 1)
+            )
+        });
+        for n in chunk {
+            let sendable = n.recipient_email.is_some();
+            insert = insert
+                .bind(n.case_id)
+                .bind(n.escalation_id)
+                .bind(n.template)
+                .bind(n.recipient_kind)
+                .bind(n.recipient_ref)
+                .bind(n.recipient_email)
+                .bind(n.facts)
+                .bind(if sendable { "pending" } else { "dead" })
+                .bind(sendable.then_some(n.created_at))
+                .bind(n.last_error)
+                .bind(n.created_at);
+        }
+        insert.execute(&mut *tx).await?;
     }
     Ok(written)
 }

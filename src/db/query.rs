@@ -235,6 +235,12 @@ impl Sql {
         }
     }
 
+    /// SQL whose shape depends on the size of a batch, each of its placeholders made by
+    /// [`Marks`], in the order its values are bound: `text` writes it once for each backend.
+    pub fn sized(text: impl Fn(Marks) -> String) -> Sql {
+        Sql::built(text(Marks::Anonymous), text(Marks::Numbered))
+    }
+
     /// Binds each value in turn.
     pub fn bind_all<T: IntoArg>(mut self, values: impl IntoIterator<Item = T>) -> Self {
         self.args.extend(values.into_iter().map(IntoArg::into_arg));
@@ -294,28 +300,70 @@ impl Sql {
 /// Placeholders for a multi-row `VALUES`: `rows` tuples of `columns` each, numbered from
 /// `$first`. `values(2, 3, 1)` is `($1, $2, $3), ($4, $5, $6)`.
 pub fn values(rows: usize, columns: usize, first: usize) -> String {
-    let mut out = String::with_capacity(rows * columns * 5);
-    for r in 0..rows {
-        if r > 0 {
-            out.push_str(", ");
-        }
-        out.push_str(&list(columns, first + r * columns));
-    }
-    out
+    Marks::Numbered.values(rows, columns, first)
 }
 
 /// Placeholders for an `IN` list of `n` values numbered from `$first`: `($1, $2, $3)`.
 pub fn list(n: usize, first: usize) -> String {
-    let mut out = String::from("(");
-    for i in 0..n {
-        if i > 0 {
-            out.push_str(", ");
+    Marks::Numbered.list(n, first)
+}
+
+/// How the placeholders of SQL built for a batch are written. PostgreSQL needs them numbered
+/// (`$1`). SQLite is given them anonymous (`?`, bound in the order they appear): sqlx looks each
+/// numbered one up by its name, in a list SQLite searches from the start, so binding the
+/// thousands of a large batch statement would cost their number squared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marks {
+    Numbered,
+    Anonymous,
+}
+
+impl Marks {
+    /// A multi-row `VALUES`: `rows` tuples of `columns` placeholders, numbered from `$first`.
+    pub fn values(self, rows: usize, columns: usize, first: usize) -> String {
+        let mut out = String::with_capacity(rows * (columns * 7 + 2));
+        for r in 0..rows {
+            if r > 0 {
+                out.push_str(", ");
+            }
+            self.push_list(&mut out, columns, first + r * columns);
         }
-        out.push('$');
-        out.push_str(&(first + i).to_string());
+        out
     }
-    out.push(')');
-    out
+
+    /// An `IN` list of `n` placeholders, numbered from `$first`.
+    pub fn list(self, n: usize, first: usize) -> String {
+        let mut out = String::with_capacity(n * 7 + 2);
+        self.push_list(&mut out, n, first);
+        out
+    }
+
+    fn push_list(self, out: &mut String, n: usize, first: usize) {
+        use std::fmt::Write;
+        out.push('(');
+        for i in 0..n {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            match self {
+                Marks::Numbered => {
+                    let _ = write!(out, "${}", first + i);
+                }
+                Marks::Anonymous => out.push('?'),
+            }
+        }
+        out.push(')');
+    }
+}
+
+/// Values bound in one multi-row statement at most: far under the limits of both backends
+/// (PostgreSQL 65,535, SQLite 32,766), and past the size where larger statements stop paying.
+const MAX_VALUES: usize = 10_000;
+
+/// How many rows of `columns` values one multi-row statement takes: longer lists of rows are
+/// written in several statements of this many.
+pub fn rows_per_statement(columns: usize) -> usize {
+    (MAX_VALUES / columns.max(1)).max(1)
 }
 
 #[cfg(test)]
@@ -325,5 +373,8 @@ mod tests {
         assert_eq!(super::values(2, 3, 1), "($1, $2, $3), ($4, $5, $6)");
         assert_eq!(super::values(1, 2, 4), "($4, $5)");
         assert_eq!(super::list(3, 2), "($2, $3, $4)");
+        assert_eq!(super::Marks::Anonymous.values(2, 2, 5), "(?, ?), (?, ?)");
+        assert_eq!(super::rows_per_statement(11), 909);
+        assert_eq!(super::rows_per_statement(20_000), 1);
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
 
-use crate::db::{Ex, sql};
+use crate::db::{Db, Ex, Sql, rows_per_statement, sql};
 use crate::facts::CaseFacts;
 use crate::states::{Allocation, CaseStatus, SlaState, StageStatus, TaskStatus};
 
@@ -177,6 +177,18 @@ pub async fn case_by_id<'a>(on: impl Into<Ex<'a>>, id: i64) -> Result<CaseRow, s
         .bind(id)
         .fetch_one(on)
         .await
+}
+
+/// The cases with these ids, in no particular order; an id that names no case is left out.
+pub async fn cases_by_ids(db: &Db, ids: &[i64]) -> Result<Vec<CaseRow>, sqlx::Error> {
+    let mut cases = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(rows_per_statement(1)) {
+        let select =
+            Sql::sized(|marks| format!(case_select!("WHERE id IN {}"), marks.list(chunk.len(), 1)));
+        let found: Vec<CaseRow> = select.bind_all(chunk.iter().copied()).fetch_all(db).await?;
+        cases.extend(found);
+    }
+    Ok(cases)
 }
 
 pub async fn stages_of<'a>(

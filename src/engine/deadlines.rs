@@ -12,7 +12,7 @@ use sha2::Digest;
 use super::context::Ctx;
 use crate::db::Db;
 use crate::db::rows::{self, CaseRow};
-use crate::db::{Tx, sql, sql2};
+use crate::db::{Sql, Tx, rows_per_statement, sql, sql2};
 use crate::definitions::{ClockFrom, Definition, Sla, Stage, Task};
 use crate::events::kinds::{self, Kind};
 use crate::events::{self, ENGINE};
@@ -243,7 +243,7 @@ pub async fn resume_task_clock(
     Ok(Some(days))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ItemKind {
     Task,
     Stage,
@@ -263,7 +263,6 @@ impl ItemKind {
 pub(super) struct Item {
     pub(super) id: i64,
     pub(super) case_id: i64,
-    pub(super) stage_id: i64,
     pub(super) stage_key: String,
     pub(super) key: String,
     /// A task's or a stage's status, as text: the sweep reads both kinds of row into one type.
@@ -275,6 +274,27 @@ pub(super) struct Item {
     pub(super) sla_state: crate::states::SlaState,
     pub(super) follow_ons: i64,
     pub(super) next_check_at: Option<DateTime<Utc>>,
+    /// The owner and line manager of the item's stage (of the stage itself, for a stage).
+    pub(super) stage_owner: Option<String>,
+    pub(super) stage_line_manager: Option<String>,
+}
+
+// The columns of an item, with its stage's owner and line manager (a stage's own, for a stage).
+macro_rules! task_item {
+    () => {
+        "SELECT t.id, t.case_id, s.stage AS stage_key, t.task AS key, t.status, t.owner, t.line_manager, \
+         t.target_at, t.amber_at, t.sla_state, t.follow_ons, t.next_check_at, \
+         s.owner AS stage_owner, s.line_manager AS stage_line_manager \
+         FROM tasks t JOIN stages s ON s.id = t.stage_id "
+    };
+}
+
+macro_rules! stage_item {
+    () => {
+        "SELECT id, case_id, stage AS stage_key, stage AS key, status, owner, line_manager, \
+         target_at, amber_at, sla_state, follow_ons, next_check_at, \
+         owner AS stage_owner, line_manager AS stage_line_manager FROM stages "
+    };
 }
 
 pub(super) async fn load<'a>(
@@ -283,19 +303,37 @@ pub(super) async fn load<'a>(
     id: i64,
 ) -> Result<Option<Item>, sqlx::Error> {
     match kind {
-        ItemKind::Task => sql(
-            "SELECT t.id, t.case_id, t.stage_id, s.stage AS stage_key, t.task AS key, t.status, t.owner, t.line_manager, \
-             t.target_at, t.amber_at, t.sla_state, t.follow_ons, t.next_check_at \
-             FROM tasks t JOIN stages s ON s.id = t.stage_id WHERE t.id = $1",
-        ),
-        ItemKind::Stage => sql(
-            "SELECT id, case_id, id AS stage_id, stage AS stage_key, stage AS key, status, owner, line_manager, \
-             target_at, amber_at, sla_state, follow_ons, next_check_at FROM stages WHERE id = $1",
-        ),
+        ItemKind::Task => sql(concat!(task_item!(), "WHERE t.id = $1")),
+        ItemKind::Stage => sql(concat!(stage_item!(), "WHERE id = $1")),
     }
     .bind(id)
     .fetch_optional(on)
     .await
+}
+
+/// The items of one kind with these ids, in no particular order; an id that names no row is
+/// left out.
+pub(super) async fn load_many(
+    db: &Db,
+    kind: ItemKind,
+    ids: &[i64],
+) -> Result<Vec<Item>, sqlx::Error> {
+    let mut items = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(rows_per_statement(1)) {
+        let select = Sql::sized(|marks| match kind {
+            ItemKind::Task => format!(
+                concat!(task_item!(), "WHERE t.id IN {}"),
+                marks.list(chunk.len(), 1)
+            ),
+            ItemKind::Stage => format!(
+                concat!(stage_item!(), "WHERE id IN {}"),
+                marks.list(chunk.len(), 1)
+            ),
+        });
+        let found: Vec<Item> = select.bind_all(chunk.iter().copied()).fetch_all(db).await?;
+        items.extend(found);
+    }
+    Ok(items)
 }
 
 /// The definition and SLA that govern an item, if the rule set still has them.

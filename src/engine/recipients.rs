@@ -3,11 +3,11 @@
 //! to their members; duplicates within one notification go; a recipient with no address is kept,
 //! with the reason, so nobody is skipped silently.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use crate::db::{Tx, sql};
+use crate::db::{Sql, Tx, rows_per_statement};
 use crate::outbox::Addressee;
 use crate::rules::escalation::Recipient;
 
@@ -25,128 +25,226 @@ pub struct People {
 
 type Person = (String, String, Option<String>);
 
+/// Resolves the recipients of one notification, reading whom they name in `tx`.
 pub async fn resolve(
     tx: &mut Tx,
     to: &[Recipient],
     people: &People,
 ) -> Result<Vec<Addressee>, sqlx::Error> {
-    let mut out: Vec<Addressee> = Vec::new();
-    let mut seen = BTreeSet::new();
-    for r in to {
-        let (kind, found): (&'static str, Result<Vec<Person>, String>) = match r {
-            Recipient::TaskOwner => (
-                "user",
-                user(tx, people.task_owner.as_deref(), "the task has no owner").await?,
-            ),
-            Recipient::StageOwner => (
-                "user",
-                user(tx, people.stage_owner.as_deref(), "the stage has no owner").await?,
-            ),
-            Recipient::CaseOwner => (
-                "user",
-                user(tx, people.case_owner.as_deref(), "the case has no owner").await?,
-            ),
-            Recipient::LineManager => (
-                "user",
-                user(
-                    tx,
-                    people.line_manager.as_deref(),
-                    "the owner has no line manager",
-                )
-                .await?,
-            ),
-            Recipient::User(u) => ("user", user(tx, Some(u), "").await?),
-            Recipient::Team => ("user", role(tx, &people.team_role).await?),
-            Recipient::Role(r) => ("user", role(tx, r).await?),
-            Recipient::Group(g) => ("contact", group(tx, g).await?),
-            Recipient::Applicant => match (&people.applicant, &people.applicant_group) {
-                (Some(c), _) => ("contact", contact(tx, c).await?),
-                (None, Some(g)) => ("contact", group(tx, g).await?),
-                (None, None) => ("contact", Err("the case has no applicant".to_string())),
-            },
-        };
-        match found {
-            Ok(list) => {
-                for (reference, name, email) in list {
-                    if seen.insert((kind, reference.clone())) {
-                        let problem = email
-                            .is_none()
-                            .then(|| format!("{kind} {reference} has no e-mail address"));
-                        out.push(Addressee {
-                            kind,
-                            reference: Some(reference),
-                            name: Some(name),
-                            email,
-                            problem,
-                        });
+    let mut wanted = Wanted::default();
+    wanted.add(to, people);
+    Ok(Directory::load(tx, &wanted).await?.resolve(to, people))
+}
+
+/// The users, roles, contacts and groups some notifications name, gathered before a
+/// [`Directory`] reads them all at once.
+#[derive(Debug, Default)]
+pub struct Wanted {
+    users: BTreeSet<String>,
+    roles: BTreeSet<String>,
+    contacts: BTreeSet<String>,
+    groups: BTreeSet<String>,
+}
+
+impl Wanted {
+    /// Adds whom `to` names among `people`.
+    pub fn add(&mut self, to: &[Recipient], people: &People) {
+        let mut user = |u: &Option<String>| self.users.extend(u.iter().cloned());
+        for r in to {
+            match r {
+                Recipient::TaskOwner => user(&people.task_owner),
+                Recipient::StageOwner => user(&people.stage_owner),
+                Recipient::CaseOwner => user(&people.case_owner),
+                Recipient::LineManager => user(&people.line_manager),
+                Recipient::User(u) => user(&Some(u.clone())),
+                Recipient::Team => {
+                    self.roles.insert(people.team_role.clone());
+                }
+                Recipient::Role(r) => {
+                    self.roles.insert(r.clone());
+                }
+                Recipient::Group(g) => {
+                    self.groups.insert(g.clone());
+                }
+                Recipient::Applicant => match (&people.applicant, &people.applicant_group) {
+                    (Some(c), _) => {
+                        self.contacts.insert(c.clone());
+                    }
+                    (None, Some(g)) => {
+                        self.groups.insert(g.clone());
+                    }
+                    (None, None) => {}
+                },
+            }
+        }
+    }
+}
+
+/// Whom recipients name, read with one query per sort of recipient for a whole batch of
+/// notifications: active users by ref, the active members of roles, contacts by ref and the
+/// members of contact groups, members in the order of their refs.
+#[derive(Debug, Default)]
+pub struct Directory {
+    users: HashMap<String, Person>,
+    roles: HashMap<String, Vec<Person>>,
+    contacts: HashMap<String, Person>,
+    groups: HashMap<String, Vec<Person>>,
+}
+
+impl Directory {
+    pub async fn load(tx: &mut Tx, wanted: &Wanted) -> Result<Directory, sqlx::Error> {
+        Ok(Directory {
+            users: one_each(tx, USERS, &wanted.users).await?,
+            roles: members(tx, ROLE_MEMBERS, &wanted.roles).await?,
+            contacts: one_each(tx, CONTACTS, &wanted.contacts).await?,
+            groups: members(tx, GROUP_MEMBERS, &wanted.groups).await?,
+        })
+    }
+
+    /// The addressees of a notification to `to`: duplicates go, and a recipient who names
+    /// nobody, or nobody with an address, is kept with the reason.
+    pub fn resolve(&self, to: &[Recipient], people: &People) -> Vec<Addressee> {
+        let mut out: Vec<Addressee> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for r in to {
+            let (kind, found): (&'static str, Result<Vec<Person>, String>) = match r {
+                Recipient::TaskOwner => (
+                    "user",
+                    self.user(&people.task_owner, "the task has no owner"),
+                ),
+                Recipient::StageOwner => (
+                    "user",
+                    self.user(&people.stage_owner, "the stage has no owner"),
+                ),
+                Recipient::CaseOwner => (
+                    "user",
+                    self.user(&people.case_owner, "the case has no owner"),
+                ),
+                Recipient::LineManager => (
+                    "user",
+                    self.user(&people.line_manager, "the owner has no line manager"),
+                ),
+                Recipient::User(u) => ("user", self.user(&Some(u.clone()), "")),
+                Recipient::Team => ("user", self.role(&people.team_role)),
+                Recipient::Role(r) => ("user", self.role(r)),
+                Recipient::Group(g) => ("contact", self.group(g)),
+                Recipient::Applicant => match (&people.applicant, &people.applicant_group) {
+                    (Some(c), _) => ("contact", self.contact(c)),
+                    (None, Some(g)) => ("contact", self.group(g)),
+                    (None, None) => ("contact", Err("the case has no applicant".to_string())),
+                },
+            };
+            match found {
+                Ok(list) => {
+                    for (reference, name, email) in list {
+                        if seen.insert((kind, reference.clone())) {
+                            let problem = email
+                                .is_none()
+                                .then(|| format!("{kind} {reference} has no e-mail address"));
+                            out.push(Addressee {
+                                kind,
+                                reference: Some(reference),
+                                name: Some(name),
+                                email,
+                                problem,
+                            });
+                        }
                     }
                 }
+                Err(problem) => out.push(Addressee {
+                    kind: "none",
+                    reference: None,
+                    name: None,
+                    email: None,
+                    problem: Some(problem),
+                }),
             }
-            Err(problem) => out.push(Addressee {
-                kind: "none",
-                reference: None,
-                name: None,
-                email: None,
-                problem: Some(problem),
-            }),
         }
+        out
+    }
+
+    fn user(&self, user: &Option<String>, none: &str) -> Result<Vec<Person>, String> {
+        let Some(user) = user else {
+            return Err(none.to_string());
+        };
+        self.users
+            .get(user)
+            .map(|p| vec![p.clone()])
+            .ok_or_else(|| format!("user {user} is unknown or inactive"))
+    }
+
+    fn role(&self, role: &str) -> Result<Vec<Person>, String> {
+        self.roles
+            .get(role)
+            .cloned()
+            .ok_or_else(|| format!("role {role} has no active members"))
+    }
+
+    fn contact(&self, contact: &str) -> Result<Vec<Person>, String> {
+        self.contacts
+            .get(contact)
+            .map(|p| vec![p.clone()])
+            .ok_or_else(|| format!("contact {contact} is unknown"))
+    }
+
+    fn group(&self, group: &str) -> Result<Vec<Person>, String> {
+        self.groups
+            .get(group)
+            .cloned()
+            .ok_or_else(|| format!("contact group {group} has no members"))
+    }
+}
+
+const USERS: &str = "SELECT ref, name, email FROM users WHERE active AND ref IN ";
+const CONTACTS: &str = "SELECT ref, name, email FROM contacts WHERE ref IN ";
+// Ordered by the list, then as the members of one list always were: by ref.
+const ROLE_MEMBERS: (&str, &str) = (
+    "SELECT ur.role_ref, u.ref, u.name, u.email FROM users u JOIN user_roles ur ON ur.user_ref = u.ref \
+     WHERE u.active AND ur.role_ref IN ",
+    " ORDER BY ur.role_ref, u.ref",
+);
+const GROUP_MEMBERS: (&str, &str) = (
+    "SELECT m.group_ref, c.ref, c.name, c.email FROM contacts c JOIN contact_group_members m ON m.contact_ref = c.ref \
+     WHERE m.group_ref IN ",
+    " ORDER BY m.group_ref, c.ref",
+);
+
+/// The rows named by `refs`, by ref.
+async fn one_each(
+    tx: &mut Tx,
+    select: &'static str,
+    refs: &BTreeSet<String>,
+) -> Result<HashMap<String, Person>, sqlx::Error> {
+    let mut out = HashMap::new();
+    let refs: Vec<&String> = refs.iter().collect();
+    for chunk in refs.chunks(rows_per_statement(1)) {
+        let found: Vec<Person> =
+            Sql::sized(|marks| format!("{select}{}", marks.list(chunk.len(), 1)))
+                .bind_all(chunk.iter().copied())
+                .fetch_all(&mut *tx)
+                .await?;
+        out.extend(found.into_iter().map(|p| (p.0.clone(), p)));
     }
     Ok(out)
 }
 
-async fn user(
+/// The members of each list named by `refs`, by list; a list without members is absent.
+async fn members(
     tx: &mut Tx,
-    user: Option<&str>,
-    none: &str,
-) -> Result<Result<Vec<Person>, String>, sqlx::Error> {
-    let Some(user) = user else {
-        return Ok(Err(none.to_string()));
-    };
-    let found: Option<Person> = sql("SELECT ref, name, email FROM users WHERE ref = $1 AND active")
-        .bind(user)
-        .fetch_optional(&mut *tx)
-        .await?;
-    Ok(found
-        .map(|p| vec![p])
-        .ok_or_else(|| format!("user {user} is unknown or inactive")))
-}
-
-async fn role(tx: &mut Tx, role: &str) -> Result<Result<Vec<Person>, String>, sqlx::Error> {
-    let members: Vec<Person> = sql(
-        "SELECT u.ref, u.name, u.email FROM users u JOIN user_roles ur ON ur.user_ref = u.ref \
-         WHERE ur.role_ref = $1 AND u.active ORDER BY u.ref",
-    )
-    .bind(role)
-    .fetch_all(&mut *tx)
-    .await?;
-    Ok(if members.is_empty() {
-        Err(format!("role {role} has no active members"))
-    } else {
-        Ok(members)
-    })
-}
-
-async fn contact(tx: &mut Tx, contact: &str) -> Result<Result<Vec<Person>, String>, sqlx::Error> {
-    let found: Option<Person> = sql("SELECT ref, name, email FROM contacts WHERE ref = $1")
-        .bind(contact)
-        .fetch_optional(&mut *tx)
-        .await?;
-    Ok(found
-        .map(|p| vec![p])
-        .ok_or_else(|| format!("contact {contact} is unknown")))
-}
-
-async fn group(tx: &mut Tx, group: &str) -> Result<Result<Vec<Person>, String>, sqlx::Error> {
-    let members: Vec<Person> = sql(
-        "SELECT c.ref, c.name, c.email FROM contacts c JOIN contact_group_members m ON m.contact_ref = c.ref \
-         WHERE m.group_ref = $1 ORDER BY c.ref",
-    )
-    .bind(group)
-    .fetch_all(&mut *tx)
-    .await?;
-    Ok(if members.is_empty() {
-        Err(format!("contact group {group} has no members"))
-    } else {
-        Ok(members)
-    })
+    (select, order): (&'static str, &'static str),
+    refs: &BTreeSet<String>,
+) -> Result<HashMap<String, Vec<Person>>, sqlx::Error> {
+    let mut out: HashMap<String, Vec<Person>> = HashMap::new();
+    let refs: Vec<&String> = refs.iter().collect();
+    for chunk in refs.chunks(rows_per_statement(1)) {
+        let found: Vec<(String, String, String, Option<String>)> =
+            Sql::sized(|marks| format!("{select}{}{order}", marks.list(chunk.len(), 1)))
+                .bind_all(chunk.iter().copied())
+                .fetch_all(&mut *tx)
+                .await?;
+        for (of, reference, name, email) in found {
+            out.entry(of).or_default().push((reference, name, email));
+        }
+    }
+    Ok(out)
 }

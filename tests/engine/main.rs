@@ -16,3 +16,4 @@ mod housing;
 mod progression;
 mod reliability;
 mod sla;
+mod sla_batches;

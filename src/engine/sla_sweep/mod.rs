@@ -1,0 +1,132 @@
+//! The SLA sweep: each pass finds the stages and tasks whose next checkpoint is due and fires
+//! each escalation once.
+//!
+//! Every open item carries `next_check_at`, the time of its next checkpoint. The sweep selects
+//! due items through the partial index on that column, in batches, so its cost follows the work
+//! that is due, not the work that is open. Each escalation is a row in `escalations` whose unique
+//! key (item, level, repetition) makes it fire once, whatever passes repeat, overlap or die; its
+//! events and outbox rows are written in the same transaction.
+//!
+//! Due items are fired a batch at a time (`batch`): read together, their rules run together,
+//! written in one transaction (`write`); `firing` is what one firing decides, as values. If a
+//! batch fails, its items are fired one at a time, so one bad item holds up none of the others.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::deadlines::ItemKind;
+use super::error::StepError;
+use super::guard;
+use crate::db::{Db, sql};
+use crate::events::kinds;
+use crate::rules::RuleSet;
+
+mod batch;
+mod firing;
+mod write;
+
+/// Stages whose next SLA checkpoint is due, through `stages_sla_due`.
+pub const DUE_STAGE_CHECKPOINTS: &str = "SELECT next_check_at, id FROM stages WHERE next_check_at <= $1 ORDER BY next_check_at, id LIMIT $2";
+
+/// Tasks whose next SLA checkpoint is due, through `tasks_sla_due`.
+pub const DUE_TASK_CHECKPOINTS: &str = "SELECT next_check_at, id FROM tasks WHERE next_check_at <= $1 ORDER BY next_check_at, id LIMIT $2";
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub escalations: u64,
+    pub notifications: u64,
+}
+
+/// Fires every checkpoint that is due at `now`, oldest first, in batches.
+pub async fn run_once(
+    db: &Db,
+    rules: &Arc<RuleSet>,
+    now: DateTime<Utc>,
+    batch: i64,
+    budget: &super::budget::Budget,
+) -> Result<Outcome, StepError> {
+    let mut outcome = Outcome::default();
+    let mut skipped = guard::Skipped::default();
+    loop {
+        let mut due: Vec<(DateTime<Utc>, ItemKind, i64)> = Vec::new();
+        let tasks: Vec<(DateTime<Utc>, i64)> = sql(DUE_TASK_CHECKPOINTS)
+            .bind(now)
+            .bind(batch)
+            .fetch_all(db)
+            .await?;
+        let stages: Vec<(DateTime<Utc>, i64)> = sql(DUE_STAGE_CHECKPOINTS)
+            .bind(now)
+            .bind(batch)
+            .fetch_all(db)
+            .await?;
+        due.extend(tasks.into_iter().map(|(at, id)| (at, ItemKind::Task, id)));
+        due.extend(stages.into_iter().map(|(at, id)| (at, ItemKind::Stage, id)));
+        due.retain(|(_, kind, id)| !skipped.has(*kind as u8, *id));
+        if due.is_empty() {
+            return Ok(outcome);
+        }
+        if budget.spent() {
+            return Ok(outcome);
+        }
+        due.sort_by_key(|(at, kind, id)| (*at, *kind == ItemKind::Task, *id));
+        let due: Vec<(ItemKind, i64)> = due.into_iter().map(|(_, kind, id)| (kind, id)).collect();
+        match guard::catch(batch::fire(db, rules, &due, now)).await {
+            Ok(fired) => tally(db, fired, &mut outcome, &mut skipped, now).await?,
+            Err(error) => {
+                tracing::warn!(items = due.len(), %error, "a batch of SLA checkpoints failed; its items are fired one at a time");
+                for item in &due {
+                    let fired =
+                        guard::catch(batch::fire(db, rules, std::slice::from_ref(item), now))
+                            .await
+                            .unwrap_or_else(|error| batch::Fired::failure(item.0, item.1, error));
+                    tally(db, fired, &mut outcome, &mut skipped, now).await?;
+                }
+            }
+        }
+    }
+}
+
+/// Adds what a batch fired to the outcome, and counts each of its failures: the item is
+/// skipped for the rest of the pass, and set aside once it has failed too often.
+async fn tally(
+    db: &Db,
+    fired: batch::Fired,
+    outcome: &mut Outcome,
+    skipped: &mut guard::Skipped,
+    now: DateTime<Utc>,
+) -> Result<(), StepError> {
+    outcome.escalations += fired.escalations;
+    outcome.notifications += fired.notifications;
+    for (kind, id, error) in fired.failed {
+        skipped.add(kind as u8, id);
+        guard::count_failure(db, set_aside(kind, id), &error, now).await?;
+    }
+    Ok(())
+}
+
+/// An item whose checkpoint cannot be fired: after repeated failures its clock is no longer
+/// checked (`next_check_at` cleared). A later change to the item (a hold and release, a
+/// completion) takes it on again.
+fn set_aside(kind: ItemKind, id: i64) -> guard::Aside {
+    let (step, take_out, case_of) = match kind {
+        ItemKind::Task => (
+            kinds::Step::SlaTask,
+            sql("UPDATE tasks SET next_check_at = NULL WHERE id = $1"),
+            sql("SELECT case_id FROM tasks WHERE id = $1"),
+        ),
+        ItemKind::Stage => (
+            kinds::Step::SlaStage,
+            sql("UPDATE stages SET next_check_at = NULL WHERE id = $1"),
+            sql("SELECT case_id FROM stages WHERE id = $1"),
+        ),
+    };
+    guard::Aside {
+        step,
+        kind: kind.as_str(),
+        id,
+        consequence: "its SLA clock is no longer checked until the item changes".to_string(),
+        take_out: take_out.bind(id),
+        case_of: case_of.bind(id),
+    }
+}
