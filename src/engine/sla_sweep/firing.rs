@@ -118,15 +118,12 @@ impl Due {
             applicant: case.applicant_contact.clone(),
             applicant_group: case.applicant_group.clone(),
         };
-        let facts = json!({
+        let mut facts = json!({
             "kind": kind.as_str(),
             "key": item.key,
             "level": cp.level.as_str(),
             "repetition": cp.repetition,
             "sla": {"state": item.sla_state, "amber_at": item.amber_at, "target_at": item.target_at, "due_at": cp.at, "follow_ons": item.follow_ons},
-            // `case` is a reserved word in Rhai, so rules read the same facts as `item.case_facts`.
-            "case_facts": case_facts,
-            "case": case_facts,
             "stage": {"key": item.stage_key, "name": stage.map(|s| s.name.clone()), "master": stage.map(|s| s.master.clone()),
                       "owner": item.stage_owner, "line_manager": item.stage_line_manager},
             "task": match task {
@@ -136,6 +133,10 @@ impl Due {
             },
             "people": people,
         });
+        // `case` is a reserved word in Rhai, so rules read the same facts as `item.case_facts`.
+        // (Copied in rather than written into `json!`, which would serialise them again.)
+        facts["case_facts"] = case_facts.clone();
+        facts["case"] = case_facts.clone();
         (facts, people)
     }
 
