@@ -2,7 +2,7 @@
 //! (`POST /v1/commands`) both queue through here. A running daemon notices the new rows at once
 //! (see `crate::wake`).
 
-use crate::db::{Db, Sql, values};
+use crate::db::{Db, Sql, rows_per_statement};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
@@ -45,9 +45,6 @@ pub async fn submit(db: &Db, lines: &str, max_bytes: usize) -> Result<Vec<i64>, 
     Ok(queue(db, &bodies, None).await?)
 }
 
-/// Rows per `INSERT`: three values each, well inside both backends' limits on bound values.
-const ROWS_PER_INSERT: usize = 500;
-
 /// Adds commands to the inbox in order, in one transaction (all or none), under the API client
 /// that sent them (`None` for `submit`); returns their ids, in the order of `bodies`. The commands
 /// are not checked here: the pass does that, as for any row.
@@ -59,12 +56,13 @@ pub async fn queue(
     let now = crate::clock::now();
     let mut ids = Vec::with_capacity(bodies.len());
     let mut tx = db.begin().await?;
-    for chunk in bodies.chunks(ROWS_PER_INSERT) {
-        let text = format!(
-            "INSERT INTO inbox (body, received_at, client) VALUES {} RETURNING id",
-            values(chunk.len(), 3, 1)
-        );
-        let mut insert = Sql::built(text.clone(), text);
+    for chunk in bodies.chunks(rows_per_statement(3)) {
+        let mut insert = Sql::sized(|marks| {
+            format!(
+                "INSERT INTO inbox (body, received_at, client) VALUES {} RETURNING id",
+                marks.values(chunk.len(), 3, 1)
+            )
+        });
         for body in chunk {
             insert = insert.bind(body.as_ref()).bind(now).bind(client);
         }

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use crate::db::{Sql, Tx, list, sql, values};
+use crate::db::{Sql, Tx, rows_per_statement, sql};
 
 /// The ids a batch knows about: those of its commands, and whether they were processed.
 #[derive(Debug, Default)]
@@ -24,14 +24,19 @@ impl Processed {
         if ids.is_empty() {
             return Ok(processed);
         }
-        let text = format!(
-            "SELECT command_id, inbox_id FROM processed_commands WHERE command_id IN {}",
-            list(ids.len(), 1)
-        );
-        let rows: Vec<(String, i64)> = Sql::built(text.clone(), text)
-            .bind_all(ids.iter().copied())
-            .fetch_all(tx)
+        let mut rows: Vec<(String, i64)> = Vec::new();
+        for chunk in ids.chunks(rows_per_statement(1)) {
+            let found: Vec<(String, i64)> = Sql::sized(|marks| {
+                format!(
+                    "SELECT command_id, inbox_id FROM processed_commands WHERE command_id IN {}",
+                    marks.list(chunk.len(), 1)
+                )
+            })
+            .bind_all(chunk.iter().copied())
+            .fetch_all(&mut *tx)
             .await?;
+            rows.extend(found);
+        }
         processed
             .known
             .extend(ids.iter().map(|id| (id.to_string(), None)));
@@ -67,18 +72,18 @@ impl Processed {
 
     /// Writes the ids decided in this batch.
     pub async fn write(self, tx: &mut Tx) -> Result<(), sqlx::Error> {
-        if self.new.is_empty() {
-            return Ok(());
+        for chunk in self.new.chunks(rows_per_statement(2)) {
+            let mut insert = Sql::sized(|marks| {
+                format!(
+                    "INSERT INTO processed_commands (command_id, inbox_id) VALUES {} ON CONFLICT (command_id) DO NOTHING",
+                    marks.values(chunk.len(), 2, 1)
+                )
+            });
+            for (command_id, inbox_id) in chunk {
+                insert = insert.bind(command_id).bind(*inbox_id);
+            }
+            insert.execute(&mut *tx).await?;
         }
-        let text = format!(
-            "INSERT INTO processed_commands (command_id, inbox_id) VALUES {} ON CONFLICT (command_id) DO NOTHING",
-            values(self.new.len(), 2, 1)
-        );
-        let mut insert = Sql::built(text.clone(), text);
-        for (command_id, inbox_id) in self.new {
-            insert = insert.bind(command_id).bind(inbox_id);
-        }
-        insert.execute(tx).await?;
         Ok(())
     }
 }
