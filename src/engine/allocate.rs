@@ -2,6 +2,7 @@
 //! decides nothing, or fails, leaves the case on the fallback role's worklist with an event that
 //! says why; other cases carry on.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -251,27 +252,26 @@ async fn decide(db: &Db, rules: &Arc<RuleSet>, case: &CaseRow) -> Result<Verdict
     })
 }
 
-/// Every active user with their roles and open case count.
+/// Every active user with their roles and open case count (kept in `officer_loads`).
 pub async fn officers(db: &Db) -> Result<Vec<Officer>, sqlx::Error> {
     let users: Vec<(String, Option<String>, i64)> = sql(
-        "SELECT u.ref, u.line_manager, \
-           (SELECT COUNT(*) FROM cases c WHERE c.owner = u.ref AND c.status IN ('open', 'awaiting_advance')) \
-         FROM users u WHERE u.active ORDER BY u.ref",
+        "SELECT u.ref, u.line_manager, COALESCE(l.open_cases, 0) \
+         FROM users u LEFT JOIN officer_loads l ON l.user_ref = u.ref WHERE u.active ORDER BY u.ref",
     )
     .fetch_all(db)
     .await?;
-    let roles: Vec<(String, String)> =
+    let rows: Vec<(String, String)> =
         sql("SELECT ur.user_ref, ur.role_ref FROM user_roles ur JOIN users u ON u.ref = ur.user_ref WHERE u.active ORDER BY ur.user_ref, ur.role_ref")
             .fetch_all(db)
             .await?;
+    let mut roles: HashMap<String, Vec<String>> = HashMap::new();
+    for (user, role) in rows {
+        roles.entry(user).or_default().push(role);
+    }
     Ok(users
         .into_iter()
         .map(|(user_ref, line_manager, open_cases)| Officer {
-            roles: roles
-                .iter()
-                .filter(|(u, _)| *u == user_ref)
-                .map(|(_, r)| r.clone())
-                .collect(),
+            roles: roles.remove(&user_ref).unwrap_or_default(),
             user_ref,
             open_cases,
             line_manager,

@@ -12,6 +12,7 @@ mod allocation;
 mod attribution;
 mod commands;
 mod housing;
+mod loads;
 mod progression;
 mod reliability;
 mod sla;
