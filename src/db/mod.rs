@@ -12,7 +12,7 @@ pub mod rows;
 
 pub use lock::DatabaseLock;
 pub use pinned::Pinned;
-pub use query::{Arg, Ex, IntoArg, Sql, list, sql, sql2, values};
+pub use query::{Arg, Ex, IntoArg, Sql, VALUES_PER_STATEMENT, list, sql, sql2, values};
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -291,6 +291,12 @@ impl Sql {
     }
 }
 
+/// Bound values a batch statement should stay around. SQLite, through sqlx, looks each
+/// parameter up by name in a list as long as the statement's parameters, so binding costs grow
+/// with the square of their number: past a few hundred, splitting a batch into several
+/// statements is cheaper than one more round trip.
+pub const VALUES_PER_STATEMENT: usize = 300;
+
 /// Placeholders for a multi-row `VALUES`: `rows` tuples of `columns` each, numbered from
 /// `$first`. `values(2, 3, 1)` is `($1, $2, $3), ($4, $5, $6)`.
 pub fn values(rows: usize, columns: usize, first: usize) -> String {

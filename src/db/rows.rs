@@ -179,6 +179,23 @@ pub async fn case_by_id<'a>(on: impl Into<Ex<'a>>, id: i64) -> Result<CaseRow, s
         .await
 }
 
+/// The cases with these ids that still await allocation, in id order. One statement: give it
+/// at most [`crate::db::VALUES_PER_STATEMENT`] ids at a time.
+pub async fn awaiting_allocation<'a>(
+    on: impl Into<Ex<'a>>,
+    ids: &[i64],
+) -> Result<Vec<CaseRow>, sqlx::Error> {
+    let text = format!(
+        "{}WHERE allocation = 'pending' AND id IN {} ORDER BY id",
+        case_select!(""),
+        crate::db::list(ids.len(), 1)
+    );
+    crate::db::Sql::built(text.clone(), text)
+        .bind_all(ids.iter().copied())
+        .fetch_all(on)
+        .await
+}
+
 pub async fn stages_of<'a>(
     on: impl Into<Ex<'a>>,
     case_id: i64,

@@ -1,7 +1,9 @@
 //! Allocation rules: `fn allocate(case, officers)` picks an owner for a new case from the facts
 //! the host gives it, and may say why.
 
-use rhai::{Dynamic, Map};
+use std::collections::HashMap;
+
+use rhai::{Array, Dynamic, Map};
 use serde::Serialize;
 
 use super::{RuleError, Sandbox, Script};
@@ -33,20 +35,88 @@ pub fn allocate(
     case: &CaseFacts,
     officers: &[Officer],
 ) -> Result<Decision, RuleError> {
-    let bad = |what: String| RuleError {
+    Roster::new(officers.to_vec())
+        .map_err(|message| bad(script, message))?
+        .allocate(sandbox, script, case)
+}
+
+/// The officers for a batch of allocations: converted once to what rules see, with each
+/// officer's `open_cases` kept up to date as the batch allocates cases.
+#[derive(Debug, Clone)]
+pub struct Roster {
+    officers: Vec<Officer>,
+    /// The same officers as the maps a rule gets, in the same order.
+    maps: Array,
+    by_ref: HashMap<String, usize>,
+}
+
+impl Roster {
+    pub fn new(officers: Vec<Officer>) -> Result<Roster, String> {
+        let maps = officers
+            .iter()
+            .map(rhai::serde::to_dynamic)
+            .collect::<Result<Array, _>>()
+            .map_err(|e| format!("cannot pass facts: {e}"))?;
+        let by_ref = officers
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.user_ref.clone(), i))
+            .collect();
+        Ok(Roster {
+            officers,
+            maps,
+            by_ref,
+        })
+    }
+
+    pub fn officers(&self) -> &[Officer] {
+        &self.officers
+    }
+
+    /// Counts one more open case for `owner`, so the next rule in the batch sees it.
+    pub fn count_case(&mut self, owner: &str) {
+        let Some(&i) = self.by_ref.get(owner) else {
+            return;
+        };
+        self.officers[i].open_cases += 1;
+        let open_cases = self.officers[i].open_cases;
+        if let Ok(mut map) = self.maps[i].as_map_mut() {
+            map.insert("open_cases".into(), open_cases.into());
+        }
+    }
+
+    /// Runs the rule for one case. Blocking: call from a blocking thread.
+    pub fn allocate(
+        &mut self,
+        sandbox: &Sandbox,
+        script: &Script,
+        case: &CaseFacts,
+    ) -> Result<Decision, RuleError> {
+        let case = rhai::serde::to_dynamic(case)
+            .map_err(|e| bad(script, format!("cannot pass facts: {e}")))?;
+        // Each evaluation gets its own copy: a rule may change what it is given.
+        let args = (case, Dynamic::from_array(self.maps.clone()));
+        let result = sandbox.call(script, "allocate", args)?;
+        decision(script, result, &self.by_ref)
+    }
+}
+
+fn bad(script: &Script, what: String) -> RuleError {
+    RuleError {
         script: script.name.clone(),
         path: script.path.display().to_string(),
         position: String::new(),
         message: what,
-    };
-    let facts = |v: Result<Dynamic, Box<rhai::EvalAltResult>>| {
-        v.map_err(|e| bad(format!("cannot pass facts: {e}")))
-    };
-    let args = (
-        facts(rhai::serde::to_dynamic(case))?,
-        facts(rhai::serde::to_dynamic(officers))?,
-    );
-    let result = sandbox.call(script, "allocate", args)?;
+    }
+}
+
+/// Reads what the rule returned.
+fn decision(
+    script: &Script,
+    result: Dynamic,
+    officers: &HashMap<String, usize>,
+) -> Result<Decision, RuleError> {
+    let bad = |what: String| bad(script, what);
     let (owner, reason) = if result.is_unit() {
         (None, None)
     } else if result.is_string() {
@@ -80,7 +150,7 @@ pub fn allocate(
         )));
     };
     if let Some(o) = &owner
-        && !officers.iter().any(|off| &off.user_ref == o)
+        && !officers.contains_key(o)
     {
         return Err(bad(format!(
             "allocate returned {o:?}, which is not an active officer"
@@ -92,4 +162,53 @@ pub fn allocate(
         rule: script.name.clone(),
         version: script.version.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::script::Limits;
+
+    fn officer(r: &str, open_cases: i64) -> Officer {
+        Officer {
+            user_ref: r.into(),
+            roles: vec!["home_ownership".into()],
+            open_cases,
+            line_manager: None,
+        }
+    }
+
+    fn rule(sandbox: &Sandbox, text: &str) -> Script {
+        sandbox
+            .compile("rule", Path::new("rules/rule.rhai"), text)
+            .unwrap()
+    }
+
+    #[test]
+    fn each_case_counted_in_a_batch_is_seen_by_the_next_rule() {
+        let sandbox = Sandbox::new(&Limits::default());
+        let script = rule(
+            &sandbox,
+            "fn allocate(c, officers) {\n\
+               let o = ();\n\
+               for x in officers { if o == () || x.open_cases < o.open_cases { o = x; } }\n\
+               #{owner: o.ref, reason: `${o.open_cases}`}\n\
+             }",
+        );
+        let mut roster = Roster::new(vec![officer("a", 1), officer("b", 1)]).unwrap();
+        let mut chosen = Vec::new();
+        for _ in 0..4 {
+            let d = roster
+                .allocate(&sandbox, &script, &CaseFacts::sample())
+                .unwrap();
+            let owner = d.owner.unwrap();
+            roster.count_case(&owner);
+            chosen.push(format!("{owner}:{}", d.reason.unwrap()));
+        }
+        assert_eq!(chosen, ["a:1", "b:1", "a:2", "b:2"]);
+        let loads: Vec<i64> = roster.officers().iter().map(|o| o.open_cases).collect();
+        assert_eq!(loads, [3, 3]);
+    }
 }

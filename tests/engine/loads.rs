@@ -1,6 +1,6 @@
 //! Officers' loads: the count of open cases each officer owns, which allocation rules see as
 //! `open_cases`. It is kept as cases change, whatever changes them, and always equals a fresh
-//! count.
+//! count; allocation shares a batch of new cases out as it would one case at a time.
 
 use casewarden::db::sql;
 use serde_json::json;
@@ -81,5 +81,31 @@ on_both_backends! {
         assert_eq!((load(&done, "mgr1"), done.iter().map(|(_, n)| n).sum::<i64>()), (0, 2));
         sql("UPDATE cases SET status = 'open' WHERE case_ref = 'L-3'").execute(&env.db).await.unwrap();
         assert_loads_counted(&env, "a case reopened straight in the table").await;
+    }
+
+    async fn a_batch_shares_new_cases_out_evenly_between_equally_loaded_officers(env: Env) {
+        let mut commands = vec![
+            json!({"type": "upsert_role", "ref": "home_ownership", "name": "Home ownership team"}),
+            json!({"type": "upsert_contact", "ref": "tenant1", "name": "Tenant 1", "email": "t1@example.net"}),
+        ];
+        for i in 1..=5 {
+            commands.push(json!({"type": "upsert_user", "ref": format!("officer{i}"), "name": format!("Officer {i}"),
+                "email": format!("officer{i}@example.org"), "roles": ["home_ownership"]}));
+        }
+        for i in 1..=10 {
+            commands.push(rtb_claim(&format!("E-{i:02}"), "tenant1", "freehold", "2026-01-05"));
+        }
+        env.submit(&commands).await;
+        let outcome = env.tick("2026-01-05T09:00:00Z").await;
+        assert_eq!((outcome.accepted, outcome.allocated), (17, 10), "{outcome}");
+        let loads = assert_loads_counted(&env, "a batch of ten").await;
+        let expected: Vec<(String, i64)> = (1..=5).map(|i| (format!("officer{i}"), 2)).collect();
+        assert_eq!(loads, expected);
+        // In turn, as one case at a time would go: ties to the lower ref.
+        let mut owners = Vec::new();
+        for i in 1..=10 {
+            owners.push(env.case(&format!("E-{i:02}")).await.case.owner.unwrap());
+        }
+        assert_eq!(owners[..5], ["officer1", "officer2", "officer3", "officer4", "officer5"]);
     }
 }
