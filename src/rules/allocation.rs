@@ -1,7 +1,7 @@
 //! Allocation rules: `fn allocate(case, officers)` picks an owner for a new case from the facts
 //! the host gives it, and may say why.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rhai::{Array, Dynamic, Map};
 use serde::Serialize;
@@ -40,14 +40,17 @@ pub fn allocate(
         .allocate(sandbox, script, case)
 }
 
-/// The officers for a batch of allocations: converted once to what rules see, with each
-/// officer's `open_cases` kept up to date as the batch allocates cases.
+/// The officers for a batch of allocations: converted once to what rules see, given to every
+/// rule of the batch without a copy each, with each officer's `open_cases` kept up to date as the
+/// batch allocates cases.
 #[derive(Debug, Clone)]
 pub struct Roster {
     officers: Vec<Officer>,
-    /// The same officers as the maps a rule gets, in the same order.
-    maps: Array,
+    /// The same officers as the maps a rule gets, in the same order: one shared, read-only array.
+    shared: Dynamic,
     by_ref: HashMap<String, usize>,
+    /// Rules found to change their officers in place: these get a copy each time.
+    copying: HashSet<String>,
 }
 
 impl Roster {
@@ -64,8 +67,9 @@ impl Roster {
             .collect();
         Ok(Roster {
             officers,
-            maps,
+            shared: Dynamic::from_array(maps).into_read_only().into_shared(),
             by_ref,
+            copying: HashSet::new(),
         })
     }
 
@@ -80,7 +84,9 @@ impl Roster {
         };
         self.officers[i].open_cases += 1;
         let open_cases = self.officers[i].open_cases;
-        if let Ok(mut map) = self.maps[i].as_map_mut() {
+        if let Some(mut maps) = self.shared.write_lock::<Array>()
+            && let Ok(mut map) = maps[i].as_map_mut()
+        {
             map.insert("open_cases".into(), open_cases.into());
         }
     }
@@ -92,11 +98,26 @@ impl Roster {
         script: &Script,
         case: &CaseFacts,
     ) -> Result<Decision, RuleError> {
-        let case = rhai::serde::to_dynamic(case)
-            .map_err(|e| bad(script, format!("cannot pass facts: {e}")))?;
-        // Each evaluation gets its own copy: a rule may change what it is given.
-        let args = (case, Dynamic::from_array(self.maps.clone()));
-        let result = sandbox.call(script, "allocate", args)?;
+        let facts = || {
+            rhai::serde::to_dynamic(case)
+                .map_err(|e| bad(script, format!("cannot pass facts: {e}")))
+        };
+        if !self.copying.contains(&script.name) {
+            let args = (facts()?, self.shared.clone());
+            if let Some(result) = sandbox.call_sharing(script, "allocate", args)? {
+                return decision(script, result, &self.by_ref);
+            }
+            // The rule changes the officers it is given: from now on it gets its own copy.
+            self.copying.insert(script.name.clone());
+        }
+        let copy = Dynamic::from_array(
+            self.shared
+                .clone()
+                .flatten()
+                .into_array()
+                .unwrap_or_default(),
+        );
+        let result = sandbox.call(script, "allocate", (facts()?, copy))?;
         decision(script, result, &self.by_ref)
     }
 }
@@ -210,5 +231,31 @@ mod tests {
         assert_eq!(chosen, ["a:1", "b:1", "a:2", "b:2"]);
         let loads: Vec<i64> = roster.officers().iter().map(|o| o.open_cases).collect();
         assert_eq!(loads, [3, 3]);
+    }
+
+    #[test]
+    fn a_rule_that_changes_its_officers_changes_only_its_own_copy() {
+        let sandbox = Sandbox::new(&Limits::default());
+        let script = rule(
+            &sandbox,
+            "fn allocate(c, officers) {\n\
+               let seen = officers[0].open_cases;\n\
+               officers[0].open_cases = 100;\n\
+               officers.sort(|x, y| y.open_cases - x.open_cases);\n\
+               #{owner: officers[0].ref, reason: `${seen}`}\n\
+             }",
+        );
+        let mut roster = Roster::new(vec![officer("a", 1), officer("b", 5)]).unwrap();
+        for _ in 0..2 {
+            let d = roster
+                .allocate(&sandbox, &script, &CaseFacts::sample())
+                .unwrap();
+            assert_eq!(
+                (d.owner.as_deref(), d.reason.as_deref()),
+                (Some("a"), Some("1"))
+            );
+        }
+        let loads: Vec<i64> = roster.officers().iter().map(|o| o.open_cases).collect();
+        assert_eq!(loads, [1, 5]);
     }
 }
