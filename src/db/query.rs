@@ -338,6 +338,14 @@ impl Marks {
         out
     }
 
+    /// One placeholder, the `n`th bound value: `$n`, or `?` bound in order.
+    pub fn one(self, n: usize) -> String {
+        match self {
+            Marks::Numbered => format!("${n}"),
+            Marks::Anonymous => "?".to_string(),
+        }
+    }
+
     fn push_list(self, out: &mut String, n: usize, first: usize) {
         use std::fmt::Write;
         out.push('(');

@@ -191,6 +191,23 @@ pub async fn cases_by_ids(db: &Db, ids: &[i64]) -> Result<Vec<CaseRow>, sqlx::Er
     Ok(cases)
 }
 
+/// The cases with these ids that still await allocation, in id order. One statement: give it
+/// at most [`crate::db::rows_per_statement`]`(1)` ids at a time.
+pub async fn awaiting_allocation<'a>(
+    on: impl Into<Ex<'a>>,
+    ids: &[i64],
+) -> Result<Vec<CaseRow>, sqlx::Error> {
+    Sql::sized(|marks| {
+        format!(
+            case_select!("WHERE allocation = 'pending' AND id IN {} ORDER BY id"),
+            marks.list(ids.len(), 1)
+        )
+    })
+    .bind_all(ids.iter().copied())
+    .fetch_all(on)
+    .await
+}
+
 pub async fn stages_of<'a>(
     on: impl Into<Ex<'a>>,
     case_id: i64,

@@ -1,7 +1,9 @@
 //! Allocation rules: `fn allocate(case, officers)` picks an owner for a new case from the facts
 //! the host gives it, and may say why.
 
-use rhai::{Dynamic, Map};
+use std::collections::{HashMap, HashSet};
+
+use rhai::{Array, Dynamic, Map};
 use serde::Serialize;
 
 use super::{RuleError, Sandbox, Script};
@@ -33,20 +35,109 @@ pub fn allocate(
     case: &CaseFacts,
     officers: &[Officer],
 ) -> Result<Decision, RuleError> {
-    let bad = |what: String| RuleError {
+    Roster::new(officers.to_vec())
+        .map_err(|message| bad(script, message))?
+        .allocate(sandbox, script, case)
+}
+
+/// The officers for a batch of allocations: converted once to what rules see, given to every
+/// rule of the batch without a copy each, with each officer's `open_cases` kept up to date as the
+/// batch allocates cases.
+#[derive(Debug, Clone)]
+pub struct Roster {
+    officers: Vec<Officer>,
+    /// The same officers as the maps a rule gets, in the same order: one shared, read-only array.
+    shared: Dynamic,
+    by_ref: HashMap<String, usize>,
+    /// Rules found to change their officers in place: these get a copy each time.
+    copying: HashSet<String>,
+}
+
+impl Roster {
+    pub fn new(officers: Vec<Officer>) -> Result<Roster, String> {
+        let maps = officers
+            .iter()
+            .map(rhai::serde::to_dynamic)
+            .collect::<Result<Array, _>>()
+            .map_err(|e| format!("cannot pass facts: {e}"))?;
+        let by_ref = officers
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.user_ref.clone(), i))
+            .collect();
+        Ok(Roster {
+            officers,
+            shared: Dynamic::from_array(maps).into_read_only().into_shared(),
+            by_ref,
+            copying: HashSet::new(),
+        })
+    }
+
+    pub fn officers(&self) -> &[Officer] {
+        &self.officers
+    }
+
+    /// Counts one more open case for `owner`, so the next rule in the batch sees it.
+    pub fn count_case(&mut self, owner: &str) {
+        let Some(&i) = self.by_ref.get(owner) else {
+            return;
+        };
+        self.officers[i].open_cases += 1;
+        let open_cases = self.officers[i].open_cases;
+        if let Some(mut maps) = self.shared.write_lock::<Array>()
+            && let Ok(mut map) = maps[i].as_map_mut()
+        {
+            map.insert("open_cases".into(), open_cases.into());
+        }
+    }
+
+    /// Runs the rule for one case. Blocking: call from a blocking thread.
+    pub fn allocate(
+        &mut self,
+        sandbox: &Sandbox,
+        script: &Script,
+        case: &CaseFacts,
+    ) -> Result<Decision, RuleError> {
+        let facts = || {
+            rhai::serde::to_dynamic(case)
+                .map_err(|e| bad(script, format!("cannot pass facts: {e}")))
+        };
+        if !self.copying.contains(&script.name) {
+            let args = (facts()?, self.shared.clone());
+            if let Some(result) = sandbox.call_sharing(script, "allocate", args)? {
+                return decision(script, result, &self.by_ref);
+            }
+            // The rule changes the officers it is given: from now on it gets its own copy.
+            self.copying.insert(script.name.clone());
+        }
+        let copy = Dynamic::from_array(
+            self.shared
+                .clone()
+                .flatten()
+                .into_array()
+                .unwrap_or_default(),
+        );
+        let result = sandbox.call(script, "allocate", (facts()?, copy))?;
+        decision(script, result, &self.by_ref)
+    }
+}
+
+fn bad(script: &Script, what: String) -> RuleError {
+    RuleError {
         script: script.name.clone(),
         path: script.path.display().to_string(),
         position: String::new(),
         message: what,
-    };
-    let facts = |v: Result<Dynamic, Box<rhai::EvalAltResult>>| {
-        v.map_err(|e| bad(format!("cannot pass facts: {e}")))
-    };
-    let args = (
-        facts(rhai::serde::to_dynamic(case))?,
-        facts(rhai::serde::to_dynamic(officers))?,
-    );
-    let result = sandbox.call(script, "allocate", args)?;
+    }
+}
+
+/// Reads what the rule returned.
+fn decision(
+    script: &Script,
+    result: Dynamic,
+    officers: &HashMap<String, usize>,
+) -> Result<Decision, RuleError> {
+    let bad = |what: String| bad(script, what);
     let (owner, reason) = if result.is_unit() {
         (None, None)
     } else if result.is_string() {
@@ -80,7 +171,7 @@ pub fn allocate(
         )));
     };
     if let Some(o) = &owner
-        && !officers.iter().any(|off| &off.user_ref == o)
+        && !officers.contains_key(o)
     {
         return Err(bad(format!(
             "allocate returned {o:?}, which is not an active officer"
@@ -92,4 +183,79 @@ pub fn allocate(
         rule: script.name.clone(),
         version: script.version.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::script::Limits;
+
+    fn officer(r: &str, open_cases: i64) -> Officer {
+        Officer {
+            user_ref: r.into(),
+            roles: vec!["home_ownership".into()],
+            open_cases,
+            line_manager: None,
+        }
+    }
+
+    fn rule(sandbox: &Sandbox, text: &str) -> Script {
+        sandbox
+            .compile("rule", Path::new("rules/rule.rhai"), text)
+            .unwrap()
+    }
+
+    #[test]
+    fn each_case_counted_in_a_batch_is_seen_by_the_next_rule() {
+        let sandbox = Sandbox::new(&Limits::default());
+        let script = rule(
+            &sandbox,
+            "fn allocate(c, officers) {\n\
+               let o = ();\n\
+               for x in officers { if o == () || x.open_cases < o.open_cases { o = x; } }\n\
+               #{owner: o.ref, reason: `${o.open_cases}`}\n\
+             }",
+        );
+        let mut roster = Roster::new(vec![officer("a", 1), officer("b", 1)]).unwrap();
+        let mut chosen = Vec::new();
+        for _ in 0..4 {
+            let d = roster
+                .allocate(&sandbox, &script, &CaseFacts::sample())
+                .unwrap();
+            let owner = d.owner.unwrap();
+            roster.count_case(&owner);
+            chosen.push(format!("{owner}:{}", d.reason.unwrap()));
+        }
+        assert_eq!(chosen, ["a:1", "b:1", "a:2", "b:2"]);
+        let loads: Vec<i64> = roster.officers().iter().map(|o| o.open_cases).collect();
+        assert_eq!(loads, [3, 3]);
+    }
+
+    #[test]
+    fn a_rule_that_changes_its_officers_changes_only_its_own_copy() {
+        let sandbox = Sandbox::new(&Limits::default());
+        let script = rule(
+            &sandbox,
+            "fn allocate(c, officers) {\n\
+               let seen = officers[0].open_cases;\n\
+               officers[0].open_cases = 100;\n\
+               officers.sort(|x, y| y.open_cases - x.open_cases);\n\
+               #{owner: officers[0].ref, reason: `${seen}`}\n\
+             }",
+        );
+        let mut roster = Roster::new(vec![officer("a", 1), officer("b", 5)]).unwrap();
+        for _ in 0..2 {
+            let d = roster
+                .allocate(&sandbox, &script, &CaseFacts::sample())
+                .unwrap();
+            assert_eq!(
+                (d.owner.as_deref(), d.reason.as_deref()),
+                (Some("a"), Some("1"))
+            );
+        }
+        let loads: Vec<i64> = roster.officers().iter().map(|o| o.open_cases).collect();
+        assert_eq!(loads, [1, 5]);
+    }
 }

@@ -13,6 +13,7 @@ mod attribution;
 mod batches;
 mod commands;
 mod housing;
+mod loads;
 mod progression;
 mod reliability;
 mod sla;

@@ -9,11 +9,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rhai::{AST, Array, Dynamic, Engine, EvalAltResult, FuncArgs, Map, Position, Scope};
+use rhai::{AST, Dynamic, Engine, EvalAltResult, FuncArgs, Position, Scope};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::problems::Problem;
+
+mod helpers;
 
 /// Limits on what one evaluation may do. Defaults suit allocation and escalation rules with
 /// hundreds of officers.
@@ -80,6 +82,9 @@ impl Limits {
         Ok(())
     }
 }
+
+/// Operations between two looks at the clock for the deadline: microseconds apart.
+const DEADLINE_EVERY: u64 = 256;
 
 thread_local! {
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
@@ -155,9 +160,12 @@ impl Sandbox {
         engine.on_debug(
             |s, _, pos| tracing::debug!(target: "casewarden::rules", "script debug at {pos}: {s}"),
         );
-        register_action_helpers(&mut engine);
-        engine.register_fn("days_between", days_between);
-        engine.on_progress(|_| {
+        helpers::register(&mut engine);
+        engine.on_progress(|operations| {
+            // Reading the clock costs more than most operations: look every so often.
+            if operations % DEADLINE_EVERY != 0 {
+                return None;
+            }
             let late = DEADLINE.with(|d| d.get().is_some_and(|at| Instant::now() > at));
             late.then(|| Dynamic::from("the evaluation deadline passed"))
         });
@@ -277,23 +285,52 @@ impl Sandbox {
         function: &str,
         args: impl FuncArgs,
     ) -> Result<Dynamic, RuleError> {
+        self.evaluate(script, function, args)
+            .map_err(|e| rule_error(script, &e))
+    }
+
+    /// Calls `function` as [`Sandbox::call`] does, with arguments that may be shared and
+    /// read-only (`Dynamic::into_read_only().into_shared()`), so that many calls take the same
+    /// value without each copying it. `None` when the script changed such an argument in place,
+    /// which it may do to a copy: call it again with copies, and it behaves as it would have.
+    pub fn call_sharing(
+        &self,
+        script: &Script,
+        function: &str,
+        args: impl FuncArgs,
+    ) -> Result<Option<Dynamic>, RuleError> {
+        match self.evaluate(script, function, args) {
+            Err(e) if changed_a_shared_value(&e) => Ok(None),
+            result => result.map(Some).map_err(|e| rule_error(script, &e)),
+        }
+    }
+
+    fn evaluate(
+        &self,
+        script: &Script,
+        function: &str,
+        args: impl FuncArgs,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
         DEADLINE.with(|d| d.set(Some(Instant::now() + self.deadline)));
         let result = self
             .engine
             .call_fn::<Dynamic>(&mut Scope::new(), &script.ast, function, args);
         DEADLINE.with(|d| d.set(None));
-        result.map_err(|e| rule_error(script, &e))
+        result
     }
 }
 
-/// `days_between(from, to)`: whole days from one "YYYY-MM-DD" date to another, negative when
-/// `to` is earlier. Pure, so advice conditions can compare dates with `today`.
-fn days_between(from: &str, to: &str) -> Result<i64, Box<EvalAltResult>> {
-    let parse = |what: &str, s: &str| -> Result<chrono::NaiveDate, Box<EvalAltResult>> {
-        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .map_err(|_| format!("days_between: {what} {s:?} is not a date (YYYY-MM-DD)").into())
-    };
-    Ok((parse("to", to)? - parse("from", from)?).num_days())
+/// Whether an evaluation failed on changing a read-only value or on a shared value in use:
+/// what a shared argument causes where a copy would not.
+fn changed_a_shared_value(e: &EvalAltResult) -> bool {
+    match e {
+        EvalAltResult::ErrorAssignmentToConstant(..)
+        | EvalAltResult::ErrorNonPureMethodCallOnConstant(..)
+        | EvalAltResult::ErrorDataRace(..) => true,
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+        | EvalAltResult::ErrorInModule(_, inner, _) => changed_a_shared_value(inner),
+        _ => false,
+    }
 }
 
 fn line_col(pos: Position) -> (usize, usize) {
@@ -354,28 +391,6 @@ pub fn functions(script: &Script) -> Vec<(String, usize)> {
         .iter_functions()
         .map(|f| (f.name.to_string(), f.params.len()))
         .collect()
-}
-
-/// Registers the helpers escalation rules build their actions with (`notify`, `reassign`);
-/// `rules::escalation` reads the maps they make.
-fn register_action_helpers(engine: &mut rhai::Engine) {
-    engine.register_fn("notify", |to: Array, template: &str| -> Map {
-        let mut m = Map::new();
-        m.insert("notify".into(), Dynamic::from_array(to));
-        m.insert("template".into(), template.into());
-        m
-    });
-    engine.register_fn("notify", |to: &str, template: &str| -> Map {
-        let mut m = Map::new();
-        m.insert("notify".into(), Dynamic::from_array(vec![to.into()]));
-        m.insert("template".into(), template.into());
-        m
-    });
-    engine.register_fn("reassign", |to: &str| -> Map {
-        let mut m = Map::new();
-        m.insert("reassign".into(), to.into());
-        m
-    });
 }
 
 #[cfg(test)]
