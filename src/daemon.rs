@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::db::Db;
 use crate::events::kinds::{Kind, RulesLoaded, RulesRejected};
 use crate::events::{self, ENGINE};
+use crate::instances::Instance;
 use crate::live::Live;
 use crate::startup::{self, App};
 
@@ -33,12 +34,17 @@ pub struct Daemon {
     /// Stops the tasks started beside the pass loop (the inbox watcher).
     beside: CancellationToken,
     delivery: crate::webhooks::Delivery,
+    /// This daemon's row in `instances`, for `casewarden status`.
+    instance: Instance,
 }
 
 impl Daemon {
     pub async fn start(app: App) -> anyhow::Result<Daemon> {
         let engine = app.engine.clone();
         let schedule = app.settings.daemon.schedule.clone();
+        let instance = Instance::register(&engine.db, &engine.rules().hash, crate::clock::now())
+            .await
+            .context("recording this daemon in the instances table")?;
         let live = Live::new(
             engine.rules().hash.clone(),
             crate::clock::now(),
@@ -96,6 +102,7 @@ impl Daemon {
             scheduler,
             beside,
             delivery,
+            instance,
         })
     }
 
@@ -117,6 +124,7 @@ impl Daemon {
             mut scheduler,
             beside,
             delivery,
+            instance,
         } = self;
         let engine = app.engine.clone();
         let schedule = app.settings.daemon.schedule.clone();
@@ -137,7 +145,8 @@ impl Daemon {
         let mut refused = false;
         let mut seen = loaded;
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
-        tracing::info!(rules = %engine.rules().hash, schedule = %schedule, "casewarden is running");
+        let watchdog = crate::watchdog::start(live.clone(), beside.clone());
+        tracing::info!(rules = %engine.rules().hash, schedule = %schedule, watchdog = ?watchdog, "casewarden is running");
         loop {
             tokio::select! {
                 biased;
@@ -145,7 +154,7 @@ impl Daemon {
                 _ = hangup.recv() => {
                     loaded = fingerprint(&watched);
                     seen = loaded;
-                    refused = reload(&app, &live, "SIGHUP", refused).await;
+                    refused = reload(&app, &live, &instance, "SIGHUP", refused).await;
                     if let Some(api) = &api
                         && let Err(e) = api.reload_tls().await
                     {
@@ -156,14 +165,16 @@ impl Daemon {
                     let now = fingerprint(&watched);
                     if now != loaded && now == seen {
                         loaded = now;
-                        refused = reload(&app, &live, "files changed", refused).await;
+                        refused = reload(&app, &live, &instance, "files changed", refused).await;
                     }
                     seen = now;
                 }
                 () = live.rung() => {
                     let started = crate::clock::now();
+                    let timer = std::time::Instant::now();
                     live.pass_started();
                     let result = engine.run_live_pass().await;
+                    let took = timer.elapsed();
                     match &result {
                         Err(e) => {
                             tracing::error!(error = %e, "pass failed; the next pass will retry");
@@ -174,12 +185,24 @@ impl Daemon {
                         Ok(o) if o.more_due => live.ring(),
                         Ok(_) => {}
                     }
-                    live.passed(started, crate::clock::now(), result.is_ok());
+                    let finished = crate::clock::now();
+                    live.passed(started, finished, result.is_ok());
+                    let summary = match &result {
+                        Ok(o) => o.to_string(),
+                        Err(e) => format!("failed: {e}"),
+                    };
+                    crate::watchdog::status(&format!("last pass {} took {took:.1?}: {summary}", finished.to_rfc3339()));
+                    if let Err(e) = instance.passed(&engine.db, started, took, result.is_ok(), &summary, finished).await {
+                        tracing::warn!(error = %e, "could not record the pass in the instances table");
+                    }
                 }
             }
         }
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
         tracing::info!("shutting down");
+        if let Err(e) = instance.stopped(&engine.db, crate::clock::now()).await {
+            tracing::warn!(error = %e, "could not record the stop in the instances table");
+        }
         beside.cancel();
         live.stop();
         if let Some(api) = api {
@@ -194,7 +217,7 @@ impl Daemon {
 
 /// The longest gap between two passes the schedule makes (over its next few firings): how
 /// stale the last pass may be before the daemon is not ready.
-fn interval(daemon: &crate::settings::DaemonSettings) -> Duration {
+pub fn interval(daemon: &crate::settings::DaemonSettings) -> Duration {
     let Ok(cron) = daemon.cron() else {
         return Duration::from_secs(3600);
     };
@@ -231,7 +254,13 @@ fn fingerprint(dirs: &[std::path::PathBuf]) -> u64 {
 }
 
 /// Reloads the rule set; returns whether it was refused.
-async fn reload(app: &App, live: &Live, why: &str, after_refusal: bool) -> bool {
+async fn reload(
+    app: &App,
+    live: &Live,
+    instance: &Instance,
+    why: &str,
+    after_refusal: bool,
+) -> bool {
     tracing::info!(trigger = why, "reloading rules and templates");
     let db: &Db = &app.engine.db;
     let now = crate::clock::now();
@@ -257,6 +286,9 @@ async fn reload(app: &App, live: &Live, why: &str, after_refusal: bool) -> bool 
             }
             app.engine.swap_rules(rules);
             live.rules_loaded(hash.clone(), now);
+            if let Err(e) = instance.rules_loaded(db, &hash, now).await {
+                tracing::warn!(error = %e, "could not record the new rule set in the instances table");
+            }
             tracing::info!(rules = %hash, "rules reloaded");
             record(db, now, Kind::RulesLoaded(RulesLoaded { hash })).await
         }

@@ -40,6 +40,11 @@ pub struct State {
     pub passes: u64,
     /// Whether a pass is running now.
     pub pass_running: bool,
+    /// When the pass running now began, on the monotonic clock: the watchdog's measure of a
+    /// stuck pass.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub pass_began: Option<std::time::Instant>,
     /// How long a gap between passes the schedule allows: a pass older than this means the
     /// pass loop is stuck.
     #[serde(skip)]
@@ -73,6 +78,7 @@ impl Live {
                 last_pass: None,
                 passes: 0,
                 pass_running: false,
+                pass_began: None,
                 pass_interval,
             }),
             doorbell: Notify::new(),
@@ -110,12 +116,21 @@ impl Live {
 
     /// A pass begins.
     pub fn pass_started(&self) {
-        self.update(|s| s.pass_running = true);
+        self.update(|s| {
+            s.pass_running = true;
+            s.pass_began = Some(std::time::Instant::now());
+        });
+    }
+
+    /// How long the pass under way has been running; `None` between passes.
+    pub fn pass_running_for(&self) -> Option<Duration> {
+        self.state().pass_began.map(|began| began.elapsed())
     }
 
     pub fn passed(&self, started_at: DateTime<Utc>, finished_at: DateTime<Utc>, ok: bool) {
         self.update(|s| {
             s.pass_running = false;
+            s.pass_began = None;
             s.last_pass = Some(Pass {
                 started_at,
                 finished_at,

@@ -179,6 +179,9 @@ impl From<config::ConfigError> for SettingsError {
     }
 }
 
+/// A configuration file as a source of the layers.
+type TomlFile = File<config::FileSourceFile, FileFormat>;
+
 /// The file read when no `--config` is given, if it exists.
 pub const DEFAULT_FILE: &str = "casewarden.toml";
 
@@ -186,23 +189,59 @@ impl Settings {
     /// Loads settings from the layers. `file` must exist when given; otherwise
     /// `./casewarden.toml` is read if present.
     pub fn load(file: Option<&Path>) -> Result<Settings, SettingsError> {
-        let defaults = Config::try_from(&Settings::default())?;
-        let mut builder = Config::builder().add_source(defaults);
-        match file {
-            Some(path) if !path.exists() => return Err(SettingsError::Missing(path.to_path_buf())),
-            Some(path) => builder = builder.add_source(File::from(path).format(FileFormat::Toml)),
-            None => {
-                builder =
-                    builder.add_source(File::new(DEFAULT_FILE, FileFormat::Toml).required(false))
-            }
-        }
-        let env = Environment::with_prefix("CASEWARDEN")
-            .prefix_separator("__")
-            .separator("__")
-            .try_parsing(true);
-        let settings: Settings = builder.add_source(env).build()?.try_deserialize()?;
+        let settings: Settings = Settings::layers(file)?.try_deserialize()?;
         settings.check().map_err(SettingsError::Limit)?;
         Ok(settings)
+    }
+
+    /// The layers merged, before they are read as settings.
+    fn layers(file: Option<&Path>) -> Result<Config, SettingsError> {
+        let defaults = Config::try_from(&Settings::default())?;
+        let mut builder = Config::builder().add_source(defaults);
+        if let Some((_, source)) = Settings::file_source(file)? {
+            builder = builder.add_source(source);
+        }
+        Ok(builder.add_source(Settings::env_source()).build()?)
+    }
+
+    /// The configuration file that is read, if any: `file`, which must exist, or else
+    /// `./casewarden.toml` if it exists.
+    fn file_source(file: Option<&Path>) -> Result<Option<(PathBuf, TomlFile)>, SettingsError> {
+        match file {
+            Some(path) if !path.exists() => Err(SettingsError::Missing(path.to_path_buf())),
+            Some(path) => Ok(Some((
+                path.to_path_buf(),
+                File::from(path).format(FileFormat::Toml),
+            ))),
+            None if Path::new(DEFAULT_FILE).exists() => Ok(Some((
+                PathBuf::from(DEFAULT_FILE),
+                File::new(DEFAULT_FILE, FileFormat::Toml),
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    fn env_source() -> Environment {
+        Environment::with_prefix("CASEWARDEN")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+    }
+
+    /// The configuration file and the environment, each read alone, so `casewarden config` can
+    /// tell which keys each one sets: the file's path and keys, if a file is read, and the
+    /// environment's keys.
+    pub fn sources(
+        file: Option<&Path>,
+    ) -> Result<(Option<(PathBuf, Config)>, Config), SettingsError> {
+        let file = match Settings::file_source(file)? {
+            Some((path, source)) => Some((path, Config::builder().add_source(source).build()?)),
+            None => None,
+        };
+        let env = Config::builder()
+            .add_source(Settings::env_source())
+            .build()?;
+        Ok((file, env))
     }
 
     /// Checks every numeric setting against its documented range, and the schedule: what

@@ -20,9 +20,19 @@ pub struct App {
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
     let url = &settings.database.url;
     let db = Db::connect(url.expose()).await?;
-    db.migrate()
+    let pending = db
+        .pending_migrations()
         .await
-        .with_context(|| format!("migrating {url}"))?;
+        .with_context(|| format!("reading the schema version of {url}"))?;
+    // Migrating also checks the applied migrations against the binary's, so it runs every time;
+    // under systemd, one that has work to do asks for more time to start instead of being killed.
+    let migrated = if pending.is_empty() {
+        db.migrate().await
+    } else {
+        tracing::info!(migrations = ?pending, "applying database migrations");
+        crate::watchdog::extending_start(db.migrate()).await
+    };
+    migrated.with_context(|| format!("migrating {url}"))?;
     Ok(db)
 }
 

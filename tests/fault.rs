@@ -16,6 +16,7 @@
 #[path = "fault/checks.rs"]
 mod checks;
 #[path = "fault/child.rs"]
+#[allow(dead_code)]
 mod child;
 #[path = "common/mod.rs"]
 mod common;

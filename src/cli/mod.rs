@@ -157,6 +157,24 @@ pub enum Subcommand {
         #[arg(long)]
         json: bool,
     },
+    /// What an operator asks first: version, database and schema, whether a daemon is running
+    /// and how its last pass went, the backlog, the rule set, and who holds the writer lock.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The settings in force and where each came from (default, file, environment, flag);
+    /// passwords in URLs are shown as ***.
+    Config {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a consistent copy of a SQLite database to FILE while the daemon runs (never
+    /// overwriting FILE). For PostgreSQL, use pg_dump: see docs/operations.md.
+    Backup {
+        /// Where to write the copy; it must not exist.
+        file: PathBuf,
+    },
     /// Build a demonstration database, run the real engine over simulated weeks, and tell the
     /// story.
     Demo {
@@ -257,6 +275,8 @@ impl Cli {
             | Subcommand::Worklist { json, .. }
             | Subcommand::Outbox { json, .. }
             | Subcommand::Webhooks { json, .. }
+            | Subcommand::Status { json }
+            | Subcommand::Config { json }
             | Subcommand::Clients {
                 action: ClientsAction::List { json },
             }
@@ -265,6 +285,19 @@ impl Cli {
             } => *json,
             _ => false,
         }
+    }
+
+    /// The settings the command line overrides, with their flags (`casewarden config`).
+    pub fn flags(&self) -> Vec<(&'static str, &'static str)> {
+        [
+            ("database.url", "--database", self.database.is_some()),
+            ("rules.dir", "--rules", self.rules.is_some()),
+            ("templates.dir", "--templates", self.templates.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, _, given)| *given)
+        .map(|(key, flag, _)| (key, flag))
+        .collect()
     }
 
     pub fn settings(&self) -> anyhow::Result<Settings> {

@@ -12,6 +12,7 @@ use crate::text::terminal_json;
 use crate::{clock, daemon, demo, engine::ingest, report, startup};
 
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
+    let flags = cli.flags();
     match cli.command {
         Subcommand::Run => {
             let shutdown = daemon::on_shutdown_signals()?;
@@ -234,6 +235,38 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             super::webhooks::run(action, json, &settings).await?
         }
         Subcommand::Demo { dir } => demo::run(&settings, &dir).await?,
+        Subcommand::Status { json } => {
+            let db = startup::connect_database(&settings).await?;
+            let status = crate::status::gather(&settings, &db, clock::now()).await;
+            db.close().await;
+            let status = status?;
+            if json {
+                outln!("{}", terminal_json(&serde_json::to_string_pretty(&status)?))?;
+            } else {
+                out!("{}", status.to_text())?;
+            }
+        }
+        Subcommand::Config { json } => {
+            let (file, env) = Settings::sources(cli.config.as_deref())?;
+            let sources = crate::settings_origin::Sources {
+                file,
+                env,
+                flags: &flags,
+            };
+            let shown = crate::settings_origin::in_force(&settings, &sources)?;
+            if json {
+                outln!("{}", terminal_json(&serde_json::to_string_pretty(&shown)?))?;
+            } else {
+                out!("{}", crate::settings_origin::to_text(&shown))?;
+            }
+        }
+        Subcommand::Backup { file } => {
+            let db = startup::connect_database(&settings).await?;
+            let url = settings.database.url.to_string();
+            let backup = crate::backup::sqlite(&db, &url, &file).await;
+            db.close().await;
+            out!("{}", backup?.to_text())?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

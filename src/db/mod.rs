@@ -10,9 +10,13 @@ mod pinned;
 mod query;
 pub mod rows;
 
-pub use lock::DatabaseLock;
+pub use lock::{DatabaseLock, LockError};
 pub use pinned::Pinned;
 pub use query::{Arg, Ex, IntoArg, Marks, Sql, list, rows_per_statement, sql, sql2, values};
+
+/// The migrations built into this binary, one set per backend.
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -169,11 +173,11 @@ impl Db {
     /// Applies the migrations of this backend that have not been applied yet.
     pub async fn migrate(&self) -> Result<(), DbError> {
         match self {
-            Db::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite")
+            Db::Sqlite(pool) => SQLITE_MIGRATIONS
                 .run(pool)
                 .await
                 .map_err(DbError::Migrate)?,
-            Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres")
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS
                 .run(pool)
                 .await
                 .map_err(DbError::Migrate)?,
@@ -181,6 +185,46 @@ impl Db {
             Db::Pinned(_) => {}
         }
         Ok(())
+    }
+
+    /// The schema versions this binary has that the database lacks, oldest first: all of them
+    /// for a database casewarden has never migrated.
+    pub async fn pending_migrations(&self) -> Result<Vec<i64>, sqlx::Error> {
+        let migrator = match self {
+            Db::Sqlite(_) => &SQLITE_MIGRATIONS,
+            Db::Postgres(_) => &POSTGRES_MIGRATIONS,
+            Db::Pinned(_) => return Ok(Vec::new()),
+        };
+        let applied = self.applied_migrations().await?;
+        Ok(migrator
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect())
+    }
+
+    /// The schema versions applied to the database: none before the first migration.
+    pub async fn applied_migrations(&self) -> Result<Vec<i64>, sqlx::Error> {
+        let table = match self.backend() {
+            Backend::Postgres => {
+                sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_name = '_sqlx_migrations' AND table_schema = current_schema()")
+                    .scalar::<i64>(self)
+                    .await?
+            }
+            Backend::Sqlite => {
+                sql("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
+                    .scalar::<i64>(self)
+                    .await?
+            }
+        };
+        if table == 0 {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(i64,)> =
+            sql("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(self)
+                .await?;
+        Ok(rows.into_iter().map(|(v,)| v).collect())
     }
 
     /// Begins a transaction of the engine's writers: [`Db::begin`], holding [`WRITER_LOCK`] until
