@@ -14,6 +14,7 @@ mod batches;
 mod commands;
 mod housing;
 mod loads;
+mod london;
 mod progression;
 mod reliability;
 mod sla;
