@@ -18,6 +18,11 @@ use sqlx::{ConnectOptions, Connection};
 
 use crate::db::{Backend, Db, sql};
 
+/// The longest file name the file systems casewarden runs on take, in bytes.
+const NAME_MAX: usize = 255;
+/// Room for `.partial-PID` after the hidden copy's name.
+const PARTIAL_SUFFIX: usize = ".partial-4294967295".len();
+
 /// What a backup holds, as the command reports it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Backup {
@@ -39,16 +44,37 @@ pub async fn sqlite(db: &Db, url: &str, to: &Path) -> anyhow::Result<Backup> {
     let Some(name) = to.file_name() else {
         bail!("{} names no file to write the backup to", to.display());
     };
-    if to.exists() {
+    if to.is_dir() {
+        bail!(
+            "{} is a directory: give the name of a new file, such as {}",
+            to.display(),
+            to.join("casewarden-backup.db").display()
+        );
+    }
+    if to.symlink_metadata().is_ok() {
         bail!(
             "{} exists: a backup never overwrites a file; choose a new name or remove it first",
             to.display()
+        );
+    }
+    // The copy is first written under a longer hidden name (see PARTIAL_SUFFIX).
+    if name.len() + 1 + PARTIAL_SUFFIX > NAME_MAX {
+        bail!(
+            "the file name {:?} is too long: at most {} bytes",
+            name,
+            NAME_MAX - 1 - PARTIAL_SUFFIX
         );
     }
     let dir = match to.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    if !dir.exists() {
+        bail!(
+            "{} does not exist: create it first, or choose another directory",
+            dir.display()
+        );
+    }
     if !dir.is_dir() {
         bail!(
             "{} is not a directory: the backup cannot be written there",
@@ -142,5 +168,53 @@ impl Backup {
             self.last_event_id
                 .map_or("-".to_string(), |v| v.to_string()),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_backup_refuses_a_directory_an_existing_file_a_missing_directory_and_a_long_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("cases.db").display());
+        let db = Db::connect(&url).await.unwrap();
+        db.migrate().await.unwrap();
+        let refused = |to: PathBuf| {
+            let db = db.clone();
+            let url = url.clone();
+            async move { sqlite(&db, &url, &to).await.unwrap_err().to_string() }
+        };
+        assert!(
+            refused(dir.path().to_path_buf())
+                .await
+                .contains("is a directory")
+        );
+        assert!(
+            refused(dir.path().join("cases.db"))
+                .await
+                .contains("never overwrites")
+        );
+        assert!(
+            refused(dir.path().join("no/such/b.db"))
+                .await
+                .contains("does not exist")
+        );
+        assert!(
+            refused(dir.path().join("a".repeat(240)))
+                .await
+                .contains("too long")
+        );
+        let made = sqlite(&db, &url, &dir.path().join("b.db")).await.unwrap();
+        assert!(made.bytes > 0);
+        // Nothing is left behind but the database (with its -wal and -shm) and the backup.
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with("cases.db"))
+            .collect();
+        names.sort();
+        assert_eq!(names, ["b.db"]);
     }
 }
