@@ -97,6 +97,34 @@ pub fn start_of_working_day(date: NaiveDate) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// Whether human-readable output shows times in UTC (`--utc`) rather than London time.
+static SHOW_UTC: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Shows times for people in UTC from now on (the command line's `--utc`), or in London time.
+pub fn show_utc(utc: bool) {
+    SHOW_UTC.store(utc, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A time as a person reads it in a listing: London local time with its zone, `2026-07-01 10:00
+/// BST` or `2026-01-07 09:00 GMT`; under `--utc`, `2026-07-01 09:00 UTC`. JSON output, the
+/// event log and the database keep RFC 3339 UTC.
+pub fn for_people(t: DateTime<Utc>) -> String {
+    shown(t, "%Y-%m-%d %H:%M %Z")
+}
+
+/// [`for_people`] to the second, for what happened moments ago (`status`).
+pub fn for_people_exact(t: DateTime<Utc>) -> String {
+    shown(t, "%Y-%m-%d %H:%M:%S %Z")
+}
+
+fn shown(t: DateTime<Utc>, format: &str) -> String {
+    if SHOW_UTC.load(std::sync::atomic::Ordering::Relaxed) {
+        t.format(format).to_string()
+    } else {
+        t.with_timezone(&London).format(format).to_string()
+    }
+}
+
 /// The London calendar date of an instant.
 pub fn london_date(t: DateTime<Utc>) -> NaiveDate {
     t.with_timezone(&London).date_naive()
@@ -104,6 +132,15 @@ pub fn london_date(t: DateTime<Utc>) -> NaiveDate {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn people_read_london_time_with_its_zone() {
+        let winter = parse_time("2026-01-07T09:00:00Z").unwrap();
+        let summer = parse_time("2026-07-01T09:00:00Z").unwrap();
+        assert_eq!(super::for_people(winter), "2026-01-07 09:00 GMT");
+        assert_eq!(super::for_people(summer), "2026-07-01 10:00 BST");
+        assert_eq!(super::for_people_exact(summer), "2026-07-01 10:00:00 BST");
+    }
+
     use super::*;
 
     #[test]

@@ -221,7 +221,7 @@ async fn count(db: &Db, select: Sql) -> Result<Count, sqlx::Error> {
 }
 
 fn time(t: Option<DateTime<Utc>>) -> String {
-    t.map_or_else(|| "-".to_string(), |t| t.to_rfc3339())
+    t.map_or_else(|| "-".to_string(), crate::clock::for_people_exact)
 }
 
 impl Status {
@@ -291,17 +291,17 @@ impl Status {
             terminal(&r.host),
             r.pid,
             terminal(&r.version),
-            r.started_at.to_rfc3339(),
-            r.seen_at.to_rfc3339(),
+            time(Some(r.started_at)),
+            time(Some(r.seen_at)),
             r.stopped_at
-                .map(|t| format!(", stopped {}", t.to_rfc3339()))
+                .map(|t| format!(", stopped {}", time(Some(t))))
                 .unwrap_or_default()
         );
         let _ = match (r.last_pass_started_at, r.last_pass_us, r.last_pass_ok) {
             (Some(at), Some(us), Some(ok)) => writeln!(
                 out,
                 "last pass: {} took {:.1} ms, {}: {}; {} passes, {} failed",
-                at.to_rfc3339(),
+                time(Some(at)),
                 us as f64 / 1000.0,
                 if ok { "ok" } else { "FAILED" },
                 terminal(r.last_pass_summary.as_deref().unwrap_or("")),

@@ -194,7 +194,20 @@ fn with_no_configuration_it_runs_on_sqlite_in_the_working_directory() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout)
-            .contains("pass at 2026-03-02T09:00:00+00:00: commands: 4 accepted, 1 rejected"),
+            .contains("pass at 2026-03-02 09:00 GMT: commands: 4 accepted, 1 rejected"),
+        "{}",
+        text(&out.stdout)
+    );
+    // People read London time with its zone; --utc shows UTC (in summer, an hour apart).
+    let out = run(dir.path(), &["plan", "--now", "2026-07-01"]);
+    assert!(
+        text(&out.stdout).contains("Plan for a pass at 2026-07-01 09:00 BST"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(dir.path(), &["--utc", "plan", "--now", "2026-07-01"]);
+    assert!(
+        text(&out.stdout).contains("Plan for a pass at 2026-07-01 08:00 UTC"),
         "{}",
         text(&out.stdout)
     );
@@ -923,7 +936,7 @@ fn outbox_retry_schedules_by_the_time_given_so_a_simulated_tick_sends_it() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("notification 1 requeued for 2026-03-02T10:00:00+00:00"),
+        text(&out.stdout).contains("notification 1 requeued for 2026-03-02 10:00 GMT"),
         "{}",
         text(&out.stdout)
     );

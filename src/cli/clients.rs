@@ -31,7 +31,7 @@ pub async fn run(action: ClientsAction, settings: &Settings) -> anyhow::Result<(
             } else {
                 for c in &list {
                     let state = match c.revoked_at {
-                        Some(at) => format!("revoked {}", at.to_rfc3339()),
+                        Some(at) => format!("revoked {}", crate::clock::for_people(at)),
                         None => "live".to_string(),
                     };
                     out!(
@@ -40,7 +40,7 @@ pub async fn run(action: ClientsAction, settings: &Settings) -> anyhow::Result<(
                             "{:<30} {:<45} added {}  {state}",
                             c.name,
                             c.scopes,
-                            c.created_at.to_rfc3339()
+                            crate::clock::for_people(c.created_at)
                         ))
                     )?;
                 }

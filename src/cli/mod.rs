@@ -35,6 +35,10 @@ pub struct Cli {
     /// Templates directory, overriding the configuration.
     #[arg(long, global = true, value_name = "DIR")]
     pub templates: Option<PathBuf>,
+    /// Show times in UTC instead of London time (GMT or BST) in text output. JSON output is
+    /// always RFC 3339 UTC.
+    #[arg(long, global = true)]
+    pub utc: bool,
     #[command(subcommand)]
     pub command: Subcommand,
 }

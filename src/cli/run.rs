@@ -13,6 +13,7 @@ use crate::{clock, daemon, demo, engine::ingest, report, startup};
 
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     let flags = cli.flags();
+    clock::show_utc(cli.utc);
     match cli.command {
         Subcommand::Run => {
             let shutdown = daemon::on_shutdown_signals()?;
@@ -23,7 +24,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             let now = now_arg(now)?;
             let app = startup::build(settings, true).await?;
             let outcome = app.engine.run_pass(now).await?;
-            outln!("pass at {}: {outcome}", now.to_rfc3339())?;
+            outln!("pass at {}: {outcome}", clock::for_people(now))?;
         }
         Subcommand::Plan { now, json } => {
             let now = now_arg(now)?;
@@ -204,7 +205,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             report::retry_notification(&db, id, now, "operator").await?;
             outln!(
                 "notification {id} requeued for {}; the next pass from then will send it",
-                now.to_rfc3339()
+                clock::for_people(now)
             )?;
         }
         Subcommand::Outbox {

@@ -95,7 +95,7 @@ impl Plan {
     pub fn to_text(&self) -> String {
         let mut out = format!(
             "Plan for a pass at {} (nothing has been written)\n  {}\n",
-            self.now.to_rfc3339(),
+            crate::clock::for_people(self.now),
             self.outcome
         );
         if self.events.is_empty() {

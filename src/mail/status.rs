@@ -54,11 +54,12 @@ pub async fn current(db: &Db) -> Result<Option<ServerStatus>, sqlx::Error> {
 impl ServerStatus {
     /// One line for the outbox listing.
     pub fn to_text(&self) -> String {
-        let at = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
+        let at =
+            |t: Option<DateTime<Utc>>| t.map(crate::clock::for_people_exact).unwrap_or_default();
         format!(
             "smtp_unreachable: the SMTP server has been unreachable since {} (last tried {}): {}\n",
             at(self.unreachable_since),
-            self.last_tried_at.to_rfc3339(),
+            crate::clock::for_people_exact(self.last_tried_at),
             self.last_error.as_deref().unwrap_or("no error recorded")
         )
     }

@@ -2,11 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
+/// A time in a listing, in London time with its zone (see [`crate::clock::for_people`]).
 pub(super) fn when(t: Option<DateTime<Utc>>) -> String {
-    t.map_or_else(
-        || "-".to_string(),
-        |t| t.format("%Y-%m-%d %H:%M").to_string(),
-    )
+    t.map_or_else(|| "-".to_string(), crate::clock::for_people)
 }
 
 pub(super) fn left(days: Option<i64>) -> String {

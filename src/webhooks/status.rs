@@ -132,7 +132,7 @@ impl Webhooks {
 }
 
 fn time(t: Option<DateTime<Utc>>) -> String {
-    t.map_or_else(|| "never".to_string(), |t| t.to_rfc3339())
+    t.map_or_else(|| "never".to_string(), crate::clock::for_people_exact)
 }
 
 impl WebhookStatus {
@@ -169,7 +169,7 @@ impl WebhookStatus {
         }
         if let Some(f) = &self.in_flight {
             let next = f.next_attempt_at.map_or("due now".to_string(), |n| {
-                format!("next try {}", n.to_rfc3339())
+                format!("next try {}", crate::clock::for_people_exact(n))
             });
             let _ = writeln!(
                 out,
@@ -187,10 +187,14 @@ impl WebhookStatus {
             );
         }
         if let Some(since) = self.failing_since {
-            let reported = self
-                .failing_reported_at
-                .map_or(String::new(), |r| format!(" (reported {})", r.to_rfc3339()));
-            let _ = writeln!(out, "  FAILING since {}{reported}", since.to_rfc3339());
+            let reported = self.failing_reported_at.map_or(String::new(), |r| {
+                format!(" (reported {})", crate::clock::for_people_exact(r))
+            });
+            let _ = writeln!(
+                out,
+                "  FAILING since {}{reported}",
+                crate::clock::for_people_exact(since)
+            );
         }
         out
     }
