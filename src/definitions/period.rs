@@ -1,4 +1,5 @@
-//! Service-level periods as rule authors write them: "20 working days", "8 weeks", "28 days".
+//! Service-level periods as rule authors write them: "20 working days", "8 weeks", "28 days",
+//! "2 months".
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,6 +10,8 @@ pub enum Unit {
     WorkingDays,
     Days,
     Weeks,
+    /// Calendar months, to the same day of the month (or the last day of a shorter month).
+    Months,
 }
 
 /// A period as written in definitions.
@@ -30,7 +33,7 @@ impl Period {
         match self.unit {
             Unit::Days => Some(self.count),
             Unit::Weeks => Some(self.count * 7),
-            Unit::WorkingDays => None,
+            Unit::WorkingDays | Unit::Months => None,
         }
     }
 
@@ -40,6 +43,8 @@ impl Period {
     pub fn max_calendar_days(&self) -> u32 {
         match self.unit {
             Unit::WorkingDays => self.count.div_ceil(5) * 7 + 4 * self.count.div_ceil(5),
+            // Every run of 12 months has 365 or 366 days; fewer months, at most 31 each.
+            Unit::Months => self.count / 12 * 366 + self.count % 12 * 31,
             _ => self.calendar_days().unwrap_or_default(),
         }
     }
@@ -57,6 +62,7 @@ impl Period {
     pub fn min_calendar_days(&self) -> u32 {
         match self.unit {
             Unit::WorkingDays => self.count + (self.count.saturating_sub(1) / 5) * 2,
+            Unit::Months => self.count / 12 * 365 + self.count % 12 * 28,
             _ => self.calendar_days().unwrap_or_default(),
         }
     }
@@ -65,7 +71,7 @@ impl Period {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "{input:?} is not a period: write a whole number and a unit, such as \"20 working days\", \
-     \"28 days\" or \"8 weeks\""
+     \"28 days\", \"8 weeks\" or \"2 months\""
 )]
 pub struct PeriodError {
     pub input: String,
@@ -89,6 +95,7 @@ impl FromStr for Period {
             ["working", "day" | "days"] => Unit::WorkingDays,
             ["day" | "days"] | ["calendar", "day" | "days"] => Unit::Days,
             ["week" | "weeks"] => Unit::Weeks,
+            ["month" | "months"] | ["calendar", "month" | "months"] => Unit::Months,
             _ => return Err(err()),
         };
         Ok(Period { count, unit })
@@ -102,6 +109,7 @@ impl fmt::Display for Period {
             Unit::WorkingDays => "working day",
             Unit::Days => "day",
             Unit::Weeks => "week",
+            Unit::Months => "month",
         };
         write!(f, "{} {unit}{plural}", self.count)
     }

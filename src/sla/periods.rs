@@ -6,7 +6,7 @@
 //! Results that would fall outside chrono's range (periods of hundreds of thousands of years)
 //! saturate on its first or last day instead of panicking.
 
-use chrono::{DateTime, Days, LocalResult, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, Days, LocalResult, Months, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Europe::London;
 
 use super::Calendar;
@@ -15,13 +15,16 @@ use crate::definitions::{Period, Unit};
 
 /// `start` plus `p`, at the same London wall-clock time.
 ///
-/// Days and weeks count calendar days; working days count the calendar's working days after the
-/// start's London date (from that date even when it is not a working day).
+/// Days and weeks count calendar days; months are calendar months, to the same day of the month
+/// (the last day of a shorter month: a month from 31 January is 28 or 29 February), as the law
+/// counts "one month" and "two months"; working days count the calendar's working days after
+/// the start's London date (from that date even when it is not a working day).
 pub fn add(cal: &Calendar, start: DateTime<Utc>, p: Period) -> DateTime<Utc> {
     let local = start.with_timezone(&London).naive_local();
     let moved = match p.unit {
         Unit::WorkingDays => Some(cal.add_working_days(local.date(), p.count)),
         Unit::Days | Unit::Weeks => local.date().checked_add_days(calendar_days(p)),
+        Unit::Months => local.date().checked_add_months(Months::new(p.count)),
     };
     moved.map_or(DateTime::<Utc>::MAX_UTC, |d| {
         in_london(d.and_time(local.time()))
@@ -34,6 +37,7 @@ pub fn sub(cal: &Calendar, end: DateTime<Utc>, p: Period) -> DateTime<Utc> {
     let moved = match p.unit {
         Unit::WorkingDays => Some(cal.sub_working_days(local.date(), p.count)),
         Unit::Days | Unit::Weeks => local.date().checked_sub_days(calendar_days(p)),
+        Unit::Months => local.date().checked_sub_months(Months::new(p.count)),
     };
     moved.map_or(DateTime::<Utc>::MIN_UTC, |d| {
         in_london(d.and_time(local.time()))
@@ -206,6 +210,35 @@ mod tests {
         assert_eq!(add(ew(), start, p("28 days")), at("2026-01-19T09:00:00Z"));
         assert_eq!(add(ew(), start, p("4 weeks")), at("2026-01-19T09:00:00Z"));
         assert_eq!(sub(ew(), at("2026-01-19T09:00:00Z"), p("28 days")), start);
+    }
+
+    #[test]
+    fn a_month_is_a_calendar_month_to_the_same_day_or_the_last_day_of_a_shorter_month() {
+        assert_eq!(
+            add(ew(), at("2016-01-15T09:00:00Z"), p("1 month")),
+            at("2016-02-15T09:00:00Z")
+        );
+        // 2016 is a leap year; 2015 is not.
+        assert_eq!(
+            add(ew(), at("2016-01-31T09:00:00Z"), p("1 month")),
+            at("2016-02-29T09:00:00Z")
+        );
+        assert_eq!(
+            add(ew(), at("2015-01-31T09:00:00Z"), p("1 month")),
+            at("2015-02-28T09:00:00Z")
+        );
+        // Across the spring change of the clocks, at the same London time.
+        assert_eq!(
+            add(ew(), at("2016-02-10T09:00:00Z"), p("2 months")),
+            at("2016-04-10T08:00:00Z")
+        );
+        assert_eq!(
+            sub(ew(), at("2016-04-10T08:00:00Z"), p("2 months")),
+            at("2016-02-10T09:00:00Z")
+        );
+        let two = p("2 calendar months");
+        assert!(two.min_calendar_days() <= 59 && two.max_calendar_days() >= 62);
+        assert_eq!(two.to_string(), "2 months");
     }
 
     #[test]
