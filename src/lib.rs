@@ -18,6 +18,7 @@ pub mod facts;
 pub mod files;
 pub mod live;
 pub mod mail;
+pub mod metrics;
 pub mod outbox;
 pub mod output;
 pub mod problems;
