@@ -30,6 +30,8 @@ pub struct Daemon {
     app: App,
     live: Live,
     api: Option<crate::api::Server>,
+    /// The metrics listener of its own (`metrics.listen`), if any.
+    metrics: Option<crate::metrics::server::Server>,
     scheduler: JobScheduler,
     /// Stops the tasks started beside the pass loop (the inbox watcher).
     beside: CancellationToken,
@@ -58,11 +60,13 @@ impl Daemon {
                 live.clone(),
                 app.settings.api.clone(),
                 app.settings.webhooks.clone(),
-            );
+            )
+            .with_metrics(app.settings.metrics.on_api);
             Some(crate::api::Server::start(state).await?)
         } else {
             None
         };
+        let metrics = start_metrics(&app, &live).await?;
         let scheduler = JobScheduler::new()
             .await
             .context("starting the scheduler")?;
@@ -99,6 +103,7 @@ impl Daemon {
             app,
             live,
             api,
+            metrics,
             scheduler,
             beside,
             delivery,
@@ -111,6 +116,11 @@ impl Daemon {
         self.api.as_ref().map(|a| a.address)
     }
 
+    /// Where the metrics listener of its own listens, if there is one.
+    pub fn metrics_address(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.as_ref().map(|m| m.address)
+    }
+
     pub fn live(&self) -> &Live {
         &self.live
     }
@@ -121,6 +131,7 @@ impl Daemon {
             app,
             live,
             api,
+            metrics,
             mut scheduler,
             beside,
             delivery,
@@ -208,11 +219,35 @@ impl Daemon {
         if let Some(api) = api {
             api.shutdown().await;
         }
+        if let Some(metrics) = metrics {
+            metrics.shutdown().await;
+        }
         let _ = tokio::time::timeout(Duration::from_secs(5), scheduler.shutdown()).await;
         delivery.stopped(Duration::from_secs(5)).await;
         engine.db.close().await;
         Ok(())
     }
+}
+
+/// Starts the metrics listener of its own, if `metrics.listen` asks for one.
+async fn start_metrics(
+    app: &App,
+    live: &Live,
+) -> anyhow::Result<Option<crate::metrics::server::Server>> {
+    let settings = &app.settings.metrics;
+    let api = app.settings.api.listening().map_err(anyhow::Error::msg)?;
+    settings.check(api).map_err(anyhow::Error::msg)?;
+    let Some(address) = settings.address().map_err(anyhow::Error::msg)? else {
+        return Ok(None);
+    };
+    let source = crate::metrics::server::Source {
+        engine: app.engine.clone(),
+        live: live.clone(),
+        webhooks: app.settings.webhooks.clone().into(),
+    };
+    Ok(Some(
+        crate::metrics::server::Server::start(address, source).await?,
+    ))
 }
 
 /// The longest gap between two passes the schedule makes (over its next few firings): how

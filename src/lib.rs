@@ -20,6 +20,7 @@ pub mod files;
 pub mod instances;
 pub mod live;
 pub mod mail;
+pub mod metrics;
 pub mod outbox;
 pub mod output;
 pub mod problems;

@@ -21,6 +21,8 @@ pub struct Settings {
     pub packs: crate::engine::pack_files::PackSettings,
     pub daemon: DaemonSettings,
     pub api: crate::api::ApiSettings,
+    /// `[metrics]`: where `casewarden run` serves Prometheus metrics, if anywhere.
+    pub metrics: crate::metrics::MetricsSettings,
     pub log: LogSettings,
     /// `[[webhooks]]`: the subscriptions events are pushed to.
     pub webhooks: Vec<crate::webhooks::WebhookSettings>,
@@ -251,6 +253,7 @@ impl Settings {
         self.engine.check()?;
         self.mail.check()?;
         self.api.check()?;
+        self.metrics.check(self.api.listening()?)?;
         crate::webhooks::check_all(&self.webhooks)?;
         self.daemon.check(crate::clock::now())
     }

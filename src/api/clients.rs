@@ -24,16 +24,20 @@ pub enum Scope {
     /// Follow the event feed.
     #[serde(rename = "events:read")]
     EventsRead,
+    /// Scrape `GET /metrics` (when `[metrics] on_api` is set).
+    #[serde(rename = "metrics:read")]
+    MetricsRead,
     /// The outbox, the rule set's state, and everything above.
     #[serde(rename = "admin")]
     Admin,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [
+    pub const ALL: [Scope; 5] = [
         Scope::CommandsWrite,
         Scope::CasesRead,
         Scope::EventsRead,
+        Scope::MetricsRead,
         Scope::Admin,
     ];
 
@@ -42,6 +46,7 @@ impl Scope {
             Scope::CommandsWrite => "commands:write",
             Scope::CasesRead => "cases:read",
             Scope::EventsRead => "events:read",
+            Scope::MetricsRead => "metrics:read",
             Scope::Admin => "admin",
         }
     }

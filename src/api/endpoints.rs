@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::ApiState;
 use super::clients::Scope;
 use super::openapi::{Gen, SchemaFn};
-use super::{admin, cases, commands, feed, health, webhooks};
+use super::{admin, cases, commands, feed, health, metrics, webhooks};
 
 pub struct Endpoint {
     pub method: Method,
@@ -277,6 +277,13 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "Each `[[webhooks]]` subscription of the configuration, as `casewarden webhooks --json` shows it: its URL (any password and query values as `***`, never its secret), the events it wants, the last event id its receiver acknowledged, how many events wait and how old the oldest is, the batch in flight, its last success and last error, and since when it has been failing. Read from the database, so every instance answers the same. See docs/webhooks.md.",
             )
             .answers(200, "Every subscription, in the order of the configuration.", schema::<crate::webhooks::Webhooks>()),
+        Endpoint::new(Method::GET, "/metrics", Some(MetricsRead), get(metrics::scrape), "getMetrics", "operations")
+            .says(
+                "Prometheus metrics",
+                "The daemon's metrics in the OpenMetrics text format, when `[metrics] on_api` is set (404 otherwise): passes and their steps' durations, commands, escalations, rule errors, packs, mail, the inbox's and outbox's backlog, webhook lag, the rule set and the build. Every metric is described in docs/operations.md. A listener of its own without authentication can serve them too (`[metrics] listen`).",
+            )
+            .answers_as(200, "application/openmetrics-text; version=1.0.0; charset=utf-8", "The metrics.")
+            .problems(&[404]),
         Endpoint::new(Method::GET, "/v1/openapi.json", None, get(super::openapi_json), "getOpenApi", "meta")
             .says("This document", "The OpenAPI 3.1 description of the API, generated from the types that implement it.")
             .answers(200, "The document.", |_| json!({"type": "object"})),

@@ -12,6 +12,7 @@ pub mod endpoints;
 mod extract;
 mod feed;
 mod health;
+mod metrics;
 pub mod openapi;
 pub mod problem;
 mod server;
@@ -41,6 +42,8 @@ pub struct Inner {
     pub settings: ApiSettings,
     pub limits: auth::Limits,
     pub webhooks: Vec<crate::webhooks::WebhookSettings>,
+    /// Whether `GET /metrics` is served (`[metrics] on_api`).
+    pub metrics: bool,
 }
 
 impl std::ops::Deref for ApiState {
@@ -64,7 +67,16 @@ impl ApiState {
             settings,
             limits,
             webhooks,
+            metrics: false,
         }))
+    }
+
+    /// Serves `GET /metrics` too. Called before the state is shared.
+    pub fn with_metrics(mut self, on: bool) -> ApiState {
+        Arc::get_mut(&mut self.0)
+            .expect("metrics are set before the API state is shared")
+            .metrics = on;
+        self
     }
 }
 

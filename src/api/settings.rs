@@ -76,6 +76,14 @@ impl ApiSettings {
         })
     }
 
+    /// Where the API listens, or `None` when it is off.
+    pub fn listening(&self) -> Result<Option<SocketAddr>, String> {
+        match self.enabled {
+            true => self.address().map(Some),
+            false => Ok(None),
+        }
+    }
+
     /// Refuses plain HTTP on an address other machines can reach: bearer tokens would cross the
     /// network in the clear.
     pub fn check(&self) -> Result<(), String> {

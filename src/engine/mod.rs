@@ -28,6 +28,7 @@ pub mod guard;
 pub mod holds;
 pub mod housing_options;
 pub mod ingest;
+pub mod metrics;
 pub mod outcome;
 pub mod pack_files;
 pub mod pack_request;

@@ -16,7 +16,12 @@ pub struct PassOutcome {
     pub packs_waiting: u64,
     pub packs_failed: u64,
     pub escalations: u64,
+    /// The escalations by level: amber, exceeded, follow-on.
+    pub escalations_by_level: [u64; 3],
     pub notifications: u64,
+    /// Allocation and escalation rules that failed (each recorded as a `rule_error` event).
+    pub allocation_rule_errors: u64,
+    pub escalation_rule_errors: u64,
     pub sent: u64,
     pub retried: u64,
     pub dead: u64,

@@ -81,6 +81,8 @@ pub struct Engine {
     pub(super) packs: Arc<(pack_files::PackSettings, String)>,
     /// Counts the passes whose ingest step decided a command, for callers waiting on one.
     pub(super) ingested: Arc<tokio::sync::watch::Sender<u64>>,
+    /// What the passes did, for a scrape.
+    pub(super) metrics: Arc<super::metrics::Metrics>,
 }
 
 impl Engine {
@@ -95,7 +97,13 @@ impl Engine {
                 crate::mail::MailSettings::default().organisation,
             )),
             ingested: Arc::new(tokio::sync::watch::Sender::new(0)),
+            metrics: Arc::new(super::metrics::Metrics::new()),
         }
+    }
+
+    /// What this engine's passes have done, for `/metrics`.
+    pub fn metrics(&self) -> &super::metrics::Metrics {
+        &self.metrics
     }
 
     /// Writes housing packs under `settings.dir`, naming `organisation` in them.
@@ -149,7 +157,10 @@ impl Engine {
         let span = tracing::info_span!("pass", now = %now.to_rfc3339(), rules = %rules.hash);
         async {
             let mut failed = Vec::new();
+            let started = std::time::Instant::now();
             let outcome = self.steps(&rules, clock, &mut failed).await;
+            let took = started.elapsed();
+            self.metrics.pass(&outcome, took, failed.is_empty());
             if !outcome.is_idle() {
                 tracing::info!(%outcome, "pass finished");
             }
@@ -176,7 +187,7 @@ impl Engine {
         let now = clock.get();
         let (max_bytes, limit) = (self.settings.max_command_bytes, self.settings.step_budget());
         let budget = Budget::new(limit);
-        let ingest = step("ingest", failed, async {
+        let ingest = step(&self.metrics, "ingest", failed, async {
             ingest::run_once(db, rules, clock, batch, max_bytes, &budget).await
         })
         .await;
@@ -188,23 +199,23 @@ impl Engine {
             Now::At(_) => now,
             Now::Live => crate::clock::now(),
         };
-        let allocation = step("allocation", failed, async {
+        let allocation = step(&self.metrics, "allocation", failed, async {
             let budget = budget.next_step(limit);
             allocate::run_once(db, rules, &self.settings.fallback_role, now, batch, &budget).await
         })
         .await;
-        let holds_released = step("holds", failed, async {
+        let holds_released = step(&self.metrics, "holds", failed, async {
             holds::run_once(db, rules, now, batch, &budget.next_step(limit)).await
         })
         .await;
         let (pack_settings, organisation) = &*self.packs;
-        let packs = step("packs", failed, async {
+        let packs = step(&self.metrics, "packs", failed, async {
             let budget = budget.next_step(limit);
             housing_options::run_once(db, rules, pack_settings, organisation, now, batch, &budget)
                 .await
         })
         .await;
-        let sla = step("sla", failed, async {
+        let sla = step(&self.metrics, "sla", failed, async {
             sla_sweep::run_once(db, rules, now, batch, &budget.next_step(limit)).await
         })
         .await;
@@ -216,7 +227,10 @@ impl Engine {
             deferred: delivery.deferred,
             smtp_unreachable: delivery.unreachable,
             escalations: sla.escalations,
+            escalations_by_level: sla.by_level,
             notifications: sla.notifications,
+            allocation_rule_errors: allocation.rule_errors,
+            escalation_rule_errors: sla.rule_errors,
             accepted: ingest.accepted,
             rejected: ingest.rejected,
             duplicates: ingest.duplicates,
@@ -239,7 +253,7 @@ impl Engine {
     ) -> crate::mail::deliver::Outcome {
         match &self.mail {
             Some((mailer, settings)) => {
-                step("delivery", failed, async {
+                step(&self.metrics, "delivery", failed, async {
                     crate::mail::deliver::run_once(
                         &self.db,
                         mailer,
@@ -261,15 +275,18 @@ impl Engine {
 /// Runs one step, catching its error or panic: logged, named in `failed`, and an empty outcome
 /// in its place, so the steps after it still run.
 async fn step<T: Default>(
-    name: &str,
+    metrics: &super::metrics::Metrics,
+    name: &'static str,
     failed: &mut Vec<String>,
     work: impl std::future::Future<Output = Result<T, StepError>>,
 ) -> T {
+    let started = std::time::Instant::now();
     // Boxed: a pass's futures nest deeply, and each step's belongs on the heap, not the stack.
-    match std::panic::AssertUnwindSafe(Box::pin(work))
+    let result = std::panic::AssertUnwindSafe(Box::pin(work))
         .catch_unwind()
-        .await
-    {
+        .await;
+    metrics.step(name, started.elapsed());
+    match result {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(e)) => {
             tracing::error!(step = name, error = %e, "step failed; the other steps still run");

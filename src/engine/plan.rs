@@ -60,6 +60,8 @@ async fn run(engine: &Engine, db: &Db, now: DateTime<Utc>) -> Result<Plan, StepE
             engine.packs.1.clone(),
         )),
         ingested: Arc::default(),
+        // A dry run is not a pass: it counts into metrics nobody reads.
+        metrics: Arc::default(),
     };
     let outcome = dry.run_pass(now).await?;
     let events = events::since(db, last_event.unwrap_or(0), 1_000_000).await?;

@@ -50,6 +50,10 @@ pub struct Api {
     pub db: Db,
     /// A token with every scope.
     pub admin: String,
+    /// The daemon's engine: its passes count into the metrics it serves.
+    pub engine: casewarden::engine::Engine,
+    /// `http://ADDRESS` of the metrics listener of its own, when `metrics.listen` is set.
+    pub metrics: Option<String>,
     #[allow(dead_code)]
     pub dir: tempfile::TempDir,
     live: casewarden::live::Live,
@@ -101,8 +105,10 @@ impl Api {
         let tls = s.api.tls.is_some();
         let app = casewarden::startup::build(s, true).await?;
         let db = app.engine.db.clone();
+        let engine = app.engine.clone();
         let daemon = casewarden::daemon::Daemon::start(app).await?;
         let address = daemon.api_address().expect("the API is enabled");
+        let metrics = daemon.metrics_address().map(|a| format!("http://{a}"));
         let live = daemon.live().clone();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(daemon.run(shutdown.clone()));
@@ -124,6 +130,8 @@ impl Api {
             http: reqwest::Client::new(),
             db,
             admin,
+            engine,
+            metrics,
             dir,
             live,
             shutdown,

@@ -3,6 +3,8 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../common/exposition.rs"]
+mod exposition;
 mod harness;
 #[path = "../common/pg.rs"]
 mod pg;
@@ -15,6 +17,7 @@ mod hostile;
 mod instances;
 mod journey;
 mod meta;
+mod metrics;
 mod security;
 mod seed;
 mod wake;

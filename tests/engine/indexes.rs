@@ -6,6 +6,7 @@
 use casewarden::db::{Backend, sql};
 use casewarden::engine::{allocate, holds, housing_options, ingest, sla_sweep};
 use casewarden::mail::deliver;
+use casewarden::metrics::database as backlog;
 
 use crate::on_both_backends;
 
@@ -18,6 +19,12 @@ const QUERIES: &[(&str, &str, usize)] = &[
     (sla_sweep::DUE_TASK_CHECKPOINTS, "tasks_sla_due", 2),
     (sla_sweep::DUE_STAGE_CHECKPOINTS, "stages_sla_due", 2),
     (deliver::DUE_NOTIFICATIONS, "outbox_due", 2),
+    // What a metrics scrape reads.
+    (backlog::INBOX_WAITING, "inbox_pending", 1),
+    (backlog::INBOX_OLDEST, "inbox_pending", 0),
+    (backlog::OUTBOX_WAITING, "outbox_waiting_since", 1),
+    (backlog::OUTBOX_OLDEST, "outbox_waiting_since", 0),
+    (backlog::OUTBOX_DEAD, "outbox_dead", 1),
 ];
 
 on_both_backends! {

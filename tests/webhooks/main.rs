@@ -5,6 +5,10 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+// The strict reader of /metrics; the API suite uses all of it.
+#[allow(dead_code)]
+#[path = "../common/exposition.rs"]
+mod exposition;
 // The API suite's daemon harness; not every helper of it is used here.
 #[allow(dead_code)]
 #[path = "../api/harness.rs"]
@@ -19,6 +23,7 @@ mod cli;
 mod delivery;
 mod failures;
 mod instances;
+mod metrics;
 
 /// The database a scenario runs on; a second daemon can be started on it after the first stops.
 pub enum Backend {

@@ -23,12 +23,15 @@ use crate::rules::escalation::Recipient;
 pub struct Outcome {
     pub allocated: u64,
     pub needed: u64,
+    /// Cases whose allocation rule failed (a `rule_error` each; they went to the queue).
+    pub rule_errors: u64,
 }
 
 impl std::ops::AddAssign for Outcome {
     fn add_assign(&mut self, other: Outcome) {
         self.allocated += other.allocated;
         self.needed += other.needed;
+        self.rule_errors += other.rule_errors;
     }
 }
 
@@ -62,6 +65,7 @@ pub(super) async fn batch(
     let mut owners: Vec<(i64, String)> = Vec::new();
     let mut queued: Vec<(&CaseRow, Value)> = Vec::new();
     let mut written: Vec<Pending> = Vec::new();
+    let mut rule_errors = 0;
     for (case, verdict) in cases.iter().zip(verdicts) {
         if !pending.contains(&case.id) {
             continue;
@@ -92,6 +96,7 @@ pub(super) async fn batch(
                 message,
             } => {
                 written.push(event(rule_error(&rule, &version, message)));
+                rule_errors += 1;
                 let reason = format!("allocation rule {rule} failed");
                 needed(fallback_role, reason, Some((rule, version)))
             }
@@ -107,6 +112,7 @@ pub(super) async fn batch(
     Ok(Outcome {
         allocated: owners.len() as u64,
         needed: queued.len() as u64,
+        rule_errors,
     })
 }
 

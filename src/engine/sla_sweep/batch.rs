@@ -21,7 +21,11 @@ use crate::rules::RuleSet;
 #[derive(Debug, Default)]
 pub(super) struct Fired {
     pub escalations: u64,
+    /// By level: amber, exceeded, follow-on.
+    pub by_level: [u64; 3],
     pub notifications: u64,
+    /// Firings whose rule failed: the owner was notified instead.
+    pub rule_errors: u64,
     /// Items whose firing failed (their rule panicked), with the failure, for the caller to
     /// count; nothing was written for them.
     pub failed: Vec<(ItemKind, i64, String)>,
@@ -89,11 +93,14 @@ pub(super) async fn fire(
             }
         }
     }
-    for (due, notifications) in write::write(db, rules, &cases, rechecks, firings, now).await? {
+    let written = write::write(db, rules, &cases, rechecks, firings, now).await?;
+    for (due, notifications, rule_failed) in written {
         let case = &cases[&due.item.case_id];
         tracing::info!(case_ref = %case.case_ref, item = due.kind.as_str(), key = %due.item.key,
             level = due.cp.level.as_str(), repetition = due.cp.repetition, notifications, "escalation fired");
         fired.escalations += 1;
+        fired.by_level[due.cp.level as usize] += 1;
+        fired.rule_errors += u64::from(rule_failed);
         fired.notifications += notifications;
     }
     Ok(fired)

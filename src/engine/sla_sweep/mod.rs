@@ -35,7 +35,11 @@ pub const DUE_TASK_CHECKPOINTS: &str = "SELECT next_check_at, id FROM tasks WHER
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {
     pub escalations: u64,
+    /// By level: amber, exceeded, follow-on.
+    pub by_level: [u64; 3],
     pub notifications: u64,
+    /// Firings whose escalation rule failed (a `rule_error` each; the owner was notified).
+    pub rule_errors: u64,
 }
 
 /// Fires every checkpoint that is due at `now`, oldest first, in batches.
@@ -98,6 +102,10 @@ async fn tally(
 ) -> Result<(), StepError> {
     outcome.escalations += fired.escalations;
     outcome.notifications += fired.notifications;
+    outcome.rule_errors += fired.rule_errors;
+    for (total, n) in outcome.by_level.iter_mut().zip(fired.by_level) {
+        *total += n;
+    }
     for (kind, id, error) in fired.failed {
         skipped.add(kind as u8, id);
         guard::count_failure(db, set_aside(kind, id), &error, now).await?;

@@ -39,7 +39,7 @@ pub(super) struct Recheck {
 }
 
 /// Writes the batch in one transaction. Returns each firing that fired, in order, with the
-/// notifications it wrote.
+/// notifications it wrote and whether its rule failed.
 pub(super) async fn write(
     db: &Db,
     rules: &RuleSet,
@@ -47,7 +47,7 @@ pub(super) async fn write(
     rechecks: Vec<Recheck>,
     firings: Vec<Firing>,
     now: DateTime<Utc>,
-) -> Result<Vec<(Due, u64)>, sqlx::Error> {
+) -> Result<Vec<(Due, u64, bool)>, sqlx::Error> {
     let mut tx = db.begin_write().await?;
     reschedule(&mut tx, &rechecks).await?;
     let escalations = insert_escalations(&mut tx, &firings, now).await?;
@@ -72,7 +72,8 @@ pub(super) async fn write(
     let mut fired = Vec::with_capacity(firings.len());
     for (firing, escalation_id) in firings {
         let case = &cases[&firing.due.item.case_id];
-        let due = act(
+        let rule_failed = firing.decision.error.is_some();
+        let (due, notifications) = act(
             &mut tx,
             &directory,
             case,
@@ -82,7 +83,7 @@ pub(super) async fn write(
             now,
         )
         .await?;
-        fired.push(due);
+        fired.push((due, notifications, rule_failed));
     }
     batch.flush(&mut tx).await?;
     tx.commit().await?;
