@@ -1,6 +1,7 @@
 //! The command line: what each subcommand takes and what it does with the library.
 
 mod clients;
+mod manuals;
 mod run;
 mod webhooks;
 
@@ -162,6 +163,18 @@ pub enum Subcommand {
     Demo {
         /// Directory for the demo database (created; any old demo database in it is replaced).
         #[arg(long, default_value = "casewarden-demo", value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Print the completion script for SHELL; for bash: `source <(casewarden completions bash)`.
+    /// The Debian package installs those for bash, zsh and fish.
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages of casewarden and every subcommand (casewarden.1, casewarden-run.1,
+    /// ...) into DIR, for example /usr/local/share/man/man1. The Debian package installs them.
+    Manpages {
+        #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
 }

@@ -234,6 +234,16 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             super::webhooks::run(action, json, &settings).await?
         }
         Subcommand::Demo { dir } => demo::run(&settings, &dir).await?,
+        Subcommand::Completions { shell } => {
+            let mut script = Vec::new();
+            super::manuals::completions(shell, &mut script);
+            out!("{}", String::from_utf8(script)?)?;
+        }
+        Subcommand::Manpages { dir } => {
+            for page in super::manuals::man_pages(&dir)? {
+                outln!("{}", page.display())?;
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
