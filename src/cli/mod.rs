@@ -165,14 +165,19 @@ pub enum Subcommand {
         #[arg(long, default_value = "casewarden-demo", value_name = "DIR")]
         dir: PathBuf,
     },
-    /// Print the completion script for SHELL; for bash: `source <(casewarden completions bash)`.
-    /// The Debian package installs those for bash, zsh and fish.
+    /// Print the completion script for SHELL.
+    ///
+    /// For bash: `source <(casewarden completions bash)`. The Debian package installs the
+    /// scripts for bash, zsh and fish.
     Completions {
         #[arg(value_name = "SHELL")]
         shell: clap_complete::Shell,
     },
-    /// Write the man pages of casewarden and every subcommand (casewarden.1, casewarden-run.1,
-    /// ...) into DIR, for example /usr/local/share/man/man1. The Debian package installs them.
+    /// Write the man pages of casewarden and every subcommand into DIR.
+    ///
+    /// casewarden.1, and a page for each subcommand at every depth (casewarden-run.1,
+    /// casewarden-rules-test.1, ...). DIR is for example /usr/local/share/man/man1; the Debian
+    /// package installs them.
     Manpages {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
