@@ -12,6 +12,9 @@ mod common;
 #[path = "cli/api.rs"]
 mod api;
 
+#[path = "cli/manuals.rs"]
+mod manuals;
+
 use common::copy_tree;
 
 fn repo(rel: &str) -> PathBuf {

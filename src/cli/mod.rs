@@ -1,6 +1,7 @@
 //! The command line: what each subcommand takes and what it does with the library.
 
 mod clients;
+mod manuals;
 mod run;
 mod webhooks;
 
@@ -184,6 +185,23 @@ pub enum Subcommand {
     Demo {
         /// Directory for the demo database (created; any old demo database in it is replaced).
         #[arg(long, default_value = "casewarden-demo", value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Print the completion script for SHELL.
+    ///
+    /// For bash: `source <(casewarden completions bash)`. The Debian package installs the
+    /// scripts for bash, zsh and fish.
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages of casewarden and every subcommand into DIR.
+    ///
+    /// casewarden.1, and a page for each subcommand at every depth (casewarden-run.1,
+    /// casewarden-rules-test.1, ...). DIR is for example /usr/local/share/man/man1; the Debian
+    /// package installs them.
+    Manpages {
+        #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
 }

@@ -268,6 +268,16 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             db.close().await;
             out!("{}", backup?.to_text())?;
         }
+        Subcommand::Completions { shell } => {
+            let mut script = Vec::new();
+            super::manuals::completions(shell, &mut script);
+            out!("{}", String::from_utf8(script)?)?;
+        }
+        Subcommand::Manpages { dir } => {
+            for page in super::manuals::man_pages(&dir)? {
+                outln!("{}", page.display())?;
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -135,7 +135,7 @@ fn the_shipped_configuration_moves_only_the_paths_the_test_moves() {
     let exec = unit("ExecStart=");
     assert_eq!(
         exec,
-        "/usr/local/bin/casewarden --config /etc/casewarden/casewarden.toml run"
+        "/usr/bin/casewarden --config /etc/casewarden/casewarden.toml run"
     );
     assert_eq!(unit("WorkingDirectory="), "/var/lib/casewarden");
 }
@@ -224,4 +224,79 @@ fn the_smtp_block_starts_with_its_credential_and_stops_without_it_naming_the_fil
     let out = layout.run(&["--config", config, "tick", "--now", "2026-03-02"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!text(&out.stderr).contains("s3cret") && !text(&out.stdout).contains("s3cret"));
+}
+
+/// The Debian package's assets (Cargo.toml `[package.metadata.deb]`) as (source, destination).
+fn package_assets() -> Vec<(String, String)> {
+    let manifest = std::fs::read_to_string(common::repo_path("Cargo.toml")).unwrap();
+    let manifest: toml::Value = toml::from_str(&manifest).unwrap();
+    let assets = manifest["package"]["metadata"]["deb"]["assets"]
+        .as_array()
+        .expect("Cargo.toml has no [package.metadata.deb] assets");
+    assets
+        .iter()
+        .map(|a| {
+            let a = a.as_array().unwrap();
+            (
+                a[0].as_str().unwrap().to_string(),
+                format!("/{}", a[1].as_str().unwrap()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_package_puts_the_binary_and_configuration_where_the_unit_runs_them() {
+    let assets = package_assets();
+    let destination = |source: &str| {
+        assets
+            .iter()
+            .find(|(s, _)| s == source)
+            .map(|(_, d)| d.clone())
+            .unwrap_or_else(|| panic!("the package does not ship {source}"))
+    };
+    let binary = format!("{}casewarden", destination("target/release/casewarden"));
+    let config = destination("systemd/casewarden.toml");
+    assert_eq!(
+        unit("ExecStart="),
+        format!("{binary} --config {config} run")
+    );
+    // debian/postinst copies these to where the shipped configuration points.
+    assert_eq!(destination("rules/**/*"), "/usr/share/casewarden/rules/");
+    assert_eq!(
+        destination("templates/**/*"),
+        "/usr/share/casewarden/templates/"
+    );
+    let postinst = std::fs::read_to_string(common::repo_path("debian/postinst")).unwrap();
+    assert!(postinst.contains(r#"cp -R "/usr/share/casewarden/$dir" "/etc/casewarden/$dir""#));
+    let shipped = shipped();
+    assert!(shipped.contains("\ndir = \"/etc/casewarden/rules\"\n"));
+    assert!(shipped.contains("\ndir = \"/etc/casewarden/templates\"\n"));
+}
+
+#[test]
+fn an_install_by_hand_points_the_unit_at_the_binary_it_installs() {
+    // The package's unit runs /usr/bin/casewarden; by hand the binary goes to /usr/local/bin
+    // and the unit is rewritten on the way to /etc/systemd/system.
+    let install = "install -m 0755 target/release/casewarden /usr/local/bin/";
+    let rewrite =
+        "sed 's|^ExecStart=/usr/bin/|ExecStart=/usr/local/bin/|' systemd/casewarden.service";
+    for doc in ["README.md", "docs/operations.md"] {
+        let text = std::fs::read_to_string(common::repo_path(doc)).unwrap();
+        assert!(
+            text.contains(install),
+            "{doc} does not install the binary in /usr/local/bin"
+        );
+        assert!(
+            text.contains(rewrite),
+            "{doc} does not rewrite the unit's ExecStart="
+        );
+    }
+    let exec = unit("ExecStart=");
+    let rewritten = exec.replacen("/usr/bin/", "/usr/local/bin/", 1);
+    assert!(exec.starts_with("/usr/bin/casewarden "), "{exec}");
+    assert!(
+        rewritten.starts_with("/usr/local/bin/casewarden "),
+        "{rewritten}"
+    );
 }
