@@ -9,6 +9,9 @@ mod child;
 mod common;
 #[path = "common/pg.rs"]
 mod pg;
+#[path = "fault/workload.rs"]
+#[allow(dead_code)]
+mod workload;
 
 #[path = "ops/support.rs"]
 mod support;

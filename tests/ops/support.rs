@@ -71,23 +71,13 @@ pub fn terminate(child: &Guard) {
     assert_eq!(rc, 0, "SIGTERM could not be sent");
 }
 
-/// The organisation: the roles and officers the shipped rules allocate to, and applicants.
+/// The organisation the fault test works in (roles, officers the shipped rules allocate to,
+/// applicants), as commands.
 pub fn organisation() -> Vec<Value> {
-    let mut commands = vec![
-        json!({"type": "upsert_role", "ref": "home_ownership", "name": "Home ownership team"}),
-        json!({"type": "upsert_role", "ref": "patch_north", "name": "North patch"}),
-        json!({"type": "upsert_role", "ref": "managers", "name": "Team managers"}),
-        json!({"type": "upsert_user", "ref": "mgr1", "name": "Morag Manager", "email": "morag@example.org", "roles": ["managers"]}),
-        json!({"type": "upsert_user", "ref": "off1", "name": "Olu Officer", "email": "olu@example.org", "line_manager": "mgr1", "roles": ["home_ownership", "patch_north"]}),
-        json!({"type": "upsert_user", "ref": "off2", "name": "Ola Officer", "email": "ola@example.org", "line_manager": "mgr1", "roles": ["home_ownership"]}),
-    ];
-    for i in 1..=6 {
-        commands.push(
-            json!({"type": "upsert_contact", "ref": format!("tenant{i}"),
-            "name": format!("Tenant {i}"), "email": format!("tenant{i}@example.net")}),
-        );
-    }
-    commands
+    crate::workload::organisation()
+        .into_iter()
+        .map(|sent| sent.body)
+        .collect()
 }
 
 /// `n` Right to Buy claims received on `received` (a date), left alone so their clocks run out.
