@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::db::{self, Backend, DatabaseLock, Db, Sql, sql};
+use crate::db::{self, Backend, Db, Sql, sql};
 use crate::instances::{self, InstanceRow};
 use crate::settings::Settings;
 use crate::text::terminal;
@@ -158,17 +158,16 @@ fn writer_lock(settings: &Settings, db: &Db) -> WriterLock {
             detail: "an in-memory database has no lock".to_string(),
         };
     };
-    match DatabaseLock::acquire(&path) {
-        // Taken and let go at once: nobody else had it.
-        Ok(_free) => WriterLock {
+    match db::held_by_another(&path) {
+        Ok(false) => WriterLock {
             held: Some(false),
             detail: "free: no daemon or tick is running passes on this file".to_string(),
         },
-        Err(db::LockError::Held { lock, .. }) => WriterLock {
+        Ok(true) => WriterLock {
             held: Some(true),
             detail: format!(
-                "held: a daemon or a tick is running passes on this file (it holds {})",
-                lock.display()
+                "held: a daemon or a tick is running passes on this file (it holds {}.lock)",
+                path.display()
             ),
         },
         Err(e) => WriterLock {

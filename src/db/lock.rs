@@ -50,6 +50,27 @@ impl DatabaseLock {
     }
 }
 
+/// Whether another process holds the lock of `database` now, found without creating or
+/// keeping anything: a lock file that is not there is held by nobody (a holder creates it), and
+/// one that is is opened read-only and its lock tried and let go at once. For `status`, which
+/// may run as another user than the daemon: a lock file it created would be that user's, and a
+/// daemon could then not open it.
+pub fn held_by_another(database: &Path) -> Result<bool, LockError> {
+    let mut lock = database.as_os_str().to_owned();
+    lock.push(".lock");
+    let lock = PathBuf::from(lock);
+    let file = match File::open(&lock) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(cause) => return Err(LockError::Io { lock, cause }),
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(false),
+        Err(TryLockError::WouldBlock) => Ok(true),
+        Err(TryLockError::Error(cause)) => Err(LockError::Io { lock, cause }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +86,22 @@ mod tests {
             err.to_string().contains("already running passes on"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn probing_the_lock_creates_nothing_and_sees_a_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("cases.db");
+        assert!(!held_by_another(&db).unwrap());
+        assert!(
+            !dir.path().join("cases.db.lock").exists(),
+            "the probe created the lock file"
+        );
+        let first = DatabaseLock::acquire(&db).unwrap();
+        assert!(held_by_another(&db).unwrap());
+        drop(first);
+        assert!(!held_by_another(&db).unwrap());
+        // The probe let go: a daemon can take the lock.
+        let _again = DatabaseLock::acquire(&db).unwrap();
     }
 }

@@ -10,7 +10,7 @@ mod pinned;
 mod query;
 pub mod rows;
 
-pub use lock::{DatabaseLock, LockError};
+pub use lock::{DatabaseLock, LockError, held_by_another};
 pub use pinned::Pinned;
 pub use query::{Arg, Ex, IntoArg, Marks, Sql, list, rows_per_statement, sql, sql2, values};
 
