@@ -135,17 +135,9 @@ pub async fn recent(db: &Db, limit: i64) -> Result<Vec<InstanceRow>, sqlx::Error
 
 /// This machine's name, as `hostname` prints it; `unknown-host` if it cannot be read.
 pub fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length, and gethostname writes at most that many bytes.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown-host".to_string();
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    let name = String::from_utf8_lossy(&buf[..end]).trim().to_string();
-    if name.is_empty() {
-        "unknown-host".to_string()
-    } else {
-        name
-    }
+    hostname::get()
+        .ok()
+        .map(|name| name.to_string_lossy().trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_string())
 }

@@ -60,8 +60,8 @@ pub struct Backlog {
     pub inbox_oldest_at: Option<DateTime<Utc>>,
     /// Notifications waiting to be sent (or being sent).
     pub outbox_pending: Count,
-    /// The earliest time a waiting notification was due.
-    pub outbox_oldest_due_at: Option<DateTime<Utc>>,
+    /// When the oldest waiting notification was written.
+    pub outbox_oldest_at: Option<DateTime<Utc>>,
     /// Notifications that gave up: `casewarden outbox --status dead`.
     pub outbox_dead: Count,
     /// Task and stage SLA checkpoints due now and not yet fired.
@@ -177,15 +177,17 @@ fn writer_lock(settings: &Settings, db: &Db) -> WriterLock {
     }
 }
 
+/// The backlog, read with the statements a metrics scrape uses (through the same partial
+/// indexes), counted further, plus the work due now that only `status` shows.
 async fn backlog(db: &Db, now: DateTime<Utc>) -> Result<Backlog, sqlx::Error> {
-    let inbox_oldest_at: Option<(DateTime<Utc>,)> =
-        sql("SELECT received_at FROM inbox WHERE status = 'pending' ORDER BY id LIMIT 1")
-            .fetch_optional(db)
-            .await?;
-    let outbox_oldest_due_at: Option<DateTime<Utc>> =
-        sql("SELECT MIN(next_attempt_at) FROM outbox WHERE status IN ('pending', 'claimed')")
-            .scalar(db)
-            .await?;
+    use crate::metrics::database::{
+        INBOX_OLDEST, INBOX_WAITING, OUTBOX_DEAD, OUTBOX_OLDEST, OUTBOX_WAITING,
+    };
+    let oldest = |select| async move {
+        let row: Option<(DateTime<Utc>,)> = sql(select).fetch_optional(db).await?;
+        Ok::<_, sqlx::Error>(row.map(|(t,)| t))
+    };
+    let rows = |select| count(db, sql(select).bind(COUNT_LIMIT + 1));
     let due = |select| count(db, sql(select).bind(now).bind(COUNT_LIMIT + 1));
     let tasks_due =
         due("SELECT COUNT(*) FROM (SELECT 1 FROM tasks WHERE next_check_at <= $1 LIMIT $2) AS c")
@@ -193,20 +195,20 @@ async fn backlog(db: &Db, now: DateTime<Utc>) -> Result<Backlog, sqlx::Error> {
     let stages_due =
         due("SELECT COUNT(*) FROM (SELECT 1 FROM stages WHERE next_check_at <= $1 LIMIT $2) AS c")
             .await?;
-    let rows = |select| count(db, sql(select).bind(COUNT_LIMIT + 1));
     Ok(Backlog {
-        inbox_pending: rows("SELECT COUNT(*) FROM (SELECT 1 FROM inbox WHERE status = 'pending' LIMIT $1) AS c").await?,
-        inbox_oldest_at: inbox_oldest_at.map(|(t,)| t),
-        outbox_pending: rows("SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE status IN ('pending', 'claimed') LIMIT $1) AS c")
-            .await?,
-        outbox_oldest_due_at,
-        outbox_dead: rows("SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE status = 'dead' LIMIT $1) AS c").await?,
+        inbox_pending: rows(INBOX_WAITING).await?,
+        inbox_oldest_at: oldest(INBOX_OLDEST).await?,
+        outbox_pending: rows(OUTBOX_WAITING).await?,
+        outbox_oldest_at: oldest(OUTBOX_OLDEST).await?,
+        outbox_dead: rows(OUTBOX_DEAD).await?,
         checkpoints_due: Count {
             count: tasks_due.count + stages_due.count,
             more: tasks_due.more || stages_due.more,
         },
-        cases_awaiting_allocation: rows("SELECT COUNT(*) FROM (SELECT 1 FROM cases WHERE allocation = 'pending' LIMIT $1) AS c")
-            .await?,
+        cases_awaiting_allocation: rows(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM cases WHERE allocation = 'pending' LIMIT $1) AS c",
+        )
+        .await?,
     })
 }
 
@@ -250,12 +252,12 @@ impl Status {
         let b = &self.backlog;
         let _ = writeln!(
             out,
-            "backlog:   inbox {} pending (oldest received {}); outbox {} pending (oldest due {}), {} dead; \
+            "backlog:   inbox {} pending (oldest received {}); outbox {} pending (oldest written {}), {} dead; \
              {} SLA checkpoints due; {} cases awaiting allocation",
             b.inbox_pending,
             time(b.inbox_oldest_at),
             b.outbox_pending,
-            time(b.outbox_oldest_due_at),
+            time(b.outbox_oldest_at),
             b.outbox_dead,
             b.checkpoints_due,
             b.cases_awaiting_allocation
