@@ -18,8 +18,9 @@
 //! checkpoint fired once, every command accepted, every case allocated, every message written);
 //! anything else stops the run. The table goes to stdout, with the machine it ran on.
 //!
-//! Set CASEWARDEN_BENCH_BACKENDS (default sqlite,postgres) and CASEWARDEN_BENCH_SCALE (a
-//! divisor for every size, default 1; 10 gives a quick run).
+//! Set CASEWARDEN_BENCH_BACKENDS (default sqlite,postgres), CASEWARDEN_BENCH_SCALE (a divisor
+//! for every size, default 1; 10 gives a quick run) and CASEWARDEN_BENCH_ONLY (some of firings,
+//! commands, allocation, delivery, calendars; default all).
 
 #[path = "../../tests/common/pg.rs"]
 mod pg;
@@ -121,9 +122,30 @@ pub fn sized(n: u64) -> u64 {
     (n / scale).max(1)
 }
 
+/// Whether CASEWARDEN_BENCH_ONLY asks for this part of the benchmark (all of them when unset).
+fn only(part: &str) -> bool {
+    let Ok(parts) = std::env::var("CASEWARDEN_BENCH_ONLY") else {
+        return true;
+    };
+    let known = ["firings", "commands", "allocation", "delivery", "calendars"];
+    let asked: Vec<&str> = parts.split(',').map(str::trim).collect();
+    if let Some(unknown) = asked.iter().find(|p| !known.contains(p)) {
+        panic!(
+            "CASEWARDEN_BENCH_ONLY: unknown part {unknown:?}; use some of {}",
+            known.join(", ")
+        );
+    }
+    asked.contains(&part)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     pg::keep_default_settings();
+    // RUST_LOG=sqlx::query=debug lists every statement the engine runs, to count them per item.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
     let backends =
         std::env::var("CASEWARDEN_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     let mut rows = Vec::new();
@@ -142,11 +164,21 @@ async fn main() {
             continue;
         }
         eprintln!("== {backend}");
-        firings::run(key, backend, &mut rows).await;
-        commands::run(key, backend, &mut rows).await;
-        allocation::run(key, backend, &mut rows).await;
-        delivery::run(key, backend, &mut rows).await;
-        seed::calendars(key, backend, &mut rows).await;
+        if only("firings") {
+            firings::run(key, backend, &mut rows).await;
+        }
+        if only("commands") {
+            commands::run(key, backend, &mut rows).await;
+        }
+        if only("allocation") {
+            allocation::run(key, backend, &mut rows).await;
+        }
+        if only("delivery") {
+            delivery::run(key, backend, &mut rows).await;
+        }
+        if only("calendars") {
+            seed::calendars(key, backend, &mut rows).await;
+        }
     }
     print(&rows);
 }
