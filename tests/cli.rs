@@ -1049,6 +1049,14 @@ fn commands_that_only_read_leave_no_database_behind_and_say_to_migrate_first() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = run(dir.path(), &["worklist", "--user", "off1", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list, serde_json::json!({"tasks": [], "cases": []}));
+    // A simulated time is read as `tick --now` reads it, and a bad one is named.
+    let out = run(dir.path(), &["worklist", "--now", "2026-03-02", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(dir.path(), &["worklist", "--now", "yesterday"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--now"), "{}", text(&out.stderr));
 }
 
 #[test]

@@ -17,7 +17,7 @@ use crate::advice::form::Description;
 use crate::db::rows;
 use crate::report::{
     self, AdviceError, CaseFilter, CaseReport, CaseSummary, DecisionRow, PackFileError, PackFormat,
-    WorklistRow,
+    WaitingCase, WorklistRow,
 };
 use crate::states::{CaseStatus, SlaState};
 
@@ -205,15 +205,8 @@ pub async fn user_worklist(
     State(state): State<ApiState>,
     Path(user): Path<String>,
 ) -> ApiResult<Json<Vec<WorklistRow>>> {
-    reference("ref", &user)?;
     let db = &state.engine.db;
-    // An empty list would not tell a mistyped user from one with nothing to do.
-    if !rows::user_exists(db, &user, false).await? {
-        return Err(Problem::not_found(format!(
-            "no user {}",
-            crate::text::quote(&user)
-        )));
-    }
+    known_user(db, &user).await?;
     Ok(Json(report::worklist(db, Some(&user), None).await?))
 }
 
@@ -222,15 +215,64 @@ pub async fn role_worklist(
     State(state): State<ApiState>,
     Path(role): Path<String>,
 ) -> ApiResult<Json<Vec<WorklistRow>>> {
-    reference("ref", &role)?;
     let db = &state.engine.db;
-    if !rows::role_exists(db, &role).await? {
+    known_role(db, &role).await?;
+    Ok(Json(report::worklist(db, None, Some(&role)).await?))
+}
+
+/// `GET /v1/worklists/users/{ref}/cases`: as the `cases` of `casewarden worklist --user REF
+/// --json`.
+pub async fn user_waiting_cases(
+    State(state): State<ApiState>,
+    Path(user): Path<String>,
+) -> ApiResult<Json<Vec<WaitingCase>>> {
+    let db = &state.engine.db;
+    known_user(db, &user).await?;
+    Ok(Json(
+        report::waiting_cases(db, Some(&user), None, today()).await?,
+    ))
+}
+
+/// `GET /v1/worklists/roles/{ref}/cases`: as the `cases` of `casewarden worklist --role REF
+/// --json`.
+pub async fn role_waiting_cases(
+    State(state): State<ApiState>,
+    Path(role): Path<String>,
+) -> ApiResult<Json<Vec<WaitingCase>>> {
+    let db = &state.engine.db;
+    known_role(db, &role).await?;
+    Ok(Json(
+        report::waiting_cases(db, None, Some(&role), today()).await?,
+    ))
+}
+
+/// A worklist's user must exist: an empty list would not tell a mistyped user from one with
+/// nothing to do.
+async fn known_user(db: &crate::db::Db, user: &str) -> ApiResult<()> {
+    reference("ref", user)?;
+    if !rows::user_exists(db, user, false).await? {
         return Err(Problem::not_found(format!(
-            "no role {}",
-            crate::text::quote(&role)
+            "no user {}",
+            crate::text::quote(user)
         )));
     }
-    Ok(Json(report::worklist(db, None, Some(&role)).await?))
+    Ok(())
+}
+
+/// A worklist's role must exist, as its user must.
+async fn known_role(db: &crate::db::Db, role: &str) -> ApiResult<()> {
+    reference("ref", role)?;
+    if !rows::role_exists(db, role).await? {
+        return Err(Problem::not_found(format!(
+            "no role {}",
+            crate::text::quote(role)
+        )));
+    }
+    Ok(())
+}
+
+fn today() -> chrono::NaiveDate {
+    crate::clock::london_date(crate::clock::now())
 }
 
 /// `GET /v1/worklists/decisions`: cases waiting for `advance_case`.

@@ -241,14 +241,24 @@ pub fn endpoints() -> Vec<Endpoint> {
             .answers_as(200, "text/html", "The pack as HTML (or, for `txt`, as `text/plain`).")
             .problems(&[400, 404, 409]),
         Endpoint::new(Method::GET, "/v1/worklists/users/{ref}", Some(CasesRead), get(cases::user_worklist), "getUserWorklist", "worklists")
-            .says("An officer's worklist", "The user's open tasks with their dates, as the `worklist_by_user` view and `casewarden worklist --user REF --json` give them.")
+            .says("An officer's worklist", "The user's open tasks with their dates, as the `worklist_by_user` view and the `tasks` of `casewarden worklist --user REF --json` give them.")
             .param("path", "ref", "The user's reference.", string)
             .answers(200, "The open tasks.", schema::<Vec<crate::report::WorklistRow>>())
             .problems(&[400, 404]),
         Endpoint::new(Method::GET, "/v1/worklists/roles/{ref}", Some(CasesRead), get(cases::role_worklist), "getRoleWorklist", "worklists")
-            .says("A role's worklist", "Open tasks on a role's list, as the `worklist_by_role` view and `casewarden worklist --role REF --json` give them.")
+            .says("A role's worklist", "Open tasks on a role's list, as the `worklist_by_role` view and the `tasks` of `casewarden worklist --role REF --json` give them.")
             .param("path", "ref", "The role's reference.", string)
             .answers(200, "The open tasks.", schema::<Vec<crate::report::WorklistRow>>())
+            .problems(&[400, 404]),
+        Endpoint::new(Method::GET, "/v1/worklists/users/{ref}/cases", Some(CasesRead), get(cases::user_waiting_cases), "getUserWaitingCases", "worklists")
+            .says("An officer's cases with no task to work on", "The user's cases that wait for `advance_case` or for a manual task's `activate_task`, with what each waits for, as the `worklist_cases_by_user` view and the `cases` of `casewarden worklist --user REF --json` give them.")
+            .param("path", "ref", "The user's reference.", string)
+            .answers(200, "The waiting cases.", schema::<Vec<crate::report::WaitingCase>>())
+            .problems(&[400, 404]),
+        Endpoint::new(Method::GET, "/v1/worklists/roles/{ref}/cases", Some(CasesRead), get(cases::role_waiting_cases), "getRoleWaitingCases", "worklists")
+            .says("A role's cases with no task to work on", "Cases on a role's list (owned by a holder of the role, queued on it, or waiting for a manual task of the role) that wait for `advance_case` or `activate_task`, as the `worklist_cases_by_role` view and the `cases` of `casewarden worklist --role REF --json` give them.")
+            .param("path", "ref", "The role's reference.", string)
+            .answers(200, "The waiting cases.", schema::<Vec<crate::report::WaitingCase>>())
             .problems(&[400, 404]),
         Endpoint::new(Method::GET, "/v1/worklists/decisions", Some(CasesRead), get(cases::decisions), "getDecisions", "worklists")
             .says("Cases waiting for the CRM's choice", "Cases whose stage has more than one possible successor, waiting for `advance_case`, with the stages to choose from (the `worklist_decisions` view).")

@@ -119,13 +119,18 @@ pub enum Subcommand {
         #[command(subcommand)]
         what: ShowWhat,
     },
-    /// Open tasks for a user or a role (the "cases and tasks" list), as the worklist views give
-    /// them to CRMs.
+    /// Open tasks for a user or a role (the "cases and tasks" list), and the cases on the same
+    /// list with no task to work on (waiting for `advance_case` or a manual task's activation),
+    /// as the worklist views give them to CRMs.
     Worklist {
         #[arg(long, value_name = "USER", conflicts_with = "role")]
         user: Option<String>,
         #[arg(long, value_name = "ROLE")]
         role: Option<String>,
+        /// Count working days left from this time's London date, as `tick --now` simulates it
+        /// (RFC 3339 instant or a date). Default: now.
+        #[arg(long, value_name = "TIME")]
+        now: Option<String>,
         #[arg(long)]
         json: bool,
     },

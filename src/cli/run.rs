@@ -187,13 +187,19 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 out!("{}", case.to_text())?;
             }
         }
-        Subcommand::Worklist { user, role, json } => {
+        Subcommand::Worklist {
+            user,
+            role,
+            now,
+            json,
+        } => {
+            let now = now_arg(now)?;
             let db = startup::connect_database(&settings).await?;
-            let rows = report::worklist(&db, user.as_deref(), role.as_deref()).await?;
+            let list = report::full_worklist(&db, user.as_deref(), role.as_deref(), now).await?;
             if json {
-                outln!("{}", terminal_json(&serde_json::to_string_pretty(&rows)?))?;
+                outln!("{}", terminal_json(&serde_json::to_string_pretty(&list)?))?;
             } else {
-                out!("{}", report::worklist_text(&rows))?;
+                out!("{}", report::full_worklist_text(&list))?;
             }
         }
         Subcommand::Outbox {

@@ -1,5 +1,5 @@
-//! The lists the read-only commands show: the inbox (`inbox`), worklists (`worklist`) and the
-//! outbox (`outbox`), and retrying a dead notification from it.
+//! The lists the read-only commands show: the inbox (`inbox`), the cases waiting for a decision
+//! and the outbox (`outbox`), and retrying a dead notification from it.
 
 use std::fmt::Write;
 
@@ -75,65 +75,6 @@ fn events_written(first: Option<i64>, last: Option<i64>) -> String {
         (Some(first), Some(last)) => format!("  events {first}-{last}"),
         _ => String::new(),
     }
-}
-
-#[derive(Debug, Serialize, schemars::JsonSchema, sqlx::FromRow)]
-pub struct WorklistRow {
-    pub task_id: i64,
-    pub case_ref: String,
-    pub stage: String,
-    pub task: String,
-    pub status: crate::states::TaskStatus,
-    pub owner: Option<String>,
-    pub role: Option<String>,
-    pub activated_at: Option<DateTime<Utc>>,
-    pub hold_until: Option<DateTime<Utc>>,
-    pub sla_state: crate::states::SlaState,
-    pub amber_at: Option<DateTime<Utc>>,
-    pub target_at: Option<DateTime<Utc>>,
-    /// Working days from today to the target; negative once it has passed.
-    pub days_remaining: Option<i64>,
-}
-
-/// Open tasks for a user, or for a role, through the views CRMs read.
-pub async fn worklist(
-    db: &Db,
-    user: Option<&str>,
-    role: Option<&str>,
-) -> Result<Vec<WorklistRow>, sqlx::Error> {
-    match (user, role) {
-        (Some(u), _) => sql("SELECT task_id, case_ref, stage, task, status, owner, role, activated_at, hold_until, sla_state, amber_at, target_at, days_remaining \
-                 FROM worklist_by_user WHERE user_ref = $1 ORDER BY case_ref, task_id").bind(u).fetch_all(db).await,
-        (None, Some(r)) => sql("SELECT task_id, case_ref, stage, task, status, owner, role, activated_at, hold_until, sla_state, amber_at, target_at, days_remaining \
-                 FROM worklist_by_role WHERE role_ref = $1 ORDER BY case_ref, task_id").bind(r).fetch_all(db).await,
-        (None, None) => sql("SELECT task_id, case_ref, stage, task, status, owner, role, activated_at, hold_until, sla_state, amber_at, target_at, days_remaining \
-                 FROM worklist_tasks ORDER BY case_ref, task_id").fetch_all(db).await,
-    }
-}
-
-pub fn worklist_text(rows: &[WorklistRow]) -> String {
-    let mut out = String::from(
-        "case           stage            task                             status   owner        role             sla        amber             target            left\n",
-    );
-    for r in rows {
-        let left = r
-            .days_remaining
-            .map_or_else(|| "-".to_string(), |d| format!("{d} wd"));
-        let _ = writeln!(
-            out,
-            "{:<14} {:<16} {:<32} {:<8} {:<12} {:<16} {:<10} {:<17} {:<17} {left}",
-            t(&r.case_ref),
-            t(&r.stage),
-            t(&r.task),
-            t(r.status.as_str()),
-            t(r.owner.as_deref().unwrap_or("-")),
-            t(r.role.as_deref().unwrap_or("-")),
-            t(r.sla_state.as_str()),
-            when(r.amber_at),
-            when(r.target_at),
-        );
-    }
-    out
 }
 
 /// A case waiting for the CRM to choose its next stage (`advance_case`).

@@ -10,9 +10,11 @@ mod case_list;
 mod format;
 mod lists;
 mod pack;
+mod worklist;
 
 pub use advice::*;
 pub use case::*;
 pub use case_list::*;
 pub use lists::*;
 pub use pack::*;
+pub use worklist::*;

@@ -159,6 +159,21 @@ api_on_both_backends! {
             (&json!("RTB-1"), &json!("off1"), &json!("tenant_reply"), &json!("home_buy"))
         );
         assert_eq!(rows[0]["decision"]["choices"], json!(["offer_accepted", "dv_determination"]));
+        // The same case is on its owner's and roles' lists of cases with no task to work on.
+        let (status, _, mine) = get(api, &reader, "/v1/worklists/users/off1/cases").await;
+        assert_eq!(status, StatusCode::OK, "{mine:#}");
+        let today = casewarden::clock::london_date(casewarden::clock::now());
+        let expected = casewarden::report::waiting_cases(&api.db, Some("off1"), None, today).await.unwrap();
+        assert_eq!(mine, serde_json::to_value(&expected).unwrap(), "as `worklist --user off1 --json`'s cases");
+        assert_eq!((&mine[0]["case_ref"], &mine[0]["waits_for"], &mine[0]["choices"]), (&json!("RTB-1"), &json!("advance_case"), &json!(["offer_accepted", "dv_determination"])));
+        let (status, _, team) = get(api, &reader, "/v1/worklists/roles/patch_north/cases").await;
+        assert_eq!(status, StatusCode::OK, "{team:#}");
+        assert_eq!(team.as_array().unwrap().iter().map(|c| &c["case_ref"]).collect::<Vec<_>>(), [&json!("RTB-1")]);
+        let (_, _, none) = get(api, &reader, "/v1/worklists/users/off2/cases").await;
+        assert_eq!(none, json!([]));
+        refused(api, &reader, "/v1/worklists/users/nobody/cases", StatusCode::NOT_FOUND, "no user \"nobody\"").await;
+        refused(api, &reader, "/v1/worklists/roles/nobody/cases", StatusCode::NOT_FOUND, "no role \"nobody\"").await;
+        refused(api, &reader, "/v1/worklists/roles/a%0Ab/cases", StatusCode::BAD_REQUEST, "ref \"a\\nb\"").await;
         let (_, _, awaiting) = get(api, &reader, "/v1/cases?status=awaiting_advance").await;
         assert_eq!(refs(&awaiting), ["RTB-1"]);
         assert_eq!((&awaiting["cases"][0]["open_stage"], &awaiting["cases"][0]["sla_state"]), (&Value::Null, &Value::Null));

@@ -19,3 +19,4 @@ mod progression;
 mod reliability;
 mod sla;
 mod sla_batches;
+mod worklists;
