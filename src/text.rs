@@ -77,6 +77,33 @@ pub fn redact_quoted(message: &str) -> String {
     out
 }
 
+/// A message with every word that holds an `@` (an e-mail address, as a mail server's answer
+/// quotes the recipient) replaced by `…`: for the event log, which holds no personal data.
+///
+/// ```
+/// use casewarden::text::redact_addresses;
+/// assert_eq!(
+///     redact_addresses("550 5.1.1 <tenant1@example.net>: Recipient address rejected"),
+///     "550 5.1.1 <…>: Recipient address rejected"
+/// );
+/// ```
+pub fn redact_addresses(message: &str) -> String {
+    message
+        .split_inclusive(char::is_whitespace)
+        .map(|word| {
+            if !word.contains('@') {
+                return word.to_string();
+            }
+            let core = word.trim_end();
+            let (open, close) = match (core.chars().next(), core.chars().last()) {
+                (Some('<'), _) => ("<", &core[core.rfind('>').unwrap_or(core.len())..]),
+                _ => ("", ""),
+            };
+            format!("{open}…{close}{}", &word[core.len()..])
+        })
+        .collect()
+}
+
 /// Unicode format characters (category Cf) that change how text displays without showing:
 /// zero-width spaces and joiners, direction marks and overrides, the byte-order mark.
 pub fn is_format(c: char) -> bool {

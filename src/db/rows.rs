@@ -109,6 +109,8 @@ pub struct TaskRow {
     pub completed_at: Option<DateTime<Utc>>,
     pub completed_by: Option<String>,
     pub outcome: Option<String>,
+    /// Why it was skipped, as `skip_task` gave it.
+    pub skip_reason: Option<String>,
     pub hold_until: Option<DateTime<Utc>>,
     pub hold_reason: Option<String>,
     pub held_since: Option<DateTime<Utc>>,
@@ -155,7 +157,7 @@ macro_rules! task_select {
         concat!(
             "SELECT t.id, t.case_id, t.stage_id, t.task, t.mandatory, t.activation, t.status, t.owner, \
              t.line_manager, t.role_ref, t.activated_at, t.completed_at, t.completed_by, t.outcome, \
-             t.hold_until, t.hold_reason, t.held_since, t.held_seconds, t.target_at, t.amber_at, \
+             t.skip_reason, t.hold_until, t.hold_reason, t.held_since, t.held_seconds, t.target_at, t.amber_at, \
              t.sla_state FROM tasks t ",
             $where
         )

@@ -275,6 +275,7 @@ mod tests {
             completed_by: None,
             outcome: None,
             hold_until: None,
+            skip_reason: None,
             hold_reason: None,
             held_since: None,
             held_seconds: 0,

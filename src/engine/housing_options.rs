@@ -208,8 +208,8 @@ async fn build(
         .filter(|c| c.chosen)
         .map(|c| c.statement.as_str())
         .collect();
-    sql("INSERT INTO packs (case_id, version, task_id, statements, html_attachment_id, text_attachment_id, sent_to_applicant, rendered_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+    sql("INSERT INTO packs (case_id, version, task_id, statements, html_attachment_id, text_attachment_id, sent_to_applicant, rendered_at, advice) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
         .bind(case.id)
         .bind(version)
         .bind(req.task_id)
@@ -218,13 +218,18 @@ async fn build(
         .bind(attachment_ids[1])
         .bind(send)
         .bind(now)
+        // Why each statement was chosen quotes the answers: kept here, not in the log.
+        .bind(json!(choices))
         .execute(&mut *tx)
         .await?;
     let rendered = Kind::PackRendered(kinds::PackRendered {
         version,
         requested_by: req.requested_by.clone(),
         statements: chosen.iter().map(|s| s.to_string()).collect(),
-        advice: choices.iter().map(|c| json!(c)).collect(),
+        advice: choices
+            .iter()
+            .map(|c| json!({"statement": c.statement, "section": c.section, "chosen": c.chosen, "failed": c.error.is_some()}))
+            .collect(),
         files: described,
         sent_to_applicant: sent_to as i64,
         not_sent,
@@ -296,9 +301,7 @@ async fn attach(
             .await?;
         let attached = kinds::FileAttached {
             attachment_id: attachment,
-            name,
             media_type: media_type.to_string(),
-            uri: uri.clone(),
             size: Some(size),
             sha256: Some(sha256),
         };

@@ -166,7 +166,7 @@ pub async fn complete_task(
         stage: stage_row.stage.clone(),
         task: task.task.clone(),
         at,
-        outcome: outcome.map(Into::into),
+        outcome_given: outcome.is_some(),
     });
     events::record(tx, case.event_target(), ctx.now, ctx.actor, completed).await?;
     after_task_done(tx, def, case, stage_row, ctx).await
@@ -265,7 +265,7 @@ pub async fn finish_stage(
             .bind(t.id)
             .execute(&mut *tx)
             .await?;
-        let cancelled = Kind::TaskCancelled(kinds::TaskReason {
+        let cancelled = Kind::TaskCancelled(kinds::TaskCancelled {
             stage: stage_row.stage.clone(),
             task: t.task.clone(),
             reason: Some(why.into()),

@@ -46,10 +46,10 @@ pub enum Kind {
     CaseClosed(CaseClosed),
     TaskActivated(TaskActivated),
     TaskCompleted(TaskCompleted),
-    TaskSkipped(TaskReason),
+    TaskSkipped(TaskSkipped),
     TaskHeld(TaskHeld),
     TaskReleased(TaskReleased),
-    TaskCancelled(TaskReason),
+    TaskCancelled(TaskCancelled),
     NoteAdded(NoteAdded),
     FileAttached(FileAttached),
     CaseTargetChanged(CaseTargetChanged),
@@ -264,25 +264,37 @@ pub struct TaskCompleted {
     pub task: String,
     /// When it was done.
     pub at: DateTime<Utc>,
-    pub outcome: Option<String>,
+    /// Whether the completion gave an outcome. The outcome itself is free text, kept on the task
+    /// (`tasks.outcome`), not in the log.
+    pub outcome_given: bool,
 }
 
-/// `task_skipped` and `task_cancelled`.
+/// `task_skipped`. The reason, free text, is kept on the task (`tasks.skip_reason`).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TaskReason {
+pub struct TaskSkipped {
+    pub stage: String,
+    pub task: String,
+    pub reason_given: bool,
+}
+
+/// `task_cancelled`: the engine's reason (the stage ended, the case closed).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskCancelled {
     pub stage: String,
     pub task: String,
     pub reason: Option<String>,
 }
 
+/// The hold's reason, free text, is kept in `task_holds` (the row for the task held at the
+/// event's time), not in the log.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskHeld {
     pub stage: String,
     pub task: String,
     pub until: DateTime<Utc>,
-    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -300,18 +312,17 @@ pub struct TaskReleased {
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+/// The note's text is in `notes`, not in the log.
 pub struct NoteAdded {
     pub note_id: i64,
-    pub text: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+/// The file's name and URI (which may name a person) are in `attachments`, not in the log.
 pub struct FileAttached {
     pub attachment_id: i64,
-    pub name: String,
     pub media_type: String,
-    pub uri: String,
     pub size: Option<i64>,
     /// Lower case.
     pub sha256: Option<String>,
@@ -336,8 +347,9 @@ pub struct EnquirySubmitted {
     pub form: String,
     pub form_version: String,
     pub submission: i64,
-    /// One `{"question", "from", "to"}` per answer that changed.
-    pub changes: Vec<Value>,
+    /// The questions whose answers changed, in the form's order. The answers are in
+    /// `enquiries`, not in the log.
+    pub changed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -360,8 +372,9 @@ pub struct PackRendered {
     pub requested_by: String,
     /// The statement ids chosen, in pack order.
     pub statements: Vec<String>,
-    /// Every statement the workflow offers: `{"statement", "section", "chosen", "why"}`, with
-    /// `error` when its condition failed.
+    /// Every statement the workflow offers: `{"statement", "section", "chosen", "failed"}`
+    /// (`failed`: its condition could not be evaluated). Why each was chosen or not, which
+    /// quotes the answers, is kept with the pack (`packs.advice`), not in the log.
     pub advice: Vec<Value>,
     /// The two attachments, with the fields of `file_attached`.
     pub files: Vec<Value>,

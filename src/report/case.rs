@@ -80,6 +80,10 @@ pub struct Pack {
     pub text_attachment_id: i64,
     pub sent_to_applicant: bool,
     pub rendered_at: DateTime<Utc>,
+    /// Every statement the workflow offered, whether it was chosen and why (the explanation
+    /// quotes the answers it read): `{"statement", "section", "chosen", "why"}`, with `error`.
+    #[schemars(with = "Vec<crate::advice::Choice>")]
+    pub advice: sqlx::types::Json<serde_json::Value>,
 }
 
 async fn housing(db: &Db, case: &CaseRow) -> Result<Option<HousingReport>, sqlx::Error> {
@@ -102,8 +106,8 @@ async fn housing(db: &Db, case: &CaseRow) -> Result<Option<HousingReport>, sqlx:
         .bind(case.id)
         .fetch_optional(db)
         .await?;
-    let packs = sql("SELECT version, statements, html_attachment_id, text_attachment_id, sent_to_applicant, rendered_at \
-                     FROM packs WHERE case_id = $1 ORDER BY version")
+    let packs = sql("SELECT version, statements, html_attachment_id, text_attachment_id, sent_to_applicant, rendered_at, \
+                     advice FROM packs WHERE case_id = $1 ORDER BY version")
         .bind(case.id)
         .fetch_all(db)
         .await?;

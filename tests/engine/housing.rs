@@ -140,7 +140,11 @@ on_both_backends! {
         // Advice that fits these answers, with the reason for each choice and each omission.
         assert!(chosen.contains(&"s21_deposit_not_protected".to_string()), "{chosen:?}");
         assert!(!chosen.contains(&"s21_no_notice_yet".to_string()), "{chosen:?}");
-        let advice = rendered.data.0["advice"].as_array().unwrap();
+        // The log says what was chosen; why, which quotes the answers, is kept with the pack.
+        let logged = rendered.data.0["advice"].as_array().unwrap();
+        assert!(logged.iter().all(|c| c.get("why").is_none() && c["failed"] == false), "{logged:?}");
+        assert_eq!(logged.iter().filter(|c| c["chosen"] == true).count(), chosen.len());
+        let advice = housing.packs[0].advice.0.as_array().unwrap();
         let why = |id: &str| advice.iter().find(|c| c["statement"] == id).unwrap()["why"].as_str().unwrap().to_string();
         assert!(why("s21_deposit_not_protected").contains("answers.deposit = \"not_protected\""), "{}", why("s21_deposit_not_protected"));
         assert!(why("s21_no_notice_yet").contains("is false"), "{}", why("s21_no_notice_yet"));
@@ -164,7 +168,8 @@ on_both_backends! {
         assert_eq!(mail, vec![("housing_pack".to_string(), Some("tenant1".to_string()))]);
         assert!(housing.packs[0].sent_to_applicant);
 
-        // Amended answers keep their history in the events; render_pack makes version 2.
+        // Amended answers: the log names the questions that changed, the answers stay in the
+        // enquiry; render_pack makes version 2.
         env.ok("2026-03-12T09:00:00Z", json!({"type": "submit_enquiry", "case_ref": "HO-1",
             "answers": {"deposit": "protected", "rent_arrears": 1200}})).await;
         env.ok("2026-03-12T09:05:00Z", json!({"type": "render_pack", "case_ref": "HO-1", "by": "ho1"})).await;
@@ -173,11 +178,9 @@ on_both_backends! {
         assert_eq!(housing.enquiry.as_ref().unwrap().submissions, 2);
         assert_eq!(housing.packs.len(), 2);
         let second = case.events.iter().filter(|e| e.kind == "enquiry_submitted").nth(1).unwrap();
-        assert_eq!(
-            second.data.0["changes"],
-            json!([{"question": "deposit", "from": "not_protected", "to": "protected"},
-                   {"question": "rent_arrears", "from": 0, "to": 1200}])
-        );
+        assert_eq!(second.data.0["changed"], json!(["deposit", "rent_arrears"]));
+        let answers = &housing.enquiry.as_ref().unwrap().answers.0;
+        assert_eq!((&answers["deposit"], &answers["rent_arrears"]), (&json!("protected"), &json!(1200)));
         let v2: Vec<String> = serde_json::from_value(case.events.iter().rev().find(|e| e.kind == "pack_rendered").unwrap().data.0["statements"].clone()).unwrap();
         assert!(!v2.contains(&"s21_deposit_not_protected".to_string()), "{v2:?}");
         assert!(v2.contains(&"s21_rent_arrears".to_string()), "{v2:?}");
@@ -200,6 +203,12 @@ on_both_backends! {
             env.ok(at, complete("HO-1", t, "ho1")).await;
         }
         env.ok("2026-05-05T11:00:00Z", json!({"type": "skip_task", "case_ref": "HO-1", "task": "refer_debt_advice", "reason": "no debts"})).await;
+        // The reason for skipping is kept on the task; the log says only that one was given.
+        let case = env.case("HO-1").await;
+        let skipped = case.events.iter().find(|e| e.kind == "task_skipped").unwrap();
+        assert_eq!(skipped.data.0, json!({"stage": "casework", "task": "refer_debt_advice", "reason_given": true}));
+        let debt = case.stages[0].tasks.iter().find(|t| t.task == "refer_debt_advice").unwrap();
+        assert_eq!(debt.skip_reason.as_deref(), Some("no debts"));
         env.ok("2026-05-06T10:00:00Z", complete("HO-1", "close_duty", "ho1")).await;
         assert_eq!(env.case("HO-1").await.case.status.as_str(), "completed");
         // Its tasks were on the worklists with the case's target beside them while open.

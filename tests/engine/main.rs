@@ -19,4 +19,5 @@ mod progression;
 mod reliability;
 mod sla;
 mod sla_batches;
+mod upgrade;
 mod worklists;

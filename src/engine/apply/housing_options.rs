@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::lookup::{ApplyError, known_user, open_case};
 use crate::commands::{Rejection, RenderPack, SubmitEnquiry};
@@ -97,7 +97,7 @@ pub(super) async fn submit_enquiry(
         form: form.id.clone(),
         form_version: form.version.clone(),
         submission,
-        changes: changes.iter().map(|c| json!(c)).collect(),
+        changed: changes.into_iter().map(|c| c.question).collect(),
     });
     let by = e.by.as_deref().unwrap_or(source);
     events::record(tx, case.event_target(), now, by, submitted).await?;

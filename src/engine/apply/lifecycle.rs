@@ -252,10 +252,7 @@ pub(super) async fn add_note(tx: &mut Tx, n: &commands::AddNote, now: DateTime<U
             .bind(now)
             .scalar(&mut *tx)
             .await?;
-    let note = Kind::NoteAdded(kinds::NoteAdded {
-        note_id: id,
-        text: n.text.clone(),
-    });
+    let note = Kind::NoteAdded(kinds::NoteAdded { note_id: id });
     events::record(tx, case.event_target(), now, &n.by, note).await?;
     Ok(())
 }
@@ -282,9 +279,7 @@ pub(super) async fn attach_file(
         .await?;
     let attached = Kind::FileAttached(kinds::FileAttached {
         attachment_id: id,
-        name: f.name.clone(),
         media_type: f.media_type.clone(),
-        uri: f.uri.clone(),
         size: f.size,
         sha256: f.sha256.as_deref().map(str::to_lowercase),
     });

@@ -125,16 +125,18 @@ pub(super) async fn skip_task(
         return reject_task(&case, &task, &format!("is {}", task.status));
     }
     let actor = t.by.as_deref().unwrap_or(source);
-    sql("UPDATE tasks SET status = 'skipped', completed_at = $1, completed_by = $2, next_check_at = NULL, hold_until = NULL WHERE id = $3")
+    sql("UPDATE tasks SET status = 'skipped', completed_at = $1, completed_by = $2, next_check_at = NULL, hold_until = NULL, \
+         skip_reason = $3 WHERE id = $4")
         .bind(now)
         .bind(t.by.as_deref())
+        .bind(t.reason.as_deref())
         .bind(task.id)
         .execute(&mut *tx)
         .await?;
-    let skipped = Kind::TaskSkipped(kinds::TaskReason {
+    let skipped = Kind::TaskSkipped(kinds::TaskSkipped {
         stage: stage_row.stage.clone(),
         task: task.task.clone(),
-        reason: t.reason.clone(),
+        reason_given: t.reason.is_some(),
     });
     events::record(tx, case.event_target(), now, actor, skipped).await?;
     progress::after_task_done(
@@ -172,11 +174,19 @@ pub(super) async fn hold_task(
         .bind(task.id)
         .execute(&mut *tx)
         .await?;
+    // The reason is free text: kept with the hold, where erasure reaches it, not in the log.
+    sql("INSERT INTO task_holds (case_id, task_id, held_at, until, reason) VALUES ($1, $2, $3, $4, $5)")
+        .bind(case.id)
+        .bind(task.id)
+        .bind(now)
+        .bind(until)
+        .bind(&h.reason)
+        .execute(&mut *tx)
+        .await?;
     let held = Kind::TaskHeld(kinds::TaskHeld {
         stage: stage_row.stage.clone(),
         task: task.task.clone(),
         until,
-        reason: h.reason.clone(),
     });
     events::record(tx, case.event_target(), now, source, held).await?;
     Ok(())

@@ -147,7 +147,8 @@ async fn dead(
         template: row.template.clone(),
         recipient: row.recipient_ref.clone(),
         attempts,
-        reason: reason.into(),
+        // A server's answer may quote the address: the log names the recipient by ref only.
+        reason: crate::text::redact_addresses(reason),
     });
     let at = case.as_ref().map(|(id, r)| (*id, r.as_str()));
     events::record(tx, at, now, ENGINE, dead).await?;
