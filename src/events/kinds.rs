@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use super::amend::*;
 pub use super::system::*;
 
 /// One row of the event log as a CRM reads it (the `events` table, `casewarden events`).
@@ -53,6 +54,7 @@ pub enum Kind {
     NoteAdded(NoteAdded),
     FileAttached(FileAttached),
     CaseTargetChanged(CaseTargetChanged),
+    CaseUpdated(CaseUpdated),
     EnquirySubmitted(EnquirySubmitted),
     PackRequested(PackRequested),
     PackWaiting(PackWaiting),
@@ -283,6 +285,9 @@ pub struct TaskHeld {
     pub task: String,
     pub until: DateTime<Utc>,
     pub reason: String,
+    /// True for a clock the law does not pause (`pausable = false`): the task leaves the active
+    /// list until its release date, but its target stays and its escalations fire on time.
+    pub clock_keeps_running: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

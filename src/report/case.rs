@@ -130,6 +130,35 @@ pub struct TaskReport {
     pub row: TaskRow,
     /// Working days from today to the task's target, while it is open.
     pub days_remaining: Option<i64>,
+    /// While the task is on hold: whether its clock keeps running (a clock the law does not
+    /// pause: its target stays) or stopped (its dates move on when it is released). Null when
+    /// the task is not on hold.
+    pub hold_clock: Option<HoldClock>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldClock {
+    Running,
+    Stopped,
+}
+
+/// What the last `task_held` event of each (stage, task) said of its clock.
+fn hold_clocks(events: &[Event]) -> BTreeMap<(String, String), HoldClock> {
+    let mut clocks = BTreeMap::new();
+    for e in events.iter().filter(|e| e.kind == "task_held") {
+        let text = |k: &str| e.data.0[k].as_str().unwrap_or_default().to_string();
+        let running = e.data.0["clock_keeps_running"].as_bool() == Some(true);
+        clocks.insert(
+            (text("stage"), text("task")),
+            if running {
+                HoldClock::Running
+            } else {
+                HoldClock::Stopped
+            },
+        );
+    }
+    clocks
 }
 
 impl std::ops::Deref for TaskReport {
@@ -157,6 +186,8 @@ pub async fn case(db: &Db, case_ref: &str) -> Result<Option<CaseReport>, sqlx::E
             .await?
             .into_iter()
             .collect();
+    let events = events::for_case(db, case.id).await?;
+    let clocks = hold_clocks(&events);
     let mut tasks = rows::tasks_of_case(db, case.id).await?;
     let stages = rows::stages_of(db, case.id)
         .await?
@@ -169,6 +200,13 @@ pub async fn case(db: &Db, case_ref: &str) -> Result<Option<CaseReport>, sqlx::E
                 .into_iter()
                 .map(|row| TaskReport {
                     days_remaining: task_left.get(&row.id).copied().flatten(),
+                    hold_clock: (row.status == crate::states::TaskStatus::OnHold)
+                        .then(|| {
+                            clocks
+                                .get(&(stage.stage.clone(), row.task.clone()))
+                                .copied()
+                        })
+                        .flatten(),
                     row,
                 })
                 .collect();
@@ -202,7 +240,6 @@ pub async fn case(db: &Db, case_ref: &str) -> Result<Option<CaseReport>, sqlx::E
             a.file = Some(verify_file(&a.uri, a.size, sha256));
         }
     }
-    let events = events::for_case(db, case.id).await?;
     Ok(Some(CaseReport {
         housing,
         case,
@@ -348,6 +385,9 @@ impl CaseReport {
                 }
                 if let Some(u) = task.hold_until {
                     let _ = write!(out, "  held until {}", when(Some(u)));
+                    if task.hold_clock == Some(HoldClock::Running) {
+                        let _ = write!(out, " (clock keeps running: the law does not pause it)");
+                    }
                 }
                 if task.target_at.is_some() {
                     let _ = write!(
