@@ -51,7 +51,6 @@ pub async fn retarget(
     now: DateTime<Utc>,
 ) -> Result<Vec<MovedTarget>, sqlx::Error> {
     let cal = rules.calendar(def);
-    let period = |sla: &Sla, case: &CaseRow| period_of(rules, sla, case);
     let mut moved = Vec::new();
     let stages = rows::stages_of(&mut *tx, after.id).await?;
     for row in stages.iter().filter(|s| s.status == StageStatus::Open) {
@@ -71,12 +70,13 @@ pub async fn retarget(
             start,
             stopped: false,
         };
-        let periods = (period(&stage.sla, before), period(&stage.sla, after));
-        let stage_move = if periods.0 == periods.1 {
-            None
-        } else {
-            move_clock(tx, cal, &clock, periods, None, now).await?
-        };
+        let stage_move =
+            match periods_of(tx, rules, &stage.sla, (before, after), &row.stage, now).await? {
+                Some(periods) if periods.0 != periods.1 => {
+                    move_clock(tx, cal, &clock, periods, None, now).await?
+                }
+                _ => None,
+            };
         let stage_target = stage_move.as_ref().map_or(row.target_at, |m| m.to);
         let stage_moved = stage_move.is_some();
         moved.extend(stage_move);
@@ -93,7 +93,11 @@ pub async fn retarget(
                 ClockFrom::StageEntered => row.entered_at,
                 ClockFrom::CaseReceived => after.received_at,
             };
-            let periods = (period(&tdef.sla, before), period(&tdef.sla, after));
+            let Some(periods) =
+                periods_of(tx, rules, &tdef.sla, (before, after), &task.task, now).await?
+            else {
+                continue;
+            };
             // A task capped at its stage's old target, or over its new one, follows the stage.
             let capped_over = stage_moved
                 && task.target_at.is_some_and(|t| {
@@ -118,11 +122,47 @@ pub async fn retarget(
     Ok(moved)
 }
 
-/// A clock's period for a case, as its clock would set it; `None` where no target applies.
-fn period_of(rules: &RuleSet, sla: &Sla, case: &CaseRow) -> Option<Period> {
-    match sla.target.as_ref()? {
-        Target::Expr { ast, .. } => evaluate(&rules.sandbox, ast, case).ok().flatten(),
-        other => other.period(fact(case)),
+/// A clock's period under the old facts and under the new ones, as its clock would set it
+/// (`None`: no target applies). `None` altogether when a target expression fails under the new
+/// facts: a `rule_error` says so and the clock is left as it was.
+async fn periods_of(
+    tx: &mut Tx,
+    rules: &RuleSet,
+    sla: &Sla,
+    (before, after): (&CaseRow, &CaseRow),
+    item: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(Option<Period>, Option<Period>)>, sqlx::Error> {
+    let Some(target) = &sla.target else {
+        return Ok(Some((None, None)));
+    };
+    let Target::Expr { source, ast } = target else {
+        return Ok(Some((
+            target.period(fact(before)),
+            target.period(fact(after)),
+        )));
+    };
+    match evaluate(&rules.sandbox, ast, after) {
+        Ok(new) => Ok(Some((
+            evaluate(&rules.sandbox, ast, before).ok().flatten(),
+            new,
+        ))),
+        Err(message) => {
+            let failed = Kind::RuleError(kinds::RuleError {
+                rule: Some("target_expr".into()),
+                rule_version: None,
+                message,
+                during: kinds::During::TargetExpr,
+                fallback: None,
+                item: Some(item.into()),
+                expression: Some(source.clone()),
+                consequence: Some(
+                    "the item's SLA clock was left as it was when the case's facts changed".into(),
+                ),
+            });
+            events::record(tx, after.event_target(), now, ENGINE, failed).await?;
+            Ok(None)
+        }
     }
 }
 

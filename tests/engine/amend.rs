@@ -9,7 +9,7 @@ use casewarden::db::sql;
 use casewarden::report::HoldClock;
 use serde_json::{Value, json};
 
-use crate::helpers::{Env, complete, copy_tree, repo_path, rtb_claim};
+use crate::helpers::{Env, complete, copy_tree, repo_path, rtb_claim, rules_with};
 use crate::on_both_backends;
 
 /// The levels fired for one stage or task, in the order they fired.
@@ -240,6 +240,40 @@ on_both_backends! {
         let plan = case.stages[0].tasks.iter().find(|t| t.task == "agree_personalised_housing_plan").unwrap();
         assert_eq!(plan.hold_clock, Some(HoldClock::Stopped));
     }
+
+    async fn a_target_expression_follows_the_new_facts_and_one_that_fails_leaves_the_clock(env: Env) {
+        // check_exclusions' target decided by an expression over an attribute.
+        let file = "definitions/home_buy/right_to_buy-england.toml";
+        let text = std::fs::read_to_string(repo_path("rules").join(file)).unwrap();
+        let at_task = text.find("key = \"check_exclusions\"").unwrap();
+        let expr = r#"sla = { target_expr = 'if case_facts.attributes.pace == "broken" { 1 / 0 } else if case_facts.attributes.pace == "slow" { "10 working days" } else { "5 working days" }' }"#;
+        let changed = format!("{}{}", &text[..at_task], text[at_task..].replacen(r#"sla = { target = "5 working days", amber = "2 working days" }"#, expr, 1));
+        let (_dir, rules) = rules_with(&[(file, &changed)]);
+        env.use_rules(rules);
+        env.seed_organisation().await;
+        let mut claim = rtb_claim("E-1", "tenant1", "freehold", "2026-01-05");
+        claim["attributes"]["pace"] = json!("normal");
+        env.ok("2026-01-05T09:00:00Z", claim).await;
+        let tasks = ["check_property_address", "check_signatories", "check_previous_tenancies", "register_claim"];
+        env.submit(&tasks.map(|t| complete("E-1", t, "off1"))).await;
+        env.tick("2026-01-06T10:00:00Z").await;
+        assert_eq!(clock(&env, "E-1", "check_exclusions").await.2, at("2026-01-13T10:00:00Z"));
+
+        let pace = |p: &str| json!({"type": "update_case", "case_ref": "E-1", "attributes": {"pace": p}, "reason": "workload"});
+        env.ok("2026-01-07T10:00:00Z", pace("slow")).await;
+        assert_eq!(clock(&env, "E-1", "check_exclusions").await.2, at("2026-01-20T10:00:00Z"));
+        // The expression fails under the next facts: the facts change, the clock stays, and a
+        // rule_error says why.
+        env.ok("2026-01-08T10:00:00Z", pace("broken")).await;
+        assert_eq!(clock(&env, "E-1", "check_exclusions").await.2, at("2026-01-20T10:00:00Z"));
+        let events = env.case("E-1").await.events;
+        let failed = events.iter().rfind(|e| e.kind == "rule_error").expect("rule_error");
+        assert_eq!(failed.data.0["item"], "check_exclusions");
+        assert_eq!(failed.data.0["consequence"], "the item's SLA clock was left as it was when the case's facts changed");
+        let updated = events.iter().rfind(|e| e.kind == "case_updated").unwrap();
+        assert_eq!(updated.data.0["moved"], json!([]));
+        assert_eq!(updated.data.0["changes"][0]["to"], "broken");
+    }
 }
 
 #[test]
@@ -253,14 +287,15 @@ fn check_reports_a_pausable_stage_over_a_statutory_notice_that_waits_for_pausabl
     let text = std::fs::read_to_string(&file).unwrap();
     // The first `pausable = false` is the eligibility stage's.
     std::fs::write(&file, text.replacen(", pausable = false }", " }", 1)).unwrap();
-    let problems = casewarden::rules::RuleSet::load(
+    let loaded = casewarden::rules::RuleSet::load(
         &dir.path().join("rules"),
         &dir.path().join("templates"),
         &casewarden::rules::Limits::default(),
-    )
-    .err()
-    .expect("the rule set is refused")
-    .0;
+    );
+    let Err(problems) = loaded else {
+        panic!("the rule set is refused");
+    };
+    let problems = problems.0;
     assert_eq!(problems.len(), 1, "{problems:?}");
     let p = &problems[0];
     assert!(p.file.ends_with("right_to_buy-england.toml"), "{p}");
