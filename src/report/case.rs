@@ -286,6 +286,32 @@ impl CaseReport {
         if let (Some(p), Some(t_)) = (&c.property_ref, &c.tenure) {
             let _ = writeln!(out, "  property:   {} ({})", t(p), t(t_));
         }
+        if let Some(a) = c.applicant_contact.as_ref().or(c.applicant_group.as_ref()) {
+            let _ = writeln!(out, "  applicant:  {}", t(a));
+        }
+        if c.attributes.0.as_object().is_some_and(|a| !a.is_empty()) {
+            let _ = writeln!(
+                out,
+                "  attributes: {}",
+                terminal_json(&c.attributes.0.to_string())
+            );
+        }
+        // The facts were amended (`update_case`): how often, and the last time and why.
+        let amended: Vec<&Event> = self
+            .events
+            .iter()
+            .filter(|e| e.kind == "case_updated")
+            .collect();
+        if let Some(last) = amended.last() {
+            let _ = writeln!(
+                out,
+                "  amended:    {} time(s), last {} by {}: {}",
+                amended.len(),
+                when(Some(last.at)),
+                t(&last.actor),
+                t(last.data.0["reason"].as_str().unwrap_or("-"))
+            );
+        }
         if let Some(h) = &self.housing {
             let _ = writeln!(
                 out,

@@ -183,7 +183,11 @@ on_both_backends! {
         assert_eq!(changes[2], json!({"fact": "applicant", "from": "tenant1", "to": "tenant2"}));
         // reallocate: true runs the allocation rule again at the same pass.
         env.ok(now, update(json!({"reallocate": true}))).await;
-        assert_eq!(env.case("C-1").await.events.last().unwrap().kind, "allocated");
+        let case = env.case("C-1").await;
+        assert_eq!(case.events.last().unwrap().kind, "allocated");
+        let text = case.to_text();
+        assert!(text.contains("  applicant:  tenant2\n"), "{text}");
+        assert!(text.contains("  amended:    3 time(s), last ") && text.contains(" by crm: corrected from the tenancy file\n"), "{text}");
 
         env.ok(now, json!({"type": "close_case", "case_ref": "C-1", "outcome": "withdrawn"})).await;
         let got = env.rejected(now, update(json!({"applicant": "tenant3"}))).await;
