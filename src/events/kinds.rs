@@ -287,6 +287,8 @@ pub struct TaskHeld {
     pub reason: String,
     /// True for a clock the law does not pause (`pausable = false`): the task leaves the active
     /// list until its release date, but its target stays and its escalations fire on time.
+    /// Absent from events written before casewarden had such clocks, whose clocks all stopped.
+    #[serde(default)]
     pub clock_keeps_running: bool,
 }
 
