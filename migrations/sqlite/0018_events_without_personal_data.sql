@@ -3,6 +3,8 @@
 -- file names) lives in tables that erasure can reach, and events point at it:
 --
 -- - task_held's reason is kept in task_holds (the row for the task held at the event's time);
+-- - case_updated names the facts that changed; their values and the reason are in
+--   case_updates;
 -- - task_skipped says whether a reason was given; the reason is tasks.skip_reason;
 -- - task_completed says whether an outcome was given; the outcome is tasks.outcome;
 -- - note_added carries only note_id (the text is in notes);
@@ -23,6 +25,16 @@ CREATE TABLE task_holds (
     reason   TEXT NOT NULL
 );
 CREATE INDEX task_holds_by_case ON task_holds (case_id);
+
+CREATE TABLE case_updates (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    case_id  INTEGER NOT NULL REFERENCES cases (id),
+    at       TEXT NOT NULL,
+    actor    TEXT NOT NULL,
+    reason   TEXT NOT NULL,
+    changes  TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX case_updates_by_case ON case_updates (case_id);
 
 ALTER TABLE tasks ADD COLUMN skip_reason TEXT;
 ALTER TABLE packs ADD COLUMN advice TEXT NOT NULL DEFAULT '[]';

@@ -151,6 +151,77 @@ fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), Rejection> {
     }
 }
 
+/// Case attributes, as `create_case` stores them and `update_case` merges them: at most 200
+/// keys in the format of references, at most 16 KiB as JSON, no NUL in any text.
+pub fn attributes<'a>(
+    map: impl IntoIterator<Item = (&'a String, &'a serde_json::Value)> + Clone,
+) -> Result<(), Rejection> {
+    let count = map.clone().into_iter().count();
+    if count > MAX_ATTRIBUTES {
+        return reject(format!(
+            "attributes: {count} entries; the limit is {MAX_ATTRIBUTES}"
+        ));
+    }
+    let object: serde_json::Map<String, serde_json::Value> = map
+        .clone()
+        .into_iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let json = serde_json::to_string(&object).unwrap_or_default();
+    if json.len() > MAX_ATTRIBUTES_BYTES {
+        return reject(format!(
+            "attributes: {} bytes as JSON; the limit is 16 KiB",
+            json.len()
+        ));
+    }
+    if json.contains("\\u0000") {
+        return reject("attributes: text may not contain NUL characters");
+    }
+    object
+        .keys()
+        .try_for_each(|k| reference("attributes key", k))
+}
+
+const MAX_ATTRIBUTES: usize = 200;
+const MAX_ATTRIBUTES_BYTES: usize = 16 * 1024;
+
+fn update_case(u: &super::UpdateCase) -> Result<(), Rejection> {
+    text("reason", &u.reason, MAX_TEXT)?;
+    if let Some(by) = &u.by {
+        named("by", by)?;
+    }
+    match (&u.applicant, &u.applicant_group) {
+        (Some(_), Some(_)) => return reject("give applicant or applicant_group, not both"),
+        (Some(a), None) => named("applicant", a)?,
+        (None, Some(g)) => named("applicant_group", g)?,
+        (None, None) => {}
+    }
+    if let Some(p) = &u.property {
+        if let Some(r) = &p.property_ref {
+            reference("property.ref", r)?;
+        }
+        if let Some(a) = &p.address {
+            text("property.address", a, 1000)?;
+        }
+        if let Some(t) = &p.tenure {
+            one_of("property.tenure", t, &["freehold", "leasehold"])?;
+        }
+        if p.property_ref.is_none() && p.address.is_none() && p.tenure.is_none() {
+            return reject("property: give at least one of ref, address and tenure");
+        }
+    }
+    let nothing = u.attributes.is_empty()
+        && u.property.is_none()
+        && u.applicant.is_none()
+        && u.applicant_group.is_none();
+    if nothing && !u.reallocate {
+        return reject(
+            "nothing to change: give attributes, property, applicant or applicant_group (or reallocate: true)",
+        );
+    }
+    attributes(&u.attributes)
+}
+
 /// Reads a time field, naming the field if it is malformed.
 pub fn time(field: &str, value: &str) -> Result<DateTime<Utc>, Rejection> {
     clock::parse_time(value).map_err(|e| Rejection(format!("{field}: {e}")))
@@ -256,20 +327,9 @@ impl Command {
                     }
                 }
                 time("received_at", &c.received_at)?;
-                if c.attributes.len() > 200 {
-                    return reject("attributes: more than 200 entries");
-                }
-                let json = serde_json::to_string(&c.attributes).unwrap_or_default();
-                if json.len() > 16 * 1024 {
-                    return reject("attributes: larger than 16 KiB");
-                }
-                if json.contains("\\u0000") {
-                    return reject("attributes: text may not contain NUL characters");
-                }
-                c.attributes
-                    .keys()
-                    .try_for_each(|k| reference("attributes key", k))
+                attributes(&c.attributes)
             }
+            Command::UpdateCase(u) => update_case(u),
             Command::ActivateTask(t) | Command::ReleaseTask(t) => named("task", &t.task),
             Command::CompleteTask(t) => {
                 named("task", &t.task)?;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 mod check;
 
 use check::text;
-pub use check::{REFERENCE_FORMAT, REFERENCE_PUNCTUATION, reference, time};
+pub use check::{REFERENCE_FORMAT, REFERENCE_PUNCTUATION, attributes, reference, time};
 
 /// Largest command accepted, in bytes of JSON.
 pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
@@ -53,6 +53,7 @@ pub enum Command {
     CloseCase(CloseCase),
     SubmitEnquiry(SubmitEnquiry),
     RenderPack(RenderPack),
+    UpdateCase(UpdateCase),
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
@@ -127,6 +128,39 @@ pub struct CreateCase {
     pub received_at: String,
     #[serde(default)]
     pub attributes: BTreeMap<String, serde_json::Value>,
+}
+
+/// Amends an open case's facts: its attributes (merged; `null` removes a key), its property and
+/// its applicant, with the reason. Every open clock whose target depends on a changed fact is
+/// recomputed.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCase {
+    pub case_ref: String,
+    /// Merged over the case's attributes; a key whose value is `null` is removed.
+    #[serde(default)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    /// The fields of the property to change; a case without a property needs all three.
+    pub property: Option<PropertyChange>,
+    /// A contact ref: the case's applicant from now on, in place of any applicant group.
+    pub applicant: Option<String>,
+    /// A contact group ref: the case's applicants from now on, in place of any applicant.
+    pub applicant_group: Option<String>,
+    /// Why the facts changed, for the record.
+    pub reason: String,
+    pub by: Option<String>,
+    /// Run the allocation rule again at the next pass (default: the owner stays).
+    #[serde(default)]
+    pub reallocate: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PropertyChange {
+    #[serde(rename = "ref")]
+    pub property_ref: Option<String>,
+    pub address: Option<String>,
+    pub tenure: Option<String>,
 }
 
 /// Answers to a housing options case's enquiry form, merged over any given before; `null`
@@ -271,6 +305,7 @@ pub const TYPES: &[&str] = &[
     "close_case",
     "submit_enquiry",
     "render_pack",
+    "update_case",
 ];
 
 /// Parses one command from its JSON text, or says what is wrong with it.
@@ -364,6 +399,7 @@ impl Command {
             Command::CloseCase(_) => "close_case",
             Command::SubmitEnquiry(_) => "submit_enquiry",
             Command::RenderPack(_) => "render_pack",
+            Command::UpdateCase(_) => "update_case",
         }
     }
 
@@ -386,6 +422,7 @@ impl Command {
             Command::CloseCase(c) => Some(&c.case_ref),
             Command::SubmitEnquiry(c) => Some(&c.case_ref),
             Command::RenderPack(c) => Some(&c.case_ref),
+            Command::UpdateCase(c) => Some(&c.case_ref),
         }
     }
 }

@@ -85,7 +85,7 @@ fn every_listed_type_is_a_command_and_every_command_is_listed() {
             "{t}: {reason}"
         );
     }
-    assert_eq!(TYPES.len(), 17);
+    assert_eq!(TYPES.len(), 18);
 }
 
 #[test]

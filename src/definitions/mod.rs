@@ -98,13 +98,17 @@ pub enum ClockFrom {
     CaseReceived,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Sla {
     pub target: Option<Target>,
     pub from: ClockFrom,
     pub amber: Option<Period>,
     pub follow_on: Option<Period>,
     pub follow_on_limit: u32,
+    /// Whether a hold stops the clock. A task whose clock is not pausable can still be held (the
+    /// work waits) but its target does not move; a stage whose clock is not pausable caps the
+    /// target a hold moves on for any of its tasks at its own.
+    pub pausable: bool,
     pub escalation: Escalation,
 }
 
@@ -179,6 +183,20 @@ impl Target {
                 .collect(),
             // Known only at run time; the stage's target caps it there.
             Target::Expr { .. } => Vec::new(),
+        }
+    }
+}
+
+impl Default for Sla {
+    fn default() -> Self {
+        Sla {
+            target: None,
+            from: ClockFrom::default(),
+            amber: None,
+            follow_on: None,
+            follow_on_limit: 0,
+            pausable: true,
+            escalation: Escalation::default(),
         }
     }
 }

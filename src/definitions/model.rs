@@ -96,6 +96,9 @@ pub struct SlaDef {
     pub follow_on: Option<S<String>>,
     /// How many follow-ons at most.
     pub follow_on_limit: Option<u32>,
+    /// Whether a hold stops this clock (the default). `false` for deadlines the law does not
+    /// pause: a held task leaves the active list but its target stays where it is.
+    pub pausable: Option<bool>,
     pub escalation: Option<EscalationRefs>,
 }
 

@@ -89,6 +89,8 @@ fn task_end(
         "completed" | "skipped" | "cancelled" => row.completed_at.unwrap_or(start),
         "active" => row.target_at.unwrap_or(row.activated_at.unwrap_or(start)),
         "on_hold" => match (row.target_at, row.held_since, row.hold_until) {
+            // A clock the law does not pause ends where it always would.
+            (Some(target), ..) if !def.sla.pausable => target,
             (Some(target), Some(since), Some(until)) => {
                 Dates {
                     target,

@@ -199,7 +199,10 @@ async fn dates_or_error(
     Ok(period.map(|p| Dates::start(ctx.cal, start, p, sla.amber)))
 }
 
-/// After a hold: both dates move on by the working days held, and the clock runs again.
+/// After a hold: both dates move on by the working days held, and the clock runs again. A clock
+/// the law does not pause has run all along and stays where it is (0 days). Where the task's
+/// stage has a clock that is not pausable, the moved dates never end after the stage's target:
+/// they are capped there, with an `sla_capped` event.
 pub async fn resume_task_clock(
     tx: &mut Tx,
     rules: &RuleSet,
@@ -218,12 +221,19 @@ pub async fn resume_task_clock(
         return Ok(None);
     };
     let cal = rules.calendar(&def);
-    let days = periods::working_days_held(cal, held_from, now);
-    let dates = Dates {
+    let days = if sla.pausable {
+        periods::working_days_held(cal, held_from, now)
+    } else {
+        0
+    };
+    let mut dates = Dates {
         target,
         amber: item.amber_at,
     }
     .shifted(cal, days);
+    if days > 0 {
+        dates = capped_by_stage(tx, &def, &case, &item, dates, now).await?;
+    }
     let next = checkpoint::next(
         cal,
         &sla,
@@ -241,6 +251,38 @@ pub async fn resume_task_clock(
         .execute(&mut *tx)
         .await?;
     Ok(Some(days))
+}
+
+/// A held task's moved dates, capped at its stage's target where the stage's clock is not
+/// pausable.
+async fn capped_by_stage(
+    tx: &mut Tx,
+    def: &Definition,
+    case: &CaseRow,
+    item: &Item,
+    dates: Dates,
+    now: DateTime<Utc>,
+) -> Result<Dates, sqlx::Error> {
+    if def.stage(&item.stage_key).is_none_or(|s| s.sla.pausable) {
+        return Ok(dates);
+    }
+    let (limit,): (Option<DateTime<Utc>>,) =
+        sql("SELECT s.target_at FROM stages s JOIN tasks t ON t.stage_id = s.id WHERE t.id = $1")
+            .bind(item.id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let Some(limit) = limit.filter(|l| dates.target > *l) else {
+        return Ok(dates);
+    };
+    let capped = Kind::SlaCapped(kinds::SlaCapped {
+        task: item.key.clone(),
+        own_target: dates.target,
+        stage_target: limit,
+        reason: "a hold never moves a task's target past its stage's, whose clock is not pausable"
+            .into(),
+    });
+    events::record(tx, case.event_target(), now, ENGINE, capped).await?;
+    Ok(dates.capped(limit))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -37,6 +37,7 @@ pub mod plan;
 pub mod progress;
 pub mod queue;
 pub mod recipients;
+pub mod retarget;
 pub mod sla_sweep;
 
 // The names the rest of the crate uses; inside the engine each file imports from the module

@@ -1,8 +1,10 @@
 //! The append-only event log: every change of state writes one row, in the same transaction as
 //! the change. CRMs follow it by id; it is each case's audit trail.
 
+mod amend;
 pub mod kinds;
 mod system;
+mod tasks;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

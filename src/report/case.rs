@@ -47,6 +47,8 @@ pub struct CaseReport {
     pub stages: Vec<StageReport>,
     pub notes: Vec<Note>,
     pub attachments: Vec<Attachment>,
+    /// Each `update_case`, with the facts' values before and after, and why.
+    pub updates: Vec<super::CaseUpdate>,
     #[schemars(with = "Vec<crate::events::kinds::Record>")]
     pub events: Vec<Event>,
 }
@@ -134,6 +136,35 @@ pub struct TaskReport {
     pub row: TaskRow,
     /// Working days from today to the task's target, while it is open.
     pub days_remaining: Option<i64>,
+    /// While the task is on hold: whether its clock keeps running (a clock the law does not
+    /// pause: its target stays) or stopped (its dates move on when it is released). Null when
+    /// the task is not on hold.
+    pub hold_clock: Option<HoldClock>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldClock {
+    Running,
+    Stopped,
+}
+
+/// What the last `task_held` event of each (stage, task) said of its clock.
+fn hold_clocks(events: &[Event]) -> BTreeMap<(String, String), HoldClock> {
+    let mut clocks = BTreeMap::new();
+    for e in events.iter().filter(|e| e.kind == "task_held") {
+        let text = |k: &str| e.data.0[k].as_str().unwrap_or_default().to_string();
+        let running = e.data.0["clock_keeps_running"].as_bool() == Some(true);
+        clocks.insert(
+            (text("stage"), text("task")),
+            if running {
+                HoldClock::Running
+            } else {
+                HoldClock::Stopped
+            },
+        );
+    }
+    clocks
 }
 
 impl std::ops::Deref for TaskReport {
@@ -161,6 +192,8 @@ pub async fn case(db: &Db, case_ref: &str) -> Result<Option<CaseReport>, sqlx::E
             .await?
             .into_iter()
             .collect();
+    let events = events::for_case(db, case.id).await?;
+    let clocks = hold_clocks(&events);
     let mut tasks = rows::tasks_of_case(db, case.id).await?;
     let stages = rows::stages_of(db, case.id)
         .await?
@@ -173,6 +206,13 @@ pub async fn case(db: &Db, case_ref: &str) -> Result<Option<CaseReport>, sqlx::E
                 .into_iter()
                 .map(|row| TaskReport {
                     days_remaining: task_left.get(&row.id).copied().flatten(),
+                    hold_clock: (row.status == crate::states::TaskStatus::OnHold)
+                        .then(|| {
+                            clocks
+                                .get(&(stage.stage.clone(), row.task.clone()))
+                                .copied()
+                        })
+                        .flatten(),
                     row,
                 })
                 .collect();
@@ -192,6 +232,7 @@ pub async fn case(db: &Db, case_ref: &str) -> Result<Option<CaseReport>, sqlx::E
         .fetch_all(db)
         .await?;
     let housing = housing(db, &case).await?;
+    let updates = super::amendments(db, case.id).await?;
     // Pack files are casewarden's own: each is checked against the SHA-256 it was made with.
     let pack_files: Vec<i64> = housing
         .iter()
@@ -206,13 +247,13 @@ pub async fn case(db: &Db, case_ref: &str) -> Result<Option<CaseReport>, sqlx::E
             a.file = Some(verify_file(&a.uri, a.size, sha256));
         }
     }
-    let events = events::for_case(db, case.id).await?;
     Ok(Some(CaseReport {
         housing,
         case,
         stages,
         notes,
         attachments,
+        updates,
         events,
     }))
 }
@@ -252,6 +293,27 @@ impl CaseReport {
         let _ = writeln!(out, "  received:   {}", when(Some(c.received_at)));
         if let (Some(p), Some(t_)) = (&c.property_ref, &c.tenure) {
             let _ = writeln!(out, "  property:   {} ({})", t(p), t(t_));
+        }
+        if let Some(a) = c.applicant_contact.as_ref().or(c.applicant_group.as_ref()) {
+            let _ = writeln!(out, "  applicant:  {}", t(a));
+        }
+        if c.attributes.0.as_object().is_some_and(|a| !a.is_empty()) {
+            let _ = writeln!(
+                out,
+                "  attributes: {}",
+                terminal_json(&c.attributes.0.to_string())
+            );
+        }
+        // The facts were amended (`update_case`): how often, and the last time and why.
+        if let Some(last) = self.updates.last() {
+            let _ = writeln!(
+                out,
+                "  amended:    {} time(s), last {} by {}: {}",
+                self.updates.len(),
+                when(Some(last.at)),
+                t(&last.actor),
+                t(&last.reason)
+            );
         }
         if let Some(h) = &self.housing {
             let _ = writeln!(
@@ -352,6 +414,9 @@ impl CaseReport {
                 }
                 if let Some(u) = task.hold_until {
                     let _ = write!(out, "  held until {}", when(Some(u)));
+                    if task.hold_clock == Some(HoldClock::Running) {
+                        let _ = write!(out, " (clock keeps running: the law does not pause it)");
+                    }
                 }
                 if task.target_at.is_some() {
                     let _ = write!(

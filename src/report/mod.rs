@@ -5,6 +5,7 @@
 //! and, where people read it, renders as text.
 
 mod advice;
+mod amendments;
 mod case;
 mod case_list;
 mod format;
@@ -13,6 +14,7 @@ mod pack;
 mod worklist;
 
 pub use advice::*;
+pub use amendments::*;
 pub use case::*;
 pub use case_list::*;
 pub use lists::*;

@@ -10,6 +10,7 @@ mod harness;
 mod pg;
 
 mod admin;
+mod amend;
 mod cases;
 mod commands;
 mod events;

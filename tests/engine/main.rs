@@ -9,6 +9,7 @@ mod mail;
 mod pg;
 
 mod allocation;
+mod amend;
 mod attribution;
 mod batches;
 mod commands;

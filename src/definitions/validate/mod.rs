@@ -14,6 +14,7 @@ use super::model::{
 use super::{Definition, Escalation, Pack, Period, Sla, Stage, Successors, Target, Task};
 use crate::problems::{Problem, Source};
 
+mod pauses;
 mod stages;
 mod targets;
 

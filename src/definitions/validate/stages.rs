@@ -184,6 +184,7 @@ impl Compiler<'_> {
             }
             if let (Some(sla), Some(tasks)) = (&sla, &tasks) {
                 self.covers(s, sla, tasks);
+                self.pauses(s, sla, tasks);
             }
             if let (Some(sla), Some(tasks)) = (sla, tasks) {
                 out.push(Stage {

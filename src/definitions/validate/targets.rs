@@ -114,6 +114,7 @@ impl Compiler<'_> {
             follow_on_limit: s
                 .follow_on_limit
                 .unwrap_or(if follow_on.is_some() { 3 } else { 0 }),
+            pausable: s.pausable.unwrap_or(true),
             escalation,
         })
     }

@@ -134,3 +134,30 @@ fn a_task_in_weeks_must_fit_a_stage_in_weeks_and_claim_clocks_are_capped_instead
         p[0]
     );
 }
+
+#[test]
+fn a_pausable_stage_over_a_non_pausable_task_that_waits_for_pausable_work_is_reported() {
+    let body = |stage_sla: &str, from: &str| {
+        format!(
+            "[[stage]]\nkey = \"s\"\nname = \"S\"\nmaster = \"eligibility\"\norder = 1\nsla = {{ target = \"4 weeks\", from = \"case_received\"{stage_sla} }}\n\
+             [[stage.task]]\nkey = \"a\"\nname = \"A\"\nsla = {{ target = \"5 working days\" }}\n\
+             [[stage.task]]\nkey = \"b\"\nname = \"B\"\ndepends_on = [\"a\"]\nsla = {{ target = \"4 weeks\", from = \"{from}\", pausable = false }}\n"
+        )
+    };
+    let p = problems(&body("", "case_received"));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].line, 19, "reported at the non-pausable task: {}", p[0]);
+    assert!(
+        p[0].message
+            .contains("stage \"s\" has a pausable clock but covers task \"b\"")
+            && p[0]
+                .message
+                .contains("counts from the claim and waits for a"),
+        "{}",
+        p[0]
+    );
+    // The stage's clock not pausable, or the task's clock started by its own activation: nothing
+    // a hold does can run the work past it unseen.
+    assert!(problems(&body(", pausable = false", "case_received")).is_empty());
+    assert!(problems(&body("", "activation")).is_empty());
+}

@@ -4,6 +4,7 @@
 //! Each family of commands has its own file; this one routes a command to its handler and then
 //! lets a housing options case's target follow whatever changed.
 
+mod amend;
 mod housing_options;
 mod lifecycle;
 pub mod lookup;
@@ -70,5 +71,6 @@ async fn one(
             housing_options::submit_enquiry(tx, rules, e, now, source).await
         }
         Command::RenderPack(r) => housing_options::render_pack(tx, rules, r, now, source).await,
+        Command::UpdateCase(u) => amend::update_case(tx, rules, u, now, source).await,
     }
 }

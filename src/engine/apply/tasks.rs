@@ -167,13 +167,21 @@ pub(super) async fn hold_task(
         ))
         .map_err(Into::into);
     }
-    sql("UPDATE tasks SET status = 'on_hold', hold_until = $1, hold_reason = $2, held_since = $3, next_check_at = NULL WHERE id = $4")
-        .bind(until)
-        .bind(&h.reason)
-        .bind(now)
-        .bind(task.id)
-        .execute(&mut *tx)
-        .await?;
+    // A clock the law does not pause keeps its checkpoints: the work waits, the deadline not.
+    let clock_keeps_running = stage_def(&def, &case, &stage_row.stage)?
+        .task(&task.task)
+        .is_some_and(|d| !d.sla.pausable);
+    sql(
+        "UPDATE tasks SET status = 'on_hold', hold_until = $1, hold_reason = $2, held_since = $3, \
+         next_check_at = CASE WHEN $5 THEN next_check_at ELSE NULL END WHERE id = $4",
+    )
+    .bind(until)
+    .bind(&h.reason)
+    .bind(now)
+    .bind(task.id)
+    .bind(clock_keeps_running)
+    .execute(&mut *tx)
+    .await?;
     // The reason is free text: kept with the hold, where erasure reaches it, not in the log.
     sql("INSERT INTO task_holds (case_id, task_id, held_at, until, reason) VALUES ($1, $2, $3, $4, $5)")
         .bind(case.id)
@@ -187,6 +195,7 @@ pub(super) async fn hold_task(
         stage: stage_row.stage.clone(),
         task: task.task.clone(),
         until,
+        clock_keeps_running,
     });
     events::record(tx, case.event_target(), now, source, held).await?;
     Ok(())

@@ -45,13 +45,19 @@ pub(super) fn next(
     item: Item,
     now: DateTime<Utc>,
 ) -> Next {
+    let governs = item_sla(rules, case, kind, &item);
+    // A held task's clock stops, unless the law does not pause it.
     let open = match kind {
-        ItemKind::Task => item.status == "active",
+        ItemKind::Task => {
+            item.status == "active"
+                || (item.status == "on_hold"
+                    && governs.as_ref().is_some_and(|(_, sla)| !sla.pausable))
+        }
         ItemKind::Stage => item.status == "open",
     };
     // The next checkpoint, or none when the clock has nothing more to check (closed, no SLA, no
     // target, or every level fired).
-    let (def, sla, dates, cp) = match (open, item_sla(rules, case, kind, &item), item.target_at) {
+    let (def, sla, dates, cp) = match (open, governs, item.target_at) {
         (true, Some((def, sla)), Some(target)) => {
             let dates = Dates {
                 target,
