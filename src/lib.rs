@@ -23,6 +23,7 @@ pub mod mail;
 pub mod metrics;
 pub mod outbox;
 pub mod output;
+pub mod privacy;
 pub mod problems;
 pub mod range;
 pub mod report;

@@ -14,6 +14,8 @@ mod api;
 
 #[path = "cli/manuals.rs"]
 mod manuals;
+#[path = "cli/privacy.rs"]
+mod privacy;
 
 use common::copy_tree;
 

@@ -18,6 +18,12 @@ mod examples;
 #[path = "docs/install.rs"]
 mod install;
 
+#[path = "docs/grants.rs"]
+mod grants;
+
+#[path = "common/pg.rs"]
+mod pg;
+
 use examples::Expected;
 
 const DOCUMENTS: [&str; 2] = ["docs/integration.md", "docs/housing-options.md"];

@@ -81,6 +81,54 @@ pub async fn retry(
     }
 }
 
+/// What `POST /v1/contacts/{ref}/erasure` takes.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EraseRequest {
+    /// Why (for example the request's reference): kept in the `erasures` table, not in the log.
+    pub reason: String,
+    /// Erase even when the contact is the applicant of a case still open.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Erases a contact's personal data everywhere casewarden holds it, as `casewarden erase
+/// contact` does; the `contact_erased` event names the client.
+pub async fn erase_contact(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(contact): Path<String>,
+    body: Result<Json<EraseRequest>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Json<crate::privacy::Erasure>> {
+    super::extract::reference("ref", &contact)?;
+    let Json(request) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let now = crate::clock::now();
+    let erased = state
+        .engine
+        .erase_contact(
+            &contact,
+            (&request.reason, request.force),
+            (now, &caller.name),
+        )
+        .await;
+    match erased {
+        Ok(done) => Ok(Json(done)),
+        Err(e @ crate::privacy::EraseError::Unknown(_)) => Err(Problem::not_found(e.to_string())),
+        Err(e @ crate::privacy::EraseError::OpenCases { .. }) => Err(Problem::new(
+            StatusCode::CONFLICT,
+            "open-cases",
+            e.to_string(),
+        )),
+        Err(e @ crate::privacy::EraseError::NoReason) => Err(Problem::bad_request(e.to_string())),
+        Err(e @ crate::privacy::EraseError::Files(_)) => Err(Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "files-left",
+            e.to_string(),
+        )),
+        Err(crate::privacy::EraseError::Db(e)) => Err(e.into()),
+    }
+}
+
 /// The rule set in force, and the last one refused.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Rules {

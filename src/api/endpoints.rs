@@ -278,6 +278,12 @@ pub fn endpoints() -> Vec<Endpoint> {
             .param("path", "id", "The notification's id.", integer)
             .answers(200, "Requeued.", schema::<admin::Requeued>())
             .problems(&[400, 404, 409]),
+        Endpoint::new(Method::POST, "/v1/contacts/{ref}/erasure", Some(Admin), post(admin::erase_contact), "eraseContact", "operations")
+            .says("Erase a contact's personal data", "As `casewarden erase contact REF --reason TEXT`: the contact's name, e-mail, phone and address, their place in contact groups, and the personal data of every case they are the applicant of (answers, notes, attachments' names, typed reasons, pack files, notifications' addresses and `.eml` files), in one transaction. Refused with 409 while such a case is open, unless `force` is true. The `contact_erased` event names the client; the reason is kept in `erasures`. See docs/data-protection.md.")
+            .param("path", "ref", "The contact's reference.", string)
+            .body(&["application/json"], "Why, and whether to erase a contact whose cases are still open.", |g| g.of::<admin::EraseRequest>())
+            .answers(200, "Erased.", schema::<crate::privacy::Erasure>())
+            .problems(&[400, 404, 409]),
         Endpoint::new(Method::GET, "/v1/rules", Some(Admin), get(admin::rules), "getRules", "operations")
             .says("The rule set in force", "Its hash and when it was loaded, and the problems of the last rule set refused at a reload since the daemon started (the set in force stayed).")
             .answers(200, "The rule set's state.", schema::<admin::Rules>()),

@@ -1,6 +1,7 @@
 //! The command line: what each subcommand takes and what it does with the library.
 
 mod clients;
+mod erase;
 mod manuals;
 mod run;
 mod webhooks;
@@ -179,6 +180,11 @@ pub enum Subcommand {
         #[arg(long)]
         json: bool,
     },
+    /// Erase a person's data (UK GDPR right to erasure): `erase contact REF --reason TEXT`.
+    Erase {
+        #[command(subcommand)]
+        what: erase::EraseWhat,
+    },
     /// Write a consistent copy of a SQLite database to FILE while the daemon runs (never
     /// overwriting FILE). For PostgreSQL, use pg_dump: see docs/operations.md.
     Backup {
@@ -303,6 +309,9 @@ impl Cli {
             | Subcommand::Outbox { json, .. }
             | Subcommand::Webhooks { json, .. }
             | Subcommand::Status { json }
+            | Subcommand::Erase {
+                what: erase::EraseWhat::Contact { json, .. },
+            }
             | Subcommand::Config { json }
             | Subcommand::Clients {
                 action: ClientsAction::List { json },

@@ -32,6 +32,8 @@ pub struct Definition {
     /// The allocation rule's name (a script under rules/), if any applies.
     pub allocation: Option<String>,
     pub team_role: String,
+    /// The case attributes that are personal data.
+    pub personal_attributes: Vec<String>,
     pub calendar: String,
     pub stages: Vec<Stage>,
     /// Housing options: the personalised housing pack and the task that makes it.

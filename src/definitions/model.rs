@@ -50,6 +50,10 @@ pub struct DefinitionFile {
     pub allocation: Option<S<String>>,
     /// The team whose worklist gets tasks that name no role of their own.
     pub team_role: S<String>,
+    /// The case attributes that are personal data (a name, a date of birth, a support need):
+    /// erasure and retention remove them, and officers' notifications may not read them.
+    #[serde(default)]
+    pub personal_attributes: Vec<S<String>>,
     /// Bank-holiday division: england-and-wales, scotland or northern-ireland.
     pub calendar: Option<S<String>>,
     #[serde(default, rename = "stage")]

@@ -22,6 +22,7 @@ pub mod budget;
 pub mod case_target;
 pub mod context;
 pub mod deadlines;
+pub mod erasure;
 pub mod error;
 pub mod event_range;
 pub mod guard;

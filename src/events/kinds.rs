@@ -73,6 +73,7 @@ pub enum Kind {
     RoleUpserted(RoleUpserted),
     ContactUpserted(ContactUpserted),
     ContactGroupUpserted(ContactGroupUpserted),
+    ContactErased(ContactErased),
     RulesLoaded(RulesLoaded),
     RulesRejected(RulesRejected),
     ApiClientAdded(ApiClientAdded),

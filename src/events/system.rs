@@ -26,6 +26,19 @@ pub struct ContactUpserted {
     pub contact: String,
 }
 
+/// A contact's personal data was erased (`casewarden erase contact`), with that of the cases
+/// named here. The reason is kept in `erasures`, not in the log.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactErased {
+    pub contact: String,
+    /// The cases whose personal data went too: the contact was their applicant, or a member of
+    /// their applicant group.
+    pub cases: Vec<String>,
+    /// The contact groups left without members, whose names went too.
+    pub groups_emptied: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactGroupUpserted {

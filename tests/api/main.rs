@@ -19,6 +19,7 @@ mod instances;
 mod journey;
 mod meta;
 mod metrics;
+mod privacy;
 mod security;
 mod seed;
 mod wake;

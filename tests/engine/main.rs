@@ -2,6 +2,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod erasure;
 mod helpers;
 mod indexes;
 mod mail;

@@ -295,6 +295,11 @@ impl Compiler<'_> {
             closed_reason: f.closed_reason,
             allocation,
             team_role: f.team_role.into_inner(),
+            personal_attributes: f
+                .personal_attributes
+                .into_iter()
+                .map(S::into_inner)
+                .collect(),
             calendar,
             stages: stages?,
             pack,

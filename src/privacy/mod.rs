@@ -1,0 +1,24 @@
+//! Personal data as UK GDPR expects it handled. casewarden holds tenants' and applicants'
+//! personal data, some of it special category (support needs, domestic abuse), in these places
+//! and nowhere else (the event log holds references only; see docs/data-protection.md):
+//!
+//! - `contacts` (name, e-mail, phone, address) and `contact_groups` (name);
+//! - on each case: `cases.property_address`, the attributes its definition marks personal,
+//!   `enquiries.answers`, `notes.body`, `attachments` (name, URI) and the pack files on disk,
+//!   `packs.advice` (which quotes answers), the reasons and outcomes officers type
+//!   (`tasks.outcome`, `tasks.skip_reason`, `tasks.hold_reason`, `task_holds.reason`,
+//!   `case_updates`), `pack_requests.last_error`;
+//! - `outbox` (the recipient's address and the facts a message was rendered from) and the `.eml`
+//!   files the file transport wrote;
+//! - `inbox` (the commands as the CRM sent them, and why any was refused).
+//!
+//! [`scrub`] removes a case's share of it; [`erase`] a contact's, across its cases.
+
+mod erase;
+mod scrub;
+
+pub use erase::{EraseError, Erasure, FilePlaces, erase_contact};
+pub use scrub::{Leftovers, scrub_case};
+
+/// What erased text reads as.
+pub const ERASED: &str = "(erased)";
