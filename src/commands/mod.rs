@@ -7,9 +7,14 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 mod check;
+mod duties;
 
 use check::text;
 pub use check::{REFERENCE_FORMAT, REFERENCE_PUNCTUATION, reference, time};
+pub use duties::{
+    MAX_STEP, REFERRAL_SOURCES, RecordDuty, RecordPlanStep, RecordReferral, STEP_OWNERS,
+    STEP_STATUSES, date,
+};
 
 /// Largest command accepted, in bytes of JSON.
 pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
@@ -53,6 +58,9 @@ pub enum Command {
     CloseCase(CloseCase),
     SubmitEnquiry(SubmitEnquiry),
     RenderPack(RenderPack),
+    RecordDuty(RecordDuty),
+    RecordReferral(RecordReferral),
+    RecordPlanStep(RecordPlanStep),
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
@@ -271,6 +279,9 @@ pub const TYPES: &[&str] = &[
     "close_case",
     "submit_enquiry",
     "render_pack",
+    "record_duty",
+    "record_referral",
+    "record_plan_step",
 ];
 
 /// Parses one command from its JSON text, or says what is wrong with it.
@@ -364,6 +375,9 @@ impl Command {
             Command::CloseCase(_) => "close_case",
             Command::SubmitEnquiry(_) => "submit_enquiry",
             Command::RenderPack(_) => "render_pack",
+            Command::RecordDuty(_) => "record_duty",
+            Command::RecordReferral(_) => "record_referral",
+            Command::RecordPlanStep(_) => "record_plan_step",
         }
     }
 
@@ -386,6 +400,9 @@ impl Command {
             Command::CloseCase(c) => Some(&c.case_ref),
             Command::SubmitEnquiry(c) => Some(&c.case_ref),
             Command::RenderPack(c) => Some(&c.case_ref),
+            Command::RecordDuty(c) => Some(&c.case_ref),
+            Command::RecordReferral(c) => Some(&c.case_ref),
+            Command::RecordPlanStep(c) => Some(&c.case_ref),
         }
     }
 }

@@ -248,6 +248,7 @@ mod tests {
             depends_on: deps.iter().map(|d| d.to_string()).collect(),
             role: None,
             makes_pack: false,
+            duty: None,
             sla: Sla {
                 target: Some(Target::Fixed(Period {
                     count: days,

@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use super::duties::*;
 pub use super::system::*;
 
 /// One row of the event log as a CRM reads it (the `events` table, `casewarden events`).
@@ -58,6 +59,9 @@ pub enum Kind {
     PackWaiting(PackWaiting),
     PackRendered(PackRendered),
     PackFailed(PackFailed),
+    DutyRecorded(DutyRecorded),
+    ReferralRecorded(ReferralRecorded),
+    PlanStepRecorded(PlanStepRecorded),
     CommandRejected(CommandRejected),
     ItemSetAside(ItemSetAside),
     SlaAmber(Sla),

@@ -1,6 +1,7 @@
 //! The append-only event log: every change of state writes one row, in the same transaction as
 //! the change. CRMs follow it by id; it is each case's audit trail.
 
+mod duties;
 pub mod kinds;
 mod system;
 

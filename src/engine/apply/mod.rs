@@ -4,6 +4,7 @@
 //! Each family of commands has its own file; this one routes a command to its handler and then
 //! lets a housing options case's target follow whatever changed.
 
+mod duties;
 mod housing_options;
 mod lifecycle;
 pub mod lookup;
@@ -70,5 +71,8 @@ async fn one(
             housing_options::submit_enquiry(tx, rules, e, now, source).await
         }
         Command::RenderPack(r) => housing_options::render_pack(tx, rules, r, now, source).await,
+        Command::RecordDuty(d) => duties::record_duty(tx, rules, d, now, source).await,
+        Command::RecordReferral(r) => duties::record_referral(tx, rules, r, now, source).await,
+        Command::RecordPlanStep(s) => duties::record_plan_step(tx, rules, s, now, source).await,
     }
 }
