@@ -12,6 +12,7 @@ mod allocation;
 mod attribution;
 mod batches;
 mod commands;
+mod duties;
 mod housing;
 mod loads;
 mod london;
