@@ -15,6 +15,9 @@ mod api;
 #[path = "cli/manuals.rs"]
 mod manuals;
 
+#[path = "cli/duties.rs"]
+mod duties;
+
 use common::copy_tree;
 
 fn repo(rel: &str) -> PathBuf {
