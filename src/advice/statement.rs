@@ -403,4 +403,42 @@ mod tests {
             problems[0]
         );
     }
+
+    #[test]
+    fn a_statement_for_some_countries_is_offered_only_there_and_names_known_ones() {
+        let sandbox = Sandbox::new(&crate::script::Limits::default());
+        let text = |countries: &str| {
+            format!(
+                "[[statement]]\nid = \"s\"\ntitle = \"T\"\nsection = \"x\"\norder = 1\n{countries}\n[[statement.item]]\ntype = \"guidance\"\ntext = \"t\"\n"
+            )
+        };
+        let s = statements(
+            Path::new("a.toml"),
+            &text("countries = [\"wales\"]"),
+            &sandbox,
+        )
+        .unwrap();
+        assert!(s[0].is_for_country("wales") && !s[0].is_for_country("england"));
+        let s = statements(Path::new("a.toml"), &text(""), &sandbox).unwrap();
+        assert!(s[0].is_for_country("wales") && s[0].is_for_country("england"));
+        let problems = statements(
+            Path::new("a.toml"),
+            &text("countries = [\"cymru\"]"),
+            &sandbox,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (problems[0].line, problems[0].column),
+            (6, 14),
+            "{}",
+            problems[0]
+        );
+        assert!(
+            problems[0]
+                .message
+                .contains("names unknown country \"cymru\""),
+            "{}",
+            problems[0]
+        );
+    }
 }
