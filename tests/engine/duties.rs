@@ -191,6 +191,24 @@ on_both_backends! {
         assert_eq!(last.data.0["clock"]["previous_target_at"], "2026-06-09T08:00:00Z");
     }
 
+    async fn a_duty_recorded_before_its_task_starts_moves_the_case_target_from_its_start(env: Env) {
+        seed(&env).await;
+        env.ok("2026-03-02T10:00:00Z", launch("HO-D4", "section_21")).await;
+        env.ok("2026-03-02T15:00:00Z", complete("HO-D4", "triage", "ho1")).await;
+        let target = |case: casewarden::report::CaseReport| {
+            (case.case.target_at.map(|t| t.to_rfc3339()).unwrap_or_default(), case.housing.unwrap().target_path)
+        };
+        // The prevention duty waits for the assessment (10 working days), then runs 56 days.
+        assert_eq!(target(env.case("HO-D4").await), ("2026-05-18T14:00:00+00:00".to_string(),
+            vec!["triage".to_string(), "assessment".into(), "prevention_duty".into(), "close_duty".into()]));
+        // Accepted at triage: its 56 days run from 3 March, so the plan's review sets the target.
+        env.ok("2026-03-03T10:00:00Z", duty("HO-D4", "prevention", "2026-03-03")).await;
+        let case = env.case("HO-D4").await;
+        assert_eq!(case.events.iter().rev().find(|e| e.kind == "case_target_changed").unwrap().data.0["because"], "record_duty");
+        assert_eq!(target(case), ("2026-05-11T14:00:00+00:00".to_string(),
+            vec!["triage".to_string(), "assessment".into(), "agree_personalised_housing_plan".into(), "review_plan".into(), "close_duty".into()]));
+    }
+
     async fn bad_duty_records_are_refused_with_their_reasons_and_change_nothing(env: Env) {
         seed(&env).await;
         env.ok("2026-03-02T10:00:00Z", launch("HO-D3", "section_21")).await;
