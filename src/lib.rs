@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod db;
 pub mod definitions;
 pub mod demo;
+pub mod duties;
 pub mod engine;
 pub mod events;
 pub mod facts;

@@ -17,6 +17,9 @@ mod manuals;
 #[path = "cli/privacy.rs"]
 mod privacy;
 
+#[path = "cli/duties.rs"]
+mod duties;
+
 use common::copy_tree;
 
 fn repo(rel: &str) -> PathBuf {

@@ -275,9 +275,11 @@ impl Advice {
         let to_dynamic = |v: &Value| rhai::serde::to_dynamic(v).map_err(|e| e.to_string());
         let scope =
             (|| -> Result<_, String> { Ok((to_dynamic(&all)?, to_dynamic(case_facts)?)) })();
+        // A statement of one nation's law is offered only to cases in that nation.
+        let country = case_facts["country"].as_str().unwrap_or_default();
         self.statements
             .iter()
-            .filter(|s| s.applies_to(workflow))
+            .filter(|s| s.applies_to(workflow) && s.is_for_country(country))
             .map(|s| {
                 let Some(c) = &s.condition else {
                     return Choice {

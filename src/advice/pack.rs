@@ -22,7 +22,8 @@ pub struct Document {
 }
 
 /// What the pack's templates see: `case`, `applicant`, `officer`, `pack` and `sections` (each
-/// with its chosen `statements`, each with `items`).
+/// with its chosen `statements`, each with `items`). The engine adds `plan`, the case's duties
+/// and plan steps on record (`crate::duties::pack_facts`).
 pub fn facts(
     advice: &Advice,
     choices: &[Choice],
@@ -83,6 +84,7 @@ pub fn sample_facts() -> Value {
         "applicant": {"ref": "c-1", "name": "Sam Applicant", "address": "1 High Street"},
         "officer": {"ref": "off1", "name": "Olu Officer", "email": "olu@example.org"},
         "pack": {"version": 1, "made_at": "2026-03-09T10:00:00Z", "statements": 2},
+        "plan": crate::duties::sample_pack_facts(),
         "sections": [
             {"key": "urgent", "title": "Do this now", "statements": [
                 {"id": "s1", "title": "Stay in your home", "because": "You told us you have a notice.",

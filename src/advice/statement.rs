@@ -45,6 +45,8 @@ struct StatementDef {
     section: S<String>,
     order: i64,
     workflows: Option<Vec<S<String>>>,
+    /// The countries whose cases it is for (its law is theirs); absent: every country.
+    countries: Option<Vec<S<String>>>,
     condition: Option<S<String>>,
     because: Option<String>,
     #[serde(rename = "item", default)]
@@ -98,6 +100,9 @@ pub struct Statement {
     pub order: i64,
     /// Empty: a generic statement, offered in every workflow.
     pub workflows: Vec<String>,
+    /// Empty: offered to cases in every country; else only to cases in these (a statement that
+    /// states one nation's law).
+    pub countries: Vec<String>,
     pub condition: Option<Condition>,
     pub because: Option<String>,
     pub items: Vec<Item>,
@@ -111,6 +116,11 @@ pub struct Statement {
 impl Statement {
     pub fn applies_to(&self, workflow: &str) -> bool {
         self.workflows.is_empty() || self.workflows.iter().any(|w| w == workflow)
+    }
+
+    /// Whether it is offered to a case in `country`.
+    pub fn is_for_country(&self, country: &str) -> bool {
+        self.countries.is_empty() || self.countries.iter().any(|c| c == country)
     }
 }
 
@@ -250,6 +260,25 @@ pub fn statements(
                 phone: i.phone.clone(),
             });
         }
+        for c in s.countries.iter().flatten() {
+            if !crate::definitions::model::COUNTRIES.contains(&c.get_ref().as_str()) {
+                problems.push(
+                    Problem::new(
+                        path,
+                        src.position(c.span().start),
+                        format!(
+                            "statement {:?} names unknown country {:?}",
+                            s.id.get_ref(),
+                            c.get_ref()
+                        ),
+                    )
+                    .help(format!(
+                        "countries: {}",
+                        crate::definitions::model::COUNTRIES.join(", ")
+                    )),
+                );
+            }
+        }
         if s.workflows.as_ref().is_some_and(Vec::is_empty) {
             problems.push(
                 Problem::new(
@@ -290,6 +319,12 @@ pub fn statements(
                 .iter()
                 .flatten()
                 .map(|w| w.get_ref().clone())
+                .collect(),
+            countries: s
+                .countries
+                .iter()
+                .flatten()
+                .map(|c| c.get_ref().clone())
                 .collect(),
             workflow_at: s
                 .workflows
@@ -364,6 +399,44 @@ mod tests {
         );
         assert!(
             problems[0].message.starts_with("condition:"),
+            "{}",
+            problems[0]
+        );
+    }
+
+    #[test]
+    fn a_statement_for_some_countries_is_offered_only_there_and_names_known_ones() {
+        let sandbox = Sandbox::new(&crate::script::Limits::default());
+        let text = |countries: &str| {
+            format!(
+                "[[statement]]\nid = \"s\"\ntitle = \"T\"\nsection = \"x\"\norder = 1\n{countries}\n[[statement.item]]\ntype = \"guidance\"\ntext = \"t\"\n"
+            )
+        };
+        let s = statements(
+            Path::new("a.toml"),
+            &text("countries = [\"wales\"]"),
+            &sandbox,
+        )
+        .unwrap();
+        assert!(s[0].is_for_country("wales") && !s[0].is_for_country("england"));
+        let s = statements(Path::new("a.toml"), &text(""), &sandbox).unwrap();
+        assert!(s[0].is_for_country("wales") && s[0].is_for_country("england"));
+        let problems = statements(
+            Path::new("a.toml"),
+            &text("countries = [\"cymru\"]"),
+            &sandbox,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (problems[0].line, problems[0].column),
+            (6, 14),
+            "{}",
+            problems[0]
+        );
+        assert!(
+            problems[0]
+                .message
+                .contains("names unknown country \"cymru\""),
             "{}",
             problems[0]
         );

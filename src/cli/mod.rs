@@ -120,6 +120,11 @@ pub enum Subcommand {
         #[command(subcommand)]
         what: ShowWhat,
     },
+    /// Statutory returns from the records casewarden holds.
+    Report {
+        #[command(subcommand)]
+        what: ReportWhat,
+    },
     /// Open tasks for a user or a role (the "cases and tasks" list), and the cases on the same
     /// list with no task to work on (waiting for `advance_case` or a manual task's activation),
     /// as the worklist views give them to CRMs.
@@ -275,6 +280,18 @@ pub enum OutboxAction {
         /// `tick --now`. Default: now.
         #[arg(long, value_name = "TIME")]
         now: Option<String>,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ReportWhat {
+    /// The homelessness duty records of a quarter as CSV on standard output: one row per
+    /// housing options case with a duty open at any time in the quarter, with the fields of the
+    /// case-level return (H-CLIC) that casewarden holds (docs/housing-options.md lists them).
+    Duties {
+        /// The calendar quarter: 2026Q2 is April to June 2026.
+        #[arg(long, value_name = "YYYYQN", value_parser = clap::value_parser!(crate::report::Quarter))]
+        quarter: crate::report::Quarter,
     },
 }
 

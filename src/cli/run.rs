@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 
-use super::{Cli, OutboxAction, RulesAction, ShowWhat, Subcommand};
+use super::{Cli, OutboxAction, ReportWhat, RulesAction, ShowWhat, Subcommand};
 use crate::output::{out, outln};
 use crate::settings::Settings;
 use crate::text::terminal_json;
@@ -186,6 +186,12 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             } else {
                 out!("{}", case.to_text())?;
             }
+        }
+        Subcommand::Report {
+            what: ReportWhat::Duties { quarter },
+        } => {
+            let db = startup::connect_database(&settings).await?;
+            out!("{}", report::duties_csv(&db, quarter).await?)?;
         }
         Subcommand::Worklist {
             user,

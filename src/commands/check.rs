@@ -76,7 +76,7 @@ pub fn reference(field: &str, value: &str) -> Result<(), Rejection> {
 /// A name that may reach an e-mail header (a recipient's display name) or a one-line label: no
 /// control characters at all (so no line breaks, tabs or NUL) and no invisible format
 /// characters, which `text` lets through for notes.
-fn name(field: &str, value: &str, max: usize) -> Result<(), Rejection> {
+pub(super) fn name(field: &str, value: &str, max: usize) -> Result<(), Rejection> {
     if let Some(c) = value
         .chars()
         .find(|&c| c.is_control() || crate::text::is_format(c))
@@ -110,7 +110,7 @@ fn describe(c: char) -> String {
 /// looser form earlier releases stored (no whitespace, no control characters), so records made
 /// before the format keep being worked. It must still match a stored record exactly, and it may
 /// never hold an invisible format character.
-fn named(field: &str, value: &str) -> Result<(), Rejection> {
+pub(super) fn named(field: &str, value: &str) -> Result<(), Rejection> {
     let format = reference(field, value);
     let stored_before = text(field, value, MAX_REF).is_ok()
         && !value
@@ -140,7 +140,7 @@ fn email(field: &str, value: &str) -> Result<(), Rejection> {
     }
 }
 
-fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), Rejection> {
+pub(super) fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), Rejection> {
     if allowed.contains(&value) {
         Ok(())
     } else {
@@ -408,6 +408,9 @@ impl Command {
                 Some(by) => named("by", by),
                 None => Ok(()),
             },
+            Command::RecordDuty(d) => d.check(),
+            Command::RecordReferral(r) => r.check(),
+            Command::RecordPlanStep(s) => s.check(),
         }
     }
 }

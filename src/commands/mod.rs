@@ -7,9 +7,14 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 mod check;
+mod duties;
 
 use check::text;
 pub use check::{REFERENCE_FORMAT, REFERENCE_PUNCTUATION, attributes, reference, time};
+pub use duties::{
+    MAX_STEP, REFERRAL_SOURCES, RecordDuty, RecordPlanStep, RecordReferral, STEP_OWNERS,
+    STEP_STATUSES, date,
+};
 
 /// Largest command accepted, in bytes of JSON.
 pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
@@ -54,6 +59,9 @@ pub enum Command {
     SubmitEnquiry(SubmitEnquiry),
     RenderPack(RenderPack),
     UpdateCase(UpdateCase),
+    RecordDuty(RecordDuty),
+    RecordReferral(RecordReferral),
+    RecordPlanStep(RecordPlanStep),
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
@@ -306,6 +314,9 @@ pub const TYPES: &[&str] = &[
     "submit_enquiry",
     "render_pack",
     "update_case",
+    "record_duty",
+    "record_referral",
+    "record_plan_step",
 ];
 
 /// Parses one command from its JSON text, or says what is wrong with it.
@@ -400,6 +411,9 @@ impl Command {
             Command::SubmitEnquiry(_) => "submit_enquiry",
             Command::RenderPack(_) => "render_pack",
             Command::UpdateCase(_) => "update_case",
+            Command::RecordDuty(_) => "record_duty",
+            Command::RecordReferral(_) => "record_referral",
+            Command::RecordPlanStep(_) => "record_plan_step",
         }
     }
 
@@ -423,6 +437,9 @@ impl Command {
             Command::SubmitEnquiry(c) => Some(&c.case_ref),
             Command::RenderPack(c) => Some(&c.case_ref),
             Command::UpdateCase(c) => Some(&c.case_ref),
+            Command::RecordDuty(c) => Some(&c.case_ref),
+            Command::RecordReferral(c) => Some(&c.case_ref),
+            Command::RecordPlanStep(c) => Some(&c.case_ref),
         }
     }
 }

@@ -85,7 +85,7 @@ fn every_listed_type_is_a_command_and_every_command_is_listed() {
             "{t}: {reason}"
         );
     }
-    assert_eq!(TYPES.len(), 18);
+    assert_eq!(TYPES.len(), 21);
 }
 
 #[test]
@@ -273,5 +273,88 @@ fn names_that_could_reach_a_mail_header_are_one_line_of_visible_text() {
         assert!(rejected(&long).contains("name is 10000 characters long; the limit is 200"));
         let fine = format!(r#"{{"type":"{kind}","ref":"r1","name":"Siân O'Neil-Ødegård"{extra}}}"#);
         assert!(parse(&fine).is_ok(), "{fine}");
+    }
+}
+
+#[test]
+fn duty_referral_and_plan_step_commands_name_what_is_wrong_with_their_fields() {
+    let cases = [
+        (
+            r#"{"type":"record_duty","case_ref":"HO-1","duty":"interim","start_date":"2026-04-01"}"#,
+            "record_duty: duty \"interim\" is not one of: prevention, relief, main",
+        ),
+        (
+            r#"{"type":"record_duty","case_ref":"HO-1","duty":"relief","start_date":"01/04/2026"}"#,
+            "record_duty: start_date \"01/04/2026\" is not a date: use YYYY-MM-DD",
+        ),
+        (
+            r#"{"type":"record_duty","case_ref":"HO-1","duty":"relief","start_date":"2026-02-30"}"#,
+            "start_date \"2026-02-30\" is not a date",
+        ),
+        (
+            r#"{"type":"record_duty","case_ref":"HO-1","duty":"relief","start_date":"2026-04-02","end_date":"2026-04-01","end_reason":"Homelessness relieved"}"#,
+            "record_duty: end_date 2026-04-01 is before start_date 2026-04-02",
+        ),
+        (
+            r#"{"type":"record_duty","case_ref":"HO-1","duty":"relief","start_date":"2026-04-02","end_date":"2026-05-01"}"#,
+            "end_reason: an ended duty needs the reason it ended",
+        ),
+        (
+            r#"{"type":"record_duty","case_ref":"HO-1","duty":"relief","end_reason":"x"}"#,
+            "end_reason given without end_date",
+        ),
+        (
+            r#"{"type":"record_duty","case_ref":"HO-1","duty":"relief","start_date":"2026-04-02","end_date":"2026-05-01","end_reason":"Ended\nearly"}"#,
+            "end_reason \"Ended\\nearly\" contains the character",
+        ),
+        (
+            r#"{"type":"record_referral","case_ref":"HO-1","source":"self","authority":"Prison","referred_on":"2026-04-01"}"#,
+            "authority: a self-referral names no referring authority",
+        ),
+        (
+            r#"{"type":"record_referral","case_ref":"HO-1","source":"duty_to_refer","referred_on":"2026-04-01"}"#,
+            "missing field `authority`: a duty_to_refer referral names the authority",
+        ),
+        (
+            r#"{"type":"record_referral","case_ref":"HO-1","source":"gp","authority":"GP","referred_on":"2026-04-01"}"#,
+            "source \"gp\" is not one of: self, duty_to_refer, other_agency",
+        ),
+        (
+            r#"{"type":"record_plan_step","case_ref":"HO-1","step_ref":"a step","for":"applicant","step":"x","agreed_on":"2026-04-01"}"#,
+            "record_plan_step: step_ref \"a step\" contains whitespace",
+        ),
+        (
+            r#"{"type":"record_plan_step","case_ref":"HO-1","step_ref":"s1","for":"landlord","step":"x","agreed_on":"2026-04-01"}"#,
+            "for \"landlord\" is not one of: applicant, council",
+        ),
+        (
+            r#"{"type":"record_plan_step","case_ref":"HO-1","step_ref":"s1","agreed_on":"2026-04-02","review_on":"2026-04-01"}"#,
+            "review_on 2026-04-01 is before agreed_on 2026-04-02",
+        ),
+        (
+            r#"{"type":"record_plan_step","case_ref":"HO-1","step_ref":"s1","status":"finished"}"#,
+            "status \"finished\" is not one of: agreed, done, not_done, withdrawn",
+        ),
+        (
+            r#"{"type":"record_plan_step","case_ref":"HO-1","step_ref":"s1","step":"   "}"#,
+            "step is empty",
+        ),
+    ];
+    for (body, expected) in cases {
+        let reason = rejected(body);
+        assert!(reason.contains(expected), "{body}: {reason}");
+    }
+    let long = format!(
+        r#"{{"type":"record_plan_step","case_ref":"HO-1","step_ref":"s1","step":"{}"}}"#,
+        "x".repeat(2001)
+    );
+    assert!(rejected(&long).contains("step is 2001 characters long; the limit is 2000"));
+    for ok in [
+        r#"{"type":"record_duty","case_ref":"HO-1","duty":"prevention","start_date":"2026-04-01"}"#,
+        r#"{"type":"record_duty","case_ref":"HO-1","duty":"prevention","end_date":"2026-05-01","end_reason":"Homelessness prevented"}"#,
+        r#"{"type":"record_referral","case_ref":"HO-1","source":"self","referred_on":"2026-04-01"}"#,
+        r#"{"type":"record_plan_step","case_ref":"HO-1","step_ref":"s1","status":"done"}"#,
+    ] {
+        assert!(parse(ok).is_ok(), "{ok}: {:?}", parse(ok).err());
     }
 }

@@ -86,6 +86,9 @@ pub struct Task {
     pub sla: Sla,
     /// Housing options: this task makes the personalised housing pack when it becomes active.
     pub makes_pack: bool,
+    /// Housing options: the duty (`prevention`, `relief`, `main`) whose clock this task runs:
+    /// it starts at the duty's recorded start date where the case has one.
+    pub duty: Option<String>,
 }
 
 /// Where an SLA clock starts.

@@ -27,6 +27,10 @@ pub const CASEWORK_STAGE: &str = "casework";
 pub const SCHEMES: &[&str] = &["right_to_buy", "right_to_acquire", "social_homebuy"];
 pub const COUNTRIES: &[&str] = &["england", "wales", "scotland", "northern_ireland"];
 
+/// The homelessness duties a housing options case records (`record_duty`): prevention (England
+/// s.195, Wales s.66), relief (s.189B; s.73) and the main duty (s.193; s.75).
+pub const DUTIES: &[&str] = &["prevention", "relief", "main"];
+
 /// One workflow definition: a home buy scheme in a country, or a housing options advice stream,
 /// for cases received between two dates.
 #[derive(Debug, Clone, Deserialize)]
@@ -63,6 +67,9 @@ pub struct DefinitionFile {
     pub tasks: Vec<TaskDef>,
     /// Housing options: the personalised housing pack.
     pub pack: Option<S<PackDef>>,
+    /// Housing options: the task whose clock each duty runs on (`prevention = "prevention_duty"`):
+    /// it counts from the duty's recorded start date where there is one.
+    pub duties: Option<S<BTreeMap<String, S<String>>>>,
 }
 
 /// The personalised housing pack of a housing options workflow.

@@ -1,7 +1,8 @@
 //! A housing options case's target: the end of the longest path through its tasks' dependency
 //! graph. A done task ends when it was done; an active one at its target; a held one at its
 //! target moved on by the working days until its release date; a waiting one starts when the
-//! last of its dependencies ends (or when the case was launched) and runs its own SLA period.
+//! last of its dependencies ends (or when the case was launched) and runs its own SLA period,
+//! a duty's task from the duty's recorded start date where there is one.
 //! Optional tasks count only once they are activated. The target is a plan, not a forecast: it
 //! moves when tasks are activated, completed, skipped, held or released, never with the clock.
 
@@ -25,13 +26,20 @@ pub struct Projection {
     pub path: Vec<String>,
 }
 
+/// How a task's clock is set for this case: its period, and the recorded start of the duty it
+/// runs, if any (a waiting duty task is projected from that start).
+pub struct Clocks<'a> {
+    pub period: &'a dyn Fn(&crate::definitions::Task) -> Option<crate::definitions::Period>,
+    pub duty_start: &'a dyn Fn(&crate::definitions::Task) -> Option<DateTime<Utc>>,
+}
+
 /// Projects the end of every task of `stage` from its row, and takes the latest.
 pub fn project(
     stage: &Stage,
     tasks: &[TaskRow],
     entered: DateTime<Utc>,
     cal: &Calendar,
-    period: &dyn Fn(&crate::definitions::Task) -> Option<crate::definitions::Period>,
+    clocks: &Clocks<'_>,
     received: DateTime<Utc>,
 ) -> Projection {
     // (end, the dependency whose end started it)
@@ -60,7 +68,7 @@ pub fn project(
             let after = deps.iter().max_by_key(|(end, _)| *end).copied();
             let start = after.map_or(entered, |(end, _)| end.max(entered));
             let via = after.map(|(_, d)| d).filter(|d| !d.is_empty());
-            let Some(end) = task_end(def, row, start, entered, received, cal, period) else {
+            let Some(end) = task_end(def, row, start, entered, received, cal, clocks) else {
                 continue;
             };
             ends.insert(&def.key, (end, via));
@@ -83,7 +91,7 @@ fn task_end(
     entered: DateTime<Utc>,
     received: DateTime<Utc>,
     cal: &Calendar,
-    period: &dyn Fn(&crate::definitions::Task) -> Option<crate::definitions::Period>,
+    clocks: &Clocks<'_>,
 ) -> Option<DateTime<Utc>> {
     let end = match row.status.as_str() {
         "completed" | "skipped" | "cancelled" => row.completed_at.unwrap_or(start),
@@ -104,12 +112,12 @@ fn task_end(
         },
         _ if !row.mandatory => return None,
         _ => {
-            let from = match def.sla.from {
+            let from = (clocks.duty_start)(def).unwrap_or(match def.sla.from {
                 ClockFrom::Start => start,
                 ClockFrom::StageEntered => entered,
                 ClockFrom::CaseReceived => received,
-            };
-            match period(def) {
+            });
+            match (clocks.period)(def) {
                 Some(p) => Dates::start(cal, from, p, None).target.max(start),
                 None => start,
             }
@@ -187,14 +195,42 @@ pub async fn refresh(
     };
     let tasks = rows::tasks_of_stage(&mut *tx, stage_row.id).await?;
     let cal = rules.calendar(def);
-    let projection = project(
-        stage,
-        &tasks,
-        stage_row.entered_at,
-        cal,
-        &|t| period_of(rules, case, t),
-        case.received_at,
-    );
+    // Only a waiting duty task is projected from its duty's start: read them only then.
+    let waiting_duty = stage.tasks.iter().any(|t| {
+        t.duty.is_some()
+            && tasks
+                .iter()
+                .any(|r| r.task == t.key && r.status == crate::states::TaskStatus::Waiting)
+    });
+    let duty_starts: Vec<(String, chrono::NaiveDate)> = if waiting_duty {
+        sql("SELECT duty, start_date FROM duties WHERE case_id = $1")
+            .bind(case.id)
+            .fetch_all(&mut *tx)
+            .await?
+    } else {
+        Vec::new()
+    };
+    // The clocks borrow closures that are not Sync: keep them out of the awaits below.
+    let projection = {
+        let duty_start = |t: &crate::definitions::Task| {
+            let (_, day) = duty_starts
+                .iter()
+                .find(|(d, _)| t.duty.as_deref() == Some(d.as_str()))?;
+            Some(crate::clock::start_of_working_day(*day))
+        };
+        let clocks = Clocks {
+            period: &|t| period_of(rules, case, t),
+            duty_start: &duty_start,
+        };
+        project(
+            stage,
+            &tasks,
+            stage_row.entered_at,
+            cal,
+            &clocks,
+            case.received_at,
+        )
+    };
     if projection.target == case.target_at {
         return Ok(());
     }
@@ -250,6 +286,7 @@ mod tests {
             depends_on: deps.iter().map(|d| d.to_string()).collect(),
             role: None,
             makes_pack: false,
+            duty: None,
             sla: Sla {
                 target: Some(Target::Fixed(Period {
                     count: days,
@@ -313,6 +350,10 @@ mod tests {
         };
         let cal = Calendar::from_closures("test", BTreeMap::new());
         let period = |t: &Task| t.sla.target.as_ref().and_then(|x| x.period(|_| None));
+        let clocks = Clocks {
+            period: &period,
+            duty_start: &|_| None,
+        };
         let mut rows = vec![
             row("a", "active", true),
             row("b", "waiting", true),
@@ -321,7 +362,7 @@ mod tests {
             row("e", "waiting", false),
         ];
         rows[0].target_at = Some(day(3));
-        let p = project(&stage, &rows, day(1), &cal, &period, day(1));
+        let p = project(&stage, &rows, day(1), &cal, &clocks, day(1));
         assert_eq!(p.target, Some(day(13)));
         assert_eq!(p.path, vec!["a", "b"]);
         // a done early: everything after it moves forward.
@@ -331,7 +372,7 @@ mod tests {
         rows[1].target_at = Some(day(12));
         rows[2].status = "active".parse().unwrap();
         rows[2].target_at = Some(day(5));
-        let p = project(&stage, &rows, day(1), &cal, &period, day(1));
+        let p = project(&stage, &rows, day(1), &cal, &clocks, day(1));
         assert_eq!(
             (p.target, p.path.clone()),
             (Some(day(12)), vec!["a".into(), "b".into()])
@@ -339,7 +380,7 @@ mod tests {
         // The optional task counts once it is activated.
         rows[4].status = "active".parse().unwrap();
         rows[4].target_at = Some(day(22));
-        let p = project(&stage, &rows, day(1), &cal, &period, day(1));
+        let p = project(&stage, &rows, day(1), &cal, &clocks, day(1));
         assert_eq!(
             (p.target, p.path),
             (Some(day(22)), vec!["a".into(), "e".into()])
@@ -348,7 +389,7 @@ mod tests {
         rows[4].status = "on_hold".parse().unwrap();
         rows[4].held_since = Some(day(10));
         rows[4].hold_until = Some(day(13));
-        let p = project(&stage, &rows, day(1), &cal, &period, day(1));
+        let p = project(&stage, &rows, day(1), &cal, &clocks, day(1));
         assert_eq!(p.target, Some(day(25)));
     }
 }

@@ -115,7 +115,8 @@ pub async fn start_stage_clock(
     Ok(())
 }
 
-/// Starts a task's clock at its activation (or stage entry, or the claim). A task's target never
+/// Starts a task's clock at its activation (or stage entry, or the claim; a duty's task at the
+/// duty's recorded start date). A task's target never
 /// ends after its stage's: where it would, the stage's target wins and an event says so.
 pub async fn start_task_clock(
     tx: &mut Tx,
@@ -130,11 +131,16 @@ pub async fn start_task_clock(
             .bind(stage_id)
             .fetch_one(&mut *tx)
             .await?;
-    let start = match task.sla.from {
+    // A duty's task counts from the duty's recorded start date, where the case has one.
+    let recorded = match &task.duty {
+        Some(duty) => super::duty_clock::start_of(tx, case.id, duty).await?,
+        None => None,
+    };
+    let start = recorded.unwrap_or(match task.sla.from {
         ClockFrom::Start => ctx.now,
         ClockFrom::StageEntered => entered,
         ClockFrom::CaseReceived => case.received_at,
-    };
+    });
     let Some(mut dates) = dates_or_error(tx, ctx, &task.sla, case, &task.key, start).await? else {
         return Ok(());
     };

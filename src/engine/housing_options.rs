@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::context::Ctx;
 use super::error::StepError;
+use super::pack_facts;
 use super::pack_files::{PackSettings, Written, write_free};
 use super::progress;
 use crate::advice::{self, Choice, pack};
@@ -265,11 +266,14 @@ async fn numbered_facts(
             facts["workflow_name"] = json!(def.name);
             facts
         },
-        applicant(tx, case).await?,
-        officer(tx, case).await?,
+        pack_facts::applicant(tx, case).await?,
+        pack_facts::officer(tx, case).await?,
         version,
         now,
     );
+    let mut facts = facts;
+    // The applicant's own plan and duty dates: the pack is the written plan.
+    facts["plan"] = pack_facts::plan(tx, case).await?;
     Ok((version, facts))
 }
 
@@ -444,45 +448,6 @@ async fn forget(tx: &mut Tx, id: i64) -> Result<(), sqlx::Error> {
         .execute(&mut *tx)
         .await?;
     Ok(())
-}
-
-async fn applicant(tx: &mut Tx, case: &CaseRow) -> Result<Value, sqlx::Error> {
-    if let Some(c) = &case.applicant_contact {
-        let row: Option<(String, Option<String>)> =
-            sql("SELECT name, address FROM contacts WHERE ref = $1")
-                .bind(c)
-                .fetch_optional(&mut *tx)
-                .await?;
-        return Ok(row.map_or(
-            Value::Null,
-            |(name, address)| json!({"ref": c, "name": name, "address": address}),
-        ));
-    }
-    if let Some(g) = &case.applicant_group {
-        let row: Option<(String,)> = sql("SELECT name FROM contact_groups WHERE ref = $1")
-            .bind(g)
-            .fetch_optional(&mut *tx)
-            .await?;
-        return Ok(row.map_or(
-            Value::Null,
-            |(name,)| json!({"ref": g, "name": name, "address": null}),
-        ));
-    }
-    Ok(Value::Null)
-}
-
-async fn officer(tx: &mut Tx, case: &CaseRow) -> Result<Value, sqlx::Error> {
-    let Some(owner) = &case.owner else {
-        return Ok(Value::Null);
-    };
-    let row: Option<(String, String)> = sql("SELECT name, email FROM users WHERE ref = $1")
-        .bind(owner)
-        .fetch_optional(&mut *tx)
-        .await?;
-    Ok(row.map_or(
-        Value::Null,
-        |(name, email)| json!({"ref": owner, "name": name, "email": email}),
-    ))
 }
 
 /// Renders the pack's HTML and text.

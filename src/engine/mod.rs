@@ -11,7 +11,9 @@
 //!   and their shared lookups.
 //! - What steps and commands share: `context` (who and when a change is made), `progress`
 //!   (entering stages, activating and completing tasks), `deadlines` (writing SLA dates),
-//!   `case_target` (a housing options case's target), `pack_request` and `pack_files`.
+//!   `duty_clock` (homelessness duties' clocks from their recorded start dates),
+//!   `case_target` (a housing options case's target), `pack_request`, `pack_facts` and
+//!   `pack_files`.
 //!
 //! No engine file imports this one; each imports the module that owns what it needs, so the
 //! files' dependencies run one way (checked by `tests/layout.rs`).
@@ -22,6 +24,7 @@ pub mod budget;
 pub mod case_target;
 pub mod context;
 pub mod deadlines;
+pub mod duty_clock;
 pub mod erasure;
 pub mod error;
 pub mod event_range;
@@ -31,6 +34,7 @@ pub mod housing_options;
 pub mod ingest;
 pub mod metrics;
 pub mod outcome;
+pub mod pack_facts;
 pub mod pack_files;
 pub mod pack_request;
 pub mod pass;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use super::amend::*;
+pub use super::duties::*;
 pub use super::system::*;
 pub use super::tasks::*;
 
@@ -61,6 +62,9 @@ pub enum Kind {
     PackWaiting(PackWaiting),
     PackRendered(PackRendered),
     PackFailed(PackFailed),
+    DutyRecorded(DutyRecorded),
+    ReferralRecorded(ReferralRecorded),
+    PlanStepRecorded(PlanStepRecorded),
     CommandRejected(CommandRejected),
     ItemSetAside(ItemSetAside),
     SlaAmber(Sla),

@@ -2,6 +2,7 @@
 //! the change. CRMs follow it by id; it is each case's audit trail.
 
 mod amend;
+mod duties;
 pub mod kinds;
 mod system;
 mod tasks;

@@ -7,7 +7,7 @@
 //!   `enquiries.answers`, `notes.body`, `attachments` (name, URI) and the pack files on disk,
 //!   `packs.advice` (which quotes answers), the reasons and outcomes officers type
 //!   (`tasks.outcome`, `tasks.skip_reason`, `tasks.hold_reason`, `task_holds.reason`,
-//!   `case_updates`), `pack_requests.last_error`;
+//!   `case_updates`, `duties.end_reason`, `plan_steps.step`), `pack_requests.last_error`;
 //! - `outbox` (the recipient's address and the facts a message was rendered from) and the `.eml`
 //!   files the file transport wrote;
 //! - `inbox` (the commands as the CRM sent them, and why any was refused).

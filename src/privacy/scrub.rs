@@ -95,13 +95,15 @@ pub async fn scrub_case(
 
 /// The case's free text that an officer typed: each statement takes the case's id and the
 /// erased marker, which shows where something was.
-const CASE_TEXT: [&str; 4] = [
+const CASE_TEXT: [&str; 6] = [
     "UPDATE notes SET body = $2 WHERE case_id = $1",
     "UPDATE tasks SET outcome = CASE WHEN outcome IS NULL THEN NULL ELSE $2 END, \
      skip_reason = CASE WHEN skip_reason IS NULL THEN NULL ELSE $2 END, \
      hold_reason = CASE WHEN hold_reason IS NULL THEN NULL ELSE $2 END WHERE case_id = $1",
     "UPDATE task_holds SET reason = $2 WHERE case_id = $1",
     "UPDATE case_updates SET reason = $2, changes = '[]' WHERE case_id = $1",
+    "UPDATE plan_steps SET step = $2 WHERE case_id = $1",
+    "UPDATE duties SET end_reason = CASE WHEN end_reason IS NULL THEN NULL ELSE $2 END WHERE case_id = $1",
 ];
 
 /// What is cleared outright: each statement takes the case's id.

@@ -61,6 +61,8 @@ pub struct HousingReport {
     pub target_path: Vec<String>,
     pub enquiry: Option<Enquiry>,
     pub packs: Vec<Pack>,
+    /// The homelessness duties, referral and personalised housing plan on record.
+    pub duties: crate::duties::Record,
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema, sqlx::FromRow)]
@@ -118,6 +120,7 @@ async fn housing(db: &Db, case: &CaseRow) -> Result<Option<HousingReport>, sqlx:
         target_path: path.and_then(|(p,)| p).map(|p| p.0).unwrap_or_default(),
         enquiry,
         packs,
+        duties: crate::duties::read(db, case.id).await?,
     }))
 }
 
@@ -345,6 +348,7 @@ impl CaseReport {
                     let _ = writeln!(out, "\nEnquiry: no answers submitted yet");
                 }
             }
+            super::duties::write_text(&mut out, &c.country, &h.duties);
             if !h.packs.is_empty() {
                 let _ = writeln!(out, "\nHousing packs");
                 for p in &h.packs {

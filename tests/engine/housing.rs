@@ -21,7 +21,7 @@ impl Env {
 }
 
 /// The housing options team and an applicant.
-async fn seed(env: &Env) {
+pub(crate) async fn seed(env: &Env) {
     env.seed_organisation().await;
     env.ok(
         "2026-03-02T08:00:00Z",
@@ -33,7 +33,7 @@ async fn seed(env: &Env) {
         .await;
 }
 
-fn launch(case_ref: &str, workflow: &str) -> Value {
+pub(crate) fn launch(case_ref: &str, workflow: &str) -> Value {
     json!({"type": "create_case", "case_ref": case_ref, "kind": "housing_options", "workflow": workflow,
            "country": "england", "applicant": "tenant1", "received_at": "2026-03-02T09:30:00Z"})
 }
@@ -52,7 +52,7 @@ async fn target(env: &Env, case_ref: &str) -> (String, Vec<String>) {
     )
 }
 
-fn valid_answers() -> Value {
+pub(crate) fn valid_answers() -> Value {
     json!({
         "safe_place_tonight": true, "has_section_21_notice": true,
         "notice_served_date": "2026-02-20", "notice_expiry_date": "2026-04-24",

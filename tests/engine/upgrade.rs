@@ -1,4 +1,4 @@
-//! Upgrading a database: schema version 18 takes personal data out of events written before it
+//! Upgrading a database: schema version 17 takes personal data out of events written before it
 //! (note texts, file names and locations, typed reasons and outcomes, answers, the explanation
 //! of a pack's advice), keeping every value in its table, and leaves each event valid against
 //! the published schema.
@@ -29,7 +29,7 @@ async fn migrate_before(db: &Db, version: i64) {
     }
 }
 
-/// Events as casewarden wrote them before schema version 18, about an applicant called Jane.
+/// Events as casewarden wrote them before schema version 17, about an applicant called Jane.
 fn old_events() -> Vec<(&'static str, Value)> {
     vec![
         (
@@ -78,7 +78,7 @@ fn old_events() -> Vec<(&'static str, Value)> {
 }
 
 async fn upgrade(db: Db) {
-    migrate_before(&db, 18).await;
+    migrate_before(&db, 17).await;
     let case: i64 = sql(
         "INSERT INTO cases (case_ref, kind, scheme, country, definition_id, definition_version, received_at, created_at, calendar) \
          VALUES ('OLD-1', 'home_buy', 'right_to_buy', 'england', 'right_to_buy-england', 'old', $1, $1, 'england-and-wales') RETURNING id",

@@ -14,6 +14,7 @@ use super::model::{
 use super::{Definition, Escalation, Pack, Period, Sla, Stage, Successors, Target, Task};
 use crate::problems::{Problem, Source};
 
+mod duties;
 mod pauses;
 mod stages;
 mod targets;
@@ -271,6 +272,9 @@ impl Compiler<'_> {
                     "home buy definitions put their tasks in stages",
                     "write [[stage.task]] under a [[stage]]; top-level [[task]]s are for housing options workflows",
                 );
+            }
+            if let Some(d) = &f.duties {
+                self.err(d, "only housing options workflows have [duties]", "");
             }
             if let Some(p) = &f.pack {
                 self.err(p, "only housing options workflows have a [pack]", "");

@@ -58,9 +58,14 @@ impl Compiler<'_> {
                 }
             }
         });
+        let duties = self.duties(f);
         let stage = tasks.map(|mut tasks| {
             for t in &mut tasks {
                 t.makes_pack = pack.as_ref().is_some_and(|p| p.task == t.key);
+                t.duty = duties
+                    .iter()
+                    .find(|(_, task)| *task == t.key)
+                    .map(|(duty, _)| duty.clone());
             }
             vec![Stage {
                 key: CASEWORK_STAGE.to_string(),
@@ -261,6 +266,7 @@ impl Compiler<'_> {
                     role: t.role.as_ref().map(|r| r.get_ref().clone()),
                     sla,
                     makes_pack: false,
+                    duty: None,
                 });
             }
         }

@@ -161,3 +161,52 @@ fn a_pausable_stage_over_a_non_pausable_task_that_waits_for_pausable_work_is_rep
     assert!(problems(&body(", pausable = false", "case_received")).is_empty());
     assert!(problems(&body("", "activation")).is_empty());
 }
+
+#[test]
+fn a_workflows_duties_name_known_duties_and_its_own_tasks_and_reach_the_compiled_tasks() {
+    let workflow = |duties: &str| {
+        let files = vec![(
+            PathBuf::from("w.toml"),
+            format!(
+                "id = \"w\"\nname = \"W\"\nkind = \"housing_options\"\nworkflow = \"w\"\ncountry = \"wales\"\n\
+                 effective_from = 2020-01-01\nteam_role = \"team\"\n{duties}\n\
+                 [[task]]\nkey = \"prevention_duty\"\nname = \"P\"\nsla = {{ target = \"56 days\" }}\n\
+                 [[task]]\nkey = \"relief_duty\"\nname = \"R\"\nmandatory = false\nactivation = \"manual\"\n"
+            ),
+        )];
+        compile(&files, &KnownNames::default())
+    };
+    let defs =
+        workflow("[duties]\nprevention = \"prevention_duty\"\nrelief = \"relief_duty\"\n").unwrap();
+    let duty = |key: &str| defs[0].stages[0].task(key).and_then(|t| t.duty.clone());
+    assert_eq!(duty("prevention_duty").as_deref(), Some("prevention"));
+    assert_eq!(duty("relief_duty").as_deref(), Some("relief"));
+    for (duties, expected) in [
+        (
+            "[duties]\ninterim = \"relief_duty\"\n",
+            "[duties] names unknown duty \"interim\"",
+        ),
+        (
+            "[duties]\nprevention = \"prevent\"\n",
+            "duty \"prevention\" runs on task \"prevent\", which is not a task of this workflow",
+        ),
+        (
+            "[duties]\nprevention = \"relief_duty\"\nrelief = \"relief_duty\"\n",
+            "task \"relief_duty\" already runs the",
+        ),
+    ] {
+        let p = workflow(duties).unwrap_err();
+        assert!(
+            p.iter().any(|p| p.message.contains(expected)),
+            "{duties}: {p:?}"
+        );
+    }
+    let p = problems(
+        "[duties]\nprevention = \"a\"\n[[stage]]\nkey = \"s\"\nname = \"S\"\nmaster = \"application\"\norder = 1\n[[stage.task]]\nkey = \"a\"\nname = \"A\"\n",
+    );
+    assert!(
+        p.iter()
+            .any(|p| p.message == "only housing options workflows have [duties]"),
+        "{p:?}"
+    );
+}

@@ -5,6 +5,7 @@
 //! lets a housing options case's target follow whatever changed.
 
 mod amend;
+mod duties;
 mod housing_options;
 mod lifecycle;
 pub mod lookup;
@@ -72,5 +73,8 @@ async fn one(
         }
         Command::RenderPack(r) => housing_options::render_pack(tx, rules, r, now, source).await,
         Command::UpdateCase(u) => amend::update_case(tx, rules, u, now, source).await,
+        Command::RecordDuty(d) => duties::record_duty(tx, rules, d, now, source).await,
+        Command::RecordReferral(r) => duties::record_referral(tx, rules, r, now, source).await,
+        Command::RecordPlanStep(s) => duties::record_plan_step(tx, rules, s, now, source).await,
     }
 }

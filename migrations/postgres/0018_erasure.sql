@@ -1,4 +1,4 @@
--- casewarden schema v19 (PostgreSQL): erasure. `casewarden erase contact` removes a person's
+-- casewarden schema v18 (PostgreSQL): erasure. `casewarden erase contact` removes a person's
 -- data everywhere casewarden holds it; what remains is a tombstone that says when and why.
 --
 -- contacts.erased_at: when the contact's name, e-mail, phone and address were erased.

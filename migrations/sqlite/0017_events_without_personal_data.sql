@@ -1,4 +1,4 @@
--- casewarden schema v18 (SQLite): the event log holds no personal data. Events name people and
+-- casewarden schema v17 (SQLite): the event log holds no personal data. Events name people and
 -- contacts by reference only; free text (notes, reasons typed by officers, outcomes, answers,
 -- file names) lives in tables that erasure can reach, and events point at it:
 --

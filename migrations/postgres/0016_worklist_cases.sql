@@ -1,4 +1,4 @@
--- casewarden schema v17 (PostgreSQL): worklists that miss no case. A case with no task to work on
+-- casewarden schema v16 (PostgreSQL): worklists that miss no case. A case with no task to work on
 -- still needs someone: one waiting for the CRM to choose its next stage (`advance_case`), or one
 -- whose open stage has only manual tasks left, none of them activated yet (`activate_task`).
 -- worklist_cases gives one row per such case, with what it waits for; worklist_cases_by_user
