@@ -76,8 +76,8 @@ pub async fn restart(
         return Ok(None);
     }
     // A held clock has no checkpoint until it is released, which moves these dates on by the
-    // time held.
-    let next = (row.status == "active")
+    // time held; one the law does not pause keeps its checkpoints while held.
+    let next = (row.status == "active" || !task.sla.pausable)
         .then(|| {
             let follow_ons = u32::try_from(row.follow_ons).unwrap_or(0);
             checkpoint::next(ctx.cal, &task.sla, &row.sla_state, follow_ons, dates)

@@ -88,11 +88,7 @@ pub async fn retarget(
             let Some(tdef) = stage.task(&task.task) else {
                 continue;
             };
-            let start = match tdef.sla.from {
-                ClockFrom::Start => task.activated_at.unwrap_or(row.entered_at),
-                ClockFrom::StageEntered => row.entered_at,
-                ClockFrom::CaseReceived => after.received_at,
-            };
+            let start = task_start(tx, tdef, task, row, after).await?;
             let Some(periods) =
                 periods_of(tx, rules, &tdef.sla, (before, after), &task.task, now).await?
             else {
@@ -120,6 +116,27 @@ pub async fn retarget(
         }
     }
     Ok(moved)
+}
+
+/// Where a task's clock counts from: a duty's task from the duty's recorded start, where the
+/// case has one (see `duty_clock`); any other from what its definition says.
+async fn task_start(
+    tx: &mut Tx,
+    tdef: &crate::definitions::Task,
+    task: &crate::db::rows::TaskRow,
+    stage: &crate::db::rows::StageRow,
+    case: &CaseRow,
+) -> Result<DateTime<Utc>, sqlx::Error> {
+    if let Some(duty) = &tdef.duty
+        && let Some(start) = super::duty_clock::start_of(tx, case.id, duty).await?
+    {
+        return Ok(start);
+    }
+    Ok(match tdef.sla.from {
+        ClockFrom::Start => task.activated_at.unwrap_or(stage.entered_at),
+        ClockFrom::StageEntered => stage.entered_at,
+        ClockFrom::CaseReceived => case.received_at,
+    })
 }
 
 /// A clock's period under the old facts and under the new ones, as its clock would set it

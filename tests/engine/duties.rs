@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::helpers::{Env, complete, rtb_claim};
+use crate::helpers::{Env, complete, rtb_claim, rules_with};
 use crate::housing::{launch, seed, valid_answers};
 use crate::on_both_backends;
 
@@ -189,6 +189,41 @@ on_both_backends! {
         let last = env.case("HO-D2").await.events.into_iter().rev().find(|e| e.kind == "duty_recorded").unwrap();
         assert_eq!(last.data.0["previous_start_date"], "2026-04-14");
         assert_eq!(last.data.0["clock"]["previous_target_at"], "2026-06-09T08:00:00Z");
+    }
+
+    async fn a_held_duty_task_recorded_late_keeps_its_clock_running_and_fires_on_time(env: Env) {
+        seed(&env).await;
+        assessed(&env, "HO-D5").await;
+        // The duty's clock is one the law does not pause: held, it still runs.
+        env.ok("2026-04-01T10:00:00Z", json!({"type": "hold_task", "case_ref": "HO-D5", "task": "prevention_duty",
+            "until": "2026-05-20T10:00:00Z", "reason": "waiting for the landlord"})).await;
+        // Recorded late while held: its amber warning (13 April) is due, and fires at once.
+        env.ok("2026-04-14T10:00:00Z", duty("HO-D5", "prevention", "2026-03-02")).await;
+        let (target, amber, state) = clock(&env, "HO-D5", "prevention_duty").await;
+        assert_eq!((target, amber, state.as_str()), (at("2026-04-27T08:00:00Z"), at("2026-04-13T08:00:00Z"), "amber"));
+        assert_eq!(env.task_status("HO-D5", "prevention_duty").await, "on_hold");
+        // And the target passes while it is still held.
+        env.tick("2026-04-27T08:00:00Z").await;
+        assert_eq!(clock(&env, "HO-D5", "prevention_duty").await.2, "exceeded");
+    }
+
+    async fn amending_a_fact_a_duty_clock_depends_on_counts_from_the_recorded_start(env: Env) {
+        // A workflow whose prevention duty runs longer for a case the authority marks complex.
+        let path = "definitions/housing_options/section_21-england.toml";
+        let shipped = std::fs::read_to_string(crate::common::repo_path("rules").join(path)).unwrap();
+        let from = "sla = { target = \"56 days\", amber = \"14 days\", follow_on = \"7 days\", follow_on_limit = 4, pausable = false }";
+        assert!(shipped.contains(from), "the shipped definition changed: update this test");
+        let by_fact = "sla = { target_by = { fact = \"complex\", values = { \"true\" = \"70 days\" }, default = \"56 days\" }, amber = \"14 days\", pausable = false }";
+        let (_dir, rules) = rules_with(&[(path, &shipped.replacen(from, by_fact, 1))]);
+        env.use_rules(rules);
+        seed(&env).await;
+        assessed(&env, "HO-D6").await;
+        env.ok("2026-03-12T10:00:00Z", duty("HO-D6", "prevention", "2026-03-02")).await;
+        assert_eq!(clock(&env, "HO-D6", "prevention_duty").await.0, at("2026-04-27T08:00:00Z"), "56 days from 2 March");
+        // Marked complex: 70 days, still from the duty's start, not from the task's activation.
+        env.ok("2026-03-13T10:00:00Z", json!({"type": "update_case", "case_ref": "HO-D6", "attributes": {"complex": true},
+            "reason": "two households", "by": "ho1"})).await;
+        assert_eq!(clock(&env, "HO-D6", "prevention_duty").await.0, at("2026-05-11T08:00:00Z"), "70 days from 2 March");
     }
 
     async fn a_duty_recorded_before_its_task_starts_moves_the_case_target_from_its_start(env: Env) {
