@@ -103,14 +103,13 @@ pub async fn erase_contact(
     super::extract::reference("ref", &contact)?;
     let Json(request) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
     let now = crate::clock::now();
-    let erased = state
-        .engine
-        .erase_contact(
-            &contact,
-            (&request.reason, request.force),
-            (now, &caller.name),
-        )
-        .await;
+    let erased = crate::privacy::erase_through(
+        &state.engine,
+        &contact,
+        (&request.reason, request.force),
+        (now, &caller.name),
+    )
+    .await;
     match erased {
         Ok(done) => Ok(Json(done)),
         Err(e @ crate::privacy::EraseError::Unknown(_)) => Err(Problem::not_found(e.to_string())),
@@ -127,6 +126,24 @@ pub async fn erase_contact(
         )),
         Err(crate::privacy::EraseError::Db(e)) => Err(e.into()),
     }
+}
+
+/// Everything held about a contact (subject access), as `casewarden export contact` writes it;
+/// the pack files are served by `GET /v1/cases/{ref}/packs/{version}/{format}`.
+pub async fn export_contact(
+    State(state): State<ApiState>,
+    Path(contact): Path<String>,
+) -> ApiResult<Json<crate::privacy::SubjectAccess>> {
+    super::extract::reference("ref", &contact)?;
+    crate::privacy::export_contact(&state.engine.db, &contact, crate::clock::now())
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            Problem::not_found(format!(
+                "there is no contact {}",
+                crate::text::quote(&contact)
+            ))
+        })
 }
 
 /// The rule set in force, and the last one refused.

@@ -1,8 +1,8 @@
 //! The command line: what each subcommand takes and what it does with the library.
 
 mod clients;
-mod erase;
 mod manuals;
+mod privacy;
 mod run;
 mod webhooks;
 
@@ -188,7 +188,13 @@ pub enum Subcommand {
     /// Erase a person's data (UK GDPR right to erasure): `erase contact REF --reason TEXT`.
     Erase {
         #[command(subcommand)]
-        what: erase::EraseWhat,
+        what: privacy::EraseWhat,
+    },
+    /// Write everything held about a person (UK GDPR subject access): `export contact REF --to
+    /// DIR`.
+    Export {
+        #[command(subcommand)]
+        what: privacy::ExportWhat,
     },
     /// Write a consistent copy of a SQLite database to FILE while the daemon runs (never
     /// overwriting FILE). For PostgreSQL, use pg_dump: see docs/operations.md.
@@ -327,7 +333,7 @@ impl Cli {
             | Subcommand::Webhooks { json, .. }
             | Subcommand::Status { json }
             | Subcommand::Erase {
-                what: erase::EraseWhat::Contact { json, .. },
+                what: privacy::EraseWhat::Contact { json, .. },
             }
             | Subcommand::Config { json }
             | Subcommand::Clients {

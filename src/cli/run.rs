@@ -273,7 +273,8 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 out!("{}", crate::settings_origin::to_text(&shown))?;
             }
         }
-        Subcommand::Erase { what } => super::erase::run(&settings, what).await?,
+        Subcommand::Erase { what } => super::privacy::run(&settings, what).await?,
+        Subcommand::Export { what } => super::privacy::export(&settings, what).await?,
         Subcommand::Backup { file } => {
             let db = startup::connect_database(&settings).await?;
             let url = settings.database.url.to_string();

@@ -25,7 +25,6 @@ pub mod case_target;
 pub mod context;
 pub mod deadlines;
 pub mod duty_clock;
-pub mod erasure;
 pub mod error;
 pub mod event_range;
 pub mod guard;

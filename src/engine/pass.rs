@@ -123,6 +123,19 @@ impl Engine {
     }
 
     /// The rule set in force. A pass holds on to the set it started with.
+    /// Where this engine writes housing packs.
+    pub fn packs_dir(&self) -> &std::path::Path {
+        &self.packs.0.dir
+    }
+
+    /// Where this engine's mail goes as `.eml` files, when the file transport sends it.
+    pub fn mail_dir(&self) -> Option<&std::path::Path> {
+        self.mail
+            .as_ref()
+            .filter(|(mailer, _)| mailer.writes_files())
+            .map(|(_, settings)| settings.dir.as_path())
+    }
+
     pub fn rules(&self) -> Arc<RuleSet> {
         self.rules.read().expect("rule set lock poisoned").clone()
     }

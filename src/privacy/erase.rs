@@ -52,6 +52,30 @@ pub struct FilePlaces<'a> {
     pub mail: Option<&'a Path>,
 }
 
+/// Erases `contact`'s personal data through a running engine (the API): the rule set in force,
+/// and the engine's own pack directory and, when mail goes to files, its mail directory.
+pub async fn erase_through(
+    engine: &crate::engine::pass::Engine,
+    contact: &str,
+    (reason, force): (&str, bool),
+    (now, actor): (DateTime<Utc>, &str),
+) -> Result<Erasure, EraseError> {
+    let places = FilePlaces {
+        packs: engine.packs_dir(),
+        mail: engine.mail_dir(),
+    };
+    let rules = engine.rules();
+    erase_contact(
+        &engine.db,
+        &rules,
+        contact,
+        (reason, force),
+        places,
+        (now, actor),
+    )
+    .await
+}
+
 /// Erases `contact`'s personal data everywhere casewarden holds it.
 pub async fn erase_contact(
     db: &Db,

@@ -12,12 +12,15 @@
 //!   files the file transport wrote;
 //! - `inbox` (the commands as the CRM sent them, and why any was refused).
 //!
-//! [`scrub`] removes a case's share of it; [`erase`] a contact's, across its cases.
+//! [`scrub`] removes a case's share of it; [`erase`] a contact's, across its cases; [`export`]
+//! gives a contact everything held about them (subject access).
 
 mod erase;
+mod export;
 mod scrub;
 
-pub use erase::{EraseError, Erasure, FilePlaces, erase_contact};
+pub use erase::{EraseError, Erasure, FilePlaces, erase_contact, erase_through};
+pub use export::{ExportError, SubjectAccess, copy_packs, export_contact};
 pub use scrub::{Leftovers, scrub_case};
 
 /// What erased text reads as.

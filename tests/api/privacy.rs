@@ -1,5 +1,6 @@
-//! `POST /v1/contacts/{ref}/erasure`: an admin erases a contact as `casewarden erase contact`
-//! does; an open case is a conflict unless forced, and every refusal names its reason.
+//! `GET /v1/contacts/{ref}/export` and `POST /v1/contacts/{ref}/erasure`: an admin reads
+//! everything held about a contact and erases it as `casewarden export contact` and `erase
+//! contact` do; an open case is a conflict unless forced, and every refusal names its reason.
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -9,7 +10,7 @@ use crate::harness::answer;
 use crate::seed::{self, all_ok};
 
 api_on_both_backends! {
-    async fn an_admin_erases_a_contact_and_an_open_case_needs_force(api: Api) {
+    async fn an_admin_exports_and_erases_a_contact_and_an_open_case_needs_force(api: Api) {
         seed::organisation(api).await;
         all_ok(api, vec![seed::rtb_claim("RTB-X1", "tenant1", true)]).await;
         let admin = api.client("dpo-console", "admin").await;
@@ -17,6 +18,15 @@ api_on_both_backends! {
         let erase = |token: &str, contact: &str, body: serde_json::Value| {
             api.request(Method::POST, token, &format!("/v1/contacts/{contact}/erasure")).json(&body).send()
         };
+
+        // Subject access: everything held about them, to an admin only.
+        let (status, export) = api.get(&admin, "/v1/contacts/tenant1/export").await;
+        assert_eq!(status, StatusCode::OK, "{export:#}");
+        assert_eq!((&export["contact"]["ref"], &export["contact"]["name"]), (&json!("tenant1"), &json!("Tenant 1")));
+        assert_eq!(export["cases"][0]["case"]["case_ref"], "RTB-X1");
+        assert!(export["cases"][0]["events"].as_array().is_some_and(|e| !e.is_empty()), "{export:#}");
+        assert_eq!(api.get(&reader, "/v1/contacts/tenant1/export").await.0, StatusCode::FORBIDDEN);
+        assert_eq!(api.get(&admin, "/v1/contacts/nobody/export").await.0, StatusCode::NOT_FOUND);
 
         let (status, _, body) = answer(erase(&admin, "tenant1", json!({"reason": "SAR-2026-17"})).await.unwrap()).await;
         assert_eq!(status, StatusCode::CONFLICT, "{body:#}");

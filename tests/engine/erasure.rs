@@ -76,7 +76,7 @@ fn every_file(dir: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
 }
 
 /// The shipped rules, with the Right to Buy England definition marking one attribute personal.
-fn rules_with_a_personal_attribute() -> (tempfile::TempDir, casewarden::rules::RuleSet) {
+pub(crate) fn rules_with_a_personal_attribute() -> (tempfile::TempDir, casewarden::rules::RuleSet) {
     let path = "definitions/home_buy/right_to_buy-england.toml";
     let shipped = std::fs::read_to_string(crate::common::repo_path("rules").join(path)).unwrap();
     let marked = shipped.replacen(
@@ -89,7 +89,7 @@ fn rules_with_a_personal_attribute() -> (tempfile::TempDir, casewarden::rules::R
 }
 
 /// What Jane Example gave casewarden, directly or through her cases.
-const JANE: [&str; 9] = [
+pub(crate) const JANE: [&str; 13] = [
     "Jane Example",
     "jane@example.net",
     "07700 900123",
@@ -99,9 +99,13 @@ const JANE: [&str; 9] = [
     "1961-04-01",
     "Jane rang about her valuation",
     "Jane is in hospital",
+    "Jane has no other landlords",
+    "Jane found the tenancy file",
+    "Jane to ask her sister about a room",
+    "Jane's tenancy ended early",
 ];
 
-async fn jane_and_her_cases(env: &Env) {
+pub(crate) async fn jane_and_her_cases(env: &Env) {
     env.seed_organisation().await;
     env.ok(
         "2026-03-02T08:00:00Z",
@@ -134,6 +138,22 @@ async fn jane_and_her_cases(env: &Env) {
         "court_papers": "none", "deposit": "not_protected", "household": "family_with_children", "monthly_rent": 950, "rent_arrears": 0,
         "income_sources": ["employment"], "support_needs": ["none"], "contact_by_email_ok": true}})).await;
     env.ok(
+        "2026-03-02T09:45:00Z",
+        json!({"type": "skip_task", "case_ref": "E-1", "task": "request_previous_landlord_evidence",
+        "by": "off1", "reason": JANE[9]}),
+    )
+    .await;
+    env.ok("2026-03-02T09:50:00Z", json!({"type": "update_case", "case_ref": "E-1", "attributes": {"qualifying_period_all_with_landlord": false},
+        "reason": JANE[10], "by": "off1"})).await;
+    env.ok("2026-03-02T09:55:00Z", json!({"type": "record_duty", "case_ref": "HO-1", "duty": "prevention", "start_date": "2026-03-02",
+        "end_date": "2026-03-02", "end_reason": JANE[12], "by": "ho1"})).await;
+    env.ok(
+        "2026-03-02T09:56:00Z",
+        json!({"type": "record_plan_step", "case_ref": "HO-1", "step_ref": "S1", "for": "applicant",
+        "step": JANE[11], "agreed_on": "2026-03-02", "by": "ho1"}),
+    )
+    .await;
+    env.ok(
         "2026-03-02T10:00:00Z",
         json!({"type": "render_pack", "case_ref": "HO-1", "by": "ho1"}),
     )
@@ -164,17 +184,17 @@ on_both_backends! {
 
         // Her cases are open: refused, naming them, and nothing changes.
         let now = "2026-03-03T09:00:00Z".parse().unwrap();
-        let refused = env.engine.erase_contact("jane", ("SAR-2026-17", false), (now, "operator")).await.unwrap_err();
+        let refused = casewarden::privacy::erase_through(&env.engine, "jane", ("SAR-2026-17", false), (now, "operator")).await.unwrap_err();
         assert!(matches!(&refused, EraseError::OpenCases { cases, .. } if cases == &["E-1", "HO-1"]), "{refused}");
         assert!(refused.to_string().contains("E-1, HO-1"), "{refused}");
         assert_eq!(every_value(&env.db).await.len(), values.len());
-        assert!(matches!(env.engine.erase_contact("nobody", ("x", true), (now, "operator")).await, Err(EraseError::Unknown(_))));
-        assert!(matches!(env.engine.erase_contact("jane", ("  ", true), (now, "operator")).await, Err(EraseError::NoReason)));
+        assert!(matches!(casewarden::privacy::erase_through(&env.engine, "nobody", ("x", true), (now, "operator")).await, Err(EraseError::Unknown(_))));
+        assert!(matches!(casewarden::privacy::erase_through(&env.engine, "jane", ("  ", true), (now, "operator")).await, Err(EraseError::NoReason)));
 
         for case in ["E-1", "HO-1"] {
             env.ok("2026-03-03T09:00:00Z", json!({"type": "close_case", "case_ref": case, "outcome": "withdrawn"})).await;
         }
-        let erased = env.engine.erase_contact("jane", ("SAR-2026-17", false), (now, "operator")).await.unwrap();
+        let erased = casewarden::privacy::erase_through(&env.engine, "jane", ("SAR-2026-17", false), (now, "operator")).await.unwrap();
         assert_eq!(erased.cases, ["E-1", "HO-1"]);
         assert_eq!(erased.groups_emptied, ["jane-household"]);
         assert!(erased.files_removed.len() >= 3, "two pack files and the e-mail: {:?}", erased.files_removed);
@@ -193,7 +213,7 @@ on_both_backends! {
         // The shells stay for statistics: references, dates, decisions, the other attributes.
         let case = env.case("E-1").await;
         assert_eq!((case.case.status.as_str(), case.case.outcome.as_deref()), ("closed", Some("withdrawn")));
-        assert_eq!(case.case.attributes.0, json!({"qualifying_period_all_with_landlord": true}));
+        assert_eq!(case.case.attributes.0, json!({"qualifying_period_all_with_landlord": false}));
         assert_eq!(case.case.applicant_contact.as_deref(), Some("jane"));
         // Someone else's data is untouched.
         let other = env.case("E-2").await;

@@ -23,6 +23,7 @@ mod progression;
 mod reliability;
 mod sla;
 mod sla_batches;
+mod subject_access;
 mod upgrade;
 mod wales;
 mod worklists;

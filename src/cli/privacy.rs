@@ -1,5 +1,6 @@
-//! `casewarden erase contact REF --reason TEXT [--force]`: a contact's personal data erased
-//! everywhere casewarden holds it (see `privacy::erase`).
+//! The data protection commands: `casewarden erase contact REF --reason TEXT [--force]` erases a
+//! contact's personal data everywhere casewarden holds it (see `privacy::erase`); `casewarden
+//! export contact REF --to DIR` writes everything held about them (subject access).
 
 use std::fmt::Write;
 
@@ -29,6 +30,59 @@ pub enum EraseWhat {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportWhat {
+    /// Write everything casewarden holds about a contact to DIR, for a subject access request:
+    /// `subject-access.json` (their record and groups, their cases in full with answers, notes,
+    /// holds, packs, duties and plan steps, the notifications sent to them, any erasure) and the
+    /// housing pack files, under `case-<id>/`.
+    Contact {
+        /// The contact's ref.
+        contact_ref: String,
+        /// A directory to create (or an empty one) for the document and the files.
+        #[arg(long, value_name = "DIR")]
+        to: std::path::PathBuf,
+    },
+}
+
+pub async fn export(settings: &Settings, what: ExportWhat) -> anyhow::Result<()> {
+    let ExportWhat::Contact { contact_ref, to } = what;
+    if to.exists() && std::fs::read_dir(&to).map_or(true, |mut d| d.next().is_some()) {
+        anyhow::bail!(
+            "{} exists and is not an empty directory: give a new directory for the export",
+            to.display()
+        );
+    }
+    let db = startup::connect_database(settings).await?;
+    let access = privacy::export_contact(&db, &contact_ref, clock::now()).await;
+    let access = match access {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            db.close().await;
+            anyhow::bail!("there is no contact {:?}", contact_ref);
+        }
+        Err(e) => {
+            db.close().await;
+            return Err(e.into());
+        }
+    };
+    std::fs::create_dir_all(&to)?;
+    let packs = privacy::copy_packs(&db, &access, &to).await;
+    db.close().await;
+    let packs = packs?;
+    let document = to.join("subject-access.json");
+    std::fs::write(&document, serde_json::to_vec_pretty(&access)?)?;
+    outln!(
+        "{}: contact {}, {} case(s), {} notification(s), {} pack file(s)",
+        document.display(),
+        t(&contact_ref),
+        access.cases.len(),
+        access.notifications.len(),
+        packs.len()
+    )?;
+    Ok(())
 }
 
 pub async fn run(settings: &Settings, what: EraseWhat) -> anyhow::Result<()> {
