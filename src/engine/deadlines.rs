@@ -184,16 +184,12 @@ async fn dates_or_error(
             match evaluate(ctx.sandbox, ast, case) {
                 Ok(p) => p,
                 Err(message) => {
-                    let failed = Kind::RuleError(kinds::RuleError {
-                        rule: Some("target_expr".into()),
-                        rule_version: None,
+                    let failed = kinds::RuleError::target_expr(
+                        item,
+                        source,
                         message,
-                        during: kinds::During::TargetExpr,
-                        fallback: None,
-                        item: Some(item.into()),
-                        expression: Some(source.clone()),
-                        consequence: Some("no SLA clock was started for this item".into()),
-                    });
+                        "no SLA clock was started for this item",
+                    );
                     let at = case.event_target();
                     events::record(tx, at, ctx.now, ENGINE, failed).await?;
                     None

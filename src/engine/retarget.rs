@@ -165,18 +165,12 @@ async fn periods_of(
             new,
         ))),
         Err(message) => {
-            let failed = Kind::RuleError(kinds::RuleError {
-                rule: Some("target_expr".into()),
-                rule_version: None,
+            let failed = kinds::RuleError::target_expr(
+                item,
+                source,
                 message,
-                during: kinds::During::TargetExpr,
-                fallback: None,
-                item: Some(item.into()),
-                expression: Some(source.clone()),
-                consequence: Some(
-                    "the item's SLA clock was left as it was when the case's facts changed".into(),
-                ),
-            });
+                "the item's SLA clock was left as it was when the case's facts changed",
+            );
             events::record(tx, after.event_target(), now, ENGINE, failed).await?;
             Ok(None)
         }

@@ -143,6 +143,22 @@ pub struct RuleError {
     pub consequence: Option<String>,
 }
 
+impl RuleError {
+    /// A definition's `target_expr` for `item` failed with `message`, and what was done instead.
+    pub fn target_expr(item: &str, expression: &str, message: String, consequence: &str) -> Kind {
+        Kind::RuleError(RuleError {
+            rule: Some("target_expr".into()),
+            rule_version: None,
+            message,
+            during: During::TargetExpr,
+            fallback: None,
+            item: Some(item.into()),
+            expression: Some(expression.into()),
+            consequence: Some(consequence.into()),
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OwnerChanged {

@@ -76,7 +76,7 @@ fn every_file(dir: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
 }
 
 /// The shipped rules, with the Right to Buy England definition marking one attribute personal.
-pub(crate) fn rules_with_a_personal_attribute() -> (tempfile::TempDir, casewarden::rules::RuleSet) {
+fn rules_with_a_personal_attribute() -> (tempfile::TempDir, casewarden::rules::RuleSet) {
     let path = "definitions/home_buy/right_to_buy-england.toml";
     let shipped = std::fs::read_to_string(crate::common::repo_path("rules").join(path)).unwrap();
     let marked = shipped.replacen(
@@ -105,15 +105,24 @@ pub(crate) const JANE: [&str; 13] = [
     "Jane's tenancy ended early",
 ];
 
-pub(crate) async fn jane_and_her_cases(env: &Env) {
-    env.seed_organisation().await;
-    env.ok(
-        "2026-03-02T08:00:00Z",
-        json!({"type": "upsert_role", "ref": "housing_options", "name": "Housing options team"}),
-    )
-    .await;
-    env.ok("2026-03-02T08:00:00Z", json!({"type": "upsert_user", "ref": "ho1", "name": "Hana Options", "email": "hana@example.org",
-        "line_manager": "mgr1", "roles": ["housing_options"]})).await;
+/// Jane's cases, with the rules that mark her date of birth personal and mail written to files:
+/// the engine, and the directories the rules and the mail are in.
+pub(crate) async fn jane_on_record(env: Env) -> (Env, tempfile::TempDir, tempfile::TempDir) {
+    let (rules_dir, rules) = rules_with_a_personal_attribute();
+    env.use_rules(rules);
+    let mail = tempfile::tempdir().unwrap();
+    let mut env = env;
+    env.deliver_with(MailSettings {
+        transport: TransportKind::File,
+        dir: mail.path().to_path_buf(),
+        ..MailSettings::default()
+    });
+    jane_and_her_cases(&env).await;
+    (env, rules_dir, mail)
+}
+
+async fn jane_and_her_cases(env: &Env) {
+    crate::housing::seed(env).await;
     env.ok("2026-03-02T08:00:00Z", json!({"type": "upsert_contact", "ref": "jane", "name": JANE[0], "email": JANE[1], "phone": JANE[2], "address": JANE[3]})).await;
     env.ok("2026-03-02T08:00:00Z", json!({"type": "upsert_contact_group", "ref": "jane-household", "name": JANE[4], "members": ["jane"]})).await;
     let mut claim = rtb_claim("E-1", "jane", "freehold", "2026-03-02");
@@ -168,12 +177,7 @@ pub(crate) async fn jane_and_her_cases(env: &Env) {
 
 on_both_backends! {
     async fn erasing_a_contact_leaves_none_of_their_data_in_any_table_or_file(env: Env) {
-        let (_rules_dir, rules) = rules_with_a_personal_attribute();
-        env.use_rules(rules);
-        let mail = tempfile::tempdir().unwrap();
-        let mut env = env;
-        env.deliver_with(MailSettings { transport: TransportKind::File, dir: mail.path().to_path_buf(), ..MailSettings::default() });
-        jane_and_her_cases(&env).await;
+        let (env, _rules_dir, mail) = jane_on_record(env).await;
         let files = || every_file(env.packs.path()).into_iter().chain(every_file(mail.path())).collect::<Vec<_>>();
         let before = files();
         assert!(before.iter().any(|(_, text)| text.contains("Jane Example")), "the pack and its e-mail name her: {before:?}");

@@ -3,22 +3,15 @@
 //! steps and packs, the notification sent to them) and nobody else's; the pack files beside it
 //! are the ones casewarden made.
 
-use casewarden::mail::MailSettings;
-use casewarden::mail::settings::TransportKind;
 use casewarden::privacy::{copy_packs, export_contact};
 use serde_json::json;
 
-use crate::erasure::{JANE, jane_and_her_cases, rules_with_a_personal_attribute};
+use crate::erasure::{JANE, jane_on_record};
 use crate::on_both_backends;
 
 on_both_backends! {
     async fn a_subject_access_export_holds_every_record_of_the_person_and_no_one_elses(env: Env) {
-        let (_rules_dir, rules) = rules_with_a_personal_attribute();
-        env.use_rules(rules);
-        let mail = tempfile::tempdir().unwrap();
-        let mut env = env;
-        env.deliver_with(MailSettings { transport: TransportKind::File, dir: mail.path().to_path_buf(), ..MailSettings::default() });
-        jane_and_her_cases(&env).await;
+        let (env, _rules_dir, _mail) = jane_on_record(env).await;
 
         let now = "2026-03-03T09:00:00Z".parse().unwrap();
         let access = export_contact(&env.db, "jane", now).await.unwrap().expect("jane is known");
