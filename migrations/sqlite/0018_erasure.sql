@@ -4,6 +4,8 @@
 -- contacts.erased_at: when the contact's name, e-mail, phone and address were erased.
 -- erasures: one row per erasure, with the reason the operator gave (free text, kept here and
 -- out of the event log) and the cases it reached.
+-- inbox_by_case, outbox_by_case: a case's commands and notifications found by index, so
+-- scrubbing a case costs what the case holds, not what the whole inbox and outbox hold.
 
 ALTER TABLE contacts ADD COLUMN erased_at TEXT;
 
@@ -15,3 +17,6 @@ CREATE TABLE erasures (
     reason       TEXT NOT NULL,
     cases        TEXT NOT NULL DEFAULT '[]'
 );
+
+CREATE INDEX inbox_by_case ON inbox (case_ref) WHERE case_ref IS NOT NULL;
+CREATE INDEX outbox_by_case ON outbox (case_id) WHERE case_id IS NOT NULL;
