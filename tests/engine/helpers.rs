@@ -289,7 +289,8 @@ impl Env {
 
 /// The personal data a scenario gave casewarden, wherever it keeps it: people's names, e-mail
 /// addresses, phone numbers and addresses, the property's address, and the free text officers
-/// type (notes, hold and skip reasons, file names and locations). Values under five characters
+/// type (notes, hold and skip reasons, amendments' reasons, plan steps, why a duty ended, why an
+/// erasure was made, file names and locations). Values under five characters
 /// are left out: they would match by chance.
 const PERSONAL_VALUES: &str = "\
     SELECT name FROM contacts UNION SELECT email FROM contacts UNION SELECT phone FROM contacts \
@@ -297,7 +298,9 @@ const PERSONAL_VALUES: &str = "\
     UNION SELECT name FROM users UNION SELECT email FROM users \
     UNION SELECT property_address FROM cases UNION SELECT body FROM notes \
     UNION SELECT reason FROM task_holds UNION SELECT skip_reason FROM tasks \
-    UNION SELECT name FROM attachments UNION SELECT uri FROM attachments";
+    UNION SELECT name FROM attachments UNION SELECT uri FROM attachments \
+    UNION SELECT reason FROM case_updates UNION SELECT step FROM plan_steps \
+    UNION SELECT end_reason FROM duties UNION SELECT reason FROM erasures";
 
 impl Log {
     /// No event the scenario wrote holds any of the personal data it gave: events name people
