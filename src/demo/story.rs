@@ -95,22 +95,22 @@ fn sentence(e: &Event) -> Option<String> {
             d["choices"]
         ),
         "stage_diverted" => format!("{case}: {} diverted to {}", s("from"), s("to")),
-        "task_held" => format!(
-            "{case}: {} on hold until {} ({})",
-            s("task"),
-            s("until"),
-            s("reason")
-        ),
+        // The reasons and texts people typed are kept in tables, not in the log the story reads.
+        "task_held" => format!("{case}: {} on hold until {}", s("task"), s("until")),
         "task_released" => format!("{case}: {} released ({})", s("task"), s("reason")),
         "owner_changed" => format!("{case}: reassigned from {} to {}", s("from"), s("to")),
-        "note_added" => format!("{case}: note by {}: {}", e.actor, s("text")),
-        "file_attached" => format!("{case}: file attached: {}", s("name")),
+        "note_added" => format!("{case}: note #{} added by {}", d["note_id"], e.actor),
+        "file_attached" => format!(
+            "{case}: file #{} attached ({})",
+            d["attachment_id"],
+            s("media_type")
+        ),
         "case_closed" => format!("{case}: closed ({})", s("outcome")),
         "enquiry_submitted" => format!(
             "{case}: enquiry answers recorded on form {} (submission {}, {} answer(s) changed)",
             s("form"),
             d["submission"],
-            d["changes"].as_array().map_or(0, Vec::len)
+            d["changed"].as_array().map_or(0, Vec::len)
         ),
         "pack_rendered" => format!(
             "{case}: personalised housing pack v{} made from {} advice statement(s){}",
@@ -199,4 +199,52 @@ pub(super) async fn summary(engine: &Engine, dir: &Path, weeks: i64) -> anyhow::
     outln!("  casewarden --database {url} show case HO-7001")?;
     outln!("  casewarden --database {url} advice HO-7001")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sentence;
+    use crate::events::Event;
+    use serde_json::json;
+
+    fn event(kind: &str, data: serde_json::Value) -> Event {
+        Event {
+            id: 1,
+            case_ref: Some("RTB-1".into()),
+            at: "2026-01-05T09:00:00Z".parse().unwrap(),
+            kind: kind.into(),
+            actor: "aisha".into(),
+            data: sqlx::types::Json(data),
+        }
+    }
+
+    #[test]
+    fn the_story_tells_events_from_the_fields_they_carry() {
+        let told = |kind: &str, data| sentence(&event(kind, data)).unwrap();
+        assert_eq!(
+            told("note_added", json!({"note_id": 7})),
+            "RTB-1: note #7 added by aisha"
+        );
+        assert_eq!(
+            told(
+                "file_attached",
+                json!({"attachment_id": 3, "media_type": "application/pdf", "size": 1, "sha256": null})
+            ),
+            "RTB-1: file #3 attached (application/pdf)"
+        );
+        assert_eq!(
+            told(
+                "enquiry_submitted",
+                json!({"form": "f", "form_version": "1", "submission": 2, "changed": ["a", "b"]})
+            ),
+            "RTB-1: enquiry answers recorded on form f (submission 2, 2 answer(s) changed)"
+        );
+        assert_eq!(
+            told(
+                "task_held",
+                json!({"stage": "s", "task": "t", "until": "2026-01-09T09:00:00Z", "clock_keeps_running": false})
+            ),
+            "RTB-1: t on hold until 2026-01-09T09:00:00Z"
+        );
+    }
 }
