@@ -24,6 +24,7 @@ pub mod mail;
 pub mod metrics;
 pub mod outbox;
 pub mod output;
+pub mod personal;
 pub mod privacy;
 pub mod problems;
 pub mod range;

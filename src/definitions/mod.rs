@@ -15,6 +15,23 @@ pub use model::Activation;
 pub use period::{Period, Unit};
 pub use validate::{KnownNames, compile};
 
+/// The property's address, a personal field of every case (`cases.property_address`).
+pub const PROPERTY_ADDRESS: &str = "property.address";
+/// A personal attribute's field is this followed by the attribute's name.
+pub const ATTRIBUTE: &str = "case.attributes.";
+
+/// The personal fields of the cases of a definition whose `personal_attributes` are these: what
+/// its `notify_personal` may name (crate::personal).
+pub fn personal_fields<'a>(
+    personal_attributes: impl Iterator<Item = &'a String>,
+) -> std::collections::BTreeSet<String> {
+    let mut out: std::collections::BTreeSet<String> = personal_attributes
+        .map(|a| format!("{ATTRIBUTE}{a}"))
+        .collect();
+    out.insert(PROPERTY_ADDRESS.to_string());
+    out
+}
+
 /// A compiled definition.
 #[derive(Debug, Clone)]
 pub struct Definition {
@@ -34,6 +51,11 @@ pub struct Definition {
     pub team_role: String,
     /// The case attributes that are personal data.
     pub personal_attributes: Vec<String>,
+    /// The personal fields officers' notifications may carry (crate::personal); empty for a
+    /// sensitive definition.
+    pub notify_personal: Vec<String>,
+    /// Its notifications never carry personal data.
+    pub sensitive: bool,
     pub calendar: String,
     pub stages: Vec<Stage>,
     /// Housing options: the personalised housing pack and the task that makes it.

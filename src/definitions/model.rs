@@ -55,9 +55,18 @@ pub struct DefinitionFile {
     /// The team whose worklist gets tasks that name no role of their own.
     pub team_role: S<String>,
     /// The case attributes that are personal data (a name, a date of birth, a support need):
-    /// erasure and retention remove them, and officers' notifications may not read them.
+    /// erasure and retention remove them, and officers' notifications carry them only where
+    /// `notify_personal` allows it.
     #[serde(default)]
     pub personal_attributes: Vec<S<String>>,
+    /// The personal fields officers' notifications may carry (`property.address`,
+    /// `case.attributes.<a personal attribute>`); none by default.
+    #[serde(default)]
+    pub notify_personal: Vec<S<String>>,
+    /// The workflow's notifications never carry personal data, whatever `notify_personal` says:
+    /// `check` refuses the two together. Set on the domestic abuse workflow.
+    #[serde(default)]
+    pub sensitive: Option<S<bool>>,
     /// Bank-holiday division: england-and-wales, scotland or northern-ireland.
     pub calendar: Option<S<String>>,
     #[serde(default, rename = "stage")]

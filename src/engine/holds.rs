@@ -87,6 +87,11 @@ pub async fn release(
         let definition = rules.definition(&case.definition_id);
         let facts = json!({"case": case.facts(definition.map(|d| &**d)).to_value(),
             "stage": {"key": stage}, "task": {"key": task.task, "owner": task.owner}, "release": data});
+        let facts = crate::personal::minimise(
+            definition.map(|d| &**d),
+            case.property_address.as_deref(),
+            facts,
+        );
         crate::outbox::enqueue(tx, case.id, None, "task_released", &to, &facts, now).await?;
         super::case_target::refresh(tx, rules, case, "release date reached", now).await?;
     }

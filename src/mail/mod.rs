@@ -4,6 +4,7 @@
 
 pub mod deliver;
 pub mod message;
+pub mod reads;
 pub mod render;
 pub mod settings;
 pub mod smtp;

@@ -20,7 +20,7 @@ pub struct Rendered {
 
 #[derive(Debug, Clone)]
 pub struct Renderer {
-    env: Environment<'static>,
+    pub(super) env: Environment<'static>,
     kinds: BTreeSet<String>,
 }
 
@@ -175,7 +175,12 @@ impl Renderer {
             if !parsed("subject") || !parsed("txt") {
                 continue;
             }
-            let facts = sample_facts(kind);
+            let mut facts = sample_facts(kind);
+            // Officers' notifications have it only where their definition allows it
+            // (crate::personal), which `check` has made sure of: a template may read it then.
+            if kind != crate::advice::pack::NOTIFICATION {
+                facts["property"] = json!({"address": "1 Sample Street"});
+            }
             if let Err(message) = self.render(kind, &facts, "Example Housing") {
                 // "(in NAME:LINE)" names the template that failed, which may be an included one.
                 let (name, line) = message

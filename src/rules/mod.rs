@@ -142,6 +142,12 @@ impl RuleSet {
                 let (renderer, found) = Renderer::new(templates_dir, &files);
                 problems.extend(found);
                 problems.extend(renderer.check(templates_dir, &files));
+                problems.extend(crate::personal::check_templates(
+                    templates_dir,
+                    &renderer,
+                    &files,
+                    &definitions,
+                ));
                 if packs {
                     problems.extend(renderer.check_pack(templates_dir, &files));
                 }

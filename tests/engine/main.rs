@@ -6,6 +6,7 @@ mod erasure;
 mod helpers;
 mod indexes;
 mod mail;
+mod minimal;
 #[path = "../common/pg.rs"]
 mod pg;
 

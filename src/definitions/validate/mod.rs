@@ -15,6 +15,7 @@ use super::{Definition, Escalation, Pack, Period, Sla, Stage, Successors, Target
 use crate::problems::{Problem, Source};
 
 mod duties;
+mod notify;
 mod pauses;
 mod stages;
 mod targets;
@@ -263,6 +264,7 @@ impl Compiler<'_> {
             }
             None => super::default_calendar(f.country.get_ref()).to_string(),
         };
+        let (notify_personal, sensitive) = self.notify_personal(&f);
         let (stages, pack) = if housing_options {
             self.workflow(&f)
         } else {
@@ -304,6 +306,8 @@ impl Compiler<'_> {
                 .into_iter()
                 .map(S::into_inner)
                 .collect(),
+            notify_personal,
+            sensitive,
             calendar,
             stages: stages?,
             pack,

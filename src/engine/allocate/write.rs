@@ -222,8 +222,9 @@ async fn notify_queue(
     let queue = [Recipient::Role(fallback_role.to_string())];
     let to = recipients::resolve(tx, &queue, &People::default()).await?;
     for (case, allocation) in queued {
-        let facts = case.facts(rules.definition(&case.definition_id).map(|d| &**d));
-        let facts = json!({"case": facts.to_value(), "allocation": allocation});
+        let definition = rules.definition(&case.definition_id).map(|d| &**d);
+        let facts = json!({"case": case.facts(definition).to_value(), "allocation": allocation});
+        let facts = crate::personal::minimise(definition, case.property_address.as_deref(), facts);
         crate::outbox::enqueue(tx, case.id, None, "allocation_needed", &to, &facts, now).await?;
     }
     Ok(())

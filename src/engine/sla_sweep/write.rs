@@ -18,6 +18,7 @@ use crate::engine::progress;
 use crate::engine::recipients::{Directory, People, Wanted};
 use crate::events::{self, ENGINE, Pending};
 use crate::outbox::{self, Notification};
+use crate::personal;
 use crate::rules::RuleSet;
 use crate::rules::escalation::Action;
 
@@ -140,7 +141,8 @@ async fn act<'c>(
         .actions
         .iter()
         .rposition(|a| matches!(a, Action::Notify { .. }));
-    let mut facts = facts;
+    // What the rule saw, less what officers' notifications may not carry.
+    let mut facts = personal::minimise(Some(&due.def), case.property_address.as_deref(), facts);
     for (i, action) in decision.actions.iter().enumerate() {
         match action {
             Action::Notify { to, template } => {
