@@ -129,7 +129,7 @@ pub async fn erase_contact(
 
 /// The contact's own record, the commands that carried it, and notifications to it on any case;
 /// gives those notifications' ids, whose files go too.
-async fn erase_person(
+pub(super) async fn erase_person(
     tx: &mut crate::db::Tx,
     contact: &str,
     now: DateTime<Utc>,
@@ -167,7 +167,10 @@ async fn erase_person(
 }
 
 /// Takes the contact out of its groups; a group left empty loses its name (often a family's).
-async fn leave_groups(tx: &mut crate::db::Tx, contact: &str) -> Result<Vec<String>, sqlx::Error> {
+pub(super) async fn leave_groups(
+    tx: &mut crate::db::Tx,
+    contact: &str,
+) -> Result<Vec<String>, sqlx::Error> {
     let groups: Vec<(String,)> = sql(
         "SELECT group_ref FROM contact_group_members WHERE contact_ref = $1 ORDER BY group_ref",
     )

@@ -12,12 +12,15 @@
 //!   files the file transport wrote;
 //! - `inbox` (the commands as the CRM sent them, and why any was refused).
 //!
-//! [`scrub`] removes a case's share of it; [`erase`] a contact's, across its cases.
+//! [`scrub`] removes a case's share of it; [`erase`] a contact's, across its cases; [`retain`]
+//! applies a retention rule to a closed case.
 
 mod erase;
+mod retain;
 mod scrub;
 
 pub use erase::{EraseError, Erasure, FilePlaces, erase_contact};
+pub use retain::retain_case;
 pub use scrub::{Leftovers, scrub_case};
 
 /// What erased text reads as.

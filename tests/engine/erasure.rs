@@ -12,7 +12,7 @@ use crate::helpers::{Env, rtb_claim, rules_with};
 use crate::on_both_backends;
 
 /// Every value of every column of every table, as text, with where it is.
-pub async fn every_value(db: &Db) -> Vec<(String, String)> {
+pub(crate) async fn every_value(db: &Db) -> Vec<(String, String)> {
     let mut out = Vec::new();
     match db {
         Db::Sqlite(_) => {
@@ -59,7 +59,7 @@ pub async fn every_value(db: &Db) -> Vec<(String, String)> {
 }
 
 /// Every file under `dir`, with its text.
-fn every_file(dir: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
+pub(crate) fn every_file(dir: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();
@@ -76,7 +76,7 @@ fn every_file(dir: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
 }
 
 /// The shipped rules, with the Right to Buy England definition marking one attribute personal.
-fn rules_with_a_personal_attribute() -> (tempfile::TempDir, casewarden::rules::RuleSet) {
+pub(crate) fn rules_with_a_personal_attribute() -> (tempfile::TempDir, casewarden::rules::RuleSet) {
     let path = "definitions/home_buy/right_to_buy-england.toml";
     let shipped = std::fs::read_to_string(crate::common::repo_path("rules").join(path)).unwrap();
     let marked = shipped.replacen(
@@ -89,7 +89,7 @@ fn rules_with_a_personal_attribute() -> (tempfile::TempDir, casewarden::rules::R
 }
 
 /// What Jane Example gave casewarden, directly or through her cases.
-const JANE: [&str; 9] = [
+pub(crate) const JANE: [&str; 9] = [
     "Jane Example",
     "jane@example.net",
     "07700 900123",
@@ -101,7 +101,7 @@ const JANE: [&str; 9] = [
     "Jane is in hospital",
 ];
 
-async fn jane_and_her_cases(env: &Env) {
+pub(crate) async fn jane_and_her_cases(env: &Env) {
     env.seed_organisation().await;
     env.ok(
         "2026-03-02T08:00:00Z",

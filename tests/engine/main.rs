@@ -21,6 +21,7 @@ mod loads;
 mod london;
 mod progression;
 mod reliability;
+mod retention;
 mod sla;
 mod sla_batches;
 mod upgrade;
