@@ -152,6 +152,22 @@ on_both_backends! {
         let event = env.all_events().await.into_iter().rfind(|e| e.kind == "retention_applied").unwrap();
         assert_eq!((event.case_ref.as_deref(), event.data.0["action"].as_str()), (Some("HO-1"), Some("delete")));
     }
+
+    async fn a_changed_retention_file_gives_closed_cases_their_dates_afresh(env: Env) {
+        jane_and_her_cases(&env).await;
+        env.ok("2026-03-03T09:00:00Z", json!({"type": "close_case", "case_ref": "E-1", "outcome": "withdrawn"})).await;
+        assert_eq!(retention_of(&env, "E-1").await.1.as_deref(), Some("2028-03-03T09:00:00+00:00"));
+        let (_dir, rules) = rules_with(&[("retention.toml",
+            "[[rule]]\nkind = \"home_buy\"\nscheme = \"right_to_buy\"\noutcome = \"withdrawn\"\nkeep_for = \"3 months\"\nthen = \"anonymise\"\n")]);
+        env.use_rules(rules);
+        // The shorter period has already run: the next pass gives the new date and applies it.
+        let done = env.tick("2026-07-01T09:00:00Z").await;
+        assert_eq!(done.retained_anonymised, 1);
+        assert_eq!(retention_of(&env, "E-1").await, (Some("retention.toml:1".into()), None, Some("2026-07-01T09:00:00+00:00".into())));
+        assert_eq!(env.case("E-1").await.case.property_address, None);
+        // HO-1 and E-2 are open: no date.
+        assert_eq!(retention_of(&env, "HO-1").await, (None, None, None));
+    }
 }
 
 /// Loads the shipped rules with `retention` as rules/retention.toml; gives the problems.
