@@ -103,10 +103,18 @@ pub async fn erase_contact(
     super::extract::reference("ref", &contact)?;
     let Json(request) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
     let now = crate::clock::now();
-    let erased = crate::privacy::erase_through(
-        &state.engine,
+    let engine = &state.engine;
+    // The rule set in force, and the engine's own pack and mail directories.
+    let places = crate::privacy::FilePlaces {
+        packs: engine.packs_dir(),
+        mail: engine.mail_dir(),
+    };
+    let erased = crate::privacy::erase_contact(
+        &engine.db,
+        &engine.rules(),
         &contact,
         (&request.reason, request.force),
+        places,
         (now, &caller.name),
     )
     .await;
@@ -133,9 +141,9 @@ pub async fn erase_contact(
 pub async fn export_contact(
     State(state): State<ApiState>,
     Path(contact): Path<String>,
-) -> ApiResult<Json<crate::privacy::SubjectAccess>> {
+) -> ApiResult<Json<crate::report::SubjectAccess>> {
     super::extract::reference("ref", &contact)?;
-    crate::privacy::export_contact(&state.engine.db, &contact, crate::clock::now())
+    crate::report::export_contact(&state.engine.db, &contact, crate::clock::now())
         .await?
         .map(Json)
         .ok_or_else(|| {

@@ -287,7 +287,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint::new(Method::GET, "/v1/contacts/{ref}/export", Some(Admin), get(admin::export_contact), "exportContact", "operations")
             .says("Everything held about a contact", "For a subject access request, as `casewarden export contact REF` writes it: the contact's record and groups, every case they are the applicant of in full (stages, tasks with every hold and its reason, notes, attachments, enquiry answers, packs, duties and plan steps, amendments, events), the notifications sent to them and any erasure of their data. The pack files themselves are at `GET /v1/cases/{ref}/packs/{version}/{format}`. See docs/data-protection.md.")
             .param("path", "ref", "The contact's reference.", string)
-            .answers(200, "The subject access document.", schema::<crate::privacy::SubjectAccess>())
+            .answers(200, "The subject access document.", schema::<crate::report::SubjectAccess>())
             .problems(&[400, 404]),
         Endpoint::new(Method::GET, "/v1/rules", Some(Admin), get(admin::rules), "getRules", "operations")
             .says("The rule set in force", "Its hash and when it was loaded, and the problems of the last rule set refused at a reload since the daemon started (the set in force stayed).")

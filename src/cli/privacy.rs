@@ -56,7 +56,7 @@ pub async fn export(settings: &Settings, what: ExportWhat) -> anyhow::Result<()>
         );
     }
     let db = startup::connect_database(settings).await?;
-    let access = privacy::export_contact(&db, &contact_ref, clock::now()).await;
+    let access = crate::report::export_contact(&db, &contact_ref, clock::now()).await;
     let access = match access {
         Ok(Some(a)) => a,
         Ok(None) => {
@@ -69,7 +69,7 @@ pub async fn export(settings: &Settings, what: ExportWhat) -> anyhow::Result<()>
         }
     };
     std::fs::create_dir_all(&to)?;
-    let packs = privacy::copy_packs(&db, &access, &to).await;
+    let packs = crate::report::copy_packs(&db, &access, &to).await;
     db.close().await;
     let packs = packs?;
     let document = to.join("subject-access.json");

@@ -1,5 +1,5 @@
 //! What the engine counts as it works, for `/metrics` ([`crate::metrics`] serves it): passes and
-//! the time each step takes, commands, allocations, holds, escalations, rule errors, packs and
+//! the time each step takes, commands, allocations, holds, retention, escalations, rule errors, packs and
 //! mail. Each engine owns its registry (see `crate::metrics` for why `prometheus-client`);
 //! counters start at zero with the process, as Prometheus expects of a counter.
 
@@ -37,6 +37,7 @@ pub struct Metrics {
     commands: Labelled<Counter>,
     allocations: Labelled<Counter>,
     holds_released: Counter,
+    retained: Labelled<Counter>,
     escalations: Labelled<Counter>,
     rule_errors: Labelled<Counter>,
     packs: Labelled<Counter>,
@@ -61,6 +62,7 @@ impl Metrics {
             commands: Labelled::default(),
             allocations: Labelled::default(),
             holds_released: Counter::default(),
+            retained: Labelled::default(),
             escalations: Labelled::default(),
             rule_errors: Labelled::default(),
             packs: Labelled::default(),
@@ -97,6 +99,11 @@ impl Metrics {
             "holds_released",
             "Tasks released from hold at their release date",
             m.holds_released.clone(),
+        );
+        r.register(
+            "cases_retained",
+            "Closed cases whose retention period ran out, by action (anonymise, delete)",
+            m.retained.clone(),
         );
         r.register(
             "escalations",
@@ -157,6 +164,13 @@ impl Metrics {
             outcome.allocation_needed,
         );
         self.holds_released.inc_by(outcome.holds_released);
+        add(
+            &self.retained,
+            "action",
+            "anonymise",
+            outcome.retained_anonymised,
+        );
+        add(&self.retained, "action", "delete", outcome.retained_deleted);
         for (level, n) in LEVELS.iter().zip(outcome.escalations_by_level) {
             add(&self.escalations, "level", level, n);
         }

@@ -1,12 +1,12 @@
-//! The engine: one pass runs each step once (ingest → allocate → release holds → housing
-//! packs → SLA sweep → delivery), each step finding its work by index and committing in small
+//! The engine: one pass runs each step once (ingest → allocate → release holds → retention →
+//! housing packs → SLA sweep → delivery), each step finding its work by index and committing in small
 //! transactions. `run_pass(now)` is what the scheduler, `tick --now` and the tests all call.
 //!
 //! - The pass: `pass` (the pipeline, the engine and its settings), `outcome` (what a pass did),
 //!   `error` (what a step returns), `guard` (one bad item never stops a step), `plan` (a dry run).
 //! - The steps, in pass order: `ingest` (inbox rows → `apply`, each row then given the
 //!   `event_range` its decision wrote), `allocate`, `holds`,
-//!   `housing_options` (making packs), `sla_sweep` (firing escalations to `recipients`).
+//!   `retention` (closed cases past their retention date), `housing_options` (making packs), `sla_sweep` (firing escalations to `recipients`).
 //! - Commands: `queue` (adding them to the inbox), `apply`, with a file per family of commands
 //!   and their shared lookups.
 //! - What steps and commands share: `context` (who and when a change is made), `progress`
@@ -42,6 +42,7 @@ pub mod progress;
 pub mod queue;
 pub mod recipients;
 pub mod retarget;
+pub mod retention;
 pub mod sla_sweep;
 
 // The names the rest of the crate uses; inside the engine each file imports from the module

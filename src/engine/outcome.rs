@@ -15,6 +15,9 @@ pub struct PassOutcome {
     pub packs_made: u64,
     pub packs_waiting: u64,
     pub packs_failed: u64,
+    /// Closed cases whose retention period ran out: anonymised, and deleted.
+    pub retained_anonymised: u64,
+    pub retained_deleted: u64,
     pub escalations: u64,
     /// The escalations by level: amber, exceeded, follow-on.
     pub escalations_by_level: [u64; 3],
@@ -44,13 +47,15 @@ impl std::fmt::Display for PassOutcome {
         write!(
             f,
             "commands: {} accepted, {} rejected, {} duplicate; allocation: {} allocated, {} needed; \
-             holds released: {}; packs: {} made, {} waiting for answers, {} failed; escalations: {} ({} notifications); mail: {} sent, {} to retry, {} dead, {} held to working hours{}",
+             holds released: {}; retention: {} anonymised, {} deleted; packs: {} made, {} waiting for answers, {} failed; escalations: {} ({} notifications); mail: {} sent, {} to retry, {} dead, {} held to working hours{}",
             self.accepted,
             self.rejected,
             self.duplicates,
             self.allocated,
             self.allocation_needed,
             self.holds_released,
+            self.retained_anonymised,
+            self.retained_deleted,
             self.packs_made,
             self.packs_waiting,
             self.packs_failed,

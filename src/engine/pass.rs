@@ -1,5 +1,5 @@
 //! One pass of the engine, read top to bottom as the pipeline in `Engine::steps`: ingest
-//! commands → allocate → release holds → make housing packs → SLA sweep and escalation →
+//! commands → allocate → release holds → retention → make housing packs → SLA sweep and escalation →
 //! deliver mail. Also the engine and its settings.
 
 use std::sync::{Arc, RwLock};
@@ -12,7 +12,7 @@ use tracing::Instrument;
 use super::budget::Budget;
 use super::error::StepError;
 use super::outcome::PassOutcome;
-use super::{allocate, guard, holds, housing_options, ingest, pack_files, sla_sweep};
+use super::{allocate, guard, holds, housing_options, ingest, pack_files, retention, sla_sweep};
 use crate::clock::Now;
 use crate::db::Db;
 use crate::rules::RuleSet;
@@ -222,6 +222,11 @@ impl Engine {
         })
         .await;
         let (pack_settings, organisation) = &*self.packs;
+        let retained = step(&self.metrics, "retention", failed, async {
+            let files = self.retention_files();
+            retention::run_once(db, rules, files, now, batch, &budget.next_step(limit)).await
+        })
+        .await;
         let packs = step(&self.metrics, "packs", failed, async {
             let budget = budget.next_step(limit);
             housing_options::run_once(db, rules, pack_settings, organisation, now, batch, &budget)
@@ -250,10 +255,26 @@ impl Engine {
             allocated: allocation.allocated,
             allocation_needed: allocation.needed,
             holds_released,
+            retained_anonymised: retained.anonymised,
+            retained_deleted: retained.deleted,
             packs_made: packs.made,
             packs_waiting: packs.waiting,
             packs_failed: packs.failed,
             more_due: budget.ran_out(),
+        }
+    }
+
+    /// Where a retained case's files are; a dry run (`plan`) removes none.
+    fn retention_files(&self) -> retention::Files<'_> {
+        let mail = self
+            .mail
+            .as_ref()
+            .filter(|(mailer, _)| mailer.writes_files())
+            .map(|(_, settings)| settings.dir.as_path());
+        retention::Files {
+            packs: &self.packs.0.dir,
+            mail,
+            remove: !self.packs.0.dry_run,
         }
     }
 

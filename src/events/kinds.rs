@@ -78,6 +78,7 @@ pub enum Kind {
     ContactUpserted(ContactUpserted),
     ContactGroupUpserted(ContactGroupUpserted),
     ContactErased(ContactErased),
+    RetentionApplied(RetentionApplied),
     RulesLoaded(RulesLoaded),
     RulesRejected(RulesRejected),
     ApiClientAdded(ApiClientAdded),
@@ -223,6 +224,7 @@ pub enum Step {
     SlaTask,
     SlaStage,
     HoldRelease,
+    Retention,
 }
 
 impl Step {
@@ -232,6 +234,7 @@ impl Step {
             Step::SlaTask => "sla_task",
             Step::SlaStage => "sla_stage",
             Step::HoldRelease => "hold_release",
+            Step::Retention => "retention",
         }
     }
 }

@@ -39,6 +39,23 @@ pub struct ContactErased {
     pub groups_emptied: Vec<String>,
 }
 
+/// A closed case's retention period ran out and its rule was applied (rules/retention.toml):
+/// its personal data was removed (`anonymise`), and with `delete` the rows that only held its
+/// content too. The event belongs to the case and carries no personal data.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionApplied {
+    /// The rule, as `retention.toml:LINE`.
+    pub rule: String,
+    /// `anonymise` or `delete`.
+    pub action: String,
+    /// When the case closed, and when its period ran out.
+    pub closed_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    /// The applicant contacts erased with it: those with no other case whose data is kept.
+    pub contacts_erased: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactGroupUpserted {

@@ -52,30 +52,6 @@ pub struct FilePlaces<'a> {
     pub mail: Option<&'a Path>,
 }
 
-/// Erases `contact`'s personal data through a running engine (the API): the rule set in force,
-/// and the engine's own pack directory and, when mail goes to files, its mail directory.
-pub async fn erase_through(
-    engine: &crate::engine::pass::Engine,
-    contact: &str,
-    (reason, force): (&str, bool),
-    (now, actor): (DateTime<Utc>, &str),
-) -> Result<Erasure, EraseError> {
-    let places = FilePlaces {
-        packs: engine.packs_dir(),
-        mail: engine.mail_dir(),
-    };
-    let rules = engine.rules();
-    erase_contact(
-        &engine.db,
-        &rules,
-        contact,
-        (reason, force),
-        places,
-        (now, actor),
-    )
-    .await
-}
-
 /// Erases `contact`'s personal data everywhere casewarden holds it.
 pub async fn erase_contact(
     db: &Db,
@@ -153,7 +129,7 @@ pub async fn erase_contact(
 
 /// The contact's own record, the commands that carried it, and notifications to it on any case;
 /// gives those notifications' ids, whose files go too.
-async fn erase_person(
+pub(super) async fn erase_person(
     tx: &mut crate::db::Tx,
     contact: &str,
     now: DateTime<Utc>,
@@ -191,7 +167,10 @@ async fn erase_person(
 }
 
 /// Takes the contact out of its groups; a group left empty loses its name (often a family's).
-async fn leave_groups(tx: &mut crate::db::Tx, contact: &str) -> Result<Vec<String>, sqlx::Error> {
+pub(super) async fn leave_groups(
+    tx: &mut crate::db::Tx,
+    contact: &str,
+) -> Result<Vec<String>, sqlx::Error> {
     let groups: Vec<(String,)> = sql(
         "SELECT group_ref FROM contact_group_members WHERE contact_ref = $1 ORDER BY group_ref",
     )

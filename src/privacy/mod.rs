@@ -12,15 +12,16 @@
 //!   files the file transport wrote;
 //! - `inbox` (the commands as the CRM sent them, and why any was refused).
 //!
-//! [`scrub`] removes a case's share of it; [`erase`] a contact's, across its cases; [`export`]
-//! gives a contact everything held about them (subject access).
+//! [`scrub`] removes a case's share of it; [`erase`] a contact's, across its cases; [`retain`]
+//! applies a retention rule to a closed case. A contact's subject access document, which reads
+//! like `show case`, is in `report::subject_access`.
 
 mod erase;
-mod export;
+mod retain;
 mod scrub;
 
-pub use erase::{EraseError, Erasure, FilePlaces, erase_contact, erase_through};
-pub use export::{ExportError, SubjectAccess, copy_packs, export_contact};
+pub use erase::{EraseError, Erasure, FilePlaces, erase_contact};
+pub use retain::retain_case;
 pub use scrub::{Leftovers, scrub_case};
 
 /// What erased text reads as.

@@ -14,6 +14,7 @@ mod duty_return;
 mod format;
 mod lists;
 mod pack;
+mod subject_access;
 mod worklist;
 
 pub use advice::*;
@@ -23,4 +24,5 @@ pub use case_list::*;
 pub use duty_return::{COLUMNS as DUTY_RETURN_COLUMNS, ExtractError, Quarter, duties_csv};
 pub use lists::*;
 pub use pack::*;
+pub use subject_access::*;
 pub use worklist::*;

@@ -4,6 +4,7 @@
 
 pub mod allocation;
 pub mod escalation;
+pub mod retention;
 mod roles;
 pub mod target;
 pub mod testing;
@@ -40,6 +41,8 @@ pub struct RuleSet {
     pub calendars: Calendars,
     /// Notification templates, checked by rendering each with sample facts.
     pub templates: Renderer,
+    /// How long closed cases' personal data is kept (`rules/retention.toml`).
+    pub retention: retention::Retention,
     /// The sandbox limits the set was loaded with (rule tests run under the same).
     pub limits: Limits,
     pub scripts: BTreeMap<String, Arc<Script>>,
@@ -127,6 +130,14 @@ impl RuleSet {
             problems.extend(p);
             Vec::new()
         });
+        // Checked against the definitions: when they are broken, their problems are enough.
+        let retention = match definitions.is_empty() {
+            true => retention::Retention::default(),
+            false => retention::load(rules_dir, &definitions).unwrap_or_else(|p| {
+                problems.extend(p);
+                retention::Retention::default()
+            }),
+        };
         let packs = definitions.iter().any(|d| d.pack.is_some());
         if definition_files.is_empty() {
             problems.push(Problem::new(rules_dir, (1, 1), "no definitions found under definitions/").help(
@@ -177,6 +188,7 @@ impl RuleSet {
             advice,
             calendars,
             templates,
+            retention,
             limits: limits.clone(),
             scripts,
             sandbox,

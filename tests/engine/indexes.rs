@@ -4,7 +4,7 @@
 //! index serves the query.
 
 use casewarden::db::{Backend, sql};
-use casewarden::engine::{allocate, holds, housing_options, ingest, sla_sweep};
+use casewarden::engine::{allocate, holds, housing_options, ingest, retention, sla_sweep};
 use casewarden::mail::deliver;
 use casewarden::metrics::database as backlog;
 
@@ -15,6 +15,8 @@ const QUERIES: &[(&str, &str, usize)] = &[
     (ingest::PENDING_COMMANDS, "inbox_pending", 1),
     (allocate::DUE_ALLOCATIONS, "cases_allocation_pending", 1),
     (holds::DUE_RELEASES, "tasks_hold_due", 2),
+    (retention::UNSCHEDULED, "cases_retention_unscheduled", 1),
+    (retention::DUE, "cases_retention_due", 2),
     (housing_options::DUE_PACKS, "pack_requests_due", 2),
     (sla_sweep::DUE_TASK_CHECKPOINTS, "tasks_sla_due", 2),
     (sla_sweep::DUE_STAGE_CHECKPOINTS, "stages_sla_due", 2),

@@ -22,6 +22,7 @@ mod loads;
 mod london;
 mod progression;
 mod reliability;
+mod retention;
 mod sla;
 mod sla_batches;
 mod subject_access;

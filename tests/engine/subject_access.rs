@@ -3,22 +3,23 @@
 //! steps and packs, the notification sent to them) and nobody else's; the pack files beside it
 //! are the ones casewarden made.
 
-use casewarden::privacy::{copy_packs, export_contact};
+use casewarden::report::{copy_packs, export_contact};
 use serde_json::json;
 
-use crate::erasure::{JANE, jane_on_record};
+use crate::erasure::{JANE, JANE_DUTY_END, erase, jane_on_record, record_janes_duty};
 use crate::on_both_backends;
 
 on_both_backends! {
     async fn a_subject_access_export_holds_every_record_of_the_person_and_no_one_elses(env: Env) {
         let (env, _rules_dir, _mail) = jane_on_record(env).await;
+        record_janes_duty(&env).await;
 
         let now = "2026-03-03T09:00:00Z".parse().unwrap();
         let access = export_contact(&env.db, "jane", now).await.unwrap().expect("jane is known");
         let document = serde_json::to_value(&access).unwrap();
         let text = document.to_string();
         // Every value she gave, wherever it is kept.
-        for jane in JANE {
+        for jane in JANE.into_iter().chain([JANE_DUTY_END]) {
             let escaped = serde_json::to_string(jane).unwrap();
             assert!(text.contains(&escaped[1..escaped.len() - 1]), "{jane:?} is missing from the export");
         }
@@ -54,10 +55,10 @@ on_both_backends! {
         for case in ["E-1", "HO-1"] {
             env.ok("2026-03-03T09:00:00Z", json!({"type": "close_case", "case_ref": case, "outcome": "withdrawn"})).await;
         }
-        casewarden::privacy::erase_through(&env.engine, "jane", ("ER-2026-031", false), (now, "operator")).await.unwrap();
+        erase(&env, "jane", ("ER-2026-031", false), (now, "operator")).await.unwrap();
         let after = export_contact(&env.db, "jane", now).await.unwrap().unwrap();
         let text = serde_json::to_string(&after).unwrap();
-        for jane in JANE {
+        for jane in JANE.into_iter().chain([JANE_DUTY_END]) {
             assert!(!text.contains(jane), "{jane:?} outlived the erasure: {text}");
         }
         assert_eq!(after.erasures.len(), 1);

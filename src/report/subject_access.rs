@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::{CaseReport, PackFormat};
 use crate::db::{Db, sql};
-use crate::report::{self, CaseReport, PackFormat};
+use crate::report;
 
 #[derive(Debug, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct ContactRecord {
