@@ -117,6 +117,14 @@ on_both_backends! {
         // Done once: the next pass has nothing to do.
         let again = env.tick("2028-03-05T09:00:00Z").await;
         assert_eq!((again.retained_anonymised, again.retained_deleted), (0, 0));
+        // A retained case takes no more notes or files, which would outlive its retention; one
+        // not yet retained still does.
+        let reason = env.rejected("2028-03-05T10:00:00Z", json!({"type": "add_note", "case_ref": "E-1", "by": "off1", "text": "late note"})).await;
+        assert_eq!(reason, "case E-1's personal data was removed under the retention schedule on 2028-03-04; it takes no more notes or files");
+        let reason = env.rejected("2028-03-05T10:00:00Z", json!({"type": "attach_file", "case_ref": "HO-1", "name": "late.pdf",
+            "media_type": "application/pdf", "uri": "https://dms.example.org/late"})).await;
+        assert!(reason.contains("it takes no more notes or files"), "{reason}");
+        env.ok("2028-03-05T10:00:00Z", json!({"type": "add_note", "case_ref": "E-2", "by": "off1", "text": "still kept"})).await;
     }
 
     async fn delete_removes_the_rows_that_held_only_the_cases_content(env: Env) {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::lookup::{
-    Applied, ApplyError, Known, any_case, known, known_user, open_case, stage_def,
+    Applied, ApplyError, Known, case_to_add_to, known, known_user, open_case, stage_def,
 };
 use crate::clock;
 use crate::commands::{self, Rejection, reject};
@@ -242,7 +242,7 @@ pub(super) async fn reassign_case(
 }
 
 pub(super) async fn add_note(tx: &mut Tx, n: &commands::AddNote, now: DateTime<Utc>) -> Applied {
-    let case = any_case(tx, &n.case_ref).await?;
+    let case = case_to_add_to(tx, &n.case_ref).await?;
     known_user(tx, "by", &n.by).await?;
     let id: i64 =
         sql("INSERT INTO notes (case_id, author, body, at) VALUES ($1, $2, $3, $4) RETURNING id")
@@ -263,7 +263,7 @@ pub(super) async fn attach_file(
     now: DateTime<Utc>,
     source: &str,
 ) -> Applied {
-    let case = any_case(tx, &f.case_ref).await?;
+    let case = case_to_add_to(tx, &f.case_ref).await?;
     if let Some(by) = &f.by {
         known_user(tx, "by", by).await?;
     }

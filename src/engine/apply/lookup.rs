@@ -28,6 +28,25 @@ pub(super) async fn any_case(tx: &mut Tx, case_ref: &str) -> Result<CaseRow, App
         .ok_or_else(|| Rejection(format!("unknown case {case_ref:?}")).into())
 }
 
+/// A case that may still be added to: any case, open or closed, but not one whose personal data
+/// the retention schedule has removed (a note or file added then would outlive it).
+pub(super) async fn case_to_add_to(tx: &mut Tx, case_ref: &str) -> Result<CaseRow, ApplyError> {
+    let case = any_case(tx, case_ref).await?;
+    let retained: Option<(Option<chrono::DateTime<chrono::Utc>>,)> =
+        crate::db::sql("SELECT retained_at FROM cases WHERE id = $1")
+            .bind(case.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some((Some(at),)) = retained {
+        return Err(Rejection(format!(
+            "case {case_ref}'s personal data was removed under the retention schedule on {}; it takes no more notes or files",
+            at.format("%Y-%m-%d")
+        ))
+        .into());
+    }
+    Ok(case)
+}
+
 /// An open case and its definition.
 pub async fn open_case(
     tx: &mut Tx,
