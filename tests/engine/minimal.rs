@@ -60,14 +60,7 @@ fn after_team_role(text: &str, lines: &str) -> String {
 }
 
 async fn jane_claims(env: &Env, case: Value) {
-    env.seed_organisation().await;
-    env.ok(
-        "2026-03-02T08:00:00Z",
-        json!({"type": "upsert_role", "ref": "housing_options", "name": "Housing options team"}),
-    )
-    .await;
-    env.ok("2026-03-02T08:00:00Z", json!({"type": "upsert_user", "ref": "ho1", "name": "Hana Options", "email": "hana@example.org",
-        "line_manager": "mgr1", "roles": ["housing_options"]})).await;
+    crate::housing::seed(env).await;
     env.ok("2026-03-02T08:00:00Z", json!({"type": "upsert_contact", "ref": "jane", "name": JANE[0], "email": JANE[1], "phone": JANE[2], "address": JANE[3]})).await;
     env.ok("2026-03-02T09:00:00Z", case).await;
 }
@@ -97,6 +90,18 @@ fn emails(dir: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// The engine on these rules, with mail written to files: the engine, and the directories the
+/// rules and the mail are in.
+fn with_mail(
+    env: Env,
+    (dir, rules): (tempfile::TempDir, casewarden::rules::RuleSet),
+) -> (Env, tempfile::TempDir, tempfile::TempDir) {
+    env.use_rules(rules);
+    let mut env = env;
+    let mail = file_mail(&mut env);
+    (env, dir, mail)
+}
+
 fn file_mail(env: &mut Env) -> tempfile::TempDir {
     let mail = tempfile::tempdir().unwrap();
     env.deliver_with(MailSettings {
@@ -109,16 +114,13 @@ fn file_mail(env: &mut Env) -> tempfile::TempDir {
 
 on_both_backends! {
     async fn an_officers_sla_notification_holds_none_of_the_applicants_personal_data(env: Env) {
-        let (_dir, rules) = rules_where(
+        let (env, _dir, mail) = with_mail(env, rules_where(
             |name, text| match name {
                 "right_to_buy-england" => after_team_role(text, "personal_attributes = [\"date_of_birth\"]"),
                 _ => text.to_string(),
             },
             &[],
-        );
-        env.use_rules(rules);
-        let mut env = env;
-        let mail = file_mail(&mut env);
+        ));
         jane_claims(&env, rtb_for_jane()).await;
         env.tick("2026-06-01T09:00:00Z").await;
 
@@ -150,7 +152,7 @@ on_both_backends! {
     async fn a_definition_that_allows_a_personal_field_gets_it_in_its_officers_notifications(env: Env) {
         // Every definition allows the property's address (the domestic abuse one stops being
         // sensitive, which check would otherwise refuse), Right to Buy England its date of birth.
-        let (_dir, rules) = rules_where(
+        let (env, _dir, mail) = with_mail(env, rules_where(
             |name, text| {
                 let text = text.replace("sensitive = true\n", "");
                 match name {
@@ -159,10 +161,7 @@ on_both_backends! {
                 }
             },
             &[("sla_exceeded.txt.j2", "Case {{ case.case_ref }} at {{ property.address }}, born {{ case.attributes.date_of_birth | default(\"unknown\") }}, is overdue.\n")],
-        );
-        env.use_rules(rules);
-        let mut env = env;
-        let mail = file_mail(&mut env);
+        ));
         jane_claims(&env, rtb_for_jane()).await;
         env.tick("2026-06-01T09:00:00Z").await;
 
@@ -180,16 +179,13 @@ on_both_backends! {
     }
 
     async fn the_domestic_abuse_workflows_notifications_never_carry_personal_data(env: Env) {
-        let (_dir, rules) = rules_where(
+        let (env, _dir, mail) = with_mail(env, rules_where(
             |name, text| match name {
                 "domestic_abuse-england" => after_team_role(text, "personal_attributes = [\"safe_contact_times\"]"),
                 _ => text.to_string(),
             },
             &[],
-        );
-        env.use_rules(rules);
-        let mut env = env;
-        let mail = file_mail(&mut env);
+        ));
         jane_claims(&env, json!({"type": "create_case", "case_ref": "HO-1", "kind": "housing_options", "workflow": "domestic_abuse",
             "country": "england", "applicant": "jane", "received_at": "2026-03-02T09:00:00Z",
             "property": {"ref": "P-9", "address": JANE[4], "tenure": "leasehold"}, "attributes": {"safe_contact_times": JANE[5], "referred_by": "police"}})).await;

@@ -26,14 +26,7 @@ impl Compiler<'_> {
                         "duty {duty:?} runs on task {:?}, which is not a task of this workflow",
                         task.get_ref()
                     ),
-                    format!(
-                        "tasks: {}",
-                        f.tasks
-                            .iter()
-                            .map(|t| t.key.get_ref().as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                    super::stages::tasks_help(f),
                 );
                 continue;
             }

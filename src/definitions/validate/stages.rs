@@ -45,14 +45,7 @@ impl Compiler<'_> {
                             "pack task {:?} is not a task of this workflow",
                             def.task.get_ref()
                         ),
-                        format!(
-                            "tasks: {}",
-                            f.tasks
-                                .iter()
-                                .map(|t| t.key.get_ref().as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
+                        tasks_help(f),
                     );
                     None
                 }
@@ -373,4 +366,10 @@ impl Compiler<'_> {
         path.pop();
         done.insert(key);
     }
+}
+
+/// The help line naming a workflow's tasks, for a reference to one it does not have.
+pub(super) fn tasks_help(f: &DefinitionFile) -> String {
+    let keys: Vec<&str> = f.tasks.iter().map(|t| t.key.get_ref().as_str()).collect();
+    format!("tasks: {}", keys.join(", "))
 }
