@@ -142,27 +142,25 @@ pub(super) async fn erase_person(
         .await?;
     // The commands that upserted the contact (or a group naming it) held what was just erased.
     let quoted = serde_json::to_string(contact).unwrap_or_default();
-    sql2(
-        "UPDATE inbox SET body = json_object('type', command_type, 'erased', json('true')), reason = NULL \
-         WHERE command_type IN ('upsert_contact', 'upsert_contact_group') AND status <> 'pending' AND instr(body, $1) > 0",
-        "UPDATE inbox SET body = json_build_object('type', command_type, 'erased', true)::text, reason = NULL \
-         WHERE command_type IN ('upsert_contact', 'upsert_contact_group') AND status <> 'pending' AND strpos(body, $1) > 0",
-    )
-    .bind(&quoted)
-    .execute(&mut *tx)
-    .await?;
+    let (sqlite, postgres) = scrub_inbox!(
+        "command_type IN ('upsert_contact', 'upsert_contact_group') AND instr(body, $1) > 0",
+        "command_type IN ('upsert_contact', 'upsert_contact_group') AND strpos(body, $1) > 0"
+    );
+    sql2(sqlite, postgres)
+        .bind(&quoted)
+        .execute(&mut *tx)
+        .await?;
     let sent: Vec<(i64,)> =
         sql("SELECT id FROM outbox WHERE recipient_kind = 'contact' AND recipient_ref = $1")
             .bind(contact)
             .fetch_all(&mut *tx)
             .await?;
-    sql("UPDATE outbox SET recipient_email = NULL, facts = '{}', last_error = NULL, \
-         status = CASE WHEN status IN ('pending', 'claimed') THEN 'dead' ELSE status END, \
-         next_attempt_at = CASE WHEN status IN ('pending', 'claimed') THEN NULL ELSE next_attempt_at END, \
-         claimed_until = NULL WHERE recipient_kind = 'contact' AND recipient_ref = $1")
-        .bind(contact)
-        .execute(&mut *tx)
-        .await?;
+    sql(scrub_outbox!(
+        "recipient_kind = 'contact' AND recipient_ref = $1"
+    ))
+    .bind(contact)
+    .execute(&mut *tx)
+    .await?;
     Ok(sent.into_iter().map(|(id,)| id).collect())
 }
 

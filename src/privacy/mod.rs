@@ -16,6 +16,39 @@
 //! applies a retention rule to a closed case. A contact's subject access document, which reads
 //! like `show case`, is in `report::subject_access`.
 
+/// Erases the notifications `$where` selects: address, facts and error go; one not yet sent is
+/// given up. Their template, recipient's ref and dates stay.
+macro_rules! scrub_outbox {
+    ($where:literal) => {
+        concat!(
+            "UPDATE outbox SET recipient_email = NULL, facts = '{}', last_error = NULL, \
+             status = CASE WHEN status IN ('pending', 'claimed') THEN 'dead' ELSE status END, \
+             next_attempt_at = CASE WHEN status IN ('pending', 'claimed') THEN NULL ELSE next_attempt_at END, \
+             claimed_until = NULL WHERE ",
+            $where
+        )
+    };
+}
+
+/// Erases the bodies of the decided commands `$where` selects, keeping their type: the SQLite
+/// statement, then the PostgreSQL one, for `sql2`.
+macro_rules! scrub_inbox {
+    ($sqlite_where:literal, $postgres_where:literal) => {
+        (
+            concat!(
+                "UPDATE inbox SET body = json_object('type', command_type, 'erased', json('true')), \
+                 reason = NULL WHERE status <> 'pending' AND ",
+                $sqlite_where
+            ),
+            concat!(
+                "UPDATE inbox SET body = json_build_object('type', command_type, 'erased', true)::text, \
+                 reason = NULL WHERE status <> 'pending' AND ",
+                $postgres_where
+            ),
+        )
+    };
+}
+
 mod erase;
 mod retain;
 mod scrub;

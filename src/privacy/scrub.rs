@@ -80,16 +80,18 @@ pub async fn scrub_case(
         .fetch_all(&mut *tx)
         .await?;
     left.outbox_ids.extend(outbox.into_iter().map(|(id,)| id));
-    sql(SCRUB_OUTBOX).bind(case_id).execute(&mut *tx).await?;
-    sql2(
-        "UPDATE inbox SET body = json_object('type', command_type, 'erased', json('true')), reason = NULL \
-         WHERE case_ref = (SELECT case_ref FROM cases WHERE id = $1) AND status <> 'pending'",
-        "UPDATE inbox SET body = json_build_object('type', command_type, 'erased', true)::text, reason = NULL \
-         WHERE case_ref = (SELECT case_ref FROM cases WHERE id = $1) AND status <> 'pending'",
-    )
-    .bind(case_id)
-    .execute(&mut *tx)
-    .await?;
+    sql(scrub_outbox!("case_id = $1"))
+        .bind(case_id)
+        .execute(&mut *tx)
+        .await?;
+    let (sqlite, postgres) = scrub_inbox!(
+        "case_ref = (SELECT case_ref FROM cases WHERE id = $1)",
+        "case_ref = (SELECT case_ref FROM cases WHERE id = $1)"
+    );
+    sql2(sqlite, postgres)
+        .bind(case_id)
+        .execute(&mut *tx)
+        .await?;
     Ok(left)
 }
 
@@ -112,12 +114,6 @@ const CASE_CLEARED: [&str; 3] = [
     "UPDATE packs SET advice = '[]' WHERE case_id = $1",
     "UPDATE pack_requests SET last_error = NULL WHERE case_id = $1",
 ];
-
-/// A notification keeps its template, recipient's ref and dates; one not yet sent is given up.
-const SCRUB_OUTBOX: &str = "UPDATE outbox SET recipient_email = NULL, facts = '{}', last_error = NULL, \
-     status = CASE WHEN status IN ('pending', 'claimed') THEN 'dead' ELSE status END, \
-     next_attempt_at = CASE WHEN status IN ('pending', 'claimed') THEN NULL ELSE next_attempt_at END, \
-     claimed_until = NULL WHERE case_id = $1";
 
 /// The property's address and the personal attributes.
 async fn scrub_facts(tx: &mut Tx, rules: &RuleSet, case_id: i64) -> Result<(), sqlx::Error> {
