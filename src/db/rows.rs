@@ -131,14 +131,19 @@ impl TaskRow {
     }
 }
 
+/// The columns of a [`CaseRow`]: what a query selects, or an insert returns, to read one.
+macro_rules! case_columns {
+    () => {
+        "id, case_ref, kind, scheme, workflow, country, definition_id, definition_version, \
+         applicant_contact, applicant_group, property_ref, property_address, tenure, received_at, \
+         attributes, status, outcome, owner, allocation, queue_role, created_at, closed_at, target_at"
+    };
+}
+pub(crate) use case_columns;
+
 macro_rules! case_select {
     ($where:literal) => {
-        concat!(
-            "SELECT id, case_ref, kind, scheme, workflow, country, definition_id, definition_version, \
-             applicant_contact, applicant_group, property_ref, property_address, tenure, received_at, \
-             attributes, status, outcome, owner, allocation, queue_role, created_at, closed_at, target_at FROM cases ",
-            $where
-        )
+        concat!("SELECT ", case_columns!(), " FROM cases ", $where)
     };
 }
 

@@ -19,6 +19,9 @@ use crate::events::{self, ENGINE};
 use crate::rules::RuleSet;
 use crate::sla::{Calendar, checkpoint::Dates, periods};
 
+/// The kind of case whose target follows its tasks.
+pub const KIND: &str = "housing_options";
+
 /// The case's target and the tasks on the path that sets it, first to last.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Projection {
@@ -181,7 +184,7 @@ pub async fn refresh(
     because: &str,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    if case.kind != "housing_options" {
+    if case.kind != KIND {
         return Ok(());
     }
     let Some(def) = rules.definition(&case.definition_id) else {

@@ -88,36 +88,93 @@ fn published_days(cal: &crate::sla::Calendar) -> Vec<String> {
         .collect()
 }
 
-/// Starts a stage's clock at its entry (or at the claim, for statutory clocks).
-pub async fn start_stage_clock(
-    tx: &mut Tx,
-    case: &CaseRow,
-    stage: &Stage,
-    stage_id: i64,
-    ctx: Ctx<'_>,
-) -> Result<(), sqlx::Error> {
+/// A stage's clock at its entry (or at the claim, for statutory clocks): its dates and first
+/// checkpoint, or the `rule_error` of a target expression that failed (and no clock).
+pub fn stage_clock(ctx: Ctx<'_>, case: &CaseRow, stage: &Stage) -> Clock {
     let start = match stage.sla.from {
         ClockFrom::CaseReceived => case.received_at,
         _ => ctx.now,
     };
-    let Some(dates) = dates_or_error(tx, ctx, &stage.sla, case, &stage.key, start).await? else {
-        return Ok(());
-    };
-    let first = checkpoint::next(ctx.cal, &stage.sla, "on_track", 0, dates).map(|c| c.at);
-    sql("UPDATE stages SET target_at = $1, amber_at = $2, sla_state = 'on_track', next_check_at = $3, target_day = $5 WHERE id = $4")
-        .bind(dates.target)
-        .bind(dates.amber)
-        .bind(first)
-        .bind(stage_id)
-        .bind(crate::clock::london_date(dates.target))
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
+    let mut events = Vec::new();
+    let dates = clock_dates(ctx, &stage.sla, case, &stage.key, start).unwrap_or_else(|failed| {
+        events.push(*failed);
+        None
+    });
+    Clock::of(ctx, &stage.sla, dates, events)
 }
 
-/// Starts a task's clock at its activation (or stage entry, or the claim; a duty's task at the
-/// duty's recorded start date). A task's target never
-/// ends after its stage's: where it would, the stage's target wins and an event says so.
+/// What starting a clock decides: its dates and first checkpoint (`None`: no clock for this
+/// case), and the events that go before the change that started it (a target expression that
+/// failed, a task's target capped at its stage's), all by the engine.
+pub struct Clock {
+    pub dates: Option<Dates>,
+    pub first_check: Option<DateTime<Utc>>,
+    pub events: Vec<Kind>,
+}
+
+impl Clock {
+    fn of(ctx: Ctx<'_>, sla: &Sla, dates: Option<Dates>, events: Vec<Kind>) -> Clock {
+        let first_check =
+            dates.and_then(|d| checkpoint::next(ctx.cal, sla, "on_track", 0, d).map(|c| c.at));
+        Clock {
+            dates,
+            first_check,
+            events,
+        }
+    }
+
+    /// The `sla_state` a row starts with: on track with a clock, none without.
+    pub fn state(&self) -> &'static str {
+        if self.dates.is_some() {
+            "on_track"
+        } else {
+            "none"
+        }
+    }
+
+    /// The London date of the target, which the worklist views count working days to.
+    pub fn target_day(&self) -> Option<chrono::NaiveDate> {
+        self.dates.map(|d| crate::clock::london_date(d.target))
+    }
+}
+
+/// A task's clock at its activation (or its stage's entry, or the claim; a duty's task at the
+/// duty's recorded start date, `duty_start`), in a stage entered at `entered` whose target is
+/// `stage_target`. A task's target never ends after its stage's: where it would, the stage's
+/// target wins and an event says so.
+pub fn task_clock(
+    ctx: Ctx<'_>,
+    case: &CaseRow,
+    task: &Task,
+    (entered, stage_target): (DateTime<Utc>, Option<DateTime<Utc>>),
+    duty_start: Option<DateTime<Utc>>,
+) -> Clock {
+    let start = duty_start.unwrap_or(match task.sla.from {
+        ClockFrom::Start => ctx.now,
+        ClockFrom::StageEntered => entered,
+        ClockFrom::CaseReceived => case.received_at,
+    });
+    let mut events = Vec::new();
+    let mut dates = clock_dates(ctx, &task.sla, case, &task.key, start).unwrap_or_else(|failed| {
+        events.push(*failed);
+        None
+    });
+    if let Some(own) = dates
+        && let Some(limit) = stage_target.filter(|l| own.target > *l)
+    {
+        events.push(Kind::SlaCapped(kinds::SlaCapped {
+            task: task.key.clone(),
+            own_target: own.target,
+            stage_target: limit,
+            reason: "a task's target never ends after its stage's".into(),
+        }));
+        dates = Some(own.capped(limit));
+    }
+    Clock::of(ctx, &task.sla, dates, events)
+}
+
+/// Starts the clock of a task activated after its stage's entry: reads the stage's dates and the
+/// duty's start, then writes [`task_clock`]'s answer.
 pub async fn start_task_clock(
     tx: &mut Tx,
     case: &CaseRow,
@@ -126,56 +183,43 @@ pub async fn start_task_clock(
     stage_id: i64,
     ctx: Ctx<'_>,
 ) -> Result<(), sqlx::Error> {
-    let (entered, stage_target): (DateTime<Utc>, Option<DateTime<Utc>>) =
+    let stage: (DateTime<Utc>, Option<DateTime<Utc>>) =
         sql("SELECT entered_at, target_at FROM stages WHERE id = $1")
             .bind(stage_id)
             .fetch_one(&mut *tx)
             .await?;
     // A duty's task counts from the duty's recorded start date, where the case has one.
-    let recorded = match &task.duty {
+    let duty_start = match &task.duty {
         Some(duty) => super::duty_clock::start_of(tx, case.id, duty).await?,
         None => None,
     };
-    let start = recorded.unwrap_or(match task.sla.from {
-        ClockFrom::Start => ctx.now,
-        ClockFrom::StageEntered => entered,
-        ClockFrom::CaseReceived => case.received_at,
-    });
-    let Some(mut dates) = dates_or_error(tx, ctx, &task.sla, case, &task.key, start).await? else {
+    let clock = task_clock(ctx, case, task, stage, duty_start);
+    for event in &clock.events {
+        events::record(tx, case.event_target(), ctx.now, ENGINE, event.clone()).await?;
+    }
+    let Some(dates) = clock.dates else {
         return Ok(());
     };
-    if let Some(limit) = stage_target.filter(|l| dates.target > *l) {
-        let capped = Kind::SlaCapped(kinds::SlaCapped {
-            task: task.key.clone(),
-            own_target: dates.target,
-            stage_target: limit,
-            reason: "a task's target never ends after its stage's".into(),
-        });
-        events::record(tx, case.event_target(), ctx.now, ENGINE, capped).await?;
-        dates = dates.capped(limit);
-    }
-    let first = checkpoint::next(ctx.cal, &task.sla, "on_track", 0, dates).map(|c| c.at);
     sql("UPDATE tasks SET target_at = $1, amber_at = $2, sla_state = 'on_track', next_check_at = $3, target_day = $5 WHERE id = $4")
         .bind(dates.target)
         .bind(dates.amber)
-        .bind(first)
+        .bind(clock.first_check)
         .bind(task_id)
-        .bind(crate::clock::london_date(dates.target))
+        .bind(clock.target_day())
         .execute(&mut *tx)
         .await?;
     Ok(())
 }
 
 /// The dates of a clock starting at `start`; `None` where no target applies to this case. A
-/// target expression that fails records a `rule_error` and starts no clock.
-async fn dates_or_error(
-    tx: &mut Tx,
+/// target expression that fails gives the `rule_error` to record, and no clock.
+fn clock_dates(
     ctx: Ctx<'_>,
     sla: &Sla,
     case: &CaseRow,
     item: &str,
     start: DateTime<Utc>,
-) -> Result<Option<Dates>, sqlx::Error> {
+) -> Result<Option<Dates>, Box<Kind>> {
     let Some(target) = &sla.target else {
         return Ok(None);
     };
@@ -184,15 +228,12 @@ async fn dates_or_error(
             match evaluate(ctx.sandbox, ast, case) {
                 Ok(p) => p,
                 Err(message) => {
-                    let failed = kinds::RuleError::target_expr(
+                    return Err(Box::new(kinds::RuleError::target_expr(
                         item,
                         source,
                         message,
                         "no SLA clock was started for this item",
-                    );
-                    let at = case.event_target();
-                    events::record(tx, at, ctx.now, ENGINE, failed).await?;
-                    None
+                    )));
                 }
             }
         }

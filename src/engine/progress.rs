@@ -5,14 +5,17 @@
 use chrono::{DateTime, Utc};
 
 use super::context::Ctx;
+use super::deadlines;
 use crate::db::rows::{self, CaseRow, StageRow, TaskRow};
-use crate::db::{Tx, sql};
+use crate::db::{Sql, Tx, rows_per_statement, sql};
 use crate::definitions::{Activation, Definition, Stage, Successors};
 use crate::events::kinds::{self, Kind};
 use crate::events::{self, ENGINE};
+use crate::states::TaskStatus;
 
-/// Enters `stage` for the case: writes the stage with the case owner and their line manager,
-/// creates its tasks and activates those that start at once.
+/// Enters `stage` for the case: writes the stage with the case owner and their line manager and
+/// its clock, and its tasks, those that start at once (automatic, waiting for nothing) already
+/// active with theirs; then the events, in the order the changes happened.
 pub async fn enter_stage(
     tx: &mut Tx,
     def: &Definition,
@@ -20,26 +23,40 @@ pub async fn enter_stage(
     stage: &Stage,
     ctx: Ctx<'_>,
 ) -> Result<i64, sqlx::Error> {
-    let entry: i64 = sql("SELECT COUNT(*) + 1 FROM stages WHERE case_id = $1 AND stage = $2")
-        .bind(case.id)
-        .bind(&stage.key)
-        .scalar(&mut *tx)
-        .await?;
     let line_manager = rows::line_manager_of(&mut *tx, case.owner.as_deref()).await?;
-    let stage_id: i64 = sql(
-        "INSERT INTO stages (case_id, stage, master_stage, entry, owner, line_manager, entered_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-    )
-    .bind(case.id)
-    .bind(&stage.key)
-    .bind(&stage.master)
-    .bind(entry)
-    .bind(case.owner.as_deref())
-    .bind(line_manager.as_deref())
-    .bind(ctx.now)
-    .scalar(&mut *tx)
-    .await?;
-    super::deadlines::start_stage_clock(tx, case, stage, stage_id, ctx).await?;
+    let clock = deadlines::stage_clock(ctx, case, stage);
+    for failed in &clock.events {
+        events::record(tx, case.event_target(), ctx.now, ENGINE, failed.clone()).await?;
+    }
+    let (stage_id, entry) =
+        insert_stage(tx, case, stage, line_manager.as_deref(), &clock, ctx).await?;
+    // Nothing of a new entry is done yet: what starts at once is what waits for nothing.
+    let mut starting = Vec::new();
+    for task in stage
+        .tasks
+        .iter()
+        .filter(|t| t.activation == Activation::Auto && t.depends_on.is_empty())
+    {
+        let duty_start = match &task.duty {
+            Some(duty) => super::duty_clock::start_of(tx, case.id, duty).await?,
+            None => None,
+        };
+        let stage_dates = (ctx.now, clock.dates.map(|d| d.target));
+        starting.push((
+            task,
+            deadlines::task_clock(ctx, case, task, stage_dates, duty_start),
+        ));
+    }
+    let new = NewTasks {
+        def,
+        case,
+        stage,
+        stage_id,
+        line_manager: line_manager.as_deref(),
+        starting: &starting,
+    };
+    let ids = new.insert(tx, ctx.now).await?;
+    let at = case.event_target();
     let entered = Kind::StageEntered(kinds::StageEntered {
         stage: stage.key.clone(),
         master_stage: stage.master.clone(),
@@ -47,28 +64,130 @@ pub async fn enter_stage(
         owner: case.owner.clone(),
         line_manager: line_manager.clone(),
     });
-    events::record(tx, case.event_target(), ctx.now, ctx.actor, entered).await?;
-    for task in &stage.tasks {
-        sql(
-            "INSERT INTO tasks (case_id, stage_id, task, mandatory, activation, owner, line_manager, role_ref) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(case.id)
-        .bind(stage_id)
-        .bind(&task.key)
-        .bind(task.mandatory)
-        .bind(match task.activation {
-            Activation::Auto => "auto",
-            Activation::Manual => "manual",
-        })
-        .bind(case.owner.as_deref())
-        .bind(line_manager.as_deref())
-        .bind(task.role.as_deref().unwrap_or(&def.team_role))
-        .execute(&mut *tx)
-        .await?;
+    let event = |actor, event| events::Pending {
+        case: at,
+        at: ctx.now,
+        actor,
+        event,
+    };
+    let mut pending = vec![event(ctx.actor, entered)];
+    for (task, clock) in &starting {
+        pending.extend(clock.events.iter().map(|e| event(ENGINE, e.clone())));
+        let activated = Kind::TaskActivated(kinds::TaskActivated {
+            stage: stage.key.clone(),
+            task: task.key.clone(),
+            activation: Activation::Auto,
+            owner: case.owner.clone(),
+        });
+        pending.push(event(ctx.actor, activated));
+        if task.makes_pack {
+            events::record_all(tx, &std::mem::take(&mut pending)).await?;
+            let task_id = ids
+                .iter()
+                .find(|(_, key)| *key == task.key)
+                .map(|(id, _)| *id);
+            super::pack_request::request(tx, case, task_id, ENGINE, ctx.now).await?;
+        }
     }
-    activate_ready(tx, case, stage, stage_id, ctx).await?;
+    events::record_all(tx, &pending).await?;
     Ok(stage_id)
+}
+
+/// Writes a stage's entry, numbered after the case's earlier entries of the same stage, with its
+/// clock; gives its id and entry number.
+async fn insert_stage(
+    tx: &mut Tx,
+    case: &CaseRow,
+    stage: &Stage,
+    line_manager: Option<&str>,
+    clock: &deadlines::Clock,
+    ctx: Ctx<'_>,
+) -> Result<(i64, i64), sqlx::Error> {
+    sql(
+        "INSERT INTO stages (case_id, stage, master_stage, entry, owner, line_manager, entered_at, \
+         target_at, amber_at, sla_state, next_check_at, target_day) \
+         VALUES ($1, $2, $3, (SELECT COUNT(*) + 1 FROM stages WHERE case_id = $1 AND stage = $2), \
+         $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id, entry",
+    )
+    .bind(case.id)
+    .bind(&stage.key)
+    .bind(&stage.master)
+    .bind(case.owner.as_deref())
+    .bind(line_manager)
+    .bind(ctx.now)
+    .bind(clock.dates.map(|d| d.target))
+    .bind(clock.dates.and_then(|d| d.amber))
+    .bind(clock.state())
+    .bind(clock.first_check)
+    .bind(clock.target_day())
+    .fetch_one(&mut *tx)
+    .await
+}
+
+/// A new stage entry's tasks, in the definition's order, and the clocks of those that start at
+/// once.
+struct NewTasks<'a> {
+    def: &'a Definition,
+    case: &'a CaseRow,
+    stage: &'a Stage,
+    stage_id: i64,
+    line_manager: Option<&'a str>,
+    starting: &'a [(&'a crate::definitions::Task, deadlines::Clock)],
+}
+
+impl NewTasks<'_> {
+    const COLUMNS: usize = 15;
+
+    /// Writes the tasks with as few statements as the number of bound values allows; gives each
+    /// one's id and key.
+    async fn insert(
+        &self,
+        tx: &mut Tx,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(i64, String)>, sqlx::Error> {
+        let mut ids = Vec::with_capacity(self.stage.tasks.len());
+        for chunk in self.stage.tasks.chunks(rows_per_statement(Self::COLUMNS)) {
+            let mut insert = Sql::sized(|marks| {
+                format!(
+                    "INSERT INTO tasks (case_id, stage_id, task, mandatory, activation, owner, line_manager, role_ref, \
+                     status, activated_at, target_at, amber_at, sla_state, next_check_at, target_day) VALUES {} RETURNING id, task",
+                    marks.values(chunk.len(), Self::COLUMNS, 1)
+                )
+            });
+            for task in chunk {
+                let clock = self
+                    .starting
+                    .iter()
+                    .find(|(t, _)| t.key == task.key)
+                    .map(|(_, c)| c);
+                insert = insert
+                    .bind(self.case.id)
+                    .bind(self.stage_id)
+                    .bind(&task.key)
+                    .bind(task.mandatory)
+                    .bind(match task.activation {
+                        Activation::Auto => "auto",
+                        Activation::Manual => "manual",
+                    })
+                    .bind(self.case.owner.as_deref())
+                    .bind(self.line_manager)
+                    .bind(task.role.as_deref().unwrap_or(&self.def.team_role))
+                    .bind(if clock.is_some() {
+                        TaskStatus::Active
+                    } else {
+                        TaskStatus::Waiting
+                    })
+                    .bind(clock.map(|_| now))
+                    .bind(clock.and_then(|c| c.dates).map(|d| d.target))
+                    .bind(clock.and_then(|c| c.dates).and_then(|d| d.amber))
+                    .bind(clock.map_or("none", deadlines::Clock::state))
+                    .bind(clock.and_then(|c| c.first_check))
+                    .bind(clock.and_then(deadlines::Clock::target_day));
+            }
+            ids.extend(insert.fetch_all::<(i64, String)>(&mut *tx).await?);
+        }
+        Ok(ids)
+    }
 }
 
 /// Activates a waiting task.
@@ -97,21 +216,6 @@ pub async fn activate(
     events::record(tx, case.event_target(), ctx.now, ctx.actor, activated).await?;
     if stage.task(&task.task).is_some_and(|d| d.makes_pack) {
         super::pack_request::request(tx, case, Some(task.id), ENGINE, ctx.now).await?;
-    }
-    Ok(())
-}
-
-/// Activates every automatic task of the stage whose dependencies are all done.
-async fn activate_ready(
-    tx: &mut Tx,
-    case: &CaseRow,
-    stage: &Stage,
-    stage_id: i64,
-    ctx: Ctx<'_>,
-) -> Result<(), sqlx::Error> {
-    let tasks = rows::tasks_of_stage(&mut *tx, stage_id).await?;
-    for row in ready(stage, &tasks) {
-        activate(tx, case, stage, row, Activation::Auto, ctx).await?;
     }
     Ok(())
 }
@@ -184,8 +288,12 @@ pub async fn after_task_done(
     let Some(stage) = def.stage(&stage_row.stage) else {
         return Ok(());
     };
-    activate_ready(tx, case, stage, stage_row.id, ctx).await?;
     let tasks = rows::tasks_of_stage(&mut *tx, stage_row.id).await?;
+    for row in ready(stage, &tasks) {
+        activate(tx, case, stage, row, Activation::Auto, ctx).await?;
+    }
+    // Activation starts tasks and finishes none, so the rows read before it still tell whether
+    // every mandatory task is done.
     if tasks.iter().any(|t| t.mandatory && !t.is_done()) {
         return Ok(());
     }

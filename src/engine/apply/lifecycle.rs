@@ -34,11 +34,12 @@ pub(super) async fn create_case(
         .map_err(|e| Rejection(e.0))?
         .clone();
     let property = c.property.as_ref();
-    let id: i64 = sql(
+    let case: CaseRow = sql(concat!(
         "INSERT INTO cases (case_ref, kind, scheme, country, definition_id, definition_version, applicant_contact, \
          applicant_group, property_ref, property_address, tenure, received_at, attributes, created_at, calendar, workflow) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
-    )
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING ",
+        rows::case_columns!()
+    ))
     .bind(&c.case_ref)
     .bind(&c.kind)
     .bind(c.scheme.as_deref())
@@ -55,9 +56,8 @@ pub(super) async fn create_case(
     .bind(now)
     .bind(&def.calendar)
     .bind(c.workflow.as_deref())
-    .scalar(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
-    let case = rows::case_by_id(&mut *tx, id).await?;
     let created = Kind::CaseCreated(kinds::CaseCreated {
         kind: c.kind.clone(),
         scheme: c.scheme.clone(),
@@ -67,7 +67,7 @@ pub(super) async fn create_case(
         definition: def.id.clone(),
         definition_version: def.version.clone(),
     });
-    events::record(tx, Some((id, &case.case_ref)), now, source, created).await?;
+    events::record(tx, case.event_target(), now, source, created).await?;
     progress::enter_stage(
         tx,
         &def,

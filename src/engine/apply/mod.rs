@@ -34,7 +34,12 @@ pub async fn apply(
 ) -> Applied {
     one(tx, rules, command, now, source).await?;
     // A housing options case's target follows its tasks: whatever the command changed, see
-    // whether the target moved.
+    // whether the target moved. A new case's kind is in its command: no need to read it back.
+    if let Command::CreateCase(c) = command
+        && c.kind != case_target::KIND
+    {
+        return Ok(());
+    }
     if let Some(case_ref) = command.case_ref()
         && let Some(case) = rows::case_by_ref(&mut *tx, case_ref).await?
     {

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 
-use super::decide::{Body, Decided, Pending, decide, reject_set_aside};
+use super::decide::{Body, Decided, Pending, Step, decide, reject_set_aside};
 use crate::clock::Now;
 use crate::db::{Db, sql};
 use crate::engine::error::StepError;
@@ -65,10 +65,13 @@ pub async fn decide_alone(
     .catch_unwind()
     .await;
     let failure = match decided {
-        Ok(Ok((decided, _))) => match tx.commit().await {
+        Ok(Ok(Step::Decided(decided, _))) => match tx.commit().await {
             Ok(()) => return Ok(Alone::Taken(decided)),
             Err(e) => Failure::Db(e),
         },
+        Ok(Ok(Step::NeedsSavepoint)) => {
+            unreachable!("a row decided alone has a savepoint of its own")
+        }
         Ok(Err(e)) => {
             drop(tx);
             Failure::Db(e)

@@ -1,13 +1,14 @@
 //! A batch of commands decided together: the oldest pending rows, read with one query (their
 //! bodies with a second, and the command ids they carry looked up with a third, see `processed`),
-//! decided one after another in one write transaction (each inside its own savepoint, see
-//! `decide`), and committed at once. A rejection is a decision like any other; a database error or a panic on
-//! one command gives up the whole transaction and says where it happened, so the caller can
-//! decide the commands before it again and try that one alone.
+//! decided one after another in one write transaction, and committed at once. A batch is first
+//! decided with no savepoints; if one of its commands is rejected it is decided again, each
+//! command inside its own savepoint (see `decide`), so a rejection is a decision like any other.
+//! A database error or a panic on one command gives up the whole transaction and says where it
+//! happened, so the caller can decide the commands before it again and try that one alone.
 
 use std::collections::HashMap;
 
-use super::decide::{Body, Decided, Pending, decide, parse_body};
+use super::decide::{Body, Decided, Pending, Savepoint, Step, decide, parse_body};
 use super::processed::Processed;
 use crate::clock::Now;
 use crate::db::{Db, Tx, sql, sql2};
@@ -31,13 +32,16 @@ pub enum Batch {
     Decided(Vec<Option<Decided>>),
     /// Rolled back, nothing kept: the command at this position failed (or, at 0, the commit did).
     FailedAt(usize),
+    /// Rolled back, nothing kept: decided with no savepoints, a command needed one. Decide the
+    /// batch again with [`Savepoint::Each`].
+    NeedsSavepoints,
 }
 
-/// Decides up to `cap` pending commands in one transaction.
+/// Decides up to `cap` pending commands in one transaction, their rows guarded by `savepoint`.
 pub async fn decide_together(
     db: &Db,
     rules: &RuleSet,
-    clock: Now,
+    (clock, savepoint): (Now, Savepoint),
     cap: usize,
     max_bytes: usize,
 ) -> Result<Batch, sqlx::Error> {
@@ -73,13 +77,14 @@ pub async fn decide_together(
             row,
             max_bytes,
             before,
-            Some(&mut processed),
+            Some((&mut processed, savepoint)),
         );
         match guard::catch(deciding).await {
-            Ok((how, newest)) => {
+            Ok(Step::Decided(how, newest)) => {
                 decided.push(how);
                 before = newest;
             }
+            Ok(Step::NeedsSavepoint) => return Ok(Batch::NeedsSavepoints),
             Err(error) => {
                 tracing::warn!(
                     inbox_id = id,

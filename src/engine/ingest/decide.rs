@@ -2,7 +2,8 @@
 //! apply it, and record the decision (accepted, rejected with the reason, or duplicate) on the row
 //! with the range of events it wrote. All of it happens inside a savepoint of the row's own, so a
 //! rejected command leaves nothing behind but its rejection, and the rows before and after it in
-//! the same transaction keep what they did.
+//! the same transaction keep what they did; or, in a batch's first try, with no savepoint, where
+//! a rejected command gives up the batch instead (see [`Savepoint`]).
 //!
 //! - a body that is not UTF-8 JSON text, or is over the size limit, is rejected like any other
 //!   malformed command (a large body is cut down to a prefix, with its size and SHA-256 kept in
@@ -68,10 +69,30 @@ struct Verdict {
     now: DateTime<Utc>,
 }
 
-/// Decides `row` inside `tx`, given the newest event id before it (`before`); returns how it was
-/// decided (`None`: another instance decided it first) and the newest event id after it, the
-/// `before` of the row that follows in the same transaction. A batch passes the command ids it
-/// knows (`processed`); a row decided alone asks the table.
+/// Whether a row is decided inside a savepoint of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Savepoint {
+    /// Each row in its own: a rejection rolls back to it, and the rows around it keep theirs.
+    Each,
+    /// None, two statements fewer per row while every command applies. A row that would need
+    /// one (a rejected command, which may have changed something before it was refused, or a
+    /// row another instance decided first) gives up the whole transaction:
+    /// [`Step::NeedsSavepoint`], and its batch is decided again with [`Savepoint::Each`].
+    None,
+}
+
+/// How deciding a row went.
+pub enum Step {
+    /// How it was decided (`None`: another instance decided it first) and the newest event id
+    /// after it, the `before` of the row that follows in the same transaction.
+    Decided(Option<Decided>, i64),
+    /// Without a savepoint, it needed one: the transaction must not be committed.
+    NeedsSavepoint,
+}
+
+/// Decides `row` inside `tx`, given the newest event id before it (`before`). A batch passes the
+/// command ids it knows (`processed`) and whether its rows have savepoints; a row decided alone
+/// asks the table, and has one.
 pub async fn decide(
     tx: &mut Tx,
     rules: &RuleSet,
@@ -79,18 +100,38 @@ pub async fn decide(
     row: Pending,
     max_bytes: usize,
     before: i64,
-    mut processed: Option<&mut Processed>,
-) -> Result<(Option<Decided>, i64), sqlx::Error> {
+    batch: Option<(&mut Processed, Savepoint)>,
+) -> Result<Step, sqlx::Error> {
     let id = row.id;
-    sql("SAVEPOINT command").execute(&mut *tx).await?;
-    let verdict = judge(tx, rules, clock, row, max_bytes, processed.as_deref_mut()).await?;
+    let (mut processed, savepoint) = match batch {
+        Some((processed, savepoint)) => (Some(processed), savepoint),
+        None => (None, Savepoint::Each),
+    };
+    if savepoint == Savepoint::Each {
+        sql("SAVEPOINT command").execute(&mut *tx).await?;
+    }
+    let judged = judge(
+        tx,
+        rules,
+        clock,
+        row,
+        max_bytes,
+        processed.as_deref_mut(),
+        savepoint,
+    );
+    let Some(verdict) = judged.await? else {
+        return Ok(Step::NeedsSavepoint);
+    };
     let Some(last_event) = record(tx, id, &verdict, before).await? else {
+        if savepoint == Savepoint::None {
+            return Ok(Step::NeedsSavepoint);
+        }
         // Decided elsewhere: nothing of this attempt stays, so the newest event is `before` again.
         sql("ROLLBACK TO SAVEPOINT command")
             .execute(&mut *tx)
             .await?;
         sql("RELEASE SAVEPOINT command").execute(&mut *tx).await?;
-        return Ok((None, before));
+        return Ok(Step::Decided(None, before));
     };
     if let (Decided::Accepted | Decided::Rejected, Some(command_id)) = (
         verdict.decided,
@@ -104,9 +145,14 @@ pub async fn decide(
             None => processed::remember(tx, command_id, id).await?,
         }
     }
-    sql("RELEASE SAVEPOINT command").execute(&mut *tx).await?;
+    if savepoint == Savepoint::Each {
+        sql("RELEASE SAVEPOINT command").execute(&mut *tx).await?;
+    }
     log(id, &verdict);
-    Ok((Some(verdict.decided), last_event.unwrap_or(before)))
+    Ok(Step::Decided(
+        Some(verdict.decided),
+        last_event.unwrap_or(before),
+    ))
 }
 
 fn log(inbox_id: i64, verdict: &Verdict) {
@@ -129,7 +175,8 @@ fn log(inbox_id: i64, verdict: &Verdict) {
     }
 }
 
-/// Reads, parses and applies one row, or writes its rejection; all inside the row's savepoint.
+/// Reads, parses and applies one row, or writes its rejection; all inside the row's savepoint,
+/// where it has one. `None`: a command was rejected with no savepoint to roll it back to.
 async fn judge(
     tx: &mut Tx,
     rules: &RuleSet,
@@ -137,7 +184,8 @@ async fn judge(
     row: Pending,
     max_bytes: usize,
     processed: Option<&mut Processed>,
-) -> Result<Verdict, sqlx::Error> {
+    savepoint: Savepoint,
+) -> Result<Option<Verdict>, sqlx::Error> {
     let id = row.id;
     let parsed = match row.body {
         Body::Parsed(parsed) => *parsed,
@@ -148,7 +196,11 @@ async fn judge(
     };
     let envelope = match parsed {
         Ok(e) => e,
-        Err(rejection) => return rejected(tx, id, None, &rejection, clock.get()).await,
+        Err(rejection) => {
+            return rejected(tx, id, None, &rejection, clock.get())
+                .await
+                .map(Some);
+        }
     };
     let now = match clock {
         Now::At(t) => t,
@@ -164,28 +216,31 @@ async fn judge(
             "command_id {} was already processed as inbox #{first}; this repeat has no effect",
             text::quote(command_id)
         );
-        return Ok(Verdict {
+        return Ok(Some(Verdict {
             decided: Decided::Duplicate,
             reason: Some(reason),
             envelope: Some(envelope),
             now,
-        });
+        }));
     }
     let source = row.client.as_deref().unwrap_or(CRM);
     match apply(tx, rules, &envelope.command, now, source).await {
-        Ok(()) => Ok(Verdict {
+        Ok(()) => Ok(Some(Verdict {
             decided: Decided::Accepted,
             reason: None,
             envelope: Some(envelope),
             now,
-        }),
+        })),
+        Err(ApplyError::Rejected(_)) if savepoint == Savepoint::None => Ok(None),
         Err(ApplyError::Rejected(rejection)) => {
             // A rejected command leaves nothing behind: its changes go back to the savepoint, and
             // the rejection is recorded in the same transaction, so no other writer comes between.
             sql("ROLLBACK TO SAVEPOINT command")
                 .execute(&mut *tx)
                 .await?;
-            rejected(tx, id, Some(envelope), &rejection, now).await
+            rejected(tx, id, Some(envelope), &rejection, now)
+                .await
+                .map(Some)
         }
         Err(ApplyError::Db(e)) => Err(e),
     }

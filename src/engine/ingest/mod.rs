@@ -1,8 +1,9 @@
 //! The ingest step: pending inbox rows, oldest first, each marked accepted, rejected (with the
 //! reason) or duplicate. Rows are taken a batch at a time and decided together in one write
-//! transaction, each inside a savepoint of its own (`batch`, `decide`): a rejected command leaves
-//! only its rejection, and the others in the batch apply. Nothing is dropped, and nothing stops
-//! the queue for long:
+//! transaction (`batch`, `decide`), first with no savepoints; a batch in which a command is
+//! rejected is decided again with each command inside a savepoint of its own, so a rejected
+//! command leaves only its rejection, and the others in the batch apply. Nothing is dropped, and
+//! nothing stops the queue for long:
 //!
 //! - a command that makes the engine fail (a database error, a panic) gives up its batch: the
 //!   commands before it are decided again, as a batch of their own, and it is tried alone, in a
@@ -25,7 +26,7 @@ use crate::db::Db;
 use crate::rules::RuleSet;
 use alone::{Alone, decide_alone};
 use batch::{Batch, decide_together};
-use decide::Decided;
+use decide::{Decided, Savepoint};
 
 pub use super::queue::{SubmitError, submit};
 pub use alone::{MAX_ATTEMPTS, NEXT_COMMAND};
@@ -84,6 +85,8 @@ async fn one_batch(
     // After a command failed inside a batch: how many commands before it to decide again, as a
     // batch of their own, before it is tried alone.
     let mut before_failure: Option<usize> = None;
+    // Savepoints cost two statements a command: a batch goes without until a command needs one.
+    let mut savepoint = Savepoint::None;
     while taken < batch {
         let cap = before_failure.unwrap_or(batch - taken);
         if cap == 0 {
@@ -95,8 +98,9 @@ async fn one_batch(
             taken += 1;
             continue;
         }
-        match decide_together(db, rules, clock, cap, max_bytes).await? {
+        match decide_together(db, rules, (clock, savepoint), cap, max_bytes).await? {
             Batch::Decided(decided) => {
+                savepoint = Savepoint::None;
                 let n = decided.len();
                 taken += n;
                 decided.into_iter().for_each(|d| outcome.count(d));
@@ -107,6 +111,7 @@ async fn one_batch(
                 }
             }
             Batch::FailedAt(at) => before_failure = Some(at),
+            Batch::NeedsSavepoints => savepoint = Savepoint::Each,
         }
     }
     Ok(taken)
