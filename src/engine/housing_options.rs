@@ -380,7 +380,16 @@ async fn complete_pack_task(
         .ok_or(sqlx::Error::RowNotFound)?;
     let ctx = Ctx::new(rules, def, now, ENGINE);
     let outcome = format!("housing pack v{version}");
-    progress::complete_task(tx, def, case, &stage_row, task, now, Some(&outcome), ctx).await?;
+    let tasks = rows::tasks_of_stage(&mut *tx, stage_row.id).await?;
+    progress::complete_task(
+        tx,
+        (def, case),
+        (&stage_row, tasks),
+        task,
+        (now, Some(&outcome)),
+        ctx,
+    )
+    .await?;
     Ok(())
 }
 

@@ -15,19 +15,16 @@ use crate::states::TaskStatus;
 
 /// Enters `stage` for the case: writes the stage with the case owner and their line manager and
 /// its clock, and its tasks, those that start at once (automatic, waiting for nothing) already
-/// active with theirs; then the events, in the order the changes happened.
+/// active with theirs; then the events, `leading` first (those of the change that led into the
+/// stage), in the order the changes happened.
 pub async fn enter_stage(
     tx: &mut Tx,
-    def: &Definition,
-    case: &CaseRow,
-    stage: &Stage,
+    (def, case, stage): (&Definition, &CaseRow, &Stage),
+    leading: Vec<events::Pending<'_>>,
     ctx: Ctx<'_>,
 ) -> Result<i64, sqlx::Error> {
     let line_manager = rows::line_manager_of(&mut *tx, case.owner.as_deref()).await?;
     let clock = deadlines::stage_clock(ctx, case, stage);
-    for failed in &clock.events {
-        events::record(tx, case.event_target(), ctx.now, ENGINE, failed.clone()).await?;
-    }
     let (stage_id, entry) =
         insert_stage(tx, case, stage, line_manager.as_deref(), &clock, ctx).await?;
     // Nothing of a new entry is done yet: what starts at once is what waits for nothing.
@@ -70,7 +67,9 @@ pub async fn enter_stage(
         actor,
         event,
     };
-    let mut pending = vec![event(ctx.actor, entered)];
+    let mut pending = leading;
+    pending.extend(clock.events.iter().map(|e| event(ENGINE, e.clone())));
+    pending.push(event(ctx.actor, entered));
     for (task, clock) in &starting {
         pending.extend(clock.events.iter().map(|e| event(ENGINE, e.clone())));
         let activated = Kind::TaskActivated(kinds::TaskActivated {
@@ -248,15 +247,13 @@ pub fn unmet_dependencies<'s>(stage: &'s Stage, tasks: &[TaskRow], task: &str) -
 
 /// Completes an active task at `at` (by `ctx.actor`), then lets what it held back go ahead: the
 /// one way a task is completed, whether a person did it or the engine (a housing pack).
-#[allow(clippy::too_many_arguments)]
+/// `tasks` are the stage's tasks as they were read, this one among them.
 pub async fn complete_task(
     tx: &mut Tx,
-    def: &Definition,
-    case: &CaseRow,
-    stage_row: &StageRow,
+    (def, case): (&Definition, &CaseRow),
+    (stage_row, mut tasks): (&StageRow, Vec<TaskRow>),
     task: &TaskRow,
-    at: DateTime<Utc>,
-    outcome: Option<&str>,
+    (at, outcome): (DateTime<Utc>, Option<&str>),
     ctx: Ctx<'_>,
 ) -> Result<(), sqlx::Error> {
     sql("UPDATE tasks SET status = 'completed', completed_at = $1, completed_by = $2, outcome = $3, next_check_at = NULL WHERE id = $4")
@@ -273,22 +270,29 @@ pub async fn complete_task(
         outcome_given: outcome.is_some(),
     });
     events::record(tx, case.event_target(), ctx.now, ctx.actor, completed).await?;
-    after_task_done(tx, def, case, stage_row, ctx).await
+    mark(&mut tasks, task.id, TaskStatus::Completed);
+    after_task_done(tx, (def, case), (stage_row, tasks), ctx).await
+}
+
+/// Sets a task's status in rows read before the statement that changed it.
+pub fn mark(tasks: &mut [TaskRow], id: i64, status: TaskStatus) {
+    if let Some(row) = tasks.iter_mut().find(|t| t.id == id) {
+        row.status = status;
+    }
 }
 
 /// After a task of the stage finished: activate what now may start, and complete the stage (and
-/// move the case on) once every mandatory task is done.
+/// move the case on) once every mandatory task is done. `tasks` are the stage's tasks as they are
+/// now, the finished one finished.
 pub async fn after_task_done(
     tx: &mut Tx,
-    def: &Definition,
-    case: &CaseRow,
-    stage_row: &StageRow,
+    (def, case): (&Definition, &CaseRow),
+    (stage_row, tasks): (&StageRow, Vec<TaskRow>),
     ctx: Ctx<'_>,
 ) -> Result<(), sqlx::Error> {
     let Some(stage) = def.stage(&stage_row.stage) else {
         return Ok(());
     };
-    let tasks = rows::tasks_of_stage(&mut *tx, stage_row.id).await?;
     for row in ready(stage, &tasks) {
         activate(tx, case, stage, row, Activation::Auto, ctx).await?;
     }
@@ -299,39 +303,43 @@ pub async fn after_task_done(
     }
     finish_stage(tx, case, stage_row, "completed", "stage completed", ctx).await?;
     let at = case.event_target();
-    let completed = Kind::StageCompleted(kinds::StageCompleted {
-        stage: stage.key.clone(),
-        master_stage: stage.master.clone(),
-        entry: stage_row.entry,
-    });
-    events::record(tx, at, ctx.now, ctx.actor, completed).await?;
+    let completed = events::Pending {
+        case: at,
+        at: ctx.now,
+        actor: ctx.actor,
+        event: Kind::StageCompleted(kinds::StageCompleted {
+            stage: stage.key.clone(),
+            master_stage: stage.master.clone(),
+            entry: stage_row.entry,
+        }),
+    };
+    let by_engine = |event| events::Pending {
+        case: at,
+        at: ctx.now,
+        actor: ENGINE,
+        event,
+    };
     match &stage.next {
+        Successors::One(next) => {
+            let next = def
+                .stage(next)
+                .expect("checked when the definition was compiled");
+            let ctx = Ctx {
+                actor: ENGINE,
+                ..ctx
+            };
+            enter_stage(tx, (def, case, next), vec![completed], ctx).await?;
+        }
         Successors::Final => {
             sql("UPDATE cases SET status = 'completed', outcome = 'completed', closed_at = $1 WHERE id = $2")
                 .bind(ctx.now)
                 .bind(case.id)
                 .execute(&mut *tx)
                 .await?;
-            let completed = Kind::CaseCompleted(kinds::CaseCompleted {
+            let closed = Kind::CaseCompleted(kinds::CaseCompleted {
                 last_stage: stage.key.clone(),
             });
-            events::record(tx, at, ctx.now, ENGINE, completed).await?;
-        }
-        Successors::One(next) => {
-            let next = def
-                .stage(next)
-                .expect("checked when the definition was compiled");
-            enter_stage(
-                tx,
-                def,
-                case,
-                next,
-                Ctx {
-                    actor: ENGINE,
-                    ..ctx
-                },
-            )
-            .await?;
+            events::record_all(tx, &[completed, by_engine(closed)]).await?;
         }
         Successors::Choice(choices) => {
             sql("UPDATE cases SET status = 'awaiting_advance' WHERE id = $1")
@@ -342,7 +350,7 @@ pub async fn after_task_done(
                 after_stage: stage.key.clone(),
                 choices: choices.clone(),
             });
-            events::record(tx, at, ctx.now, ENGINE, needed).await?;
+            events::record_all(tx, &[completed, by_engine(needed)]).await?;
         }
     }
     Ok(())

@@ -67,15 +67,14 @@ pub(super) async fn create_case(
         definition: def.id.clone(),
         definition_version: def.version.clone(),
     });
-    events::record(tx, case.event_target(), now, source, created).await?;
-    progress::enter_stage(
-        tx,
-        &def,
-        &case,
-        def.first_stage(),
-        Ctx::new(rules, &def, now, events::ENGINE),
-    )
-    .await?;
+    let created = events::Pending {
+        case: case.event_target(),
+        at: now,
+        actor: source,
+        event: created,
+    };
+    let ctx = Ctx::new(rules, &def, now, events::ENGINE);
+    progress::enter_stage(tx, (&def, &case, def.first_stage()), vec![created], ctx).await?;
     Ok(())
 }
 
@@ -170,8 +169,13 @@ pub(super) async fn advance_case(
         from: open.stage.clone(),
         to: to.into(),
     });
-    events::record(tx, case.event_target(), now, source, diverted).await?;
-    progress::enter_stage(tx, &def, &case, target, ctx).await?;
+    let diverted = events::Pending {
+        case: case.event_target(),
+        at: now,
+        actor: source,
+        event: diverted,
+    };
+    progress::enter_stage(tx, (&def, &case, target), vec![diverted], ctx).await?;
     Ok(())
 }
 
@@ -210,8 +214,13 @@ async fn choose_next_stage(
         from: last.stage.clone(),
         to: to.into(),
     });
-    events::record(tx, case.event_target(), ctx.now, ctx.actor, advanced).await?;
-    progress::enter_stage(tx, def, case, target, ctx).await?;
+    let advanced = events::Pending {
+        case: case.event_target(),
+        at: ctx.now,
+        actor: ctx.actor,
+        event: advanced,
+    };
+    progress::enter_stage(tx, (def, case, target), vec![advanced], ctx).await?;
     Ok(())
 }
 

@@ -71,6 +71,13 @@ pub async fn open_case(
     Ok((case, def))
 }
 
+/// A task of the case's open stage, the stage, and all the stage's tasks (the task among them).
+pub(super) struct InOpenStage {
+    pub task: TaskRow,
+    pub stage: StageRow,
+    pub tasks: Vec<TaskRow>,
+}
+
 /// The named task in the case's open stage, with a reason when the name is unknown or the task
 /// belongs to a stage the case is not in.
 pub(super) async fn task_in_open_stage(
@@ -78,7 +85,7 @@ pub(super) async fn task_in_open_stage(
     def: &Definition,
     case: &CaseRow,
     task: &str,
-) -> Result<(TaskRow, StageRow), ApplyError> {
+) -> Result<InOpenStage, ApplyError> {
     let Some(stage_def) = def.stages.iter().find(|s| s.task(task).is_some()) else {
         return Err(Rejection(format!(
             "unknown task {task:?}: definition {} has no such task",
@@ -86,18 +93,23 @@ pub(super) async fn task_in_open_stage(
         ))
         .into());
     };
-    let open = rows::open_stage(&mut *tx, case.id).await?;
-    let row = rows::task_by_key(&mut *tx, case.id, task).await?;
-    match (open, row) {
-        (Some(open), Some(row)) if row.stage_id == open.id => Ok((row, open)),
-        (Some(open), _) => Err(Rejection(format!(
-            "task {task:?} belongs to stage {}, but case {} is in stage {}",
-            stage_def.key, case.case_ref, open.stage
-        ))
-        .into()),
-        (None, _) => Err(Rejection(format!(
+    let Some(open) = rows::open_stage(&mut *tx, case.id).await? else {
+        return Err(Rejection(format!(
             "case {} has no open stage (it is {}); task {task:?} cannot change now",
             case.case_ref, case.status
+        ))
+        .into());
+    };
+    let tasks = rows::tasks_of_stage(&mut *tx, open.id).await?;
+    match tasks.iter().find(|t| t.task == task) {
+        Some(row) => Ok(InOpenStage {
+            task: row.clone(),
+            stage: open,
+            tasks,
+        }),
+        None => Err(Rejection(format!(
+            "task {task:?} belongs to stage {}, but case {} is in stage {}",
+            stage_def.key, case.case_ref, open.stage
         ))
         .into()),
     }

@@ -3,17 +3,18 @@
 use chrono::{DateTime, Utc};
 
 use super::lookup::{
-    Applied, known_user, must_be_active, open_case, reject_task, stage_def, task_in_open_stage,
+    Applied, InOpenStage, known_user, must_be_active, open_case, reject_task, stage_def,
+    task_in_open_stage,
 };
 use crate::commands::{self, reject};
 use crate::db::Tx;
-use crate::db::rows;
 use crate::db::sql;
 use crate::definitions::Activation;
 use crate::engine::context::Ctx;
 use crate::engine::{holds, progress};
 use crate::events::{self, kinds, kinds::Kind};
 use crate::rules::RuleSet;
+use crate::states::TaskStatus;
 
 pub(super) async fn activate_task(
     tx: &mut Tx,
@@ -23,7 +24,11 @@ pub(super) async fn activate_task(
     source: &str,
 ) -> Applied {
     let (case, def) = open_case(tx, rules, &t.case_ref).await?;
-    let (task, stage_row) = task_in_open_stage(tx, &def, &case, &t.task).await?;
+    let InOpenStage {
+        task,
+        stage: stage_row,
+        tasks,
+    } = task_in_open_stage(tx, &def, &case, &t.task).await?;
     let stage = stage_def(&def, &case, &stage_row.stage)?;
     match task.status.as_str() {
         "waiting" => {}
@@ -40,11 +45,7 @@ pub(super) async fn activate_task(
             "starts automatically when its dependencies are done; it cannot be activated by hand",
         );
     }
-    let unmet = progress::unmet_dependencies(
-        stage,
-        &rows::tasks_of_stage(&mut *tx, stage_row.id).await?,
-        &task.task,
-    );
+    let unmet = progress::unmet_dependencies(stage, &tasks, &task.task);
     if !unmet.is_empty() {
         return reject_task(
             &case,
@@ -75,7 +76,11 @@ pub(super) async fn complete_task(
     now: DateTime<Utc>,
 ) -> Applied {
     let (case, def) = open_case(tx, rules, &t.case_ref).await?;
-    let (task, stage_row) = task_in_open_stage(tx, &def, &case, &t.task).await?;
+    let InOpenStage {
+        task,
+        stage: stage_row,
+        tasks,
+    } = task_in_open_stage(tx, &def, &case, &t.task).await?;
     known_user(tx, "by", &t.by).await?;
     must_be_active(&case, &task)?;
     let at = match &t.at {
@@ -90,12 +95,10 @@ pub(super) async fn complete_task(
     }
     progress::complete_task(
         tx,
-        &def,
-        &case,
-        &stage_row,
+        (&def, &case),
+        (&stage_row, tasks),
         &task,
-        at,
-        t.outcome.as_deref(),
+        (at, t.outcome.as_deref()),
         Ctx::new(rules, &def, now, &t.by),
     )
     .await?;
@@ -110,7 +113,11 @@ pub(super) async fn skip_task(
     source: &str,
 ) -> Applied {
     let (case, def) = open_case(tx, rules, &t.case_ref).await?;
-    let (task, stage_row) = task_in_open_stage(tx, &def, &case, &t.task).await?;
+    let InOpenStage {
+        task,
+        stage: stage_row,
+        mut tasks,
+    } = task_in_open_stage(tx, &def, &case, &t.task).await?;
     if let Some(by) = &t.by {
         known_user(tx, "by", by).await?;
     }
@@ -139,11 +146,11 @@ pub(super) async fn skip_task(
         reason_given: t.reason.is_some(),
     });
     events::record(tx, case.event_target(), now, actor, skipped).await?;
+    progress::mark(&mut tasks, task.id, TaskStatus::Skipped);
     progress::after_task_done(
         tx,
-        &def,
-        &case,
-        &stage_row,
+        (&def, &case),
+        (&stage_row, tasks),
         Ctx::new(rules, &def, now, actor),
     )
     .await?;
@@ -158,7 +165,11 @@ pub(super) async fn hold_task(
     source: &str,
 ) -> Applied {
     let (case, def) = open_case(tx, rules, &h.case_ref).await?;
-    let (task, stage_row) = task_in_open_stage(tx, &def, &case, &h.task).await?;
+    let InOpenStage {
+        task,
+        stage: stage_row,
+        ..
+    } = task_in_open_stage(tx, &def, &case, &h.task).await?;
     must_be_active(&case, &task)?;
     let until = commands::time("until", &h.until)?;
     if until <= now {
@@ -209,7 +220,7 @@ pub(super) async fn release_task(
     source: &str,
 ) -> Applied {
     let (case, def) = open_case(tx, rules, &t.case_ref).await?;
-    let (task, _) = task_in_open_stage(tx, &def, &case, &t.task).await?;
+    let InOpenStage { task, .. } = task_in_open_stage(tx, &def, &case, &t.task).await?;
     if task.status != crate::states::TaskStatus::OnHold {
         return reject_task(&case, &task, &format!("is {}, not on hold", task.status));
     }
