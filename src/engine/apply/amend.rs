@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::lookup::{Applied, ApplyError, Known, known, known_user, open_case};
+use super::lookup::{ApplyError, Handled, Known, known, known_user, open_case};
 use crate::commands::{self, Rejection, reject};
 use crate::db::rows::CaseRow;
 use crate::db::{Tx, sql};
@@ -20,7 +20,7 @@ pub(super) async fn update_case(
     u: &commands::UpdateCase,
     now: DateTime<Utc>,
     source: &str,
-) -> Applied {
+) -> Handled {
     let (case, def) = open_case(tx, rules, &u.case_ref).await?;
     if let Some(by) = &u.by {
         known_user(tx, "by", by).await?;
@@ -86,7 +86,7 @@ pub(super) async fn update_case(
         reallocate: u.reallocate,
     });
     events::record(tx, case.event_target(), now, actor, updated).await?;
-    Ok(())
+    Ok(None)
 }
 
 /// The case with the command's facts in place of its own, or why they cannot be.

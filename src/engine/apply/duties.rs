@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::housing_options::housing_case;
-use super::lookup::{ApplyError, known_user};
+use super::lookup::{ApplyError, Handled, known_user};
 use crate::commands::{RecordDuty, RecordPlanStep, RecordReferral, Rejection, date};
 use crate::db::rows::CaseRow;
 use crate::db::{Tx, sql};
@@ -45,7 +45,7 @@ pub(super) async fn record_duty(
     d: &RecordDuty,
     now: DateTime<Utc>,
     source: &str,
-) -> Result<(), ApplyError> {
+) -> Handled {
     let (case, def) = housing_case(tx, rules, &d.case_ref, "record_duty").await?;
     if let Some(by) = &d.by {
         known_user(tx, "by", by).await?;
@@ -107,7 +107,7 @@ pub(super) async fn record_duty(
         clock,
     });
     events::record(tx, case.event_target(), now, by, recorded).await?;
-    Ok(())
+    Ok(Some(case))
 }
 
 /// A duty starts no earlier than the day its case was received and no later than today, and
@@ -155,7 +155,7 @@ pub(super) async fn record_referral(
     r: &RecordReferral,
     now: DateTime<Utc>,
     source: &str,
-) -> Result<(), ApplyError> {
+) -> Handled {
     let (case, _) = housing_case(tx, rules, &r.case_ref, "record_referral").await?;
     if let Some(by) = &r.by {
         known_user(tx, "by", by).await?;
@@ -200,7 +200,7 @@ pub(super) async fn record_referral(
         replaced: replaced > 0,
     });
     events::record(tx, case.event_target(), now, by, recorded).await?;
-    Ok(())
+    Ok(Some(case))
 }
 
 #[derive(sqlx::FromRow)]
@@ -218,7 +218,7 @@ pub(super) async fn record_plan_step(
     s: &RecordPlanStep,
     now: DateTime<Utc>,
     source: &str,
-) -> Result<(), ApplyError> {
+) -> Handled {
     let (case, _) = housing_case(tx, rules, &s.case_ref, "record_plan_step").await?;
     if let Some(by) = &s.by {
         known_user(tx, "by", by).await?;
@@ -274,7 +274,7 @@ pub(super) async fn record_plan_step(
         text_changed: before.as_ref().is_none_or(|b| b.step != step.step),
     });
     events::record(tx, case.event_target(), now, by, recorded).await?;
-    Ok(())
+    Ok(Some(case))
 }
 
 /// The step as it will stand: the command's fields over the one recorded. A new step needs

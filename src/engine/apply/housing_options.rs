@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::lookup::{ApplyError, known_user, open_case};
+use super::lookup::{ApplyError, Handled, known_user, open_case};
 use crate::commands::{Rejection, RenderPack, SubmitEnquiry};
 use crate::db::rows::CaseRow;
 use crate::db::{Tx, sql};
@@ -39,7 +39,7 @@ pub(super) async fn submit_enquiry(
     e: &SubmitEnquiry,
     now: DateTime<Utc>,
     source: &str,
-) -> Result<(), ApplyError> {
+) -> Handled {
     let (case, def) = housing_case(tx, rules, &e.case_ref, "submit_enquiry").await?;
     if let Some(by) = &e.by {
         known_user(tx, "by", by).await?;
@@ -107,7 +107,7 @@ pub(super) async fn submit_enquiry(
         .bind(case.id)
         .execute(&mut *tx)
         .await?;
-    Ok(())
+    Ok(Some(case))
 }
 
 pub(super) async fn render_pack(
@@ -116,7 +116,7 @@ pub(super) async fn render_pack(
     r: &RenderPack,
     now: DateTime<Utc>,
     source: &str,
-) -> Result<(), ApplyError> {
+) -> Handled {
     let (case, def) = housing_case(tx, rules, &r.case_ref, "render_pack").await?;
     if def.pack.is_none() {
         return Err(Rejection(format!(
@@ -131,5 +131,5 @@ pub(super) async fn render_pack(
         known_user(tx, "by", by).await?;
     }
     pack_request::request(tx, &case, None, r.by.as_deref().unwrap_or(source), now).await?;
-    Ok(())
+    Ok(Some(case))
 }

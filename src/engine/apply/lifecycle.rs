@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::lookup::{
-    Applied, ApplyError, Known, case_to_add_to, known, known_user, open_case, stage_def,
+    Applied, ApplyError, Handled, Known, case_to_add_to, known, known_user, open_case, stage_def,
 };
 use crate::clock;
 use crate::commands::{self, Rejection, reject};
@@ -22,7 +22,7 @@ pub(super) async fn create_case(
     c: &commands::CreateCase,
     now: DateTime<Utc>,
     source: &str,
-) -> Applied {
+) -> Handled {
     let received = check_new_case(tx, c, now).await?;
     let stream = c
         .scheme
@@ -75,7 +75,7 @@ pub(super) async fn create_case(
     };
     let ctx = Ctx::new(rules, &def, now, events::ENGINE);
     progress::enter_stage(tx, (&def, &case, def.first_stage()), vec![created], ctx).await?;
-    Ok(())
+    Ok(Some(case))
 }
 
 /// The checks a new case must pass before anything is written; gives its received time.
@@ -124,7 +124,7 @@ pub(super) async fn advance_case(
     to: &str,
     now: DateTime<Utc>,
     source: &str,
-) -> Applied {
+) -> Handled {
     let (case, def) = open_case(tx, rules, case_ref).await?;
     let Some(target) = def.stage(to) else {
         let known: Vec<_> = def.stages.iter().map(|s| s.key.as_str()).collect();
@@ -137,7 +137,8 @@ pub(super) async fn advance_case(
     };
     let ctx = Ctx::new(rules, &def, now, source);
     if case.status == crate::states::CaseStatus::AwaitingAdvance {
-        return choose_next_stage(tx, &def, &case, (to, target), ctx).await;
+        choose_next_stage(tx, &def, &case, (to, target), ctx).await?;
+        return Ok(Some(case));
     }
     let Some(open) = rows::open_stage(&mut *tx, case.id).await? else {
         return reject(format!("case {case_ref} has no open stage to advance from"))
@@ -176,7 +177,7 @@ pub(super) async fn advance_case(
         event: diverted,
     };
     progress::enter_stage(tx, (&def, &case, target), vec![diverted], ctx).await?;
-    Ok(())
+    Ok(Some(case))
 }
 
 /// Advances a case that waits for the CRM to choose its next stage.
@@ -230,7 +231,7 @@ pub(super) async fn reassign_case(
     r: &commands::ReassignCase,
     now: DateTime<Utc>,
     source: &str,
-) -> Applied {
+) -> Handled {
     let (case, _) = open_case(tx, rules, &r.case_ref).await?;
     if !rows::user_exists(&mut *tx, &r.owner, true).await? {
         return reject(format!(
@@ -247,10 +248,10 @@ pub(super) async fn reassign_case(
         .map_err(Into::into);
     }
     progress::change_owner(tx, &case, &r.owner, None, source, now).await?;
-    Ok(())
+    Ok(Some(case))
 }
 
-pub(super) async fn add_note(tx: &mut Tx, n: &commands::AddNote, now: DateTime<Utc>) -> Applied {
+pub(super) async fn add_note(tx: &mut Tx, n: &commands::AddNote, now: DateTime<Utc>) -> Handled {
     let case = case_to_add_to(tx, &n.case_ref).await?;
     known_user(tx, "by", &n.by).await?;
     let id: i64 =
@@ -263,7 +264,7 @@ pub(super) async fn add_note(tx: &mut Tx, n: &commands::AddNote, now: DateTime<U
             .await?;
     let note = Kind::NoteAdded(kinds::NoteAdded { note_id: id });
     events::record(tx, case.event_target(), now, &n.by, note).await?;
-    Ok(())
+    Ok(Some(case))
 }
 
 pub(super) async fn attach_file(
@@ -271,7 +272,7 @@ pub(super) async fn attach_file(
     f: &commands::AttachFile,
     now: DateTime<Utc>,
     source: &str,
-) -> Applied {
+) -> Handled {
     let case = case_to_add_to(tx, &f.case_ref).await?;
     if let Some(by) = &f.by {
         known_user(tx, "by", by).await?;
@@ -294,7 +295,7 @@ pub(super) async fn attach_file(
     });
     let by = f.by.as_deref().unwrap_or(source);
     events::record(tx, case.event_target(), now, by, attached).await?;
-    Ok(())
+    Ok(Some(case))
 }
 
 pub(super) async fn close_case(
@@ -303,7 +304,7 @@ pub(super) async fn close_case(
     c: &commands::CloseCase,
     now: DateTime<Utc>,
     source: &str,
-) -> Applied {
+) -> Handled {
     let (case, def) = open_case(tx, rules, &c.case_ref).await?;
     if let Some(by) = &c.by {
         known_user(tx, "by", by).await?;
@@ -327,5 +328,5 @@ pub(super) async fn close_case(
         outcome: c.outcome.clone(),
     });
     events::record(tx, case.event_target(), now, actor, closed).await?;
-    Ok(())
+    Ok(Some(case))
 }

@@ -17,6 +17,12 @@ pub enum ApplyError {
 
 pub type Applied = Result<(), ApplyError>;
 
+/// What a command's handler gives back: the case it is about, as the handler read it before the
+/// change, for what follows every command (a housing options case's target, which reads the
+/// case's kind, definition, dates and facts); `None` for a command about no case, or one that
+/// changed those facts, so the case is read again.
+pub type Handled = Result<Option<CaseRow>, ApplyError>;
+
 /// The source of a command that no API client submitted (written into the inbox table, or by
 /// `casewarden submit`): the actor of its events unless it names a user in `by`.
 pub const CRM: &str = "crm";
@@ -180,7 +186,7 @@ pub(super) fn must_be_active(case: &CaseRow, task: &TaskRow) -> Result<(), Apply
     }
 }
 
-pub(super) fn reject_task(case: &CaseRow, task: &TaskRow, why: &str) -> Result<(), ApplyError> {
+pub(super) fn reject_task<T>(case: &CaseRow, task: &TaskRow, why: &str) -> Result<T, ApplyError> {
     Err(Rejection(format!(
         "task {} on case {} {why}",
         task.task, case.case_ref

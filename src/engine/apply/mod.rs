@@ -20,7 +20,7 @@ use crate::db::rows;
 use crate::engine::case_target;
 use crate::rules::RuleSet;
 
-pub use lookup::{Applied, ApplyError, CRM};
+pub use lookup::{Applied, ApplyError, CRM, Handled};
 
 /// Applies `command` at `now`. `source` is who sent it, the actor of its events unless it names a
 /// user in `by`: the API client that submitted it, else [`CRM`]. It is passed down, not looked up,
@@ -32,17 +32,15 @@ pub async fn apply(
     now: DateTime<Utc>,
     source: &str,
 ) -> Applied {
-    one(tx, rules, command, now, source).await?;
+    let handled = one(tx, rules, command, now, source).await?;
     // A housing options case's target follows its tasks: whatever the command changed, see
-    // whether the target moved. A new case's kind is in its command: no need to read it back.
-    if let Command::CreateCase(c) = command
-        && c.kind != case_target::KIND
-    {
-        return Ok(());
-    }
-    if let Some(case_ref) = command.case_ref()
-        && let Some(case) = rows::case_by_ref(&mut *tx, case_ref).await?
-    {
+    // whether the target moved.
+    let case = match (handled, command.case_ref()) {
+        (Some(case), _) => Some(case),
+        (None, Some(case_ref)) => rows::case_by_ref(&mut *tx, case_ref).await?,
+        (None, None) => None,
+    };
+    if let Some(case) = case {
         case_target::refresh(tx, rules, &case, command.type_name(), now).await?;
     }
     Ok(())
@@ -54,7 +52,7 @@ async fn one(
     command: &Command,
     now: DateTime<Utc>,
     source: &str,
-) -> Applied {
+) -> Handled {
     match command {
         Command::UpsertUser(u) => reference::upsert_user(tx, u, now, source).await,
         Command::UpsertRole(r) => reference::upsert_role(tx, r, now, source).await,

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::lookup::{Applied, Known, known};
+use super::lookup::{Handled, Known, known};
 use crate::commands::{self, Rejection};
 use crate::db::{Tx, sql};
 use crate::events::{self, kinds, kinds::Kind};
@@ -13,7 +13,7 @@ pub(super) async fn upsert_user(
     u: &commands::UpsertUser,
     now: DateTime<Utc>,
     source: &str,
-) -> Applied {
+) -> Handled {
     for r in &u.roles {
         if !known(tx, Known::Role, r).await? {
             return Err(
@@ -50,7 +50,7 @@ pub(super) async fn upsert_user(
         active: u.active,
     });
     events::record(tx, None, now, source, upserted).await?;
-    Ok(())
+    Ok(None)
 }
 
 pub(super) async fn upsert_role(
@@ -58,7 +58,7 @@ pub(super) async fn upsert_role(
     r: &commands::UpsertRole,
     now: DateTime<Utc>,
     source: &str,
-) -> Applied {
+) -> Handled {
     sql("INSERT INTO roles (ref, name) VALUES ($1, $2) ON CONFLICT (ref) DO UPDATE SET name = excluded.name")
         .bind(&r.role_ref)
         .bind(&r.name)
@@ -68,7 +68,7 @@ pub(super) async fn upsert_role(
         role: r.role_ref.clone(),
     });
     events::record(tx, None, now, source, upserted).await?;
-    Ok(())
+    Ok(None)
 }
 
 pub(super) async fn upsert_contact(
@@ -76,7 +76,7 @@ pub(super) async fn upsert_contact(
     c: &commands::UpsertContact,
     now: DateTime<Utc>,
     source: &str,
-) -> Applied {
+) -> Handled {
     sql("INSERT INTO contacts (ref, name, email, phone, address, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (ref) DO UPDATE SET name = excluded.name, email = excluded.email, \
          phone = excluded.phone, address = excluded.address, updated_at = excluded.updated_at")
@@ -92,7 +92,7 @@ pub(super) async fn upsert_contact(
         contact: c.contact_ref.clone(),
     });
     events::record(tx, None, now, source, upserted).await?;
-    Ok(())
+    Ok(None)
 }
 
 pub(super) async fn upsert_contact_group(
@@ -100,7 +100,7 @@ pub(super) async fn upsert_contact_group(
     g: &commands::UpsertContactGroup,
     now: DateTime<Utc>,
     source: &str,
-) -> Applied {
+) -> Handled {
     for m in &g.members {
         if !known(tx, Known::Contact, m).await? {
             return Err(Rejection(format!(
@@ -130,5 +130,5 @@ pub(super) async fn upsert_contact_group(
         members: g.members.len() as i64,
     });
     events::record(tx, None, now, source, upserted).await?;
-    Ok(())
+    Ok(None)
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::lookup::{
-    Applied, InOpenStage, known_user, must_be_active, open_case, reject_task, stage_def,
+    Handled, InOpenStage, known_user, must_be_active, open_case, reject_task, stage_def,
     task_in_open_stage,
 };
 use crate::commands::{self, reject};
@@ -22,7 +22,7 @@ pub(super) async fn activate_task(
     t: &commands::TaskRef,
     now: DateTime<Utc>,
     source: &str,
-) -> Applied {
+) -> Handled {
     let (case, def) = open_case(tx, rules, &t.case_ref).await?;
     let InOpenStage {
         task,
@@ -66,7 +66,7 @@ pub(super) async fn activate_task(
         Ctx::new(rules, &def, now, source),
     )
     .await?;
-    Ok(())
+    Ok(Some(case))
 }
 
 pub(super) async fn complete_task(
@@ -74,7 +74,7 @@ pub(super) async fn complete_task(
     rules: &RuleSet,
     t: &commands::CompleteTask,
     now: DateTime<Utc>,
-) -> Applied {
+) -> Handled {
     let (case, def) = open_case(tx, rules, &t.case_ref).await?;
     let InOpenStage {
         task,
@@ -102,7 +102,7 @@ pub(super) async fn complete_task(
         Ctx::new(rules, &def, now, &t.by),
     )
     .await?;
-    Ok(())
+    Ok(Some(case))
 }
 
 pub(super) async fn skip_task(
@@ -111,7 +111,7 @@ pub(super) async fn skip_task(
     t: &commands::SkipTask,
     now: DateTime<Utc>,
     source: &str,
-) -> Applied {
+) -> Handled {
     let (case, def) = open_case(tx, rules, &t.case_ref).await?;
     let InOpenStage {
         task,
@@ -154,7 +154,7 @@ pub(super) async fn skip_task(
         Ctx::new(rules, &def, now, actor),
     )
     .await?;
-    Ok(())
+    Ok(Some(case))
 }
 
 pub(super) async fn hold_task(
@@ -163,7 +163,7 @@ pub(super) async fn hold_task(
     h: &commands::HoldTask,
     now: DateTime<Utc>,
     source: &str,
-) -> Applied {
+) -> Handled {
     let (case, def) = open_case(tx, rules, &h.case_ref).await?;
     let InOpenStage {
         task,
@@ -209,7 +209,7 @@ pub(super) async fn hold_task(
         clock_keeps_running,
     });
     events::record(tx, case.event_target(), now, source, held).await?;
-    Ok(())
+    Ok(Some(case))
 }
 
 pub(super) async fn release_task(
@@ -218,7 +218,7 @@ pub(super) async fn release_task(
     t: &commands::TaskRef,
     now: DateTime<Utc>,
     source: &str,
-) -> Applied {
+) -> Handled {
     let (case, def) = open_case(tx, rules, &t.case_ref).await?;
     let InOpenStage { task, .. } = task_in_open_stage(tx, &def, &case, &t.task).await?;
     if task.status != crate::states::TaskStatus::OnHold {
@@ -226,5 +226,5 @@ pub(super) async fn release_task(
     }
     let by = holds::Releaser::Command(source);
     holds::release(tx, rules, &case, &task, by, now).await?;
-    Ok(())
+    Ok(Some(case))
 }
