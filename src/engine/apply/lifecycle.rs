@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::lookup::{
-    Applied, ApplyError, Handled, Known, case_to_add_to, known, known_user, open_case, stage_def,
+    Applied, ApplyError, Handled, case_to_add_to, known_user, open_case, stage_def,
 };
 use crate::clock;
 use crate::commands::{self, Rejection, reject};
@@ -84,15 +84,25 @@ async fn check_new_case(
     c: &commands::CreateCase,
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, ApplyError> {
-    if let Some(existing) = rows::case_by_ref(&mut *tx, &c.case_ref).await? {
+    // One round trip for the three lookups.
+    let (existing, contact, group): (Option<DateTime<Utc>>, bool, bool) = sql(
+        "SELECT (SELECT created_at FROM cases WHERE case_ref = $1), \
+         EXISTS (SELECT 1 FROM contacts WHERE ref = $2), EXISTS (SELECT 1 FROM contact_groups WHERE ref = $3)",
+    )
+    .bind(&c.case_ref)
+    .bind(c.applicant.as_deref())
+    .bind(c.applicant_group.as_deref())
+    .fetch_one(&mut *tx)
+    .await?;
+    if let Some(created) = existing {
         return reject(format!(
-            "case {} already exists (created {})",
-            c.case_ref, existing.created_at
+            "case {} already exists (created {created})",
+            c.case_ref
         ))
         .map_err(Into::into);
     }
     if let Some(a) = &c.applicant
-        && !known(tx, Known::Contact, a).await?
+        && !contact
     {
         return reject(format!(
             "applicant: unknown contact {a:?}; send upsert_contact first"
@@ -100,7 +110,7 @@ async fn check_new_case(
         .map_err(Into::into);
     }
     if let Some(g) = &c.applicant_group
-        && !known(tx, Known::Group, g).await?
+        && !group
     {
         return reject(format!(
             "applicant_group: unknown contact group {g:?}; send upsert_contact_group first"
