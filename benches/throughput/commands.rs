@@ -27,7 +27,7 @@ pub async fn run(key: &str, backend: &'static str, rows: &mut Vec<Row>) {
         let (outcome, took) = timed(casewarden::engine::ingest::run_once(
             db,
             &rules,
-            Now::At(seed::now()),
+            Now::Live,
             BATCH,
             casewarden::commands::MAX_COMMAND_BYTES,
             &budget,

@@ -237,4 +237,36 @@ on_both_backends! {
         assert_eq!(stored.iter().map(|(id, _)| *id).collect::<Vec<_>>(), ids);
         assert_eq!(stored.into_iter().map(|(_, body)| body).collect::<Vec<_>>(), lines);
     }
+    async fn a_live_pass_never_records_a_change_before_the_newest_event_of_its_case(env: Env) {
+        env.seed_organisation().await;
+        // An instance whose clock ran years ahead wrote A-1's events; B-1's are in the past.
+        let ahead = "2031-03-02T09:00:00Z";
+        env.ok(ahead, rtb_claim("A-1", "tenant1", "freehold", "2031-03-02")).await;
+        env.ok(T, rtb_claim("B-1", "tenant1", "freehold", "2026-01-05")).await;
+        let note = |case: &str| json!({"type": "add_note", "case_ref": case, "by": "off1", "text": "n"});
+        // Together in one batch: the case created in it, noted, then each older case noted twice.
+        let ids = env.submit(&[rtb_claim("C-1", "tenant1", "freehold", "2026-01-05"), note("C-1"),
+            note("A-1"), note("B-1"), note("A-1"), note("B-1")]).await;
+        let before = casewarden::clock::now();
+        env.engine.run_live_pass().await.unwrap();
+        let after = casewarden::clock::now();
+
+        let mut last: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> = Default::default();
+        for id in ids {
+            let (status, reason) = env.inbox(id).await;
+            assert_eq!(status, "accepted", "#{id}: {reason:?}");
+        }
+        for event in env.all_events().await.iter().filter(|e| e.kind == "note_added" || e.kind == "case_created") {
+            let case = event.case_ref.clone().unwrap();
+            if let Some(previous) = last.get(&case) {
+                assert!(event.at >= *previous, "{case}: {} went back before {previous}", event.at);
+            }
+            last.insert(case, event.at);
+        }
+        let ahead = casewarden::clock::parse_time(ahead).unwrap();
+        assert_eq!(last["A-1"], ahead, "A-1's notes wait for its newest event's time");
+        for case in ["B-1", "C-1"] {
+            assert!(last[case] >= before && last[case] <= after, "{case} is noted at the wall clock: {}", last[case]);
+        }
+    }
 }

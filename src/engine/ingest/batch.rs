@@ -8,7 +8,8 @@
 
 use std::collections::HashMap;
 
-use super::decide::{Body, Decided, Pending, Savepoint, Step, decide, parse_body};
+use super::decide::{Body, Decided, InBatch, Pending, Savepoint, Step, decide, parse_body};
+use super::latest::Latest;
 use super::processed::Processed;
 use crate::clock::Now;
 use crate::db::{Db, Tx, sql, sql2};
@@ -62,6 +63,10 @@ pub async fn decide_together(
         })
         .collect();
     let mut processed = Processed::read(&mut tx, &ids).await?;
+    let mut latest = match clock {
+        Now::Live => Latest::read(&mut tx, &case_refs(&bodies)).await?,
+        Now::At(_) => Latest::default(),
+    };
     let mut before = event_range::newest(&mut tx).await?;
     let mut decided = Vec::with_capacity(pending.len());
     for (at, (id, client)) in pending.into_iter().enumerate() {
@@ -77,7 +82,11 @@ pub async fn decide_together(
             row,
             max_bytes,
             before,
-            Some((&mut processed, savepoint)),
+            Some(InBatch {
+                processed: &mut processed,
+                latest: &mut latest,
+                savepoint,
+            }),
         );
         match guard::catch(deciding).await {
             Ok(Step::Decided(how, newest)) => {
@@ -106,6 +115,20 @@ pub async fn decide_together(
             Ok(Batch::FailedAt(0))
         }
     }
+}
+
+/// The cases the parsed commands name, each once.
+fn case_refs(bodies: &HashMap<i64, Body>) -> Vec<&str> {
+    let mut refs: Vec<&str> = bodies
+        .values()
+        .filter_map(|body| match body {
+            Body::Parsed(parsed) => parsed.as_ref().as_ref().ok()?.command.case_ref(),
+            Body::Unread => None,
+        })
+        .collect();
+    refs.sort_unstable();
+    refs.dedup();
+    refs
 }
 
 /// The bodies of the pending rows from `first` to `last` that are within the size limit and

@@ -18,6 +18,7 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use super::latest::{self, Latest};
 use super::processed::{self, Processed};
 use crate::clock::Now;
 use crate::commands::{self, Envelope, Rejection};
@@ -81,6 +82,15 @@ pub enum Savepoint {
     None,
 }
 
+/// What a batch knows while it decides its rows, and how it guards them.
+pub struct InBatch<'a> {
+    /// The command ids it knows.
+    pub processed: &'a mut Processed,
+    /// The newest event's time of the cases it names (for a live clock).
+    pub latest: &'a mut Latest,
+    pub savepoint: Savepoint,
+}
+
 /// How deciding a row went.
 pub enum Step {
     /// How it was decided (`None`: another instance decided it first) and the newest event id
@@ -90,9 +100,9 @@ pub enum Step {
     NeedsSavepoint,
 }
 
-/// Decides `row` inside `tx`, given the newest event id before it (`before`). A batch passes the
-/// command ids it knows (`processed`) and whether its rows have savepoints; a row decided alone
-/// asks the table, and has one.
+/// Decides `row` inside `tx`, given the newest event id before it (`before`). A batch passes what
+/// it knows and whether its rows have savepoints; a row decided alone asks the table, and has
+/// one.
 pub async fn decide(
     tx: &mut Tx,
     rules: &RuleSet,
@@ -100,25 +110,14 @@ pub async fn decide(
     row: Pending,
     max_bytes: usize,
     before: i64,
-    batch: Option<(&mut Processed, Savepoint)>,
+    mut batch: Option<InBatch<'_>>,
 ) -> Result<Step, sqlx::Error> {
     let id = row.id;
-    let (mut processed, savepoint) = match batch {
-        Some((processed, savepoint)) => (Some(processed), savepoint),
-        None => (None, Savepoint::Each),
-    };
+    let savepoint = batch.as_ref().map_or(Savepoint::Each, |b| b.savepoint);
     if savepoint == Savepoint::Each {
         sql("SAVEPOINT command").execute(&mut *tx).await?;
     }
-    let judged = judge(
-        tx,
-        rules,
-        clock,
-        row,
-        max_bytes,
-        processed.as_deref_mut(),
-        savepoint,
-    );
+    let judged = judge(tx, rules, clock, row, max_bytes, batch.as_mut());
     let Some(verdict) = judged.await? else {
         return Ok(Step::NeedsSavepoint);
     };
@@ -140,8 +139,8 @@ pub async fn decide(
             .as_ref()
             .and_then(|e| e.command_id.as_deref()),
     ) {
-        match processed {
-            Some(processed) => processed.add(command_id, id),
+        match batch {
+            Some(batch) => batch.processed.add(command_id, id),
             None => processed::remember(tx, command_id, id).await?,
         }
     }
@@ -183,9 +182,9 @@ async fn judge(
     clock: Now,
     row: Pending,
     max_bytes: usize,
-    processed: Option<&mut Processed>,
-    savepoint: Savepoint,
+    mut batch: Option<&mut InBatch<'_>>,
 ) -> Result<Option<Verdict>, sqlx::Error> {
+    let savepoint = batch.as_ref().map_or(Savepoint::Each, |b| b.savepoint);
     let id = row.id;
     let parsed = match row.body {
         Body::Parsed(parsed) => *parsed,
@@ -202,13 +201,20 @@ async fn judge(
                 .map(Some);
         }
     };
-    let now = match clock {
-        Now::At(t) => t,
-        Now::Live => live_now(tx, &envelope).await?,
+    // A live clock never goes back before the case's newest event: an instance whose clock is
+    // behind another's cannot record a change before one already made.
+    let now = match (clock, envelope.command.case_ref(), &mut batch) {
+        (Now::At(t), ..) => t,
+        (Now::Live, None, _) => crate::clock::now(),
+        (Now::Live, Some(case_ref), Some(batch)) => batch.latest.now(tx, case_ref).await?,
+        (Now::Live, Some(case_ref), None) => {
+            let newest = latest::newest_of(tx, case_ref).await?;
+            newest.map_or(crate::clock::now(), |at| crate::clock::now().max(at))
+        }
     };
-    let repeats = match (&envelope.command_id, processed) {
+    let repeats = match (&envelope.command_id, batch) {
         (None, _) => None,
-        (Some(command_id), Some(processed)) => processed.first(tx, command_id).await?,
+        (Some(command_id), Some(batch)) => batch.processed.first(tx, command_id).await?,
         (Some(command_id), None) => processed::first(tx, command_id).await?,
     };
     if let (Some(command_id), Some(first)) = (&envelope.command_id, repeats) {
@@ -244,22 +250,6 @@ async fn judge(
         }
         Err(ApplyError::Db(e)) => Err(e),
     }
-}
-
-/// The wall clock, but never earlier than the last event of the case the command is about: an
-/// instance whose clock is behind another's cannot record a change before one already made.
-async fn live_now(tx: &mut Tx, envelope: &Envelope) -> Result<DateTime<Utc>, sqlx::Error> {
-    let now = crate::clock::now();
-    let Some(case_ref) = envelope.command.case_ref() else {
-        return Ok(now);
-    };
-    let last: Option<(DateTime<Utc>,)> = sql(
-        "SELECT e.at FROM events e WHERE e.case_id = (SELECT id FROM cases WHERE case_ref = $1) ORDER BY e.id DESC LIMIT 1",
-    )
-    .bind(case_ref)
-    .fetch_optional(&mut *tx)
-    .await?;
-    Ok(last.map_or(now, |(at,)| now.max(at)))
 }
 
 /// The row's body as bytes, or the reason it cannot be a command (NULL, or over the size limit,

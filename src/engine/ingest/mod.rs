@@ -15,6 +15,7 @@
 mod alone;
 mod batch;
 mod decide;
+mod latest;
 mod processed;
 
 use std::sync::Arc;
