@@ -2,7 +2,7 @@
 //! (`CaseRow::facts`) and given the same to allocation rules, escalation rules, target
 //! expressions, advice conditions and notification templates. docs/rules.md lists every field.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -50,6 +50,59 @@ impl CaseFacts {
         serde_json::to_value(self).expect("case facts are JSON")
     }
 
+    /// As rules get them: the value `rhai::serde::to_dynamic` makes of the facts, made directly
+    /// (allocation makes it for every case, and serde costs more than the rule).
+    pub fn to_dynamic(&self) -> rhai::Dynamic {
+        use rhai::Dynamic;
+        // Every field, so that one added to the facts cannot be left out here.
+        let CaseFacts {
+            case_ref,
+            kind,
+            scheme,
+            workflow,
+            country,
+            definition,
+            definition_version,
+            definition_name,
+            team_role,
+            tenure,
+            property_ref,
+            received_at,
+            status,
+            owner,
+            target_at,
+            applicant,
+            applicant_group,
+            attributes,
+        } = self;
+        let text = |s: &str| -> Dynamic { s.into() };
+        let maybe = |s: &Option<String>| s.as_deref().map_or(Dynamic::UNIT, text);
+        // As chrono's `Serialize` writes a time.
+        let time = |t: &DateTime<Utc>| text(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+        // In the order of their names, so that the map is built without sorting them.
+        let fields = [
+            ("applicant", maybe(applicant)),
+            ("applicant_group", maybe(applicant_group)),
+            ("attributes", crate::script::from_json(attributes)),
+            ("case_ref", text(case_ref)),
+            ("country", text(country)),
+            ("definition", text(definition)),
+            ("definition_name", maybe(definition_name)),
+            ("definition_version", text(definition_version)),
+            ("kind", text(kind)),
+            ("owner", maybe(owner)),
+            ("property_ref", maybe(property_ref)),
+            ("received_at", time(received_at)),
+            ("scheme", maybe(scheme)),
+            ("status", text(status.as_str())),
+            ("target_at", target_at.as_ref().map_or(Dynamic::UNIT, time)),
+            ("team_role", maybe(team_role)),
+            ("tenure", maybe(tenure)),
+            ("workflow", maybe(workflow)),
+        ];
+        Dynamic::from_map(fields.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+
     /// Facts shaped like a real Right to Buy case's, for `check` and rule tests.
     pub fn sample() -> CaseFacts {
         CaseFacts {
@@ -71,6 +124,39 @@ impl CaseFacts {
             applicant: Some("T-1".to_string()),
             applicant_group: None,
             attributes: serde_json::json!({"qualifying_period_all_with_landlord": true}),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_get_the_facts_as_serde_would_give_them() {
+        let full = CaseFacts {
+            target_at: Some("2026-02-03T04:05:06.789Z".parse().unwrap()),
+            workflow: Some("homeless_prevention".into()),
+            applicant_group: Some("G-1".into()),
+            attributes: serde_json::json!({"patch": "north", "n": [1, 2.5, null], "big": u64::MAX}),
+            ..CaseFacts::sample()
+        };
+        let bare = CaseFacts {
+            scheme: None,
+            definition_name: None,
+            team_role: None,
+            tenure: None,
+            property_ref: None,
+            received_at: "2026-01-05T09:00:00.000001Z".parse().unwrap(),
+            status: crate::states::CaseStatus::Closed,
+            owner: None,
+            applicant: None,
+            attributes: serde_json::json!({}),
+            ..CaseFacts::sample()
+        };
+        for facts in [CaseFacts::sample(), full, bare] {
+            let serde = rhai::serde::to_dynamic(&facts).unwrap();
+            assert_eq!(format!("{:?}", facts.to_dynamic()), format!("{serde:?}"));
         }
     }
 }

@@ -2,12 +2,14 @@
 //! the host gives it, and may say why.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Map};
 use serde::Serialize;
 
 use super::{RuleError, Sandbox, Script};
 use crate::facts::CaseFacts;
+use crate::script::Loads;
 
 /// What the rule sees of each active officer.
 #[derive(Debug, Clone, Serialize)]
@@ -48,6 +50,8 @@ pub struct Roster {
     officers: Vec<Officer>,
     /// The same officers as the maps a rule gets, in the same order: one shared, read-only array.
     shared: Dynamic,
+    /// What `least_loaded` reads of that array, kept beside it.
+    loads: Option<Arc<Loads>>,
     by_ref: HashMap<String, usize>,
     /// Rules found to change their officers in place: these get a copy each time.
     copying: HashSet<String>,
@@ -65,9 +69,15 @@ impl Roster {
             .enumerate()
             .map(|(i, o)| (o.user_ref.clone(), i))
             .collect();
+        let shared = Dynamic::from_array(maps).into_read_only().into_shared();
+        let loads = shared
+            .read_lock::<Array>()
+            .and_then(|maps| Loads::of(&maps))
+            .map(Arc::new);
         Ok(Roster {
             officers,
-            shared: Dynamic::from_array(maps).into_read_only().into_shared(),
+            shared,
+            loads,
             by_ref,
             copying: HashSet::new(),
         })
@@ -89,6 +99,9 @@ impl Roster {
         {
             map.insert("open_cases".into(), open_cases.into());
         }
+        if let Some(loads) = &mut self.loads {
+            Arc::make_mut(loads).set_open_cases(i, open_cases);
+        }
     }
 
     /// Runs the rule for one case. Blocking: call from a blocking thread.
@@ -98,13 +111,10 @@ impl Roster {
         script: &Script,
         case: &CaseFacts,
     ) -> Result<Decision, RuleError> {
-        let facts = || {
-            rhai::serde::to_dynamic(case)
-                .map_err(|e| bad(script, format!("cannot pass facts: {e}")))
-        };
         if !self.copying.contains(&script.name) {
-            let args = (facts()?, self.shared.clone());
-            if let Some(result) = sandbox.call_sharing(script, "allocate", args)? {
+            let args = (case.to_dynamic(), self.shared.clone());
+            let loads = self.loads.clone();
+            if let Some(result) = sandbox.call_sharing(script, "allocate", args, loads)? {
                 return decision(script, result, &self.by_ref);
             }
             // The rule changes the officers it is given: from now on it gets its own copy.
@@ -117,7 +127,7 @@ impl Roster {
                 .into_array()
                 .unwrap_or_default(),
         );
-        let result = sandbox.call(script, "allocate", (facts()?, copy))?;
+        let result = sandbox.call(script, "allocate", (case.to_dynamic(), copy))?;
         decision(script, result, &self.by_ref)
     }
 }
@@ -231,6 +241,30 @@ mod tests {
         assert_eq!(chosen, ["a:1", "b:1", "a:2", "b:2"]);
         let loads: Vec<i64> = roster.officers().iter().map(|o| o.open_cases).collect();
         assert_eq!(loads, [3, 3]);
+    }
+
+    #[test]
+    fn least_loaded_sees_each_case_counted_in_a_batch() {
+        let sandbox = Sandbox::new(&Limits::default());
+        let script = rule(
+            &sandbox,
+            "fn allocate(c, officers) {\n\
+               let o = officers.least_loaded(c.team_role);\n\
+               #{owner: o.ref, reason: `${o.open_cases}`}\n\
+             }",
+        );
+        let mut roster =
+            Roster::new(vec![officer("b", 2), officer("c", 0), officer("a", 1)]).unwrap();
+        let mut chosen = Vec::new();
+        for _ in 0..5 {
+            let d = roster
+                .allocate(&sandbox, &script, &CaseFacts::sample())
+                .unwrap();
+            let owner = d.owner.unwrap();
+            roster.count_case(&owner);
+            chosen.push(format!("{owner}:{}", d.reason.unwrap()));
+        }
+        assert_eq!(chosen, ["c:0", "a:1", "c:1", "a:2", "b:2"]);
     }
 
     #[test]

@@ -83,7 +83,7 @@ pub fn escalate(
         position: String::new(),
         message,
     };
-    let mut result = sandbox.call(script, "escalate", (dynamic(item),))?;
+    let mut result = sandbox.call(script, "escalate", (crate::script::from_json(item),))?;
     // `#{ actions: [...], reason: "..." }` explains itself; the reason is kept with the decision.
     let mut reason = None;
     if let Some(map) = result.clone().try_cast::<Map>()
@@ -118,30 +118,6 @@ pub fn escalate(
         .map(|d| action(d).map_err(&bad))
         .collect::<Result<_, _>>()?;
     Ok(Decided { actions, reason })
-}
-
-/// The facts as the rule gets them: what `rhai::serde::to_dynamic` makes of them, made directly
-/// from the JSON tree rather than through serde, which costs a firing more than its rule does.
-fn dynamic(value: &serde_json::Value) -> Dynamic {
-    use serde_json::Value;
-    match value {
-        Value::Null => Dynamic::UNIT,
-        Value::Bool(b) => Dynamic::from_bool(*b),
-        Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
-            (Some(u), _, _) => rhai::INT::try_from(u)
-                .map(Dynamic::from_int)
-                .unwrap_or_else(|_| Dynamic::from_float(u as rhai::FLOAT)),
-            (None, Some(i), _) => Dynamic::from_int(i),
-            (None, None, f) => Dynamic::from_float(f.unwrap_or_default()),
-        },
-        Value::String(s) => s.as_str().into(),
-        Value::Array(items) => Dynamic::from_array(items.iter().map(dynamic).collect()),
-        Value::Object(map) => Dynamic::from_map(
-            map.iter()
-                .map(|(k, v)| (k.as_str().into(), dynamic(v)))
-                .collect(),
-        ),
-    }
 }
 
 fn action(d: Dynamic) -> Result<Action, String> {
@@ -219,21 +195,6 @@ mod tests {
                 .len(),
             1
         );
-    }
-
-    #[test]
-    fn rules_get_the_facts_as_serde_would_give_them() {
-        let facts = serde_json::json!({
-            "null": null, "yes": true, "no": false, "int": 42, "negative": -7, "big": u64::MAX,
-            "float": 2.5, "text": "é\u{0}x", "empty": {}, "list": [1, "two", [3.0], {"four": null}],
-            "nested": {"case": {"attributes": {"patch": "north", "n": [1, 2]}}},
-        });
-        let ours = dynamic(&facts);
-        let serde: Dynamic = rhai::serde::to_dynamic(&facts).unwrap();
-        assert_eq!(format!("{ours:?}"), format!("{serde:?}"));
-        let back: serde_json::Value = rhai::serde::from_dynamic(&ours).unwrap();
-        let serde_back: serde_json::Value = rhai::serde::from_dynamic(&serde).unwrap();
-        assert_eq!(back, serde_back);
     }
 
     #[test]

@@ -9,79 +9,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rhai::{AST, Dynamic, Engine, EvalAltResult, FuncArgs, Position, Scope};
-use serde::Deserialize;
+use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, FuncArgs, Position, Scope};
 use sha2::{Digest, Sha256};
 
 use crate::problems::Problem;
 
 mod helpers;
+mod limits;
+mod values;
 
-/// Limits on what one evaluation may do. Defaults suit allocation and escalation rules with
-/// hundreds of officers.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Limits {
-    pub max_operations: u64,
-    pub max_call_depth: usize,
-    pub max_expression_depth: usize,
-    pub max_string_size: usize,
-    pub max_array_size: usize,
-    pub max_map_size: usize,
-    /// Wall-clock deadline per evaluation, in milliseconds.
-    pub deadline_ms: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_operations: 1_000_000,
-            max_call_depth: 32,
-            max_expression_depth: 64,
-            max_string_size: 64 * 1024,
-            max_array_size: 100_000,
-            max_map_size: 10_000,
-            deadline_ms: 1_000,
-        }
-    }
-}
-
-impl Limits {
-    /// Every limit must be in its documented range: zero would lift a limit or fail every
-    /// evaluation, and a huge one would let a runaway rule hold a pass for ever.
-    pub fn check(&self) -> Result<(), String> {
-        let fields: [(&str, u64, u64, u64); 7] = [
-            ("max_operations", self.max_operations, 1, 1_000_000_000),
-            ("max_call_depth", self.max_call_depth as u64, 1, 256),
-            (
-                "max_expression_depth",
-                self.max_expression_depth as u64,
-                1,
-                1_024,
-            ),
-            (
-                "max_string_size",
-                self.max_string_size as u64,
-                1,
-                16 * 1024 * 1024,
-            ),
-            ("max_array_size", self.max_array_size as u64, 1, 10_000_000),
-            ("max_map_size", self.max_map_size as u64, 1, 10_000_000),
-            ("deadline_ms", self.deadline_ms, 1, 60_000),
-        ];
-        for (name, value, min, max) in fields {
-            if value == 0 {
-                return Err(format!("rules.limits.{name} must be greater than 0"));
-            }
-            if !(min..=max).contains(&value) {
-                return Err(format!(
-                    "rules.limits.{name} = {value} is out of range: use {min} to {max}"
-                ));
-            }
-        }
-        Ok(())
-    }
-}
+pub use helpers::Loads;
+pub use limits::Limits;
+pub use values::from_json;
 
 /// Operations between two looks at the clock for the deadline: microseconds apart.
 const DEADLINE_EVERY: u64 = 256;
@@ -293,13 +232,20 @@ impl Sandbox {
     /// read-only (`Dynamic::into_read_only().into_shared()`), so that many calls take the same
     /// value without each copying it. `None` when the script changed such an argument in place,
     /// which it may do to a copy: call it again with copies, and it behaves as it would have.
+    /// `loads`, when given, are those of a shared array of officers among the arguments, for
+    /// `least_loaded` to choose from without reading the officers' maps.
     pub fn call_sharing(
         &self,
         script: &Script,
         function: &str,
         args: impl FuncArgs,
+        loads: Option<Arc<Loads>>,
     ) -> Result<Option<Dynamic>, RuleError> {
-        match self.evaluate(script, function, args) {
+        let options = match loads {
+            Some(loads) => CallFnOptions::new().with_tag(loads),
+            None => CallFnOptions::new(),
+        };
+        match self.evaluate_with(script, function, args, options) {
             Err(e) if changed_a_shared_value(&e) => Ok(None),
             result => result.map(Some).map_err(|e| rule_error(script, &e)),
         }
@@ -311,10 +257,24 @@ impl Sandbox {
         function: &str,
         args: impl FuncArgs,
     ) -> Result<Dynamic, Box<EvalAltResult>> {
+        self.evaluate_with(script, function, args, CallFnOptions::new())
+    }
+
+    fn evaluate_with(
+        &self,
+        script: &Script,
+        function: &str,
+        args: impl FuncArgs,
+        options: CallFnOptions,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
         DEADLINE.with(|d| d.set(Some(Instant::now() + self.deadline)));
-        let result = self
-            .engine
-            .call_fn::<Dynamic>(&mut Scope::new(), &script.ast, function, args);
+        let result = self.engine.call_fn_with_options::<Dynamic>(
+            options,
+            &mut Scope::new(),
+            &script.ast,
+            function,
+            args,
+        );
         DEADLINE.with(|d| d.set(None));
         result
     }
