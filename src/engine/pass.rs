@@ -83,6 +83,8 @@ pub struct Engine {
     pub(super) ingested: Arc<tokio::sync::watch::Sender<u64>>,
     /// What the passes did, for a scrape.
     pub(super) metrics: Arc<super::metrics::Metrics>,
+    /// The retention rules the closed cases' dates were last found worked out with.
+    pub(super) retention: Arc<retention::InPlace>,
 }
 
 impl Engine {
@@ -98,6 +100,7 @@ impl Engine {
             )),
             ingested: Arc::new(tokio::sync::watch::Sender::new(0)),
             metrics: Arc::new(super::metrics::Metrics::new()),
+            retention: Arc::default(),
         }
     }
 
@@ -224,6 +227,7 @@ impl Engine {
         let (pack_settings, organisation) = &*self.packs;
         let retained = step(&self.metrics, "retention", failed, async {
             let files = self.retention_files();
+            let rules = (&**rules, &*self.retention);
             retention::run_once(db, rules, files, now, batch, &budget.next_step(limit)).await
         })
         .await;

@@ -62,6 +62,8 @@ async fn run(engine: &Engine, db: &Db, now: DateTime<Utc>) -> Result<Plan, StepE
         ingested: Arc::default(),
         // A dry run is not a pass: it counts into metrics nobody reads.
         metrics: Arc::default(),
+        // What a dry run finds or rewrites is not the database's: it learns it afresh.
+        retention: Arc::default(),
     };
     let outcome = dry.run_pass(now).await?;
     let events = events::since(db, last_event.unwrap_or(0), 1_000_000).await?;

@@ -47,17 +47,35 @@ pub struct Files<'a> {
     pub remove: bool,
 }
 
+/// The fingerprint of the retention rules an engine last found the dates worked out with, so
+/// its passes read `retention_schedule` only when its rules are not those (a start, a reload).
+#[derive(Debug, Default)]
+pub struct InPlace(std::sync::Mutex<Option<String>>);
+
+impl InPlace {
+    fn holds(&self, fingerprint: &str) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).as_deref() == Some(fingerprint)
+    }
+
+    fn set(&self, fingerprint: &str) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(fingerprint.to_string());
+    }
+}
+
 /// Gives closed cases their retention dates, then retains the cases due, batch by batch.
 pub async fn run_once(
     db: &Db,
-    rules: &RuleSet,
+    (rules, in_place): (&RuleSet, &InPlace),
     files: Files<'_>,
     now: DateTime<Utc>,
     batch: i64,
     budget: &Budget,
 ) -> Result<Outcome, StepError> {
     let retention = &rules.retention;
-    restart_if_changed(db, retention).await?;
+    if !in_place.holds(&retention.fingerprint) {
+        restart_if_changed(db, retention).await?;
+        in_place.set(&retention.fingerprint);
+    }
     while schedule(db, retention, batch).await? == batch {
         if budget.spent() {
             return Ok(Outcome::default());
