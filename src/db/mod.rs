@@ -122,8 +122,13 @@ impl Db {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true);
+                // No ping before each use: a SQLite connection is a thread in this process, not
+                // a socket that can go dead while idle, and sqlx pings every connection when it
+                // is released, closing any that is broken. The ping cost a round trip to the
+                // connection's thread for every statement run on the pool (half of an idle pass).
                 let pool = SqlitePoolOptions::new()
                     .max_connections(4)
+                    .test_before_acquire(false)
                     .connect_with(options)
                     .await
                     .map_err(connect_err)?;
