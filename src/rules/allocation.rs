@@ -229,15 +229,7 @@ mod tests {
              }",
         );
         let mut roster = Roster::new(vec![officer("a", 1), officer("b", 1)]).unwrap();
-        let mut chosen = Vec::new();
-        for _ in 0..4 {
-            let d = roster
-                .allocate(&sandbox, &script, &CaseFacts::sample())
-                .unwrap();
-            let owner = d.owner.unwrap();
-            roster.count_case(&owner);
-            chosen.push(format!("{owner}:{}", d.reason.unwrap()));
-        }
+        let chosen = allocate_in_turn(&mut roster, &sandbox, &script, 4);
         assert_eq!(chosen, ["a:1", "b:1", "a:2", "b:2"]);
         let loads: Vec<i64> = roster.officers().iter().map(|o| o.open_cases).collect();
         assert_eq!(loads, [3, 3]);
@@ -255,16 +247,27 @@ mod tests {
         );
         let mut roster =
             Roster::new(vec![officer("b", 2), officer("c", 0), officer("a", 1)]).unwrap();
-        let mut chosen = Vec::new();
-        for _ in 0..5 {
-            let d = roster
-                .allocate(&sandbox, &script, &CaseFacts::sample())
-                .unwrap();
-            let owner = d.owner.unwrap();
-            roster.count_case(&owner);
-            chosen.push(format!("{owner}:{}", d.reason.unwrap()));
-        }
+        let chosen = allocate_in_turn(&mut roster, &sandbox, &script, 5);
         assert_eq!(chosen, ["c:0", "a:1", "c:1", "a:2", "b:2"]);
+    }
+
+    /// Allocates `n` cases one after another, each owner counted before the next: "owner:reason".
+    fn allocate_in_turn(
+        roster: &mut Roster,
+        sandbox: &Sandbox,
+        script: &Script,
+        n: usize,
+    ) -> Vec<String> {
+        (0..n)
+            .map(|_| {
+                let d = roster
+                    .allocate(sandbox, script, &CaseFacts::sample())
+                    .unwrap();
+                let owner = d.owner.unwrap();
+                roster.count_case(&owner);
+                format!("{owner}:{}", d.reason.unwrap())
+            })
+            .collect()
     }
 
     #[test]
