@@ -194,9 +194,10 @@ pub async fn start_task_clock(
         None => None,
     };
     let clock = task_clock(ctx, case, task, stage, duty_start);
-    for event in &clock.events {
-        events::record(tx, case.event_target(), ctx.now, ENGINE, event.clone()).await?;
-    }
+    let before: Vec<events::Pending> = (clock.events.iter())
+        .map(|e| events::Pending::new(case.event_target(), ctx.now, ENGINE, e.clone()))
+        .collect();
+    events::record_all(tx, &before).await?;
     let Some(dates) = clock.dates else {
         return Ok(());
     };

@@ -61,23 +61,13 @@ pub async fn enter_stage(
         owner: case.owner.clone(),
         line_manager: line_manager.clone(),
     });
-    let event = |actor, event| events::Pending {
-        case: at,
-        at: ctx.now,
-        actor,
-        event,
-    };
+    let event = |actor, event| events::Pending::new(at, ctx.now, actor, event);
     let mut pending = leading;
     pending.extend(clock.events.iter().map(|e| event(ENGINE, e.clone())));
     pending.push(event(ctx.actor, entered));
     for (task, clock) in &starting {
         pending.extend(clock.events.iter().map(|e| event(ENGINE, e.clone())));
-        let activated = Kind::TaskActivated(kinds::TaskActivated {
-            stage: stage.key.clone(),
-            task: task.key.clone(),
-            activation: Activation::Auto,
-            owner: case.owner.clone(),
-        });
+        let activated = activated(stage, &task.key, Activation::Auto, case.owner.clone());
         pending.push(event(ctx.actor, activated));
         if task.makes_pack {
             events::record_all(tx, &std::mem::take(&mut pending)).await?;
@@ -206,17 +196,22 @@ pub async fn activate(
     if let Some(def) = stage.task(&task.task) {
         super::deadlines::start_task_clock(tx, case, def, task.id, task.stage_id, ctx).await?;
     }
-    let activated = Kind::TaskActivated(kinds::TaskActivated {
-        stage: stage.key.clone(),
-        task: task.task.clone(),
-        activation: how,
-        owner: task.owner.clone(),
-    });
+    let activated = activated(stage, &task.task, how, task.owner.clone());
     events::record(tx, case.event_target(), ctx.now, ctx.actor, activated).await?;
     if stage.task(&task.task).is_some_and(|d| d.makes_pack) {
         super::pack_request::request(tx, case, Some(task.id), ENGINE, ctx.now).await?;
     }
     Ok(())
+}
+
+/// The `task_activated` event of a task of `stage`.
+fn activated(stage: &Stage, task: &str, how: Activation, owner: Option<String>) -> Kind {
+    Kind::TaskActivated(kinds::TaskActivated {
+        stage: stage.key.clone(),
+        task: task.to_string(),
+        activation: how,
+        owner,
+    })
 }
 
 /// Waiting automatic tasks whose dependencies are all completed or skipped.
@@ -303,22 +298,13 @@ pub async fn after_task_done(
     }
     finish_stage(tx, case, stage_row, "completed", "stage completed", ctx).await?;
     let at = case.event_target();
-    let completed = events::Pending {
-        case: at,
-        at: ctx.now,
-        actor: ctx.actor,
-        event: Kind::StageCompleted(kinds::StageCompleted {
-            stage: stage.key.clone(),
-            master_stage: stage.master.clone(),
-            entry: stage_row.entry,
-        }),
-    };
-    let by_engine = |event| events::Pending {
-        case: at,
-        at: ctx.now,
-        actor: ENGINE,
-        event,
-    };
+    let completed = Kind::StageCompleted(kinds::StageCompleted {
+        stage: stage.key.clone(),
+        master_stage: stage.master.clone(),
+        entry: stage_row.entry,
+    });
+    let completed = events::Pending::new(at, ctx.now, ctx.actor, completed);
+    let by_engine = |event| events::Pending::new(at, ctx.now, ENGINE, event);
     match &stage.next {
         Successors::One(next) => {
             let next = def

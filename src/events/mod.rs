@@ -47,6 +47,22 @@ pub struct Pending<'a> {
     pub event: kinds::Kind,
 }
 
+impl<'a> Pending<'a> {
+    pub fn new(
+        case: Option<(i64, &'a str)>,
+        at: DateTime<Utc>,
+        actor: &'a str,
+        event: kinds::Kind,
+    ) -> Pending<'a> {
+        Pending {
+            case,
+            at,
+            actor,
+            event,
+        }
+    }
+}
+
 /// Records events in the order given, with ids ascending in that order: [`record`] for a batch,
 /// in as few multi-row statements as the number of bound values allows.
 pub async fn record_all(tx: &mut Tx, events: &[Pending<'_>]) -> Result<(), sqlx::Error> {

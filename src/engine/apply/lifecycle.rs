@@ -67,12 +67,7 @@ pub(super) async fn create_case(
         definition: def.id.clone(),
         definition_version: def.version.clone(),
     });
-    let created = events::Pending {
-        case: case.event_target(),
-        at: now,
-        actor: source,
-        event: created,
-    };
+    let created = events::Pending::new(case.event_target(), now, source, created);
     let ctx = Ctx::new(rules, &def, now, events::ENGINE);
     progress::enter_stage(tx, (&def, &case, def.first_stage()), vec![created], ctx).await?;
     Ok(Some(case))
@@ -180,12 +175,7 @@ pub(super) async fn advance_case(
         from: open.stage.clone(),
         to: to.into(),
     });
-    let diverted = events::Pending {
-        case: case.event_target(),
-        at: now,
-        actor: source,
-        event: diverted,
-    };
+    let diverted = events::Pending::new(case.event_target(), now, source, diverted);
     progress::enter_stage(tx, (&def, &case, target), vec![diverted], ctx).await?;
     Ok(Some(case))
 }
@@ -225,12 +215,7 @@ async fn choose_next_stage(
         from: last.stage.clone(),
         to: to.into(),
     });
-    let advanced = events::Pending {
-        case: case.event_target(),
-        at: ctx.now,
-        actor: ctx.actor,
-        event: advanced,
-    };
+    let advanced = events::Pending::new(case.event_target(), ctx.now, ctx.actor, advanced);
     progress::enter_stage(tx, (def, case, target), vec![advanced], ctx).await?;
     Ok(())
 }

@@ -18,7 +18,7 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::latest::{self, Latest};
+use super::latest::Latest;
 use super::processed::{self, Processed};
 use crate::clock::Now;
 use crate::commands::{self, Envelope, Rejection};
@@ -203,13 +203,17 @@ async fn judge(
     };
     // A live clock never goes back before the case's newest event: an instance whose clock is
     // behind another's cannot record a change before one already made.
-    let now = match (clock, envelope.command.case_ref(), &mut batch) {
-        (Now::At(t), ..) => t,
-        (Now::Live, None, _) => crate::clock::now(),
-        (Now::Live, Some(case_ref), Some(batch)) => batch.latest.now(tx, case_ref).await?,
-        (Now::Live, Some(case_ref), None) => {
-            let newest = latest::newest_of(tx, case_ref).await?;
-            newest.map_or(crate::clock::now(), |at| crate::clock::now().max(at))
+    // A row decided alone knows no case's time: its empty `Latest` asks the table.
+    let mut alone = Latest::default();
+    let now = match (clock, envelope.command.case_ref()) {
+        (Now::At(t), _) => t,
+        (Now::Live, None) => crate::clock::now(),
+        (Now::Live, Some(case_ref)) => {
+            let latest = match &mut batch {
+                Some(batch) => &mut *batch.latest,
+                None => &mut alone,
+            };
+            latest.now(tx, case_ref).await?
         }
     };
     let repeats = match (&envelope.command_id, batch) {

@@ -1,7 +1,7 @@
 //! The time of each case's newest event, which a live clock never goes back before: an instance
 //! whose clock is behind another's cannot record a change before one already made. A command
-//! decided alone asks the table; a batch reads the times of the cases its commands name with one
-//! query, and keeps them up to date as it decides them.
+//! decided alone asks the table (its `Latest` knows no case); a batch reads the times of the
+//! cases its commands name with one query, and keeps them up to date as it decides them.
 
 use std::collections::HashMap;
 
@@ -52,8 +52,8 @@ impl Latest {
     }
 }
 
-/// The time of the case's newest event, asked of the table: for a command decided alone.
-pub async fn newest_of(tx: &mut Tx, case_ref: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+/// The time of the case's newest event, asked of the table.
+async fn newest_of(tx: &mut Tx, case_ref: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     let last: Option<(DateTime<Utc>,)> = sql(
         "SELECT e.at FROM events e WHERE e.case_id = (SELECT id FROM cases WHERE case_ref = $1) ORDER BY e.id DESC LIMIT 1",
     )
