@@ -156,6 +156,12 @@ impl Db {
         }
     }
 
+    /// Whether a read can run beside an open write transaction, on a connection of its own. A
+    /// pinned handle has one connection: its reads wait for the transaction to end.
+    pub fn reads_beside_writes(&self) -> bool {
+        !matches!(self, Db::Pinned(_))
+    }
+
     /// A handle on one connection of this pool inside a transaction that [`Db::discard`] rolls
     /// back: everything done through it, reads and writes, sees its own changes and leaves none.
     pub async fn pinned(&self) -> Result<Db, sqlx::Error> {

@@ -81,7 +81,12 @@ async fn cases_with_one_checkpoint_due_each(env: &Env, n: usize) -> Vec<Due> {
 
 /// The order the sweep fires them in: oldest first, in batches of the oldest 200 tasks and 200
 /// stages, stages before tasks due at the same moment.
-fn firing_order(mut left: Vec<Due>) -> Vec<Due> {
+fn firing_order(left: Vec<Due>) -> Vec<Due> {
+    firing_order_in(left, 200)
+}
+
+/// As [`firing_order`], in batches of `size` tasks and `size` stages.
+fn firing_order_in(mut left: Vec<Due>, size: usize) -> Vec<Due> {
     let mut order = Vec::new();
     left.sort_by_key(|d| (d.at, d.id));
     while !left.is_empty() {
@@ -90,7 +95,7 @@ fn firing_order(mut left: Vec<Due>) -> Vec<Due> {
             batch.extend(
                 left.iter()
                     .filter(|d| d.is_task == is_task)
-                    .take(200)
+                    .take(size)
                     .cloned(),
             );
         }
@@ -206,47 +211,100 @@ on_both_backends! {
     }
 
     async fn a_reassignment_is_seen_by_the_cases_later_firings_in_the_same_pass(env: Env) {
-        // The rule for the first task due reassigns the case to the other officer.
-        let rule = r#"
-            fn escalate(item) {
-                let owner = if item.kind == "task" { "task_owner" } else { "stage_owner" };
-                if item.key == "check_property_address" {
-                    let other = if item.people.case_owner == "off1" { "off2" } else { "off1" };
-                    return [reassign(other), notify([owner], "sla_amber")];
-                }
-                [notify([owner], "sla_amber")]
-            }
-        "#;
-        let (_dir, rules) = rules_with(&[("escalation/default_amber.rhai", rule)]);
-        env.use_rules(rules);
-        let mut due = cases_with_one_checkpoint_due_each(&env, 2).await;
-        // In each case the address check falls due first.
-        let now = parse_time(NOW).unwrap();
-        for d in due.iter_mut().filter(|d| d.key == "check_property_address") {
-            d.at = now - Duration::days(1);
-            sql("UPDATE tasks SET amber_at = $1, next_check_at = $1 WHERE id = $2").bind(d.at).bind(d.id).execute(&env.db).await.unwrap();
-        }
-        let owner: String = sql("SELECT owner FROM cases WHERE case_ref = 'B-001'").scalar(&env.db).await.unwrap();
-        let after = last_event(&env).await;
+        reassignment_seen_by_later_firings(&env, 200).await;
+    }
 
-        env.tick(NOW).await;
+    // While a batch is written the next is read, leaving out the items being written. An item
+    // whose next checkpoint is due too (exceeded, right after amber) fires it in the same pass.
+    async fn items_due_again_after_firing_fire_again_in_the_same_pass_in_batches_of_one(env: Env) {
+        env.seed_organisation().await;
+        let claims: Vec<_> = (1..=6).map(|i| rtb_claim(&format!("K-{i}"), &format!("tenant{i}"), "freehold", "2026-01-05")).collect();
+        env.submit(&claims).await;
+        env.tick("2026-01-05T09:00:00Z").await;
+        let mut engine = env.engine.clone();
+        engine.settings.batch_size = 1;
 
-        let order = firing_order(due);
-        let mut want = vec![("owner_changed".to_string(), String::new())];
-        want.extend(expected(&order, "B-001", |_| false));
-        assert_eq!(events_of(&env, "B-001", after).await, want);
-        let other = if owner == "off1" { "off2" } else { "off1" };
-        let mails: Vec<(String,)> = sql(
-            "SELECT o.recipient_ref FROM outbox o JOIN cases c ON c.id = o.case_id WHERE c.case_ref = 'B-001' \
-             AND o.template = 'sla_amber' ORDER BY o.id",
+        // By 2 March every application task and stage is past both amber and its target.
+        let pass = engine.run_pass(parse_time("2026-03-02T09:00:00Z").unwrap()).await.unwrap();
+
+        assert_eq!(pass.escalations, 48, "{pass}");
+        let per_level: Vec<(String, i64)> =
+            sql("SELECT level, COUNT(DISTINCT item_kind || item_id) FROM escalations GROUP BY level ORDER BY level")
+                .fetch_all(&env.db)
+                .await
+                .unwrap();
+        assert_eq!(per_level, [("amber".to_string(), 24), ("exceeded".to_string(), 24)]);
+        // Each item's amber before its exceeded.
+        let out_of_order = count(
+            &env,
+            "SELECT COUNT(*) FROM escalations a JOIN escalations e ON e.item_kind = a.item_kind AND e.item_id = a.item_id \
+             WHERE a.level = 'amber' AND e.level = 'exceeded' AND e.id < a.id",
         )
-        .fetch_all(&env.db)
+        .await;
+        assert_eq!(out_of_order, 0);
+        assert!(env.tick("2026-03-02T09:00:00Z").await.is_idle());
+    }
+
+    // While a batch is written the next is read: one that reassigns a case must be written
+    // first, or the case's firings in the next batch would see the owner it had before.
+    async fn a_reassignment_is_seen_by_the_cases_firings_in_later_batches(env: Env) {
+        reassignment_seen_by_later_firings(&env, 1).await;
+    }
+}
+
+/// Two cases with checkpoints due, fired in batches of `batch`: the rule for each case's first
+/// task due reassigns the case to the other officer, and every later firing of the case sees it.
+async fn reassignment_seen_by_later_firings(env: &Env, batch: i64) {
+    // The rule for the first task due reassigns the case to the other officer.
+    let rule = r#"
+        fn escalate(item) {
+            let owner = if item.kind == "task" { "task_owner" } else { "stage_owner" };
+            if item.key == "check_property_address" {
+                let other = if item.people.case_owner == "off1" { "off2" } else { "off1" };
+                return [reassign(other), notify([owner], "sla_amber")];
+            }
+            [notify([owner], "sla_amber")]
+        }
+    "#;
+    let (_dir, rules) = rules_with(&[("escalation/default_amber.rhai", rule)]);
+    env.use_rules(rules);
+    let mut engine = env.engine.clone();
+    engine.settings.batch_size = batch;
+    let mut due = cases_with_one_checkpoint_due_each(env, 2).await;
+    // In each case the address check falls due first.
+    let now = parse_time(NOW).unwrap();
+    for d in due.iter_mut().filter(|d| d.key == "check_property_address") {
+        d.at = now - Duration::days(1);
+        sql("UPDATE tasks SET amber_at = $1, next_check_at = $1 WHERE id = $2")
+            .bind(d.at)
+            .bind(d.id)
+            .execute(&env.db)
+            .await
+            .unwrap();
+    }
+    let owner: String = sql("SELECT owner FROM cases WHERE case_ref = 'B-001'")
+        .scalar(&env.db)
         .await
         .unwrap();
-        // The address check's own notice went to the owner its rule saw; the later ones to the new owner.
-        let to: Vec<&str> = mails.iter().map(|m| m.0.as_str()).collect();
-        assert_eq!(to, [owner.as_str(), other, other, other]);
-    }
+    let after = last_event(env).await;
+
+    engine.run_pass(parse_time(NOW).unwrap()).await.unwrap();
+
+    let order = firing_order_in(due, batch as usize);
+    let mut want = vec![("owner_changed".to_string(), String::new())];
+    want.extend(expected(&order, "B-001", |_| false));
+    assert_eq!(events_of(env, "B-001", after).await, want);
+    let other = if owner == "off1" { "off2" } else { "off1" };
+    let mails: Vec<(String,)> = sql(
+        "SELECT o.recipient_ref FROM outbox o JOIN cases c ON c.id = o.case_id WHERE c.case_ref = 'B-001' \
+         AND o.template = 'sla_amber' ORDER BY o.id",
+    )
+    .fetch_all(&env.db)
+    .await
+    .unwrap();
+    // The address check's own notice went to the owner its rule saw; the later ones to the new owner.
+    let to: Vec<&str> = mails.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(to, [owner.as_str(), other, other, other]);
 }
 
 /// Makes writing the escalation of one task fail, as a broken row or a constraint would.

@@ -1,8 +1,10 @@
 //! A batch of due checkpoints fired together. The items (with their stages' owners) and their
-//! cases are read with a query or two for the whole batch; the rules of every firing run
-//! together, off the async threads; `write` then writes the batch in one transaction. Each case's firings keep
-//! their order: after a firing that reassigns the case (which changes what the case's later
-//! firings see) or that fails, the case's later items wait for the next batch.
+//! cases are read with a query or two for the whole batch, and the rules of every firing run
+//! together, off the async threads (`ready`); `write` then writes the batch in one transaction.
+//! Making a batch ready writes nothing, so the sweep can make the next batch ready while this
+//! one is written. Each case's firings keep their order: after a firing that reassigns the case
+//! (which changes what the case's later firings see) or that fails, the case's later items wait
+//! for a batch read after this one is written.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
@@ -41,6 +43,27 @@ impl Fired {
     }
 }
 
+/// A batch read and its rules run, ready to be written.
+pub(super) struct Ready {
+    cases: Arc<HashMap<i64, CaseRow>>,
+    rechecks: Vec<Recheck>,
+    firings: Vec<Firing>,
+    /// Items whose rule panicked: nothing is written for them.
+    failed: Vec<(ItemKind, i64, String)>,
+    /// Whether a firing reassigned its case or failed: the case's later items wait for a batch
+    /// read after this one is written.
+    held_back: bool,
+}
+
+impl Ready {
+    /// Whether writing the batch changes nothing that another batch's items read: no case is
+    /// reassigned (which changes the owners other items of the case see) and none of its
+    /// items wait. Only then may the next batch be read and prepared while this one is written.
+    pub fn settled(&self) -> bool {
+        !self.held_back && self.failed.is_empty()
+    }
+}
+
 /// Fires the checkpoints of `due` (in that order) that are due at `now`. An error means
 /// nothing was written: the caller then fires the items one at a time.
 pub(super) async fn fire(
@@ -49,6 +72,18 @@ pub(super) async fn fire(
     due: &[(ItemKind, i64)],
     now: DateTime<Utc>,
 ) -> Result<Fired, StepError> {
+    let ready = ready(db, rules, due, now).await?;
+    write(db, rules, ready, now).await
+}
+
+/// Reads the items of `due` (in that order) and their cases, and runs the rules of those whose
+/// checkpoint is due at `now`. Nothing is written.
+pub(super) async fn ready(
+    db: &Db,
+    rules: &Arc<RuleSet>,
+    due: &[(ItemKind, i64)],
+    now: DateTime<Utc>,
+) -> Result<Ready, StepError> {
     let (items, cases) = read(db, due).await?;
     let cases = Arc::new(cases);
     let mut rechecks = Vec::new();
@@ -60,7 +95,7 @@ pub(super) async fn fire(
             Next::Fire(due) => dues.push(*due),
         }
     }
-    let mut fired = Fired::default();
+    let mut failed = Vec::new();
     let mut firings = Vec::new();
     // Cases whose later items wait for the next batch.
     let mut held_back: HashSet<i64> = HashSet::new();
@@ -78,7 +113,7 @@ pub(super) async fn fire(
         match decision {
             Err(error) => {
                 held_back.insert(case_id);
-                fired.failed.push((due.kind, due.item.id, error));
+                failed.push((due.kind, due.item.id, error));
             }
             Ok(decision) => {
                 if decision.reassigns() {
@@ -93,6 +128,33 @@ pub(super) async fn fire(
             }
         }
     }
+    Ok(Ready {
+        cases,
+        rechecks,
+        firings,
+        failed,
+        held_back: !held_back.is_empty(),
+    })
+}
+
+/// Writes a batch made ready, in one transaction.
+pub(super) async fn write(
+    db: &Db,
+    rules: &Arc<RuleSet>,
+    ready: Ready,
+    now: DateTime<Utc>,
+) -> Result<Fired, StepError> {
+    let Ready {
+        cases,
+        rechecks,
+        firings,
+        failed,
+        ..
+    } = ready;
+    let mut fired = Fired {
+        failed,
+        ..Fired::default()
+    };
     let written = write::write(db, rules, &cases, rechecks, firings, now).await?;
     for (due, notifications, rule_failed) in written {
         let case = &cases[&due.item.case_id];

@@ -11,6 +11,7 @@
 //! written in one transaction (`write`); `firing` is what one firing decides, as values. If a
 //! batch fails, its items are fired one at a time, so one bad item holds up none of the others.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -43,6 +44,13 @@ pub struct Outcome {
 }
 
 /// Fires every checkpoint that is due at `now`, oldest first, in batches.
+///
+/// While a batch is written, the next is read and its rules run, where the database can read
+/// beside a write (not on `plan`'s pinned connection, which does the same in turn). That next
+/// batch leaves out the items being written, so what it reads is the same whether it reads
+/// before or after they are committed: firing changes nothing else another item's firing reads,
+/// except a reassignment, and a batch with one (or with a failure) is written before the next
+/// is read.
 pub async fn run_once(
     db: &Db,
     rules: &Arc<RuleSet>,
@@ -52,31 +60,44 @@ pub async fn run_once(
 ) -> Result<Outcome, StepError> {
     let mut outcome = Outcome::default();
     let mut skipped = guard::Skipped::default();
+    let mut ahead: Option<Ahead> = None;
     loop {
-        let mut due: Vec<(DateTime<Utc>, ItemKind, i64)> = Vec::new();
-        let tasks: Vec<(DateTime<Utc>, i64)> = sql(DUE_TASK_CHECKPOINTS)
-            .bind(now)
-            .bind(batch)
-            .fetch_all(db)
-            .await?;
-        let stages: Vec<(DateTime<Utc>, i64)> = sql(DUE_STAGE_CHECKPOINTS)
-            .bind(now)
-            .bind(batch)
-            .fetch_all(db)
-            .await?;
-        due.extend(tasks.into_iter().map(|(at, id)| (at, ItemKind::Task, id)));
-        due.extend(stages.into_iter().map(|(at, id)| (at, ItemKind::Stage, id)));
-        due.retain(|(_, kind, id)| !skipped.has(*kind as u8, *id));
-        if due.is_empty() {
-            return Ok(outcome);
-        }
+        let Ahead { due, ready } = match ahead.take() {
+            Some(ahead) => ahead,
+            None => match make_ready(db, rules, now, batch, &skipped, &[]).await? {
+                Some(ahead) => ahead,
+                None => return Ok(outcome),
+            },
+        };
         if budget.spent() {
             return Ok(outcome);
         }
-        due.sort_by_key(|(at, kind, id)| (*at, *kind == ItemKind::Task, *id));
-        let due: Vec<(ItemKind, i64)> = due.into_iter().map(|(_, kind, id)| (kind, id)).collect();
-        match guard::catch(batch::fire(db, rules, &due, now)).await {
-            Ok(fired) => tally(db, fired, &mut outcome, &mut skipped, now).await?,
+        let written = match ready {
+            Ok(ready) => {
+                let settled = ready.settled();
+                let write = guard::catch(batch::write(db, rules, ready, now));
+                let next = async {
+                    match settled {
+                        true => make_ready(db, rules, now, batch, &skipped, &due).await,
+                        false => Ok(None),
+                    }
+                };
+                let (written, next) = match db.reads_beside_writes() {
+                    true => tokio::join!(write, next),
+                    false => {
+                        let next = next.await;
+                        (write.await, next)
+                    }
+                };
+                written.map(|fired| (fired, next))
+            }
+            Err(error) => Err(error),
+        };
+        match written {
+            Ok((fired, next)) => {
+                tally(db, fired, &mut outcome, &mut skipped, now).await?;
+                ahead = next?;
+            }
             Err(error) => {
                 tracing::warn!(items = due.len(), %error, "a batch of SLA checkpoints failed; its items are fired one at a time");
                 for item in &due {
@@ -89,6 +110,66 @@ pub async fn run_once(
             }
         }
     }
+}
+
+/// A batch of due items, read and its rules run (or why that failed).
+struct Ahead {
+    due: Vec<(ItemKind, i64)>,
+    ready: Result<batch::Ready, String>,
+}
+
+/// The next batch of due items, leaving out those `skipped` and those of `writing` (the batch
+/// being written, if any), made ready; `None` when no other item is due.
+async fn make_ready(
+    db: &Db,
+    rules: &Arc<RuleSet>,
+    now: DateTime<Utc>,
+    batch: i64,
+    skipped: &guard::Skipped,
+    writing: &[(ItemKind, i64)],
+) -> Result<Option<Ahead>, StepError> {
+    let due = due(db, now, batch, skipped, writing).await?;
+    if due.is_empty() {
+        return Ok(None);
+    }
+    let ready = guard::catch(batch::ready(db, rules, &due, now)).await;
+    Ok(Some(Ahead { due, ready }))
+}
+
+/// The oldest due items, at most `batch` tasks and `batch` stages, in the order they fall due,
+/// leaving out those `skipped` and those of `writing`. The items being written come back from
+/// the query or not depending on whether their batch has committed yet; asking for as many more
+/// rows as there are of them makes the others the same either way.
+async fn due(
+    db: &Db,
+    now: DateTime<Utc>,
+    batch: i64,
+    skipped: &guard::Skipped,
+    writing: &[(ItemKind, i64)],
+) -> Result<Vec<(ItemKind, i64)>, sqlx::Error> {
+    let writing: HashSet<(ItemKind, i64)> = writing.iter().copied().collect();
+    let mut due: Vec<(DateTime<Utc>, ItemKind, i64)> = Vec::new();
+    for (kind, query) in [
+        (ItemKind::Task, DUE_TASK_CHECKPOINTS),
+        (ItemKind::Stage, DUE_STAGE_CHECKPOINTS),
+    ] {
+        let more = writing.iter().filter(|(k, _)| *k == kind).count();
+        let found: Vec<(DateTime<Utc>, i64)> = sql(query)
+            .bind(now)
+            .bind(batch.saturating_add(more as i64))
+            .fetch_all(db)
+            .await?;
+        due.extend(
+            found
+                .into_iter()
+                .filter(|(_, id)| !writing.contains(&(kind, *id)))
+                .take(usize::try_from(batch).unwrap_or(usize::MAX))
+                .map(|(at, id)| (at, kind, id)),
+        );
+    }
+    due.retain(|(_, kind, id)| !skipped.has(*kind as u8, *id));
+    due.sort_by_key(|(at, kind, id)| (*at, *kind == ItemKind::Task, *id));
+    Ok(due.into_iter().map(|(_, kind, id)| (kind, id)).collect())
 }
 
 /// Adds what a batch fired to the outcome, and counts each of its failures: the item is
