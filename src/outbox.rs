@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use serde_json::value::{RawValue, to_raw_value};
 use serde_json::{Value, json};
 
 use crate::db::{Sql, Tx, rows_per_statement};
@@ -43,7 +44,8 @@ pub struct Notification {
     recipient_kind: &'static str,
     recipient_ref: Option<String>,
     recipient_email: Option<String>,
-    facts: Value,
+    /// Encoded when the row is made: a batch makes its rows before its write transaction.
+    facts: Box<RawValue>,
     last_error: Option<String>,
     created_at: DateTime<Utc>,
 }
@@ -81,6 +83,7 @@ pub fn notifications_from(
                 false => facts.clone(),
             };
             facts["recipient"] = json!({"kind": a.kind, "ref": a.reference, "name": a.name});
+            let facts = to_raw_value(&facts).expect("a JSON value encodes");
             Notification {
                 case_id,
                 escalation_id,
@@ -94,6 +97,16 @@ pub fn notifications_from(
             }
         })
         .collect()
+}
+
+impl Notification {
+    /// The row, as the notification of escalation `id`.
+    pub fn of_escalation(self, id: i64) -> Notification {
+        Notification {
+            escalation_id: Some(id),
+            ..self
+        }
+    }
 }
 
 /// Writes notification rows in the order given, in as few multi-row statements as the number

@@ -17,6 +17,8 @@ pub enum Arg {
     Time(Option<DateTime<Utc>>),
     Date(Option<NaiveDate>),
     Json(Option<serde_json::Value>),
+    /// JSON encoded already (see [`serde_json::value::to_raw_value`]).
+    RawJson(Option<Box<serde_json::value::RawValue>>),
 }
 
 pub trait IntoArg {
@@ -61,6 +63,7 @@ into_arg!(Json:
     &serde_json::Value => |v: &serde_json::Value| Some(v.clone()),
     Option<serde_json::Value> => |v| v,
 );
+into_arg!(RawJson: Box<serde_json::value::RawValue> => Some);
 
 // States bind as the text their columns hold.
 macro_rules! state_args {
@@ -115,6 +118,19 @@ impl<'a> From<&'a Db> for Ex<'a> {
     }
 }
 
+impl Ex<'_> {
+    /// The same executor for one more statement, so a function given one can run several.
+    pub fn reborrow(&mut self) -> Ex<'_> {
+        match self {
+            Ex::SqliteConn(c) => Ex::SqliteConn(c),
+            Ex::PgConn(c) => Ex::PgConn(c),
+            Ex::SqlitePool(p) => Ex::SqlitePool(p),
+            Ex::PgPool(p) => Ex::PgPool(p),
+            Ex::Pinned(p) => Ex::Pinned(p),
+        }
+    }
+}
+
 /// SQL and its arguments. Built by [`sql`] (one text for both backends) or [`sql2`] (where the
 /// dialects differ).
 #[must_use = "a query does nothing until it is executed or fetched"]
@@ -150,6 +166,7 @@ fn sqlite_args(args: Vec<Arg>) -> Result<SqliteArguments, sqlx::Error> {
             Arg::Time(v) => out.add(v),
             Arg::Date(v) => out.add(v),
             Arg::Json(v) => out.add(v.map(sqlx::types::Json)),
+            Arg::RawJson(v) => out.add(v.map(sqlx::types::Json)),
         }
         .map_err(sqlx::Error::Encode)?;
     }
@@ -166,6 +183,7 @@ fn pg_args(args: Vec<Arg>) -> Result<PgArguments, sqlx::Error> {
             Arg::Time(v) => out.add(v),
             Arg::Date(v) => out.add(v),
             Arg::Json(v) => out.add(v.map(sqlx::types::Json)),
+            Arg::RawJson(v) => out.add(v.map(sqlx::types::Json)),
         }
         .map_err(sqlx::Error::Encode)?;
     }

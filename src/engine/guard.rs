@@ -153,7 +153,7 @@ pub async fn count_failure(
 }
 
 /// The items of one pass that failed, so the step goes on without them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Skipped(HashSet<(u8, i64)>);
 
 impl Skipped {

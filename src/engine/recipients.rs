@@ -1,5 +1,6 @@
 //! Turning the recipients a rule names (task owner, line manager, a role, a contact group...)
-//! into people with addresses, at the moment a notification is written. Roles and groups expand
+//! into people with addresses, when a notification is made (for the SLA sweep, as its batch is
+//! read, just before the batch is written). Roles and groups expand
 //! to their members; duplicates within one notification go; a recipient with no address is kept,
 //! with the reason, so nobody is skipped silently.
 
@@ -7,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use crate::db::{Sql, Tx, rows_per_statement};
+use crate::db::{Ex, Sql, Tx, rows_per_statement};
 use crate::outbox::Addressee;
 use crate::rules::escalation::Recipient;
 
@@ -33,7 +34,9 @@ pub async fn resolve(
 ) -> Result<Vec<Addressee>, sqlx::Error> {
     let mut wanted = Wanted::default();
     wanted.add(to, people);
-    Ok(Directory::load(tx, &wanted).await?.resolve(to, people))
+    Ok(Directory::load(&mut *tx, &wanted)
+        .await?
+        .resolve(to, people))
 }
 
 /// The users, roles, contacts and groups some notifications name, gathered before a
@@ -92,12 +95,16 @@ pub struct Directory {
 }
 
 impl Directory {
-    pub async fn load(tx: &mut Tx, wanted: &Wanted) -> Result<Directory, sqlx::Error> {
+    pub async fn load<'a>(
+        on: impl Into<Ex<'a>>,
+        wanted: &Wanted,
+    ) -> Result<Directory, sqlx::Error> {
+        let mut on = on.into();
         Ok(Directory {
-            users: one_each(tx, USERS, &wanted.users).await?,
-            roles: members(tx, ROLE_MEMBERS, &wanted.roles).await?,
-            contacts: one_each(tx, CONTACTS, &wanted.contacts).await?,
-            groups: members(tx, GROUP_MEMBERS, &wanted.groups).await?,
+            users: one_each(on.reborrow(), USERS, &wanted.users).await?,
+            roles: members(on.reborrow(), ROLE_MEMBERS, &wanted.roles).await?,
+            contacts: one_each(on.reborrow(), CONTACTS, &wanted.contacts).await?,
+            groups: members(on.reborrow(), GROUP_MEMBERS, &wanted.groups).await?,
         })
     }
 
@@ -211,7 +218,7 @@ const GROUP_MEMBERS: (&str, &str) = (
 
 /// The rows named by `refs`, by ref.
 async fn one_each(
-    tx: &mut Tx,
+    mut on: Ex<'_>,
     select: &'static str,
     refs: &BTreeSet<String>,
 ) -> Result<HashMap<String, Person>, sqlx::Error> {
@@ -221,7 +228,7 @@ async fn one_each(
         let found: Vec<Person> =
             Sql::sized(|marks| format!("{select}{}", marks.list(chunk.len(), 1)))
                 .bind_all(chunk.iter().copied())
-                .fetch_all(&mut *tx)
+                .fetch_all(on.reborrow())
                 .await?;
         out.extend(found.into_iter().map(|p| (p.0.clone(), p)));
     }
@@ -230,7 +237,7 @@ async fn one_each(
 
 /// The members of each list named by `refs`, by list; a list without members is absent.
 async fn members(
-    tx: &mut Tx,
+    mut on: Ex<'_>,
     (select, order): (&'static str, &'static str),
     refs: &BTreeSet<String>,
 ) -> Result<HashMap<String, Vec<Person>>, sqlx::Error> {
@@ -240,7 +247,7 @@ async fn members(
         let found: Vec<(String, String, String, Option<String>)> =
             Sql::sized(|marks| format!("{select}{}{order}", marks.list(chunk.len(), 1)))
                 .bind_all(chunk.iter().copied())
-                .fetch_all(&mut *tx)
+                .fetch_all(on.reborrow())
                 .await?;
         for (of, reference, name, email) in found {
             out.entry(of).or_default().push((reference, name, email));

@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use chrono::{DateTime, Utc};
 
 use super::firing::{self, Due, Next, Prepared};
-use super::write::{self, Firing, Recheck};
+use super::write::{self, Decided, Firing, Recheck};
 use crate::db::Db;
 use crate::db::rows::{self, CaseRow};
 use crate::engine::deadlines::{self, Item, ItemKind};
@@ -96,7 +96,7 @@ pub(super) async fn ready(
         }
     }
     let mut failed = Vec::new();
-    let mut firings = Vec::new();
+    let mut decided = Vec::new();
     // Cases whose later items wait for the next batch.
     let mut held_back: HashSet<i64> = HashSet::new();
     for prepared in prepare(rules, &cases, dues).await? {
@@ -119,7 +119,7 @@ pub(super) async fn ready(
                 if decision.reassigns() {
                     held_back.insert(case_id);
                 }
-                firings.push(Firing {
+                decided.push(Decided {
                     due,
                     people,
                     facts,
@@ -128,6 +128,14 @@ pub(super) async fn ready(
             }
         }
     }
+    let directory = write::directory(db, &decided).await?;
+    let firings = decided
+        .into_iter()
+        .map(|d| {
+            let case = &cases[&d.due.item.case_id];
+            write::address(&directory, case, d, now)
+        })
+        .collect();
     Ok(Ready {
         cases,
         rechecks,

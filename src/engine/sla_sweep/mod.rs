@@ -15,6 +15,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use tokio_util::task::AbortOnDropHandle;
 
 use super::deadlines::ItemKind;
 use super::error::StepError;
@@ -78,8 +79,22 @@ pub async fn run_once(
                 let write = guard::catch(batch::write(db, rules, ready, now));
                 let next = async {
                     match settled {
-                        true => make_ready(db, rules, now, batch, &skipped, &due).await,
                         false => Ok(None),
+                        // On a task of its own, so its work runs beside the write's, not
+                        // between its statements.
+                        true if db.reads_beside_writes() => {
+                            let (db, rules) = (db.clone(), rules.clone());
+                            let (skipped, writing) = (skipped.clone(), due.clone());
+                            let task = AbortOnDropHandle::new(tokio::spawn(async move {
+                                make_ready(&db, &rules, now, batch, &skipped, &writing).await
+                            }));
+                            task.await.unwrap_or_else(|e| {
+                                Err(StepError::Internal(format!(
+                                    "reading the next batch of SLA checkpoints failed: {e}"
+                                )))
+                            })
+                        }
+                        true => make_ready(db, rules, now, batch, &skipped, &due).await,
                     }
                 };
                 let (written, next) = match db.reads_beside_writes() {

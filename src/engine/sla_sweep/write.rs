@@ -4,6 +4,9 @@
 //! fire once, and an item whose escalation exists already only has its clock moved on. Events are
 //! written in the batch's order, each firing's `rule_error` before its SLA event; a reassignment
 //! (rare) is applied where it falls, through `progress::change_owner`.
+//!
+//! A batch's notifications are addressed (`directory`, `address`) before its transaction, when
+//! the batch is read, so that work runs beside the writing of the batch before it.
 
 use std::collections::HashMap;
 
@@ -23,11 +26,77 @@ use crate::rules::RuleSet;
 use crate::rules::escalation::Action;
 
 /// A checkpoint to fire, with what its rule saw and decided.
-pub(super) struct Firing {
+pub(super) struct Decided {
     pub due: Due,
     pub people: People,
     pub facts: Value,
     pub decision: Decision,
+}
+
+/// A checkpoint to fire: what its rule decided, and the rows of each notification it asked for,
+/// addressed (without their escalation, which is known once it is written).
+pub(super) struct Firing {
+    pub due: Due,
+    pub decision: Decision,
+    /// For each of the decision's actions in turn, its rows (none for a reassignment).
+    pub mail: Vec<Vec<Notification>>,
+}
+
+/// Reads whom the notifications of a batch's firings name, with a query per sort of recipient
+/// for the whole batch.
+pub(super) async fn directory(db: &Db, decided: &[Decided]) -> Result<Directory, sqlx::Error> {
+    let mut wanted = Wanted::default();
+    for d in decided {
+        for action in &d.decision.actions {
+            if let Action::Notify { to, .. } = action {
+                wanted.add(to, &d.people);
+            }
+        }
+    }
+    Directory::load(db, &wanted).await
+}
+
+/// Addresses a firing's notifications: one row per addressee, each with what the rule saw, less
+/// what officers' notifications may not carry.
+pub(super) fn address(
+    directory: &Directory,
+    case: &CaseRow,
+    decided: Decided,
+    now: DateTime<Utc>,
+) -> Firing {
+    let Decided {
+        due,
+        people,
+        facts,
+        decision,
+    } = decided;
+    // The last notification's rows take the facts; the others copy them.
+    let last = decision
+        .actions
+        .iter()
+        .rposition(|a| matches!(a, Action::Notify { .. }));
+    let mut facts = personal::minimise(Some(&due.def), case.property_address.as_deref(), facts);
+    let mail = decision
+        .actions
+        .iter()
+        .enumerate()
+        .map(|(i, action)| match action {
+            Action::Notify { to, template } => {
+                let addressees = directory.resolve(to, &people);
+                let facts = match Some(i) == last {
+                    true => std::mem::take(&mut facts),
+                    false => facts.clone(),
+                };
+                outbox::notifications_from(case.id, None, template, &addressees, facts, now)
+            }
+            Action::Reassign { .. } => Vec::new(),
+        })
+        .collect();
+    Firing {
+        due,
+        decision,
+        mail,
+    }
 }
 
 /// An item with nothing to fire now, whose next check moves to `at` (none: never) unless
@@ -60,30 +129,13 @@ pub(super) async fn write(
             Some((f, *id))
         })
         .collect();
-    let mut wanted = Wanted::default();
-    for (f, _) in &firings {
-        for action in &f.decision.actions {
-            if let Action::Notify { to, .. } = action {
-                wanted.add(to, &f.people);
-            }
-        }
-    }
-    let directory = Directory::load(&mut tx, &wanted).await?;
     let mut batch = Written::default();
     let mut fired = Vec::with_capacity(firings.len());
     for (firing, escalation_id) in firings {
         let case = &cases[&firing.due.item.case_id];
         let rule_failed = firing.decision.error.is_some();
-        let (due, notifications) = act(
-            &mut tx,
-            &directory,
-            case,
-            firing,
-            escalation_id,
-            &mut batch,
-            now,
-        )
-        .await?;
+        let (due, notifications) =
+            act(&mut tx, case, firing, escalation_id, &mut batch, now).await?;
         fired.push((due, notifications, rule_failed));
     }
     batch.flush(&mut tx).await?;
@@ -111,7 +163,6 @@ impl Written<'_> {
 /// notification per addressee; a reassignment), and the checkpoint's SLA event.
 async fn act<'c>(
     tx: &mut Tx,
-    directory: &Directory,
     case: &'c CaseRow,
     firing: Firing,
     escalation_id: i64,
@@ -120,9 +171,8 @@ async fn act<'c>(
 ) -> Result<(Due, u64), sqlx::Error> {
     let Firing {
         due,
-        people,
-        facts,
         decision,
+        mail,
     } = firing;
     let at = case.event_target();
     let pending = |event| Pending {
@@ -136,32 +186,14 @@ async fn act<'c>(
     }
     let mut written = 0;
     let mut done = Vec::new();
-    // The last notification's rows take the facts; the others copy them.
-    let last = decision
-        .actions
-        .iter()
-        .rposition(|a| matches!(a, Action::Notify { .. }));
-    // What the rule saw, less what officers' notifications may not carry.
-    let mut facts = personal::minimise(Some(&due.def), case.property_address.as_deref(), facts);
-    for (i, action) in decision.actions.iter().enumerate() {
+    for (action, rows) in decision.actions.iter().zip(mail) {
         match action {
             Action::Notify { to, template } => {
-                let addressees = directory.resolve(to, &people);
-                let facts = match Some(i) == last {
-                    true => std::mem::take(&mut facts),
-                    false => facts.clone(),
-                };
-                let rows = outbox::notifications_from(
-                    case.id,
-                    Some(escalation_id),
-                    template,
-                    &addressees,
-                    facts,
-                    now,
-                );
                 written += rows.len() as u64;
-                batch.mail.extend(rows);
-                done.push(json!({"action": "notify", "template": template, "to": to, "addressees": addressees.len()}));
+                done.push(json!({"action": "notify", "template": template, "to": to, "addressees": rows.len()}));
+                batch
+                    .mail
+                    .extend(rows.into_iter().map(|n| n.of_escalation(escalation_id)));
             }
             Action::Reassign { to } => {
                 // The owner's change and its event fall between what was written before and after.
