@@ -72,17 +72,19 @@ pub(super) async fn fire(
     due: &[(ItemKind, i64)],
     now: DateTime<Utc>,
 ) -> Result<Fired, StepError> {
-    let ready = ready(db, rules, due, now).await?;
+    let ready = ready(db, rules, due, now, false).await?;
     write(db, rules, ready, now).await
 }
 
 /// Reads the items of `due` (in that order) and their cases, and runs the rules of those whose
-/// checkpoint is due at `now`. Nothing is written.
+/// checkpoint is due at `now` (`beside_write`: while another batch is written). Nothing is
+/// written.
 pub(super) async fn ready(
     db: &Db,
     rules: &Arc<RuleSet>,
     due: &[(ItemKind, i64)],
     now: DateTime<Utc>,
+    beside_write: bool,
 ) -> Result<Ready, StepError> {
     let (items, cases) = read(db, due).await?;
     let cases = Arc::new(cases);
@@ -99,7 +101,7 @@ pub(super) async fn ready(
     let mut decided = Vec::new();
     // Cases whose later items wait for the next batch.
     let mut held_back: HashSet<i64> = HashSet::new();
-    for prepared in prepare(rules, &cases, dues).await? {
+    for prepared in prepare(rules, &cases, dues, beside_write).await? {
         let Prepared {
             due,
             people,
@@ -209,14 +211,20 @@ async fn read(
 
 /// Works out the facts and runs the rules of a batch's firings off the async threads, in order:
 /// in one blocking task, or where the batch is large and the machine has the cores, in a few
-/// that each take an equal part of it.
+/// that each take an equal part of it. Beside a write, one core is left to the writer: on two
+/// cores, rules on both slowed the write, which is what bounds the sweep, more than they gained.
 async fn prepare(
     rules: &Arc<RuleSet>,
     cases: &Arc<HashMap<i64, CaseRow>>,
     dues: Vec<Due>,
+    beside_write: bool,
 ) -> Result<Vec<Prepared>, StepError> {
     static CORES: OnceLock<usize> = OnceLock::new();
     let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let cores = match beside_write {
+        true => cores - 1,
+        false => cores,
+    };
     let parts = cores.min(dues.len() / MIN_PART).max(1);
     let size = dues.len().div_ceil(parts).max(1);
     let mut dues = dues.into_iter().peekable();

@@ -65,7 +65,7 @@ pub async fn run_once(
     loop {
         let Ahead { due, ready } = match ahead.take() {
             Some(ahead) => ahead,
-            None => match make_ready(db, rules, now, batch, &skipped, &[]).await? {
+            None => match make_ready(db, rules, now, batch, &skipped, (&[], false)).await? {
                 Some(ahead) => ahead,
                 None => return Ok(outcome),
             },
@@ -86,7 +86,8 @@ pub async fn run_once(
                             let (db, rules) = (db.clone(), rules.clone());
                             let (skipped, writing) = (skipped.clone(), due.clone());
                             let task = AbortOnDropHandle::new(tokio::spawn(async move {
-                                make_ready(&db, &rules, now, batch, &skipped, &writing).await
+                                make_ready(&db, &rules, now, batch, &skipped, (&writing, true))
+                                    .await
                             }));
                             task.await.unwrap_or_else(|e| {
                                 Err(StepError::Internal(format!(
@@ -94,7 +95,7 @@ pub async fn run_once(
                                 )))
                             })
                         }
-                        true => make_ready(db, rules, now, batch, &skipped, &due).await,
+                        true => make_ready(db, rules, now, batch, &skipped, (&due, false)).await,
                     }
                 };
                 let (written, next) = match db.reads_beside_writes() {
@@ -134,20 +135,21 @@ struct Ahead {
 }
 
 /// The next batch of due items, leaving out those `skipped` and those of `writing` (the batch
-/// being written, if any), made ready; `None` when no other item is due.
+/// being written, if any), made ready (`beside_write`: while that batch is written); `None` when
+/// no other item is due.
 async fn make_ready(
     db: &Db,
     rules: &Arc<RuleSet>,
     now: DateTime<Utc>,
     batch: i64,
     skipped: &guard::Skipped,
-    writing: &[(ItemKind, i64)],
+    (writing, beside_write): (&[(ItemKind, i64)], bool),
 ) -> Result<Option<Ahead>, StepError> {
     let due = due(db, now, batch, skipped, writing).await?;
     if due.is_empty() {
         return Ok(None);
     }
-    let ready = guard::catch(batch::ready(db, rules, &due, now)).await;
+    let ready = guard::catch(batch::ready(db, rules, &due, now, beside_write)).await;
     Ok(Some(Ahead { due, ready }))
 }
 
