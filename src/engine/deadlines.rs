@@ -194,7 +194,9 @@ pub async fn start_task_clock(
         None => None,
     };
     let clock = task_clock(ctx, case, task, stage, duty_start);
-    let before: Vec<events::Pending> = (clock.events.iter())
+    let before: Vec<events::Pending> = clock
+        .events
+        .iter()
         .map(|e| events::Pending::new(case.event_target(), ctx.now, ENGINE, e.clone()))
         .collect();
     events::record_all(tx, &before).await?;

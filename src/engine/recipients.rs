@@ -1,8 +1,8 @@
 //! Turning the recipients a rule names (task owner, line manager, a role, a contact group...)
 //! into people with addresses, when a notification is made (for the SLA sweep, as its batch is
-//! read, just before the batch is written). Roles and groups expand
-//! to their members; duplicates within one notification go; a recipient with no address is kept,
-//! with the reason, so nobody is skipped silently.
+//! read, just before the batch is written). Roles and groups expand to their members;
+//! duplicates within one notification go; a recipient with no address is kept, with the reason,
+//! so nobody is skipped silently.
 
 use std::collections::{BTreeSet, HashMap};
 

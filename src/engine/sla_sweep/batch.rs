@@ -50,17 +50,17 @@ pub(super) struct Ready {
     firings: Vec<Firing>,
     /// Items whose rule panicked: nothing is written for them.
     failed: Vec<(ItemKind, i64, String)>,
-    /// Whether a firing reassigned its case or failed: the case's later items wait for a batch
-    /// read after this one is written.
-    held_back: bool,
+    /// Whether writing the batch changes nothing that another batch's items read: no firing
+    /// reassigns its case (which changes the owners the case's other items see) or fails (after
+    /// which the case's later items wait for a batch read after this one is written).
+    settled: bool,
 }
 
 impl Ready {
-    /// Whether writing the batch changes nothing that another batch's items read: no case is
-    /// reassigned (which changes the owners other items of the case see) and none of its
-    /// items wait. Only then may the next batch be read and prepared while this one is written.
+    /// Whether the next batch may be read and prepared while this one is written (see the
+    /// field).
     pub fn settled(&self) -> bool {
-        !self.held_back && self.failed.is_empty()
+        self.settled
     }
 }
 
@@ -143,7 +143,7 @@ pub(super) async fn ready(
         rechecks,
         firings,
         failed,
-        held_back: !held_back.is_empty(),
+        settled: held_back.is_empty(),
     })
 }
 

@@ -77,30 +77,14 @@ pub async fn run_once(
             Ok(ready) => {
                 let settled = ready.settled();
                 let write = guard::catch(batch::write(db, rules, ready, now));
-                let next = async {
-                    match settled {
-                        false => Ok(None),
-                        // On a task of its own, so its work runs beside the write's, not
-                        // between its statements.
-                        true if db.reads_beside_writes() => {
-                            let (db, rules) = (db.clone(), rules.clone());
-                            let (skipped, writing) = (skipped.clone(), due.clone());
-                            let task = AbortOnDropHandle::new(tokio::spawn(async move {
-                                make_ready(&db, &rules, now, batch, &skipped, (&writing, true))
-                                    .await
-                            }));
-                            task.await.unwrap_or_else(|e| {
-                                Err(StepError::Internal(format!(
-                                    "reading the next batch of SLA checkpoints failed: {e}"
-                                )))
-                            })
-                        }
-                        true => make_ready(db, rules, now, batch, &skipped, (&due, false)).await,
+                let (written, next) = match (settled, db.reads_beside_writes()) {
+                    (false, _) => (write.await, Ok(None)),
+                    (true, true) => {
+                        tokio::join!(write, read_ahead(db, rules, now, batch, &skipped, &due))
                     }
-                };
-                let (written, next) = match db.reads_beside_writes() {
-                    true => tokio::join!(write, next),
-                    false => {
+                    // One connection: the same next batch, read before this one is written.
+                    (true, false) => {
+                        let next = make_ready(db, rules, now, batch, &skipped, (&due, false));
                         let next = next.await;
                         (write.await, next)
                     }
@@ -132,6 +116,28 @@ pub async fn run_once(
 struct Ahead {
     due: Vec<(ItemKind, i64)>,
     ready: Result<batch::Ready, String>,
+}
+
+/// The next batch, made ready beside the writing of `writing` on a task of its own, so that its
+/// work runs beside the write's rather than between its statements.
+async fn read_ahead(
+    db: &Db,
+    rules: &Arc<RuleSet>,
+    now: DateTime<Utc>,
+    batch: i64,
+    skipped: &guard::Skipped,
+    writing: &[(ItemKind, i64)],
+) -> Result<Option<Ahead>, StepError> {
+    let (db, rules) = (db.clone(), rules.clone());
+    let (skipped, writing) = (skipped.clone(), writing.to_vec());
+    let task = AbortOnDropHandle::new(tokio::spawn(async move {
+        make_ready(&db, &rules, now, batch, &skipped, (&writing, true)).await
+    }));
+    task.await.unwrap_or_else(|e| {
+        Err(StepError::Internal(format!(
+            "reading the next batch of SLA checkpoints failed: {e}"
+        )))
+    })
 }
 
 /// The next batch of due items, leaving out those `skipped` and those of `writing` (the batch
