@@ -66,10 +66,30 @@ pub enum Db {
 }
 
 /// An open transaction. Dropped without `commit` it rolls back.
-pub enum Tx {
+pub struct Tx {
+    pub conn: TxConn,
+    /// Events held back to be written together (see [`Tx::hold_events`]); `None`: each event is
+    /// written when it is recorded.
+    held: Option<Vec<HeldEvent>>,
+}
+
+/// The connection a transaction runs on.
+pub enum TxConn {
     Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
     Pinned(pinned::PinnedTx),
+}
+
+/// An event row recorded in a transaction that holds its events back: written, with the others,
+/// in as few multi-row statements as possible before the transaction commits.
+#[derive(Debug, Clone)]
+pub struct HeldEvent {
+    pub case_id: Option<i64>,
+    pub case_ref: Option<String>,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub kind: String,
+    pub actor: String,
+    pub data: serde_json::Value,
 }
 
 /// Tells the backend of a URL without opening it.
@@ -250,11 +270,12 @@ impl Db {
     /// Begins a write transaction. On SQLite it takes the write lock at once (`BEGIN
     /// IMMEDIATE`), so two writers queue on the busy timeout instead of failing on upgrade.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        Ok(match self {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-            Db::Pinned(p) => Tx::Pinned(p.begin().await?),
-        })
+        let conn = match self {
+            Db::Sqlite(pool) => TxConn::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => TxConn::Postgres(pool.begin().await?),
+            Db::Pinned(p) => TxConn::Pinned(p.begin().await?),
+        };
+        Ok(Tx { conn, held: None })
     }
 
     pub async fn close(&self) {
@@ -267,19 +288,47 @@ impl Db {
 }
 
 impl Tx {
+    /// Commits. Events still held back are never dropped in silence: the commit is refused, and
+    /// the transaction rolled back.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
-            Tx::Sqlite(tx) => tx.commit().await,
-            Tx::Postgres(tx) => tx.commit().await,
-            Tx::Pinned(tx) => tx.commit().await,
+        if self.held.as_ref().is_some_and(|held| !held.is_empty()) {
+            return Err(sqlx::Error::Protocol(
+                "a transaction was committed with events still held back; nothing was kept".into(),
+            ));
+        }
+        match self.conn {
+            TxConn::Sqlite(tx) => tx.commit().await,
+            TxConn::Postgres(tx) => tx.commit().await,
+            TxConn::Pinned(tx) => tx.commit().await,
         }
     }
 
+    /// From now on, events recorded in this transaction are held back, in order, until
+    /// [`Tx::take_held`] takes them to be written together.
+    pub fn hold_events(&mut self) {
+        self.held.get_or_insert_with(Vec::new);
+    }
+
+    /// Where recorded events go while they are held back (`None`: they are written at once).
+    pub fn held_events(&mut self) -> Option<&mut Vec<HeldEvent>> {
+        self.held.as_mut()
+    }
+
+    /// How many events are held back so far.
+    pub fn held_count(&self) -> usize {
+        self.held.as_ref().map_or(0, Vec::len)
+    }
+
+    /// The events held back, in the order recorded; later ones are held back again.
+    pub fn take_held(&mut self) -> Vec<HeldEvent> {
+        self.held.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
     pub fn backend(&self) -> Backend {
-        match self {
-            Tx::Sqlite(_) => Backend::Sqlite,
-            Tx::Postgres(_) => Backend::Postgres,
-            Tx::Pinned(tx) => match tx.guard.conn {
+        match &self.conn {
+            TxConn::Sqlite(_) => Backend::Sqlite,
+            TxConn::Postgres(_) => Backend::Postgres,
+            TxConn::Pinned(tx) => match tx.guard.conn {
                 pinned::Conn::Sqlite(_) => Backend::Sqlite,
                 pinned::Conn::Postgres(_) => Backend::Postgres,
             },

@@ -5,7 +5,7 @@ use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Arguments, FromRow, PgConnection, PgPool, SqliteConnection, SqlitePool};
 
-use super::{Db, Tx};
+use super::{Db, Tx, TxConn};
 
 /// A value to bind. Each variant carries an `Option` so a NULL keeps its SQL type, which
 /// PostgreSQL needs to accept it in a typed column.
@@ -97,10 +97,10 @@ pub enum Ex<'a> {
 
 impl<'a> From<&'a mut Tx> for Ex<'a> {
     fn from(tx: &'a mut Tx) -> Self {
-        match tx {
-            Tx::Sqlite(tx) => Ex::SqliteConn(tx),
-            Tx::Postgres(tx) => Ex::PgConn(tx),
-            Tx::Pinned(tx) => match &mut tx.guard.conn {
+        match &mut tx.conn {
+            TxConn::Sqlite(tx) => Ex::SqliteConn(tx),
+            TxConn::Postgres(tx) => Ex::PgConn(tx),
+            TxConn::Pinned(tx) => match &mut tx.guard.conn {
                 super::pinned::Conn::Sqlite(c) => Ex::SqliteConn(c),
                 super::pinned::Conn::Postgres(c) => Ex::PgConn(c),
             },

@@ -1,9 +1,11 @@
 //! The range of event ids a decision on an inbox row wrote, kept on the row (`first_event_id`,
 //! `last_event_id`) so whoever submitted the command can find what it caused.
 //!
-//! The range is read, not collected from each writer of an event: the newest event id before the
-//! row is decided, then the smallest and largest id above it once it is (written with the
-//! decision, see `ingest::decide`). The rows of a batch are decided one after another in one
+//! A batch decided without savepoints holds its events back and writes them when it ends, so each
+//! row's range is known from the order they were recorded in (see `ingest::marks`). Otherwise
+//! (a row decided in a savepoint of its own, or alone) the range is read, not collected from each
+//! writer of an event: the newest event id before the row is decided, then the smallest and
+//! largest id above it once it is (written with the decision, see `ingest::decide`). The rows of a batch are decided one after another in one
 //! transaction, so the newest event after one row is the "before" of the next. That is exact
 //! because rows are decided in a write transaction (`Db::begin_write`), and every writer of events
 //! holds that lock until it ends (`BEGIN IMMEDIATE` on SQLite, a transaction-level advisory lock

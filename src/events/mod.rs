@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::db::{Ex, Sql, Tx, rows_per_statement, sql};
+use crate::db::{Ex, HeldEvent, Sql, Tx, rows_per_statement, sql};
 
 /// The actor for changes casewarden makes by itself.
 pub const ENGINE: &str = "casewarden";
@@ -27,15 +27,28 @@ pub struct Event {
 }
 
 /// Records one event, its `kind` and `data` written from its type, in the transaction that made
-/// the change: the one way the engine writes to the log, so every event fits the contract.
+/// the change: the one way the engine writes to the log, so every event fits the contract. A
+/// transaction that holds its events back (see [`Tx::hold_events`]) keeps it, in order, until
+/// [`write_held`] writes them all.
 pub async fn record(
     tx: &mut Tx,
     case: Option<(i64, &str)>,
     at: DateTime<Utc>,
     actor: &str,
     event: kinds::Kind,
-) -> Result<i64, sqlx::Error> {
+) -> Result<(), sqlx::Error> {
     let (kind, data) = split(&event);
+    if let Some(held) = tx.held_events() {
+        held.push(HeldEvent {
+            case_id: case.map(|c| c.0),
+            case_ref: case.map(|c| c.1.to_string()),
+            at,
+            kind,
+            actor: actor.to_string(),
+            data,
+        });
+        return Ok(());
+    }
     append(tx, case, at, &kind, actor, data).await
 }
 
@@ -66,6 +79,20 @@ impl<'a> Pending<'a> {
 /// Records events in the order given, with ids ascending in that order: [`record`] for a batch,
 /// in as few multi-row statements as the number of bound values allows.
 pub async fn record_all(tx: &mut Tx, events: &[Pending<'_>]) -> Result<(), sqlx::Error> {
+    if let Some(held) = tx.held_events() {
+        held.extend(events.iter().map(|e| {
+            let (kind, data) = split(&e.event);
+            HeldEvent {
+                case_id: e.case.map(|c| c.0),
+                case_ref: e.case.map(|c| c.1.to_string()),
+                at: e.at,
+                kind,
+                actor: e.actor.to_string(),
+                data,
+            }
+        }));
+        return Ok(());
+    }
     for chunk in events.chunks(rows_per_statement(6)) {
         let mut insert = Sql::sized(|marks| {
             format!(
@@ -88,6 +115,37 @@ pub async fn record_all(tx: &mut Tx, events: &[Pending<'_>]) -> Result<(), sqlx:
     Ok(())
 }
 
+/// Writes the events `tx` holds back (see [`Tx::hold_events`]), in the order they were recorded,
+/// in as few multi-row statements as the number of bound values allows; gives their ids, in the
+/// same order. Each statement's ids ascend in the order of its rows, and the transaction holds
+/// the writers' lock, so no other event comes between them.
+pub async fn write_held(tx: &mut Tx) -> Result<Vec<i64>, sqlx::Error> {
+    let held = tx.take_held();
+    let mut ids = Vec::with_capacity(held.len());
+    for chunk in held.chunks(rows_per_statement(6)) {
+        let mut insert = Sql::sized(|marks| {
+            format!(
+                "INSERT INTO events (case_id, case_ref, at, kind, actor, data) VALUES {} RETURNING id",
+                marks.values(chunk.len(), 6, 1)
+            )
+        });
+        for e in chunk {
+            insert = insert
+                .bind(e.case_id)
+                .bind(e.case_ref.as_deref())
+                .bind(e.at)
+                .bind(e.kind.as_str())
+                .bind(e.actor.as_str())
+                .bind(&e.data);
+        }
+        let mut written: Vec<(i64,)> = insert.fetch_all(&mut *tx).await?;
+        // RETURNING promises no order; the ids themselves ascend in the order of the rows.
+        written.sort_unstable();
+        ids.extend(written.into_iter().map(|(id,)| id));
+    }
+    Ok(ids)
+}
+
 /// An event's `kind` name and its `data`, as serde writes the adjacently tagged [`kinds::Kind`].
 fn split(event: &kinds::Kind) -> (String, Value) {
     let Ok(Value::Object(mut tagged)) = serde_json::to_value(event) else {
@@ -107,16 +165,17 @@ async fn append(
     kind: &str,
     actor: &str,
     data: Value,
-) -> Result<i64, sqlx::Error> {
-    sql("INSERT INTO events (case_id, case_ref, at, kind, actor, data) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
+) -> Result<(), sqlx::Error> {
+    sql("INSERT INTO events (case_id, case_ref, at, kind, actor, data) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(case.map(|c| c.0))
         .bind(case.map(|c| c.1))
         .bind(at)
         .bind(kind)
         .bind(actor)
         .bind(data)
-        .scalar(tx)
-        .await
+        .execute(tx)
+        .await?;
+    Ok(())
 }
 
 /// A case's events in order.

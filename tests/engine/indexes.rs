@@ -43,7 +43,7 @@ on_both_backends! {
                     for _ in 0..*params {
                         q = q.bind("2026-01-01T00:00:00+00:00");
                     }
-                    let casewarden::db::Tx::Sqlite(tx) = &mut conn else { unreachable!() };
+                    let casewarden::db::TxConn::Sqlite(tx) = &mut conn.conn else { unreachable!() };
                     q.fetch_all(&mut **tx).await.unwrap().into_iter().map(|r| r.3).collect()
                 }
                 Backend::Postgres => {
@@ -53,7 +53,7 @@ on_both_backends! {
                         _ => query.replace("$1", "10"),
                     };
                     let text = format!("EXPLAIN {bound}");
-                    let casewarden::db::Tx::Postgres(tx) = &mut conn else { unreachable!() };
+                    let casewarden::db::TxConn::Postgres(tx) = &mut conn.conn else { unreachable!() };
                     sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(text)).fetch_all(&mut **tx).await.unwrap().into_iter().map(|r| r.0).collect()
                 }
             };

@@ -21,8 +21,12 @@ async fn log() -> (tempfile::TempDir, Db, Vec<i64>) {
             }),
         };
         let mut tx = db.begin_write().await.unwrap();
+        crate::events::record(&mut tx, None, now, "operator", event)
+            .await
+            .unwrap();
         ids.push(
-            crate::events::record(&mut tx, None, now, "operator", event)
+            crate::db::sql("SELECT MAX(id) FROM events")
+                .scalar::<i64>(&mut tx)
                 .await
                 .unwrap(),
         );

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use super::decide::{Body, Decided, InBatch, Pending, Savepoint, Step, decide, parse_body};
 use super::latest::Latest;
+use super::marks::{self, Mark};
 use super::processed::Processed;
 use crate::clock::Now;
 use crate::db::{Db, Tx, sql, sql2};
@@ -55,19 +56,18 @@ pub async fn decide_together(
         return Ok(Batch::Decided(Vec::new()));
     };
     let mut bodies = read_bodies(&mut tx, (*first, *last), max_bytes).await?;
-    let ids: Vec<&str> = bodies
-        .values()
-        .filter_map(|body| match body {
-            Body::Parsed(parsed) => parsed.as_ref().as_ref().ok()?.command_id.as_deref(),
-            Body::Unread => None,
-        })
-        .collect();
-    let mut processed = Processed::read(&mut tx, &ids).await?;
-    let mut latest = match clock {
-        Now::Live => Latest::read(&mut tx, &case_refs(&bodies)).await?,
-        Now::At(_) => Latest::default(),
+    let (mut processed, mut latest) = known(&mut tx, &bodies, clock).await?;
+    // Without savepoints, the rows' events and decisions are written together when the batch
+    // ends (see `marks`); with them, each row's as it is decided, after the newest event before
+    // it.
+    let mut marks = Vec::with_capacity(pending.len());
+    let mut before = match savepoint {
+        Savepoint::None => {
+            tx.hold_events();
+            0
+        }
+        Savepoint::Each => event_range::newest(&mut tx).await?,
     };
-    let mut before = event_range::newest(&mut tx).await?;
     let mut decided = Vec::with_capacity(pending.len());
     for (at, (id, client)) in pending.into_iter().enumerate() {
         let row = Pending {
@@ -84,6 +84,7 @@ pub async fn decide_together(
             before,
             Some(InBatch {
                 processed: &mut processed,
+                marks: &mut marks,
                 latest: &mut latest,
                 savepoint,
             }),
@@ -104,15 +105,54 @@ pub async fn decide_together(
             }
         }
     }
-    let committed = match processed.write(&mut tx).await {
+    Ok(finish(tx, &marks, processed, decided).await)
+}
+
+/// What a batch knows before it decides its rows: the command ids they carry that were processed
+/// already, and, for a live clock, the newest event's time of the cases they name.
+async fn known(
+    tx: &mut Tx,
+    bodies: &HashMap<i64, Body>,
+    clock: Now,
+) -> Result<(Processed, Latest), sqlx::Error> {
+    let ids: Vec<&str> = bodies
+        .values()
+        .filter_map(|body| match body {
+            Body::Parsed(parsed) => parsed.as_ref().as_ref().ok()?.command_id.as_deref(),
+            Body::Unread => None,
+        })
+        .collect();
+    let processed = Processed::read(&mut *tx, &ids).await?;
+    let latest = match clock {
+        Now::Live => Latest::read(&mut *tx, &case_refs(bodies)).await?,
+        Now::At(_) => Latest::default(),
+    };
+    Ok((processed, latest))
+}
+
+/// Writes what a batch held back to the end (its rows' events and decisions, see `marks`, and
+/// the command ids it processed) and commits. A row no longer pending sends the batch back to
+/// savepoints; a failure, its first command to be tried alone.
+async fn finish(
+    mut tx: Tx,
+    marks: &[Mark],
+    processed: Processed,
+    decided: Vec<Option<Decided>>,
+) -> Batch {
+    let written = match marks::write(&mut tx, marks).await {
+        Ok(true) => processed.write(&mut tx).await,
+        Ok(false) => return Batch::NeedsSavepoints,
+        Err(e) => Err(e),
+    };
+    let committed = match written {
         Ok(()) => tx.commit().await,
         Err(e) => Err(e),
     };
     match committed {
-        Ok(()) => Ok(Batch::Decided(decided)),
+        Ok(()) => Batch::Decided(decided),
         Err(e) => {
             tracing::warn!(error = %e, "a batch of commands could not be committed: its first command is tried alone");
-            Ok(Batch::FailedAt(0))
+            Batch::FailedAt(0)
         }
     }
 }

@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::latest::Latest;
+use super::marks::{Mark, Named};
 use super::processed::{self, Processed};
 use crate::clock::Now;
 use crate::commands::{self, Envelope, Rejection};
@@ -42,6 +43,17 @@ pub enum Decided {
     Accepted,
     Rejected,
     Duplicate,
+}
+
+impl Decided {
+    /// The inbox status it writes.
+    pub fn status(self) -> &'static str {
+        match self {
+            Decided::Accepted => "accepted",
+            Decided::Rejected => "rejected",
+            Decided::Duplicate => "duplicate",
+        }
+    }
 }
 
 /// A pending row to decide.
@@ -86,6 +98,8 @@ pub enum Savepoint {
 pub struct InBatch<'a> {
     /// The command ids it knows.
     pub processed: &'a mut Processed,
+    /// Without savepoints: the decisions to write on the rows when the batch ends (see `marks`).
+    pub marks: &'a mut Vec<Mark>,
     /// The newest event's time of the cases it names (for a live clock).
     pub latest: &'a mut Latest,
     pub savepoint: Savepoint,
@@ -121,6 +135,18 @@ pub async fn decide(
     let Some(verdict) = judged.await? else {
         return Ok(Step::NeedsSavepoint);
     };
+    if let (Savepoint::None, Some(batch)) = (savepoint, batch.as_mut()) {
+        // Written with the batch's other decisions when it ends.
+        if let (Decided::Accepted | Decided::Rejected, Some(command_id)) =
+            (verdict.decided, command_id(&verdict))
+        {
+            batch.processed.add(command_id, id);
+        }
+        log(id, &verdict);
+        let decided = verdict.decided;
+        batch.marks.push(mark(tx, id, verdict));
+        return Ok(Step::Decided(Some(decided), before));
+    }
     let Some(last_event) = record(tx, id, &verdict, before).await? else {
         if savepoint == Savepoint::None {
             return Ok(Step::NeedsSavepoint);
@@ -132,13 +158,9 @@ pub async fn decide(
         sql("RELEASE SAVEPOINT command").execute(&mut *tx).await?;
         return Ok(Step::Decided(None, before));
     };
-    if let (Decided::Accepted | Decided::Rejected, Some(command_id)) = (
-        verdict.decided,
-        verdict
-            .envelope
-            .as_ref()
-            .and_then(|e| e.command_id.as_deref()),
-    ) {
+    if let (Decided::Accepted | Decided::Rejected, Some(command_id)) =
+        (verdict.decided, command_id(&verdict))
+    {
         match batch {
             Some(batch) => batch.processed.add(command_id, id),
             None => processed::remember(tx, command_id, id).await?,
@@ -152,6 +174,29 @@ pub async fn decide(
         Some(verdict.decided),
         last_event.unwrap_or(before),
     ))
+}
+
+fn command_id(verdict: &Verdict) -> Option<&str> {
+    verdict.envelope.as_ref()?.command_id.as_deref()
+}
+
+/// A row's decision, to be written when its batch ends, after the events `tx` holds so far.
+fn mark(tx: &Tx, inbox_id: i64, verdict: Verdict) -> Mark {
+    Mark {
+        inbox_id,
+        status: verdict.decided.status(),
+        reason: verdict
+            .reason
+            .as_deref()
+            .map(|r| text::bounded(r, MAX_REASON_CHARS)),
+        now: verdict.now,
+        command: verdict.envelope.map(|e| Named {
+            command_type: e.command.type_name(),
+            case_ref: e.command.case_ref().map(str::to_string),
+            command_id: e.command_id,
+        }),
+        held_upto: tx.held_count(),
+    }
 }
 
 fn log(inbox_id: i64, verdict: &Verdict) {
@@ -324,11 +369,7 @@ async fn record(
     verdict: &Verdict,
     before: i64,
 ) -> Result<Option<Option<i64>>, sqlx::Error> {
-    let status = match verdict.decided {
-        Decided::Accepted => "accepted",
-        Decided::Rejected => "rejected",
-        Decided::Duplicate => "duplicate",
-    };
+    let status = verdict.decided.status();
     let reason = verdict
         .reason
         .as_deref()

@@ -9,13 +9,16 @@
 //!   commands before it are decided again, as a batch of their own, and it is tried alone, in a
 //!   transaction of its own (`alone`), where its failure is counted against it and, after
 //!   [`MAX_ATTEMPTS`] passes, it is set aside as rejected with the reason;
-//! - a decided row keeps the range of the events its decision wrote (`event_range`);
+//! - a decided row keeps the range of the events its decision wrote (`event_range`); in a batch
+//!   without savepoints, the events and the decisions are written together when it ends
+//!   (`marks`);
 //! - a command id already processed makes a repeat a duplicate (`processed`).
 
 mod alone;
 mod batch;
 mod decide;
 mod latest;
+mod marks;
 mod processed;
 
 use std::sync::Arc;
