@@ -71,6 +71,10 @@ pub struct Tx {
     /// Events held back to be written together (see [`Tx::hold_events`]); `None`: each event is
     /// written when it is recorded.
     held: Option<Vec<HeldEvent>>,
+    /// Users this transaction has found in the table. Users are never deleted, so one found stays
+    /// found until the transaction ends (a rolled-back savepoint cannot take away a user that was
+    /// already there when it was found).
+    known_users: std::collections::HashSet<String>,
 }
 
 /// The connection a transaction runs on.
@@ -275,7 +279,11 @@ impl Db {
             Db::Postgres(pool) => TxConn::Postgres(pool.begin().await?),
             Db::Pinned(p) => TxConn::Pinned(p.begin().await?),
         };
-        Ok(Tx { conn, held: None })
+        Ok(Tx {
+            conn,
+            held: None,
+            known_users: std::collections::HashSet::new(),
+        })
     }
 
     pub async fn close(&self) {
@@ -322,6 +330,19 @@ impl Tx {
     /// The events held back, in the order recorded; later ones are held back again.
     pub fn take_held(&mut self) -> Vec<HeldEvent> {
         self.held.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Whether `user` is in the users table (active or not), asked of the table once per
+    /// transaction for a user found there.
+    pub async fn user_known(&mut self, user: &str) -> Result<bool, sqlx::Error> {
+        if self.known_users.contains(user) {
+            return Ok(true);
+        }
+        let found = rows::user_exists(&mut *self, user, false).await?;
+        if found {
+            self.known_users.insert(user.to_string());
+        }
+        Ok(found)
     }
 
     pub fn backend(&self) -> Backend {

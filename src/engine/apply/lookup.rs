@@ -99,14 +99,13 @@ pub(super) async fn task_in_open_stage(
         ))
         .into());
     };
-    let Some(open) = rows::open_stage(&mut *tx, case.id).await? else {
+    let Some((open, tasks)) = rows::open_stage_and_tasks(tx, case.id).await? else {
         return Err(Rejection(format!(
             "case {} has no open stage (it is {}); task {task:?} cannot change now",
             case.case_ref, case.status
         ))
         .into());
     };
-    let tasks = rows::tasks_of_stage(&mut *tx, open.id).await?;
     match tasks.iter().find(|t| t.task == task) {
         Some(row) => Ok(InOpenStage {
             task: row.clone(),
@@ -156,7 +155,7 @@ pub(super) async fn known(tx: &mut Tx, what: Known, reference: &str) -> Result<b
 }
 
 pub async fn known_user(tx: &mut Tx, field: &str, user: &str) -> Result<(), ApplyError> {
-    if rows::user_exists(&mut *tx, user, false).await? {
+    if tx.user_known(user).await? {
         Ok(())
     } else {
         Err(Rejection(format!(
