@@ -13,6 +13,7 @@ mod pg;
 mod allocation;
 mod amend;
 mod attribution;
+mod batch_marks;
 mod batches;
 mod commands;
 mod duties;
