@@ -5,6 +5,7 @@
 //! them to the right driver. Rows are decoded with `FromRow` derives, which sqlx generates for any
 //! row type, so one struct serves both backends.
 
+pub mod case_stage;
 mod lock;
 mod pinned;
 mod query;

@@ -166,6 +166,8 @@ macro_rules! task_columns {
     };
 }
 
+pub(crate) use task_columns;
+
 macro_rules! task_select {
     ($where:literal) => {
         concat!("SELECT ", task_columns!(), " FROM tasks t ", $where)
@@ -268,70 +270,6 @@ pub async fn tasks_of_stage<'a>(
         .bind(stage_id)
         .fetch_all(on)
         .await
-}
-
-/// A task of a stage, read with its stage's columns (named `s_...`): a stage and its tasks in one
-/// round trip.
-#[derive(sqlx::FromRow)]
-struct TaskInStage {
-    #[sqlx(flatten)]
-    task: TaskRow,
-    s_id: i64,
-    s_stage: String,
-    s_master_stage: String,
-    s_entry: i64,
-    s_status: StageStatus,
-    s_owner: Option<String>,
-    s_line_manager: Option<String>,
-    s_entered_at: DateTime<Utc>,
-    s_completed_at: Option<DateTime<Utc>>,
-    s_target_at: Option<DateTime<Utc>>,
-    s_amber_at: Option<DateTime<Utc>>,
-    s_sla_state: SlaState,
-}
-
-/// The case's open stage (its latest, should there be two) and its tasks in id order, in one
-/// statement; `None` when the case has no open stage. An open stage with no tasks is read again
-/// on its own.
-pub async fn open_stage_and_tasks(
-    tx: &mut crate::db::Tx,
-    case_id: i64,
-) -> Result<Option<(StageRow, Vec<TaskRow>)>, sqlx::Error> {
-    let rows: Vec<TaskInStage> = sql(concat!(
-        "SELECT ",
-        task_columns!(),
-        ", s.id AS s_id, s.stage AS s_stage, s.master_stage AS s_master_stage, s.entry AS s_entry, \
-         s.status AS s_status, s.owner AS s_owner, s.line_manager AS s_line_manager, \
-         s.entered_at AS s_entered_at, s.completed_at AS s_completed_at, s.target_at AS s_target_at, \
-         s.amber_at AS s_amber_at, s.sla_state AS s_sla_state \
-         FROM stages s JOIN tasks t ON t.stage_id = s.id \
-         WHERE s.id = (SELECT id FROM stages WHERE case_id = $1 AND status = 'open' ORDER BY id DESC LIMIT 1) \
-         ORDER BY t.id"
-    ))
-    .bind(case_id)
-    .fetch_all(&mut *tx)
-    .await?;
-    let Some(first) = rows.first() else {
-        return Ok(open_stage(&mut *tx, case_id)
-            .await?
-            .map(|s| (s, Vec::new())));
-    };
-    let stage = StageRow {
-        id: first.s_id,
-        case_id,
-        stage: first.s_stage.clone(),
-        master_stage: first.s_master_stage.clone(),
-        entry: first.s_entry,
-        status: first.s_status,
-        owner: first.s_owner.clone(),
-        line_manager: first.s_line_manager.clone(),
-        entered_at: first.s_entered_at,
-        completed_at: first.s_completed_at,
-        target_at: first.s_target_at,
-        amber_at: first.s_amber_at,
-        sla_state: first.s_sla_state,
-    };
-    Ok(Some((stage, rows.into_iter().map(|r| r.task).collect())))
 }
 
 /// The task of that name in the case's most recent entry of the stage that holds it.

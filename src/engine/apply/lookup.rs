@@ -2,6 +2,7 @@
 //! references into rows or a rejection a person can act on.
 
 use crate::commands::Rejection;
+use crate::db::case_stage::{self, CaseStage};
 use crate::db::rows::{self, CaseRow, StageRow, TaskRow};
 use crate::db::{Tx, sql};
 use crate::definitions::Definition;
@@ -60,6 +61,16 @@ pub async fn open_case(
     case_ref: &str,
 ) -> Result<(CaseRow, std::sync::Arc<Definition>), ApplyError> {
     let case = any_case(tx, case_ref).await?;
+    let def = definition_of_open(rules, &case)?;
+    Ok((case, def))
+}
+
+/// The definition of a case that is open, or why the case takes no changes.
+fn definition_of_open(
+    rules: &RuleSet,
+    case: &CaseRow,
+) -> Result<std::sync::Arc<Definition>, ApplyError> {
+    let case_ref = &case.case_ref;
     if !case.is_open() {
         let outcome = case.outcome.as_deref().unwrap_or(case.status.as_str());
         return Err(Rejection(format!(
@@ -68,13 +79,13 @@ pub async fn open_case(
         ))
         .into());
     }
-    let def = rules.definition(&case.definition_id).cloned().ok_or_else(|| {
+    rules.definition(&case.definition_id).cloned().ok_or_else(|| {
         Rejection(format!(
             "case {case_ref} follows definition {:?}, which is not in the loaded rule set; restore it under rules/definitions/",
             case.definition_id
         ))
-    })?;
-    Ok((case, def))
+        .into()
+    })
 }
 
 /// A task of the case's open stage, the stage, and all the stage's tasks (the task among them).
@@ -84,14 +95,20 @@ pub(super) struct InOpenStage {
     pub tasks: Vec<TaskRow>,
 }
 
-/// The named task in the case's open stage, with a reason when the name is unknown or the task
-/// belongs to a stage the case is not in.
-pub(super) async fn task_in_open_stage(
+/// An open case, its definition, and the named task in its open stage, read with one statement
+/// (see `db::case_stage`); with a reason when the case is unknown or closed, the task's name is
+/// unknown, or the task belongs to a stage the case is not in.
+pub(super) async fn open_case_task(
     tx: &mut Tx,
-    def: &Definition,
-    case: &CaseRow,
+    rules: &RuleSet,
+    case_ref: &str,
     task: &str,
-) -> Result<InOpenStage, ApplyError> {
+) -> Result<(CaseRow, std::sync::Arc<Definition>, InOpenStage), ApplyError> {
+    let Some(CaseStage { case, open }) = case_stage::case_and_open_stage(tx, case_ref).await?
+    else {
+        return Err(Rejection(format!("unknown case {case_ref:?}")).into());
+    };
+    let def = definition_of_open(rules, &case)?;
     let Some(stage_def) = def.stages.iter().find(|s| s.task(task).is_some()) else {
         return Err(Rejection(format!(
             "unknown task {task:?}: definition {} has no such task",
@@ -99,7 +116,7 @@ pub(super) async fn task_in_open_stage(
         ))
         .into());
     };
-    let Some((open, tasks)) = rows::open_stage_and_tasks(tx, case.id).await? else {
+    let Some((open, tasks)) = open else {
         return Err(Rejection(format!(
             "case {} has no open stage (it is {}); task {task:?} cannot change now",
             case.case_ref, case.status
@@ -107,11 +124,14 @@ pub(super) async fn task_in_open_stage(
         .into());
     };
     match tasks.iter().find(|t| t.task == task) {
-        Some(row) => Ok(InOpenStage {
-            task: row.clone(),
-            stage: open,
-            tasks,
-        }),
+        Some(row) => {
+            let in_stage = InOpenStage {
+                task: row.clone(),
+                stage: open,
+                tasks,
+            };
+            Ok((case, def, in_stage))
+        }
         None => Err(Rejection(format!(
             "task {task:?} belongs to stage {}, but case {} is in stage {}",
             stage_def.key, case.case_ref, open.stage

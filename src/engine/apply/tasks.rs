@@ -3,8 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::lookup::{
-    Handled, InOpenStage, known_user, must_be_active, open_case, reject_task, stage_def,
-    task_in_open_stage,
+    Handled, InOpenStage, known_user, must_be_active, open_case_task, reject_task, stage_def,
 };
 use crate::commands::{self, reject};
 use crate::db::Tx;
@@ -23,12 +22,12 @@ pub(super) async fn activate_task(
     now: DateTime<Utc>,
     source: &str,
 ) -> Handled {
-    let (case, def) = open_case(tx, rules, &t.case_ref).await?;
+    let (case, def, in_stage) = open_case_task(tx, rules, &t.case_ref, &t.task).await?;
     let InOpenStage {
         task,
         stage: stage_row,
         tasks,
-    } = task_in_open_stage(tx, &def, &case, &t.task).await?;
+    } = in_stage;
     let stage = stage_def(&def, &case, &stage_row.stage)?;
     match task.status.as_str() {
         "waiting" => {}
@@ -75,12 +74,12 @@ pub(super) async fn complete_task(
     t: &commands::CompleteTask,
     now: DateTime<Utc>,
 ) -> Handled {
-    let (case, def) = open_case(tx, rules, &t.case_ref).await?;
+    let (case, def, in_stage) = open_case_task(tx, rules, &t.case_ref, &t.task).await?;
     let InOpenStage {
         task,
         stage: stage_row,
         tasks,
-    } = task_in_open_stage(tx, &def, &case, &t.task).await?;
+    } = in_stage;
     known_user(tx, "by", &t.by).await?;
     must_be_active(&case, &task)?;
     let at = match &t.at {
@@ -112,12 +111,12 @@ pub(super) async fn skip_task(
     now: DateTime<Utc>,
     source: &str,
 ) -> Handled {
-    let (case, def) = open_case(tx, rules, &t.case_ref).await?;
+    let (case, def, in_stage) = open_case_task(tx, rules, &t.case_ref, &t.task).await?;
     let InOpenStage {
         task,
         stage: stage_row,
         mut tasks,
-    } = task_in_open_stage(tx, &def, &case, &t.task).await?;
+    } = in_stage;
     if let Some(by) = &t.by {
         known_user(tx, "by", by).await?;
     }
@@ -164,12 +163,12 @@ pub(super) async fn hold_task(
     now: DateTime<Utc>,
     source: &str,
 ) -> Handled {
-    let (case, def) = open_case(tx, rules, &h.case_ref).await?;
+    let (case, def, in_stage) = open_case_task(tx, rules, &h.case_ref, &h.task).await?;
     let InOpenStage {
         task,
         stage: stage_row,
         ..
-    } = task_in_open_stage(tx, &def, &case, &h.task).await?;
+    } = in_stage;
     must_be_active(&case, &task)?;
     let until = commands::time("until", &h.until)?;
     if until <= now {
@@ -219,8 +218,8 @@ pub(super) async fn release_task(
     now: DateTime<Utc>,
     source: &str,
 ) -> Handled {
-    let (case, def) = open_case(tx, rules, &t.case_ref).await?;
-    let InOpenStage { task, .. } = task_in_open_stage(tx, &def, &case, &t.task).await?;
+    let (case, _, in_stage) = open_case_task(tx, rules, &t.case_ref, &t.task).await?;
+    let InOpenStage { task, .. } = in_stage;
     if task.status != crate::states::TaskStatus::OnHold {
         return reject_task(&case, &task, &format!("is {}, not on hold", task.status));
     }
