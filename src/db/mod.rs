@@ -72,10 +72,8 @@ pub struct Tx {
     /// Events held back to be written together (see [`Tx::hold_events`]); `None`: each event is
     /// written when it is recorded.
     held: Option<Vec<HeldEvent>>,
-    /// Users this transaction has found in the table. Users are never deleted, so one found stays
-    /// found until the transaction ends (a rolled-back savepoint cannot take away a user that was
-    /// already there when it was found).
-    known_users: std::collections::HashSet<String>,
+    /// Reference data this transaction has found in its table (see [`Tx::found`]).
+    found: std::collections::HashSet<(Reference, String)>,
 }
 
 /// The connection a transaction runs on.
@@ -83,6 +81,15 @@ pub enum TxConn {
     Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
     Pinned(pinned::PinnedTx),
+}
+
+/// Reference data a command may name, which [`Tx::found`] remembers once found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reference {
+    Role,
+    User,
+    Contact,
+    Group,
 }
 
 /// An event row recorded in a transaction that holds its events back: written, with the others,
@@ -283,7 +290,7 @@ impl Db {
         Ok(Tx {
             conn,
             held: None,
-            known_users: std::collections::HashSet::new(),
+            found: std::collections::HashSet::new(),
         })
     }
 
@@ -333,17 +340,32 @@ impl Tx {
         self.held.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
-    /// Whether `user` is in the users table (active or not), asked of the table once per
-    /// transaction for a user found there.
-    pub async fn user_known(&mut self, user: &str) -> Result<bool, sqlx::Error> {
-        if self.known_users.contains(user) {
+    /// Whether the reference data `what` names `reference` (a role; a user, active or not; a
+    /// contact; a contact group). Asked of the table once per transaction for one found there:
+    /// the engine never deletes them while it applies commands, so one found stays found until
+    /// the transaction ends, or until a rollback to a savepoint, which may take away a row found
+    /// after it was written (see [`Tx::forget_found`]).
+    pub async fn found(&mut self, what: Reference, reference: &str) -> Result<bool, sqlx::Error> {
+        let key = (what, reference.to_string());
+        if self.found.contains(&key) {
             return Ok(true);
         }
-        let found = rows::user_exists(&mut *self, user, false).await?;
+        let query = match what {
+            Reference::Role => sql("SELECT COUNT(*) FROM roles WHERE ref = $1"),
+            Reference::User => sql("SELECT COUNT(*) FROM users WHERE ref = $1"),
+            Reference::Contact => sql("SELECT COUNT(*) FROM contacts WHERE ref = $1"),
+            Reference::Group => sql("SELECT COUNT(*) FROM contact_groups WHERE ref = $1"),
+        };
+        let found = query.bind(reference).scalar::<i64>(&mut *self).await? > 0;
         if found {
-            self.known_users.insert(user.to_string());
+            self.found.insert(key);
         }
         Ok(found)
+    }
+
+    /// Forgets what [`Tx::found`] found: after a rollback to a savepoint.
+    pub fn forget_found(&mut self) {
+        self.found.clear();
     }
 
     pub fn backend(&self) -> Backend {

@@ -119,4 +119,30 @@ on_both_backends! {
         let created: Vec<_> = events.iter().filter(|e| e.kind == "case_created").map(|e| e.case_ref.clone().unwrap()).collect();
         assert_eq!(created, ["E-1", "E-2"], "each claim applied once");
     }
+
+    async fn a_second_claim_for_a_case_in_the_same_batch_is_rejected_as_existing_before_any_other_reason(env: Env) {
+        env.seed_organisation().await;
+        let mut ghost = rtb_claim("C-1", "ghost", "freehold", "2026-01-05");
+        ghost["command_id"] = json!("crm-ghost");
+        let ids = env.submit(&[claim("C-1"), ghost, rtb_claim("C-1", "tenant2", "freehold", "2026-01-05")]).await;
+
+        let outcome = env.tick(T).await;
+
+        assert_eq!((outcome.accepted, outcome.rejected), (1, 2), "{outcome}");
+        assert_eq!(env.inbox(ids[0]).await.0, "accepted");
+        for id in &ids[1..] {
+            let (status, reason) = env.inbox(*id).await;
+            assert_eq!(status, "rejected");
+            let reason = reason.unwrap();
+            assert!(reason.starts_with("case C-1 already exists (created "), "inbox #{id}: {reason}");
+        }
+        let events = env.all_events().await;
+        let created = events.iter().filter(|e| e.kind == "case_created").count();
+        assert_eq!(created, 1, "the case was created once");
+        let applicant: String = sql("SELECT applicant_contact FROM cases WHERE case_ref = 'C-1'")
+            .scalar(&env.db)
+            .await
+            .unwrap();
+        assert_eq!(applicant, "tenant1", "the first claim's case stands");
+    }
 }

@@ -6,10 +6,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::lookup::{ApplyError, Handled, Known, known, known_user, open_case};
+use super::lookup::{ApplyError, Handled, known_user, open_case};
 use crate::commands::{self, Rejection, reject};
 use crate::db::rows::CaseRow;
-use crate::db::{Tx, sql};
+use crate::db::{Reference, Tx, sql};
 use crate::engine::retarget;
 use crate::events::{self, kinds, kinds::FactChange, kinds::Kind};
 use crate::rules::RuleSet;
@@ -26,7 +26,7 @@ pub(super) async fn update_case(
         known_user(tx, "by", by).await?;
     }
     if let Some(a) = &u.applicant
-        && !known(tx, Known::Contact, a).await?
+        && !tx.found(Reference::Contact, a).await?
     {
         return reject(format!(
             "applicant: unknown contact {a:?}; send upsert_contact first"
@@ -34,7 +34,7 @@ pub(super) async fn update_case(
         .map_err(Into::into);
     }
     if let Some(g) = &u.applicant_group
-        && !known(tx, Known::Group, g).await?
+        && !tx.found(Reference::Group, g).await?
     {
         return reject(format!(
             "applicant_group: unknown contact group {g:?}; send upsert_contact_group first"

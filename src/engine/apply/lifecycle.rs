@@ -9,7 +9,7 @@ use super::lookup::{
 use crate::clock;
 use crate::commands::{self, Rejection, reject};
 use crate::db::rows::{self, CaseRow};
-use crate::db::{Tx, sql};
+use crate::db::{Reference, Tx, sql};
 use crate::definitions::{Definition, Stage};
 use crate::engine::context::Ctx;
 use crate::engine::progress;
@@ -23,21 +23,20 @@ pub(super) async fn create_case(
     now: DateTime<Utc>,
     source: &str,
 ) -> Handled {
-    let received = check_new_case(tx, c, now).await?;
-    let stream = c
-        .scheme
-        .as_deref()
-        .or(c.workflow.as_deref())
-        .unwrap_or_default();
-    let def = rules
-        .definition_for(&c.kind, stream, &c.country, clock::london_date(received))
-        .map_err(|e| Rejection(e.0))?
-        .clone();
+    let checked = match check_new_case(tx, rules, c, now).await {
+        Err(ApplyError::Rejected(why)) => {
+            return Err(already_exists(tx, c).await?.unwrap_or(why).into());
+        }
+        other => other?,
+    };
+    let (received, def) = checked;
     let property = c.property.as_ref();
-    let case: CaseRow = sql(concat!(
+    // A case that exists already is left as it is: no row comes back.
+    let inserted: Option<CaseRow> = sql(concat!(
         "INSERT INTO cases (case_ref, kind, scheme, country, definition_id, definition_version, applicant_contact, \
          applicant_group, property_ref, property_address, tenure, received_at, attributes, created_at, calendar, workflow) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING ",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+         ON CONFLICT (case_ref) DO NOTHING RETURNING ",
         rows::case_columns!()
     ))
     .bind(&c.case_ref)
@@ -56,8 +55,14 @@ pub(super) async fn create_case(
     .bind(now)
     .bind(&def.calendar)
     .bind(c.workflow.as_deref())
-    .fetch_one(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
+    let Some(case) = inserted else {
+        let exists = already_exists(tx, c).await?;
+        return Err(exists
+            .unwrap_or_else(|| Rejection(format!("case {} already exists", c.case_ref)))
+            .into());
+    };
     let created = Kind::CaseCreated(kinds::CaseCreated {
         kind: c.kind.clone(),
         scheme: c.scheme.clone(),
@@ -73,31 +78,17 @@ pub(super) async fn create_case(
     Ok(Some(case))
 }
 
-/// The checks a new case must pass before anything is written; gives its received time.
+/// The checks a new case must pass before anything is written, but for whether it exists
+/// already (its insert finds that): gives its received time and its definition. The applicant and
+/// group are looked up once per transaction (see `Tx::found`).
 async fn check_new_case(
     tx: &mut Tx,
+    rules: &RuleSet,
     c: &commands::CreateCase,
     now: DateTime<Utc>,
-) -> Result<DateTime<Utc>, ApplyError> {
-    // One round trip for the three lookups.
-    let (existing, contact, group): (Option<DateTime<Utc>>, bool, bool) = sql(
-        "SELECT (SELECT created_at FROM cases WHERE case_ref = $1), \
-         EXISTS (SELECT 1 FROM contacts WHERE ref = $2), EXISTS (SELECT 1 FROM contact_groups WHERE ref = $3)",
-    )
-    .bind(&c.case_ref)
-    .bind(c.applicant.as_deref())
-    .bind(c.applicant_group.as_deref())
-    .fetch_one(&mut *tx)
-    .await?;
-    if let Some(created) = existing {
-        return reject(format!(
-            "case {} already exists (created {created})",
-            c.case_ref
-        ))
-        .map_err(Into::into);
-    }
+) -> Result<(DateTime<Utc>, std::sync::Arc<Definition>), ApplyError> {
     if let Some(a) = &c.applicant
-        && !contact
+        && !tx.found(Reference::Contact, a).await?
     {
         return reject(format!(
             "applicant: unknown contact {a:?}; send upsert_contact first"
@@ -105,7 +96,7 @@ async fn check_new_case(
         .map_err(Into::into);
     }
     if let Some(g) = &c.applicant_group
-        && !group
+        && !tx.found(Reference::Group, g).await?
     {
         return reject(format!(
             "applicant_group: unknown contact group {g:?}; send upsert_contact_group first"
@@ -119,7 +110,34 @@ async fn check_new_case(
         ))
         .map_err(Into::into);
     }
-    Ok(received)
+    let stream = c
+        .scheme
+        .as_deref()
+        .or(c.workflow.as_deref())
+        .unwrap_or_default();
+    let def = rules
+        .definition_for(&c.kind, stream, &c.country, clock::london_date(received))
+        .map_err(|e| Rejection(e.0))?
+        .clone();
+    Ok((received, def))
+}
+
+/// The rejection of a new case whose reference is taken, which comes before any other reason
+/// to reject it; `None` when there is no such case.
+async fn already_exists(
+    tx: &mut Tx,
+    c: &commands::CreateCase,
+) -> Result<Option<Rejection>, sqlx::Error> {
+    let created: Option<(DateTime<Utc>,)> = sql("SELECT created_at FROM cases WHERE case_ref = $1")
+        .bind(&c.case_ref)
+        .fetch_optional(&mut *tx)
+        .await?;
+    Ok(created.map(|(created,)| {
+        Rejection(format!(
+            "case {} already exists (created {created})",
+            c.case_ref
+        ))
+    }))
 }
 
 pub(super) async fn advance_case(

@@ -4,7 +4,7 @@
 use crate::commands::Rejection;
 use crate::db::case_stage::{self, CaseStage};
 use crate::db::rows::{self, CaseRow, StageRow, TaskRow};
-use crate::db::{Tx, sql};
+use crate::db::{Reference, Tx};
 use crate::definitions::Definition;
 use crate::rules::RuleSet;
 
@@ -158,24 +158,8 @@ pub(super) fn stage_def<'d>(
     })
 }
 
-/// Reference data a command may name.
-pub(super) enum Known {
-    Role,
-    Contact,
-    Group,
-}
-
-pub(super) async fn known(tx: &mut Tx, what: Known, reference: &str) -> Result<bool, sqlx::Error> {
-    let query = match what {
-        Known::Role => sql("SELECT COUNT(*) FROM roles WHERE ref = $1"),
-        Known::Contact => sql("SELECT COUNT(*) FROM contacts WHERE ref = $1"),
-        Known::Group => sql("SELECT COUNT(*) FROM contact_groups WHERE ref = $1"),
-    };
-    Ok(query.bind(reference).scalar::<i64>(&mut *tx).await? > 0)
-}
-
 pub async fn known_user(tx: &mut Tx, field: &str, user: &str) -> Result<(), ApplyError> {
-    if tx.user_known(user).await? {
+    if tx.found(Reference::User, user).await? {
         Ok(())
     } else {
         Err(Rejection(format!(

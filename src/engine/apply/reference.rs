@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::lookup::{Handled, Known, known};
+use super::lookup::Handled;
 use crate::commands::{self, Rejection};
-use crate::db::{Tx, sql};
+use crate::db::{Reference, Tx, sql};
 use crate::events::{self, kinds, kinds::Kind};
 
 pub(super) async fn upsert_user(
@@ -15,7 +15,7 @@ pub(super) async fn upsert_user(
     source: &str,
 ) -> Handled {
     for r in &u.roles {
-        if !known(tx, Known::Role, r).await? {
+        if !tx.found(Reference::Role, r).await? {
             return Err(
                 Rejection(format!("roles: unknown role {r:?}; send upsert_role first")).into(),
             );
@@ -102,7 +102,7 @@ pub(super) async fn upsert_contact_group(
     source: &str,
 ) -> Handled {
     for m in &g.members {
-        if !known(tx, Known::Contact, m).await? {
+        if !tx.found(Reference::Contact, m).await? {
             return Err(Rejection(format!(
                 "members: unknown contact {m:?}; send upsert_contact first"
             ))

@@ -152,9 +152,7 @@ pub async fn decide(
             return Ok(Step::NeedsSavepoint);
         }
         // Decided elsewhere: nothing of this attempt stays, so the newest event is `before` again.
-        sql("ROLLBACK TO SAVEPOINT command")
-            .execute(&mut *tx)
-            .await?;
+        rollback_to_savepoint(tx).await?;
         sql("RELEASE SAVEPOINT command").execute(&mut *tx).await?;
         return Ok(Step::Decided(None, before));
     };
@@ -174,6 +172,16 @@ pub async fn decide(
         Some(verdict.decided),
         last_event.unwrap_or(before),
     ))
+}
+
+/// Undoes what the row did since its savepoint. What the transaction found of the reference
+/// data is forgotten too, since the row may have found what it wrote.
+async fn rollback_to_savepoint(tx: &mut Tx) -> Result<(), sqlx::Error> {
+    sql("ROLLBACK TO SAVEPOINT command")
+        .execute(&mut *tx)
+        .await?;
+    tx.forget_found();
+    Ok(())
 }
 
 fn command_id(verdict: &Verdict) -> Option<&str> {
@@ -290,9 +298,7 @@ async fn judge(
         Err(ApplyError::Rejected(rejection)) => {
             // A rejected command leaves nothing behind: its changes go back to the savepoint, and
             // the rejection is recorded in the same transaction, so no other writer comes between.
-            sql("ROLLBACK TO SAVEPOINT command")
-                .execute(&mut *tx)
-                .await?;
+            rollback_to_savepoint(tx).await?;
             rejected(tx, id, Some(envelope), &rejection, now)
                 .await
                 .map(Some)
