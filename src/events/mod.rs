@@ -37,18 +37,11 @@ pub async fn record(
     actor: &str,
     event: kinds::Kind,
 ) -> Result<(), sqlx::Error> {
-    let (kind, data) = split(&event);
     if let Some(held) = tx.held_events() {
-        held.push(HeldEvent {
-            case_id: case.map(|c| c.0),
-            case_ref: case.map(|c| c.1.to_string()),
-            at,
-            kind,
-            actor: actor.to_string(),
-            data,
-        });
+        held.push(Pending::new(case, at, actor, event).row());
         return Ok(());
     }
+    let (kind, data) = split(&event);
     append(tx, case, at, &kind, actor, data).await
 }
 
@@ -74,43 +67,30 @@ impl<'a> Pending<'a> {
             event,
         }
     }
+
+    /// The row it is written as.
+    fn row(&self) -> HeldEvent {
+        let (kind, data) = split(&self.event);
+        HeldEvent {
+            case_id: self.case.map(|c| c.0),
+            case_ref: self.case.map(|c| c.1.to_string()),
+            at: self.at,
+            kind,
+            actor: self.actor.to_string(),
+            data,
+        }
+    }
 }
 
 /// Records events in the order given, with ids ascending in that order: [`record`] for a batch,
 /// in as few multi-row statements as the number of bound values allows.
 pub async fn record_all(tx: &mut Tx, events: &[Pending<'_>]) -> Result<(), sqlx::Error> {
-    if let Some(held) = tx.held_events() {
-        held.extend(events.iter().map(|e| {
-            let (kind, data) = split(&e.event);
-            HeldEvent {
-                case_id: e.case.map(|c| c.0),
-                case_ref: e.case.map(|c| c.1.to_string()),
-                at: e.at,
-                kind,
-                actor: e.actor.to_string(),
-                data,
-            }
-        }));
-        return Ok(());
-    }
-    for chunk in events.chunks(rows_per_statement(6)) {
-        let mut insert = Sql::sized(|marks| {
-            format!(
-                "INSERT INTO events (case_id, case_ref, at, kind, actor, data) VALUES {}",
-                marks.values(chunk.len(), 6, 1)
-            )
-        });
-        for e in chunk {
-            let (kind, data) = split(&e.event);
-            insert = insert
-                .bind(e.case.map(|c| c.0))
-                .bind(e.case.map(|c| c.1))
-                .bind(e.at)
-                .bind(kind)
-                .bind(e.actor)
-                .bind(data);
+    let rows = events.iter().map(Pending::row);
+    match tx.held_events() {
+        Some(held) => held.extend(rows),
+        None => {
+            insert(tx, rows.collect(), false).await?;
         }
-        insert.execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -121,22 +101,39 @@ pub async fn record_all(tx: &mut Tx, events: &[Pending<'_>]) -> Result<(), sqlx:
 /// the writers' lock, so no other event comes between them.
 pub async fn write_held(tx: &mut Tx) -> Result<Vec<i64>, sqlx::Error> {
     let held = tx.take_held();
-    let mut ids = Vec::with_capacity(held.len());
-    for chunk in held.chunks(rows_per_statement(6)) {
+    insert(tx, held, true).await
+}
+
+/// Inserts event rows in order, in as few multi-row statements as the number of bound values
+/// allows; with `returning`, gives their ids in the same order.
+async fn insert(
+    tx: &mut Tx,
+    mut rows: Vec<HeldEvent>,
+    returning: bool,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let mut ids = Vec::with_capacity(if returning { rows.len() } else { 0 });
+    while !rows.is_empty() {
+        let rest = rows.split_off(rows.len().min(rows_per_statement(6)));
+        let chunk = std::mem::replace(&mut rows, rest);
         let mut insert = Sql::sized(|marks| {
             format!(
-                "INSERT INTO events (case_id, case_ref, at, kind, actor, data) VALUES {} RETURNING id",
-                marks.values(chunk.len(), 6, 1)
+                "INSERT INTO events (case_id, case_ref, at, kind, actor, data) VALUES {}{}",
+                marks.values(chunk.len(), 6, 1),
+                if returning { " RETURNING id" } else { "" }
             )
         });
         for e in chunk {
             insert = insert
                 .bind(e.case_id)
-                .bind(e.case_ref.as_deref())
+                .bind(e.case_ref)
                 .bind(e.at)
-                .bind(e.kind.as_str())
-                .bind(e.actor.as_str())
-                .bind(&e.data);
+                .bind(e.kind)
+                .bind(e.actor)
+                .bind(e.data);
+        }
+        if !returning {
+            insert.execute(&mut *tx).await?;
+            continue;
         }
         let mut written: Vec<(i64,)> = insert.fetch_all(&mut *tx).await?;
         // RETURNING promises no order; the ids themselves ascend in the order of the rows.
