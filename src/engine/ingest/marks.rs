@@ -1,7 +1,7 @@
 //! The decisions of a batch decided without savepoints, written together when the batch ends:
 //! the events its commands recorded (held back by the transaction, see `Tx::hold_events`) in a
 //! few multi-row inserts, then every inbox row marked in one `UPDATE ... FROM (VALUES ...)` per
-//! few hundred rows. That is two statements a command fewer than writing each row's events and
+//! thousand rows. That is two statements a command fewer than writing each row's events and
 //! decision as it is decided.
 //!
 //! Each row still gets the range of the events its decision wrote: the events are held in the
