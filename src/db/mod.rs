@@ -363,6 +363,34 @@ impl Tx {
         Ok(found)
     }
 
+    /// Looks up many references of one kind at once, as [`Tx::found`] would one by one, and
+    /// remembers those found: a batch of commands asks once for all the references it names.
+    pub async fn find_all(
+        &mut self,
+        what: Reference,
+        references: &[&str],
+    ) -> Result<(), sqlx::Error> {
+        let table = match what {
+            Reference::Role => "roles",
+            Reference::User => "users",
+            Reference::Contact => "contacts",
+            Reference::Group => "contact_groups",
+        };
+        for chunk in references.chunks(rows_per_statement(1)) {
+            let found: Vec<(String,)> = Sql::sized(|marks| {
+                format!(
+                    "SELECT ref FROM {table} WHERE ref IN {}",
+                    marks.list(chunk.len(), 1)
+                )
+            })
+            .bind_all(chunk.iter().copied())
+            .fetch_all(&mut *self)
+            .await?;
+            self.found.extend(found.into_iter().map(|(r,)| (what, r)));
+        }
+        Ok(())
+    }
+
     /// Forgets what [`Tx::found`] found: after a rollback to a savepoint.
     pub fn forget_found(&mut self) {
         self.found.clear();

@@ -13,7 +13,8 @@ use super::latest::Latest;
 use super::marks::{self, Mark};
 use super::processed::Processed;
 use crate::clock::Now;
-use crate::db::{Db, Tx, sql, sql2};
+use crate::commands::Command;
+use crate::db::{Db, Reference, Tx, sql, sql2};
 use crate::engine::{event_range, guard};
 use crate::rules::RuleSet;
 
@@ -109,7 +110,8 @@ pub async fn decide_together(
 }
 
 /// What a batch knows before it decides its rows: the command ids they carry that were processed
-/// already, and, for a live clock, the newest event's time of the cases they name.
+/// already, and, for a live clock, the newest event's time of the cases they name. It also finds
+/// the references they name (see [`find_references`]).
 async fn known(
     tx: &mut Tx,
     bodies: &HashMap<i64, Body>,
@@ -123,6 +125,7 @@ async fn known(
         })
         .collect();
     let processed = Processed::read(&mut *tx, &ids).await?;
+    find_references(&mut *tx, bodies).await?;
     let latest = match clock {
         Now::Live => Latest::read(&mut *tx, &case_refs(bodies)).await?,
         Now::At(_) => Latest::default(),
@@ -155,6 +158,52 @@ async fn finish(
             Batch::FailedAt(0)
         }
     }
+}
+
+/// Looks up the users, contacts and groups the parsed commands name, one statement for each kind,
+/// so each command finds them remembered by the transaction (see `Tx::found`) instead of asking
+/// one by one.
+async fn find_references(tx: &mut Tx, bodies: &HashMap<i64, Body>) -> Result<(), sqlx::Error> {
+    let mut named: HashMap<Reference, Vec<&str>> = HashMap::new();
+    for body in bodies.values() {
+        let Body::Parsed(parsed) = body else { continue };
+        let Ok(envelope) = parsed.as_ref() else {
+            continue;
+        };
+        for (what, reference) in references(&envelope.command) {
+            named.entry(what).or_default().push(reference);
+        }
+    }
+    for (what, mut references) in named {
+        references.sort_unstable();
+        references.dedup();
+        tx.find_all(what, &references).await?;
+    }
+    Ok(())
+}
+
+/// The users a command names in `by`, and the applicant and group of a new case.
+fn references(command: &Command) -> Vec<(Reference, &str)> {
+    let by = match command {
+        Command::CompleteTask(c) => Some(c.by.as_str()),
+        Command::AddNote(c) => Some(c.by.as_str()),
+        Command::SkipTask(c) => c.by.as_deref(),
+        Command::AttachFile(c) => c.by.as_deref(),
+        Command::CloseCase(c) => c.by.as_deref(),
+        Command::SubmitEnquiry(c) => c.by.as_deref(),
+        Command::RenderPack(c) => c.by.as_deref(),
+        Command::UpdateCase(c) => c.by.as_deref(),
+        Command::RecordDuty(c) => c.by.as_deref(),
+        Command::RecordReferral(c) => c.by.as_deref(),
+        Command::RecordPlanStep(c) => c.by.as_deref(),
+        _ => None,
+    };
+    let mut named: Vec<(Reference, &str)> = by.map(|u| (Reference::User, u)).into_iter().collect();
+    if let Command::CreateCase(c) = command {
+        named.extend(c.applicant.as_deref().map(|a| (Reference::Contact, a)));
+        named.extend(c.applicant_group.as_deref().map(|g| (Reference::Group, g)));
+    }
+    named
 }
 
 /// The cases the parsed commands name, each once.
