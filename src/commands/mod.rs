@@ -417,6 +417,33 @@ impl Command {
         }
     }
 
+    /// The user a command names in `by`, if any.
+    pub fn by(&self) -> Option<&str> {
+        match self {
+            Command::CompleteTask(c) => Some(&c.by),
+            Command::AddNote(c) => Some(&c.by),
+            Command::SkipTask(c) => c.by.as_deref(),
+            Command::AttachFile(c) => c.by.as_deref(),
+            Command::CloseCase(c) => c.by.as_deref(),
+            Command::SubmitEnquiry(c) => c.by.as_deref(),
+            Command::RenderPack(c) => c.by.as_deref(),
+            Command::UpdateCase(c) => c.by.as_deref(),
+            Command::RecordDuty(c) => c.by.as_deref(),
+            Command::RecordReferral(c) => c.by.as_deref(),
+            Command::RecordPlanStep(c) => c.by.as_deref(),
+            Command::UpsertUser(_)
+            | Command::UpsertRole(_)
+            | Command::UpsertContact(_)
+            | Command::UpsertContactGroup(_)
+            | Command::CreateCase(_)
+            | Command::ActivateTask(_)
+            | Command::HoldTask(_)
+            | Command::ReleaseTask(_)
+            | Command::AdvanceCase(_)
+            | Command::ReassignCase(_) => None,
+        }
+    }
+
     /// The case a command is about, for the inbox listing and the event log.
     pub fn case_ref(&self) -> Option<&str> {
         match self {

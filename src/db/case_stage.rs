@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 
 use super::rows::{CaseRow, StageRow, TaskRow, case_columns, task_columns};
-use super::{Sql, Tx};
+use super::{Tx, sql};
 use crate::states::{SlaState, StageStatus, TaskStatus};
 
 /// The case's columns, each named by the `c.` of the join.
@@ -65,7 +65,7 @@ pub async fn case_and_open_stage(
     tx: &mut Tx,
     case_ref: &str,
 ) -> Result<Option<CaseStage>, sqlx::Error> {
-    let rows: Vec<Joined> = Sql::built(SELECT.clone(), SELECT.clone())
+    let rows: Vec<Joined> = sql(SELECT.as_str())
         .bind(case_ref)
         .fetch_all(&mut *tx)
         .await?;

@@ -92,6 +92,18 @@ pub enum Reference {
     Group,
 }
 
+impl Reference {
+    /// The table that holds it, keyed by `ref`.
+    fn table(self) -> &'static str {
+        match self {
+            Reference::Role => "roles",
+            Reference::User => "users",
+            Reference::Contact => "contacts",
+            Reference::Group => "contact_groups",
+        }
+    }
+}
+
 /// An event row recorded in a transaction that holds its events back: written, with the others,
 /// in as few multi-row statements as possible before the transaction commits.
 #[derive(Debug, Clone)]
@@ -346,21 +358,10 @@ impl Tx {
     /// the transaction ends, or until a rollback to a savepoint, which may take away a row found
     /// after it was written (see [`Tx::forget_found`]).
     pub async fn found(&mut self, what: Reference, reference: &str) -> Result<bool, sqlx::Error> {
-        let key = (what, reference.to_string());
-        if self.found.contains(&key) {
-            return Ok(true);
+        if !self.found.contains(&(what, reference.to_string())) {
+            self.find_all(what, &[reference]).await?;
         }
-        let query = match what {
-            Reference::Role => sql("SELECT COUNT(*) FROM roles WHERE ref = $1"),
-            Reference::User => sql("SELECT COUNT(*) FROM users WHERE ref = $1"),
-            Reference::Contact => sql("SELECT COUNT(*) FROM contacts WHERE ref = $1"),
-            Reference::Group => sql("SELECT COUNT(*) FROM contact_groups WHERE ref = $1"),
-        };
-        let found = query.bind(reference).scalar::<i64>(&mut *self).await? > 0;
-        if found {
-            self.found.insert(key);
-        }
-        Ok(found)
+        Ok(self.found.contains(&(what, reference.to_string())))
     }
 
     /// Looks up many references of one kind at once, as [`Tx::found`] would one by one, and
@@ -370,12 +371,7 @@ impl Tx {
         what: Reference,
         references: &[&str],
     ) -> Result<(), sqlx::Error> {
-        let table = match what {
-            Reference::Role => "roles",
-            Reference::User => "users",
-            Reference::Contact => "contacts",
-            Reference::Group => "contact_groups",
-        };
+        let table = what.table();
         for chunk in references.chunks(rows_per_statement(1)) {
             let found: Vec<(String,)> = Sql::sized(|marks| {
                 format!(

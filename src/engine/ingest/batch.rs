@@ -184,21 +184,11 @@ async fn find_references(tx: &mut Tx, bodies: &HashMap<i64, Body>) -> Result<(),
 
 /// The users a command names in `by`, and the applicant and group of a new case.
 fn references(command: &Command) -> Vec<(Reference, &str)> {
-    let by = match command {
-        Command::CompleteTask(c) => Some(c.by.as_str()),
-        Command::AddNote(c) => Some(c.by.as_str()),
-        Command::SkipTask(c) => c.by.as_deref(),
-        Command::AttachFile(c) => c.by.as_deref(),
-        Command::CloseCase(c) => c.by.as_deref(),
-        Command::SubmitEnquiry(c) => c.by.as_deref(),
-        Command::RenderPack(c) => c.by.as_deref(),
-        Command::UpdateCase(c) => c.by.as_deref(),
-        Command::RecordDuty(c) => c.by.as_deref(),
-        Command::RecordReferral(c) => c.by.as_deref(),
-        Command::RecordPlanStep(c) => c.by.as_deref(),
-        _ => None,
-    };
-    let mut named: Vec<(Reference, &str)> = by.map(|u| (Reference::User, u)).into_iter().collect();
+    let mut named: Vec<(Reference, &str)> = command
+        .by()
+        .map(|u| (Reference::User, u))
+        .into_iter()
+        .collect();
     if let Command::CreateCase(c) = command {
         named.extend(c.applicant.as_deref().map(|a| (Reference::Contact, a)));
         named.extend(c.applicant_group.as_deref().map(|g| (Reference::Group, g)));

@@ -53,7 +53,7 @@ pub async fn write(tx: &mut Tx, marks: &[Mark]) -> Result<bool, sqlx::Error> {
         .iter()
         .map(|mark| {
             let own = ids.get(from..mark.held_upto).unwrap_or_default();
-            from = mark.held_upto.max(from);
+            from = mark.held_upto;
             (own.first().copied(), own.last().copied())
         })
         .collect();
