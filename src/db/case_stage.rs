@@ -53,6 +53,7 @@ static SELECT: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// A case with its open stage and its tasks.
+#[derive(Debug, Clone)]
 pub struct CaseStage {
     pub case: CaseRow,
     /// The open stage and its tasks in id order; `None` when the case has no open stage.
@@ -60,11 +61,15 @@ pub struct CaseStage {
 }
 
 /// The case `case_ref` with its open stage and that stage's tasks; `None` when there is no such
-/// case.
+/// case. Asked of the transaction's memory first (a batch remembers the cases its commands
+/// touch, see `Tx::remember`), and remembered there.
 pub async fn case_and_open_stage(
     tx: &mut Tx,
     case_ref: &str,
 ) -> Result<Option<CaseStage>, sqlx::Error> {
+    if let Some(remembered) = tx.remembered(case_ref) {
+        return Ok(Some(remembered));
+    }
     let rows: Vec<Joined> = sql(SELECT.as_str())
         .bind(case_ref)
         .fetch_all(&mut *tx)
@@ -76,10 +81,12 @@ pub async fn case_and_open_stage(
     let stage = first.stage.row(first.case.id);
     let mut tasks: Vec<TaskRow> = first.task.row().into_iter().collect();
     tasks.extend(rows.filter_map(|r| r.task.row()));
-    Ok(Some(CaseStage {
+    let found = CaseStage {
         case: first.case,
         open: stage.map(|s| (s, tasks)),
-    }))
+    };
+    tx.remember(tx.as_of(), found.clone());
+    Ok(Some(found))
 }
 
 #[derive(sqlx::FromRow)]

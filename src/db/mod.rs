@@ -7,11 +7,13 @@
 
 pub mod case_stage;
 mod lock;
+mod memory;
 mod pinned;
 mod query;
 pub mod rows;
 
 pub use lock::{DatabaseLock, LockError, held_by_another};
+pub use memory::{AsOf, Completion};
 pub use pinned::Pinned;
 pub use query::{Arg, Ex, IntoArg, Marks, Sql, list, rows_per_statement, sql, sql2, values};
 
@@ -74,6 +76,8 @@ pub struct Tx {
     held: Option<Vec<HeldEvent>>,
     /// Reference data this transaction has found in its table (see [`Tx::found`]).
     found: std::collections::HashSet<(Reference, String)>,
+    /// Cases and writes kept between statements (see `memory`).
+    memory: memory::Memory,
 }
 
 /// The connection a transaction runs on.
@@ -303,6 +307,7 @@ impl Db {
             conn,
             held: None,
             found: std::collections::HashSet::new(),
+            memory: memory::Memory::default(),
         })
     }
 
@@ -318,7 +323,9 @@ impl Db {
 impl Tx {
     /// Commits. Events still held back are never dropped in silence: the commit is refused, and
     /// the transaction rolled back.
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        // Writes kept back go first.
+        self.before_statement().await?;
         if self.held.as_ref().is_some_and(|held| !held.is_empty()) {
             return Err(sqlx::Error::Protocol(
                 "a transaction was committed with events still held back; nothing was kept".into(),
@@ -332,9 +339,11 @@ impl Tx {
     }
 
     /// From now on, events recorded in this transaction are held back, in order, until
-    /// [`Tx::take_held`] takes them to be written together.
+    /// [`Tx::take_held`] takes them to be written together; and the transaction remembers the
+    /// cases its commands touch and keeps its task completions back (see `memory`).
     pub fn hold_events(&mut self) {
         self.held.get_or_insert_with(Vec::new);
+        self.memory.on = true;
     }
 
     /// Where recorded events go while they are held back (`None`: they are written at once).

@@ -86,10 +86,19 @@ state_args!(
     OutboxStatus
 );
 
-/// Where a query runs: inside a transaction, or on a pooled connection for a one-off read.
+/// Where a query runs: inside a transaction, or on a pooled connection for a one-off read. A
+/// statement run inside a transaction first lets it settle what it kept back (see `memory`).
 pub enum Ex<'a> {
-    SqliteConn(&'a mut SqliteConnection),
-    PgConn(&'a mut PgConnection),
+    Tx(&'a mut Tx),
+    /// In a transaction, a statement that only inserts rows (see `Tx::inserting`).
+    Inserting(&'a mut Tx, Option<i64>),
+    Conn(Conn<'a>),
+}
+
+/// The connection a statement runs on.
+pub enum Conn<'a> {
+    Sqlite(&'a mut SqliteConnection),
+    Pg(&'a mut PgConnection),
     SqlitePool(&'a SqlitePool),
     PgPool(&'a PgPool),
     Pinned(&'a super::Pinned),
@@ -97,12 +106,18 @@ pub enum Ex<'a> {
 
 impl<'a> From<&'a mut Tx> for Ex<'a> {
     fn from(tx: &'a mut Tx) -> Self {
-        match &mut tx.conn {
-            TxConn::Sqlite(tx) => Ex::SqliteConn(tx),
-            TxConn::Postgres(tx) => Ex::PgConn(tx),
+        Ex::Tx(tx)
+    }
+}
+
+impl<'a> From<&'a mut TxConn> for Conn<'a> {
+    fn from(conn: &'a mut TxConn) -> Self {
+        match conn {
+            TxConn::Sqlite(tx) => Conn::Sqlite(tx),
+            TxConn::Postgres(tx) => Conn::Pg(tx),
             TxConn::Pinned(tx) => match &mut tx.guard.conn {
-                super::pinned::Conn::Sqlite(c) => Ex::SqliteConn(c),
-                super::pinned::Conn::Postgres(c) => Ex::PgConn(c),
+                super::pinned::Conn::Sqlite(c) => Conn::Sqlite(c),
+                super::pinned::Conn::Postgres(c) => Conn::Pg(c),
             },
         }
     }
@@ -110,23 +125,50 @@ impl<'a> From<&'a mut Tx> for Ex<'a> {
 
 impl<'a> From<&'a Db> for Ex<'a> {
     fn from(db: &'a Db) -> Self {
-        match db {
-            Db::Sqlite(pool) => Ex::SqlitePool(pool),
-            Db::Postgres(pool) => Ex::PgPool(pool),
-            Db::Pinned(p) => Ex::Pinned(p),
+        Ex::Conn(match db {
+            Db::Sqlite(pool) => Conn::SqlitePool(pool),
+            Db::Postgres(pool) => Conn::PgPool(pool),
+            Db::Pinned(p) => Conn::Pinned(p),
+        })
+    }
+}
+
+impl<'a> From<Conn<'a>> for Ex<'a> {
+    fn from(conn: Conn<'a>) -> Self {
+        Ex::Conn(conn)
+    }
+}
+
+impl<'a> Ex<'a> {
+    /// The same executor for one more statement, so a function given one can run several.
+    pub fn reborrow(&mut self) -> Ex<'_> {
+        match self {
+            Ex::Tx(tx) => Ex::Tx(tx),
+            Ex::Inserting(tx, case) => Ex::Inserting(tx, *case),
+            Ex::Conn(c) => Ex::Conn(c.reborrow()),
+        }
+    }
+
+    /// The connection to run the next statement on: in a transaction, once what it kept back
+    /// is written (see `memory`).
+    async fn conn(self) -> Result<Conn<'a>, sqlx::Error> {
+        match self {
+            Ex::Tx(tx) => tx.before_statement().await,
+            Ex::Inserting(tx, case) => tx.before_insert(case).await,
+            Ex::Conn(conn) => Ok(conn),
         }
     }
 }
 
-impl Ex<'_> {
-    /// The same executor for one more statement, so a function given one can run several.
-    pub fn reborrow(&mut self) -> Ex<'_> {
+impl Conn<'_> {
+    /// The same connection for one more statement.
+    pub fn reborrow(&mut self) -> Conn<'_> {
         match self {
-            Ex::SqliteConn(c) => Ex::SqliteConn(c),
-            Ex::PgConn(c) => Ex::PgConn(c),
-            Ex::SqlitePool(p) => Ex::SqlitePool(p),
-            Ex::PgPool(p) => Ex::PgPool(p),
-            Ex::Pinned(p) => Ex::Pinned(p),
+            Conn::Sqlite(c) => Conn::Sqlite(c),
+            Conn::Pg(c) => Conn::Pg(c),
+            Conn::SqlitePool(p) => Conn::SqlitePool(p),
+            Conn::PgPool(p) => Conn::PgPool(p),
+            Conn::Pinned(p) => Conn::Pinned(p),
         }
     }
 }
@@ -202,28 +244,28 @@ macro_rules! run {
             postgres,
             args,
         } = $self;
-        match $on.into() {
-            Ex::SqliteConn(c) => {
+        match $on {
+            Conn::Sqlite(c) => {
                 let $q = $qf(sqlx::AssertSqlSafe(sqlite), sqlite_args(args)?);
                 let $e = &mut *c;
                 $body
             }
-            Ex::SqlitePool(p) => {
+            Conn::SqlitePool(p) => {
                 let $q = $qf(sqlx::AssertSqlSafe(sqlite), sqlite_args(args)?);
                 let $e = p;
                 $body
             }
-            Ex::PgConn(c) => {
+            Conn::Pg(c) => {
                 let $q = $qf(sqlx::AssertSqlSafe(postgres), pg_args(args)?);
                 let $e = &mut *c;
                 $body
             }
-            Ex::PgPool(p) => {
+            Conn::PgPool(p) => {
                 let $q = $qf(sqlx::AssertSqlSafe(postgres), pg_args(args)?);
                 let $e = p;
                 $body
             }
-            Ex::Pinned(p) => {
+            Conn::Pinned(p) => {
                 let mut guard = p.lock().await?;
                 match &mut guard.conn {
                     super::pinned::Conn::Sqlite(c) => {
@@ -278,32 +320,40 @@ impl Sql {
 
     /// Runs a statement; returns the number of rows it changed.
     pub async fn execute<'a>(self, on: impl Into<Ex<'a>>) -> Result<u64, sqlx::Error> {
+        self.execute_on(on.into().conn().await?).await
+    }
+
+    /// Runs a statement on a connection as it is, with nothing kept back written first.
+    pub(super) async fn execute_on(self, conn: Conn<'_>) -> Result<u64, sqlx::Error> {
         run!(
             self,
-            on,
+            conn,
             |q, e| Ok(q.execute(e).await?.rows_affected()),
             sqlx::query_with
         )
     }
 
     pub async fn fetch_all<'a, T: Row>(self, on: impl Into<Ex<'a>>) -> Result<Vec<T>, sqlx::Error> {
-        run!(self, on, |q, e| q.fetch_all(e).await, sqlx::query_as_with)
+        let conn = on.into().conn().await?;
+        run!(self, conn, |q, e| q.fetch_all(e).await, sqlx::query_as_with)
     }
 
     pub async fn fetch_optional<'a, T: Row>(
         self,
         on: impl Into<Ex<'a>>,
     ) -> Result<Option<T>, sqlx::Error> {
+        let conn = on.into().conn().await?;
         run!(
             self,
-            on,
+            conn,
             |q, e| q.fetch_optional(e).await,
             sqlx::query_as_with
         )
     }
 
     pub async fn fetch_one<'a, T: Row>(self, on: impl Into<Ex<'a>>) -> Result<T, sqlx::Error> {
-        run!(self, on, |q, e| q.fetch_one(e).await, sqlx::query_as_with)
+        let conn = on.into().conn().await?;
+        run!(self, conn, |q, e| q.fetch_one(e).await, sqlx::query_as_with)
     }
 
     /// The first column of the first row, for counts and `RETURNING id`.

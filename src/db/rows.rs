@@ -147,13 +147,18 @@ macro_rules! case_select {
     };
 }
 
+/// The columns of a [`StageRow`].
+macro_rules! stage_columns {
+    () => {
+        "id, case_id, stage, master_stage, entry, status, owner, line_manager, entered_at, \
+         completed_at, target_at, amber_at, sla_state"
+    };
+}
+pub(crate) use stage_columns;
+
 macro_rules! stage_select {
     ($where:literal) => {
-        concat!(
-            "SELECT id, case_id, stage, master_stage, entry, status, owner, line_manager, entered_at, \
-             completed_at, target_at, amber_at, sla_state FROM stages ",
-            $where
-        )
+        concat!("SELECT ", stage_columns!(), " FROM stages ", $where)
     };
 }
 
@@ -167,6 +172,10 @@ macro_rules! task_columns {
 }
 
 pub(crate) use task_columns;
+
+/// The columns of a [`TaskRow`] unqualified, as an insert into `tasks` returns them.
+pub static TASK_RETURNING: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| task_columns!().replace("t.", ""));
 
 macro_rules! task_select {
     ($where:literal) => {

@@ -22,11 +22,11 @@ pub async fn enter_stage(
     (def, case, stage): (&Definition, &CaseRow, &Stage),
     leading: Vec<events::Pending<'_>>,
     ctx: Ctx<'_>,
-) -> Result<i64, sqlx::Error> {
+) -> Result<Entered, sqlx::Error> {
     let line_manager = rows::line_manager_of(&mut *tx, case.owner.as_deref()).await?;
     let clock = deadlines::stage_clock(ctx, case, stage);
-    let (stage_id, entry) =
-        insert_stage(tx, case, stage, line_manager.as_deref(), &clock, ctx).await?;
+    let stage_row = insert_stage(tx, case, stage, line_manager.as_deref(), &clock, ctx).await?;
+    let (stage_id, entry) = (stage_row.id, stage_row.entry);
     // Nothing of a new entry is done yet: what starts at once is what waits for nothing.
     let mut starting = Vec::new();
     for task in stage
@@ -52,7 +52,9 @@ pub async fn enter_stage(
         line_manager: line_manager.as_deref(),
         starting: &starting,
     };
-    let ids = new.insert(tx, ctx.now).await?;
+    let mut tasks = new.insert(tx, ctx.now).await?;
+    tasks.sort_by_key(|t| t.id);
+    let as_of = tx.as_of();
     let at = case.event_target();
     let entered = Kind::StageEntered(kinds::StageEntered {
         stage: stage.key.clone(),
@@ -71,19 +73,28 @@ pub async fn enter_stage(
         pending.push(event(ctx.actor, activated));
         if task.makes_pack {
             events::record_all(tx, &std::mem::take(&mut pending)).await?;
-            let task_id = ids
-                .iter()
-                .find(|(_, key)| *key == task.key)
-                .map(|(id, _)| *id);
+            let task_id = tasks.iter().find(|t| t.task == task.key).map(|t| t.id);
             super::pack_request::request(tx, case, task_id, ENGINE, ctx.now).await?;
         }
     }
     events::record_all(tx, &pending).await?;
-    Ok(stage_id)
+    Ok(Entered {
+        stage: stage_row,
+        tasks,
+        as_of,
+    })
+}
+
+/// A stage entered: its row and its tasks' as written, current as of `as_of` (see
+/// `Tx::remember`).
+pub struct Entered {
+    pub stage: StageRow,
+    pub tasks: Vec<TaskRow>,
+    pub as_of: crate::db::AsOf,
 }
 
 /// Writes a stage's entry, numbered after the case's earlier entries of the same stage, with its
-/// clock; gives its id and entry number.
+/// clock; gives its row.
 async fn insert_stage(
     tx: &mut Tx,
     case: &CaseRow,
@@ -91,13 +102,14 @@ async fn insert_stage(
     line_manager: Option<&str>,
     clock: &deadlines::Clock,
     ctx: Ctx<'_>,
-) -> Result<(i64, i64), sqlx::Error> {
-    sql(
+) -> Result<StageRow, sqlx::Error> {
+    sql(concat!(
         "INSERT INTO stages (case_id, stage, master_stage, entry, owner, line_manager, entered_at, \
          target_at, amber_at, sla_state, next_check_at, target_day) \
          VALUES ($1, $2, $3, (SELECT COUNT(*) + 1 FROM stages WHERE case_id = $1 AND stage = $2), \
-         $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id, entry",
-    )
+         $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ",
+        rows::stage_columns!()
+    ))
     .bind(case.id)
     .bind(&stage.key)
     .bind(&stage.master)
@@ -109,7 +121,7 @@ async fn insert_stage(
     .bind(clock.state())
     .bind(clock.first_check)
     .bind(clock.target_day())
-    .fetch_one(&mut *tx)
+    .fetch_one(tx.inserting(Some(case.id)))
     .await
 }
 
@@ -127,20 +139,17 @@ struct NewTasks<'a> {
 impl NewTasks<'_> {
     const COLUMNS: usize = 15;
 
-    /// Writes the tasks with as few statements as the number of bound values allows; gives each
-    /// one's id and key.
-    async fn insert(
-        &self,
-        tx: &mut Tx,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<(i64, String)>, sqlx::Error> {
-        let mut ids = Vec::with_capacity(self.stage.tasks.len());
+    /// Writes the tasks with as few statements as the number of bound values allows; gives
+    /// their rows as written.
+    async fn insert(&self, tx: &mut Tx, now: DateTime<Utc>) -> Result<Vec<TaskRow>, sqlx::Error> {
+        let mut written = Vec::with_capacity(self.stage.tasks.len());
         for chunk in self.stage.tasks.chunks(rows_per_statement(Self::COLUMNS)) {
             let mut insert = Sql::sized(|marks| {
                 format!(
                     "INSERT INTO tasks (case_id, stage_id, task, mandatory, activation, owner, line_manager, role_ref, \
-                     status, activated_at, target_at, amber_at, sla_state, next_check_at, target_day) VALUES {} RETURNING id, task",
-                    marks.values(chunk.len(), Self::COLUMNS, 1)
+                     status, activated_at, target_at, amber_at, sla_state, next_check_at, target_day) VALUES {} RETURNING {}",
+                    marks.values(chunk.len(), Self::COLUMNS, 1),
+                    *rows::TASK_RETURNING
                 )
             });
             for task in chunk {
@@ -173,9 +182,13 @@ impl NewTasks<'_> {
                     .bind(clock.and_then(|c| c.first_check))
                     .bind(clock.and_then(deadlines::Clock::target_day));
             }
-            ids.extend(insert.fetch_all::<(i64, String)>(&mut *tx).await?);
+            written.extend(
+                insert
+                    .fetch_all::<TaskRow>(tx.inserting(Some(self.case.id)))
+                    .await?,
+            );
         }
-        Ok(ids)
+        Ok(written)
     }
 }
 
@@ -251,13 +264,13 @@ pub async fn complete_task(
     (at, outcome): (DateTime<Utc>, Option<&str>),
     ctx: Ctx<'_>,
 ) -> Result<(), sqlx::Error> {
-    sql("UPDATE tasks SET status = 'completed', completed_at = $1, completed_by = $2, outcome = $3, next_check_at = NULL WHERE id = $4")
-        .bind(at)
-        .bind(ctx.actor)
-        .bind(outcome)
-        .bind(task.id)
-        .execute(&mut *tx)
-        .await?;
+    tx.complete_task(crate::db::Completion {
+        task_id: task.id,
+        at,
+        by: ctx.actor.to_string(),
+        outcome: outcome.map(str::to_string),
+    })
+    .await?;
     let completed = Kind::TaskCompleted(kinds::TaskCompleted {
         stage: stage_row.stage.clone(),
         task: task.task.clone(),

@@ -14,6 +14,7 @@ mod allocation;
 mod amend;
 mod attribution;
 mod batch_marks;
+mod batch_memory;
 mod batches;
 mod commands;
 mod duties;

@@ -8,6 +8,7 @@ use super::lookup::{
 };
 use crate::clock;
 use crate::commands::{self, Rejection, reject};
+use crate::db::case_stage::CaseStage;
 use crate::db::rows::{self, CaseRow};
 use crate::db::{Reference, Tx, sql};
 use crate::definitions::{Definition, Stage};
@@ -55,7 +56,7 @@ pub(super) async fn create_case(
     .bind(now)
     .bind(&def.calendar)
     .bind(c.workflow.as_deref())
-    .fetch_optional(&mut *tx)
+    .fetch_optional(tx.inserting(None))
     .await?;
     let Some(case) = inserted else {
         let exists = already_exists(tx, c).await?;
@@ -74,7 +75,17 @@ pub(super) async fn create_case(
     });
     let created = events::Pending::new(case.event_target(), now, source, created);
     let ctx = Ctx::new(rules, &def, now, events::ENGINE);
-    progress::enter_stage(tx, (&def, &case, def.first_stage()), vec![created], ctx).await?;
+    let entered =
+        progress::enter_stage(tx, (&def, &case, def.first_stage()), vec![created], ctx).await?;
+    // As a later command of the same batch would read the new case.
+    let open = Some((entered.stage, entered.tasks));
+    tx.remember(
+        entered.as_of,
+        CaseStage {
+            case: case.clone(),
+            open,
+        },
+    );
     Ok(Some(case))
 }
 
