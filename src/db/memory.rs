@@ -5,7 +5,9 @@
 //! - the cases its commands created or looked up, each with its open stage and that stage's
 //!   tasks (see `case_stage`): a later command on the same case finds them here;
 //! - the task completions not written yet: written with one multi-row update before the next
-//!   statement of any kind runs, and at the latest before the transaction commits.
+//!   statement of any kind runs, and at the latest before the transaction commits;
+//! - the rows of the cases it creates, written the same way (see `new_rows`), before the
+//!   completions.
 //!
 //! Both are kept only while nothing else touches the database (but for statements that only
 //! insert rows no kept-back write or remembered case concerns, see [`Tx::inserting`]). Every statement run in a
@@ -84,11 +86,13 @@ impl Tx {
             let conn = self.before_statement().await?;
             return write_completions(conn, std::slice::from_ref(&done)).await;
         }
-        if self
-            .memory
-            .completions
-            .iter()
-            .any(|c| c.task_id == done.task_id)
+        let kept_back = self.new_rows.complete(&done);
+        if !kept_back
+            && self
+                .memory
+                .completions
+                .iter()
+                .any(|c| c.task_id == done.task_id)
         {
             // One row per task in an update: the earlier completion goes first.
             self.before_statement().await?;
@@ -104,7 +108,9 @@ impl Tx {
                 task.outcome = done.outcome.clone();
             }
         }
-        self.memory.completions.push(done);
+        if !kept_back {
+            self.memory.completions.push(done);
+        }
         Ok(())
     }
 
@@ -124,11 +130,13 @@ impl Tx {
         case: Option<i64>,
     ) -> Result<Conn<'_>, sqlx::Error> {
         let remembered = case.is_some_and(|id| self.memory.cases.values().any(|c| c.case.id == id));
-        if remembered {
+        // A new case's kept-back row must be there for its insert to find it.
+        if remembered || !self.new_rows.is_empty() {
             return self.before_statement().await;
         }
         // Rows read before it are not taken for current after it (see `remember`).
         self.memory.statements += 1;
+        self.new_rows.statement_ran();
         Ok(Conn::from(&mut self.conn))
     }
 
@@ -137,6 +145,13 @@ impl Tx {
     pub(super) async fn before_statement(&mut self) -> Result<Conn<'_>, sqlx::Error> {
         self.memory.cases.clear();
         self.memory.statements += 1;
+        if !self.new_rows.is_empty() {
+            let backend = self.backend();
+            self.new_rows
+                .write(backend, Conn::from(&mut self.conn))
+                .await?;
+        }
+        self.new_rows.statement_ran();
         if !self.memory.completions.is_empty() {
             let done = std::mem::take(&mut self.memory.completions);
             write_completions(Conn::from(&mut self.conn), &done).await?;

@@ -8,12 +8,14 @@
 pub mod case_stage;
 mod lock;
 mod memory;
+mod new_rows;
 mod pinned;
 mod query;
 pub mod rows;
 
 pub use lock::{DatabaseLock, LockError, held_by_another};
 pub use memory::{AsOf, Completion};
+pub use new_rows::{NewCase, NewStage, NewTask};
 pub use pinned::Pinned;
 pub use query::{Arg, Ex, IntoArg, Marks, Sql, list, rows_per_statement, sql, sql2, values};
 
@@ -78,6 +80,8 @@ pub struct Tx {
     found: std::collections::HashSet<(Reference, String)>,
     /// Cases and writes kept between statements (see `memory`).
     memory: memory::Memory,
+    /// New cases' rows kept back (see `new_rows`).
+    new_rows: new_rows::NewRows,
 }
 
 /// The connection a transaction runs on.
@@ -308,6 +312,7 @@ impl Db {
             held: None,
             found: std::collections::HashSet::new(),
             memory: memory::Memory::default(),
+            new_rows: new_rows::NewRows::default(),
         })
     }
 

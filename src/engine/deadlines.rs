@@ -124,11 +124,11 @@ impl Clock {
     }
 
     /// The `sla_state` a row starts with: on track with a clock, none without.
-    pub fn state(&self) -> &'static str {
+    pub fn state(&self) -> crate::states::SlaState {
         if self.dates.is_some() {
-            "on_track"
+            crate::states::SlaState::OnTrack
         } else {
-            "none"
+            crate::states::SlaState::None
         }
     }
 

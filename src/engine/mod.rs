@@ -44,6 +44,7 @@ pub mod recipients;
 pub mod retarget;
 pub mod retention;
 pub mod sla_sweep;
+mod stage_rows;
 
 // The names the rest of the crate uses; inside the engine each file imports from the module
 // that owns the item, so that no engine file depends on this one.

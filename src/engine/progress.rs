@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 
 use super::context::Ctx;
 use super::deadlines;
+use super::stage_rows::StageToWrite;
 use crate::db::rows::{self, CaseRow, StageRow, TaskRow};
-use crate::db::{Sql, Tx, rows_per_statement, sql};
+use crate::db::{Tx, sql};
 use crate::definitions::{Activation, Definition, Stage, Successors};
 use crate::events::kinds::{self, Kind};
 use crate::events::{self, ENGINE};
@@ -25,8 +26,6 @@ pub async fn enter_stage(
 ) -> Result<Entered, sqlx::Error> {
     let line_manager = rows::line_manager_of(&mut *tx, case.owner.as_deref()).await?;
     let clock = deadlines::stage_clock(ctx, case, stage);
-    let stage_row = insert_stage(tx, case, stage, line_manager.as_deref(), &clock, ctx).await?;
-    let (stage_id, entry) = (stage_row.id, stage_row.entry);
     // Nothing of a new entry is done yet: what starts at once is what waits for nothing.
     let mut starting = Vec::new();
     for task in stage
@@ -44,16 +43,18 @@ pub async fn enter_stage(
             deadlines::task_clock(ctx, case, task, stage_dates, duty_start),
         ));
     }
-    let new = NewTasks {
+    let (stage_row, tasks) = StageToWrite {
         def,
         case,
         stage,
-        stage_id,
         line_manager: line_manager.as_deref(),
+        clock: &clock,
         starting: &starting,
-    };
-    let mut tasks = new.insert(tx, ctx.now).await?;
-    tasks.sort_by_key(|t| t.id);
+        now: ctx.now,
+    }
+    .write(tx)
+    .await?;
+    let entry = stage_row.entry;
     let as_of = tx.as_of();
     let at = case.event_target();
     let entered = Kind::StageEntered(kinds::StageEntered {
@@ -91,105 +92,6 @@ pub struct Entered {
     pub stage: StageRow,
     pub tasks: Vec<TaskRow>,
     pub as_of: crate::db::AsOf,
-}
-
-/// Writes a stage's entry, numbered after the case's earlier entries of the same stage, with its
-/// clock; gives its row.
-async fn insert_stage(
-    tx: &mut Tx,
-    case: &CaseRow,
-    stage: &Stage,
-    line_manager: Option<&str>,
-    clock: &deadlines::Clock,
-    ctx: Ctx<'_>,
-) -> Result<StageRow, sqlx::Error> {
-    sql(concat!(
-        "INSERT INTO stages (case_id, stage, master_stage, entry, owner, line_manager, entered_at, \
-         target_at, amber_at, sla_state, next_check_at, target_day) \
-         VALUES ($1, $2, $3, (SELECT COUNT(*) + 1 FROM stages WHERE case_id = $1 AND stage = $2), \
-         $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ",
-        rows::stage_columns!()
-    ))
-    .bind(case.id)
-    .bind(&stage.key)
-    .bind(&stage.master)
-    .bind(case.owner.as_deref())
-    .bind(line_manager)
-    .bind(ctx.now)
-    .bind(clock.dates.map(|d| d.target))
-    .bind(clock.dates.and_then(|d| d.amber))
-    .bind(clock.state())
-    .bind(clock.first_check)
-    .bind(clock.target_day())
-    .fetch_one(tx.inserting(Some(case.id)))
-    .await
-}
-
-/// A new stage entry's tasks, in the definition's order, and the clocks of those that start at
-/// once.
-struct NewTasks<'a> {
-    def: &'a Definition,
-    case: &'a CaseRow,
-    stage: &'a Stage,
-    stage_id: i64,
-    line_manager: Option<&'a str>,
-    starting: &'a [(&'a crate::definitions::Task, deadlines::Clock)],
-}
-
-impl NewTasks<'_> {
-    const COLUMNS: usize = 15;
-
-    /// Writes the tasks with as few statements as the number of bound values allows; gives
-    /// their rows as written.
-    async fn insert(&self, tx: &mut Tx, now: DateTime<Utc>) -> Result<Vec<TaskRow>, sqlx::Error> {
-        let mut written = Vec::with_capacity(self.stage.tasks.len());
-        for chunk in self.stage.tasks.chunks(rows_per_statement(Self::COLUMNS)) {
-            let mut insert = Sql::sized(|marks| {
-                format!(
-                    "INSERT INTO tasks (case_id, stage_id, task, mandatory, activation, owner, line_manager, role_ref, \
-                     status, activated_at, target_at, amber_at, sla_state, next_check_at, target_day) VALUES {} RETURNING {}",
-                    marks.values(chunk.len(), Self::COLUMNS, 1),
-                    *rows::TASK_RETURNING
-                )
-            });
-            for task in chunk {
-                let clock = self
-                    .starting
-                    .iter()
-                    .find(|(t, _)| t.key == task.key)
-                    .map(|(_, c)| c);
-                insert = insert
-                    .bind(self.case.id)
-                    .bind(self.stage_id)
-                    .bind(&task.key)
-                    .bind(task.mandatory)
-                    .bind(match task.activation {
-                        Activation::Auto => "auto",
-                        Activation::Manual => "manual",
-                    })
-                    .bind(self.case.owner.as_deref())
-                    .bind(self.line_manager)
-                    .bind(task.role.as_deref().unwrap_or(&self.def.team_role))
-                    .bind(if clock.is_some() {
-                        TaskStatus::Active
-                    } else {
-                        TaskStatus::Waiting
-                    })
-                    .bind(clock.map(|_| now))
-                    .bind(clock.and_then(|c| c.dates).map(|d| d.target))
-                    .bind(clock.and_then(|c| c.dates).and_then(|d| d.amber))
-                    .bind(clock.map_or("none", deadlines::Clock::state))
-                    .bind(clock.and_then(|c| c.first_check))
-                    .bind(clock.and_then(deadlines::Clock::target_day));
-            }
-            written.extend(
-                insert
-                    .fetch_all::<TaskRow>(tx.inserting(Some(self.case.id)))
-                    .await?,
-            );
-        }
-        Ok(written)
-    }
 }
 
 /// Activates a waiting task.

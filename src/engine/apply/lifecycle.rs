@@ -10,12 +10,13 @@ use crate::clock;
 use crate::commands::{self, Rejection, reject};
 use crate::db::case_stage::CaseStage;
 use crate::db::rows::{self, CaseRow};
-use crate::db::{Reference, Tx, sql};
+use crate::db::{NewCase, Reference, Tx, sql};
 use crate::definitions::{Definition, Stage};
 use crate::engine::context::Ctx;
 use crate::engine::progress;
 use crate::events::{self, kinds, kinds::Kind};
 use crate::rules::RuleSet;
+use crate::states::{Allocation, CaseStatus};
 
 pub(super) async fn create_case(
     tx: &mut Tx,
@@ -31,38 +32,27 @@ pub(super) async fn create_case(
         other => other?,
     };
     let (received, def) = checked;
-    let property = c.property.as_ref();
-    // A case that exists already is left as it is: no row comes back.
-    let inserted: Option<CaseRow> = sql(concat!(
-        "INSERT INTO cases (case_ref, kind, scheme, country, definition_id, definition_version, applicant_contact, \
-         applicant_group, property_ref, property_address, tenure, received_at, attributes, created_at, calendar, workflow) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-         ON CONFLICT (case_ref) DO NOTHING RETURNING ",
-        rows::case_columns!()
-    ))
-    .bind(&c.case_ref)
-    .bind(&c.kind)
-    .bind(c.scheme.as_deref())
-    .bind(&c.country)
-    .bind(&def.id)
-    .bind(&def.version)
-    .bind(c.applicant.as_deref())
-    .bind(c.applicant_group.as_deref())
-    .bind(property.map(|p| p.property_ref.as_str()))
-    .bind(property.map(|p| p.address.as_str()))
-    .bind(property.map(|p| p.tenure.as_str()))
-    .bind(received)
-    .bind(serde_json::to_value(&c.attributes).unwrap_or_default())
-    .bind(now)
-    .bind(&def.calendar)
-    .bind(c.workflow.as_deref())
-    .fetch_optional(tx.inserting(None))
-    .await?;
-    let Some(case) = inserted else {
-        let exists = already_exists(tx, c).await?;
-        return Err(exists
-            .unwrap_or_else(|| Rejection(format!("case {} already exists", c.case_ref)))
-            .into());
+    let row = new_case_row(c, &def, received, now);
+    let case = match tx.new_case_id(&c.case_ref).await? {
+        // Kept back, written with the batch's other new cases (see `db::new_rows`).
+        Some(id) => {
+            let case = CaseRow { id, ..row };
+            let calendar = def.calendar.clone();
+            tx.add_case(NewCase {
+                row: case.clone(),
+                calendar,
+            });
+            case
+        }
+        None => match insert_case(tx, &row, &def.calendar).await? {
+            Some(case) => case,
+            None => {
+                let exists = already_exists(tx, c).await?;
+                return Err(exists
+                    .unwrap_or_else(|| Rejection(format!("case {} already exists", c.case_ref)))
+                    .into());
+            }
+        },
     };
     let created = Kind::CaseCreated(kinds::CaseCreated {
         kind: c.kind.clone(),
@@ -87,6 +77,75 @@ pub(super) async fn create_case(
         },
     );
     Ok(Some(case))
+}
+
+/// A new case's row as its insert writes it, but for its id: open, not yet allocated.
+fn new_case_row(
+    c: &commands::CreateCase,
+    def: &Definition,
+    received: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> CaseRow {
+    let property = c.property.as_ref();
+    CaseRow {
+        id: 0,
+        case_ref: c.case_ref.clone(),
+        kind: c.kind.clone(),
+        scheme: c.scheme.clone(),
+        workflow: c.workflow.clone(),
+        country: c.country.clone(),
+        definition_id: def.id.clone(),
+        definition_version: def.version.clone(),
+        applicant_contact: c.applicant.clone(),
+        applicant_group: c.applicant_group.clone(),
+        property_ref: property.map(|p| p.property_ref.clone()),
+        property_address: property.map(|p| p.address.clone()),
+        tenure: property.map(|p| p.tenure.clone()),
+        received_at: received,
+        attributes: sqlx::types::Json(serde_json::to_value(&c.attributes).unwrap_or_default()),
+        status: CaseStatus::Open,
+        outcome: None,
+        owner: None,
+        allocation: Allocation::Pending,
+        queue_role: None,
+        created_at: now,
+        closed_at: None,
+        target_at: None,
+    }
+}
+
+/// Inserts a new case's row and gives it as written; `None` when the case exists already, which
+/// is left as it is.
+async fn insert_case(
+    tx: &mut Tx,
+    row: &CaseRow,
+    calendar: &str,
+) -> Result<Option<CaseRow>, sqlx::Error> {
+    sql(concat!(
+        "INSERT INTO cases (case_ref, kind, scheme, country, definition_id, definition_version, applicant_contact, \
+         applicant_group, property_ref, property_address, tenure, received_at, attributes, created_at, calendar, workflow) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+         ON CONFLICT (case_ref) DO NOTHING RETURNING ",
+        rows::case_columns!()
+    ))
+    .bind(row.case_ref.as_str())
+    .bind(row.kind.as_str())
+    .bind(row.scheme.as_deref())
+    .bind(row.country.as_str())
+    .bind(row.definition_id.as_str())
+    .bind(row.definition_version.as_str())
+    .bind(row.applicant_contact.as_deref())
+    .bind(row.applicant_group.as_deref())
+    .bind(row.property_ref.as_deref())
+    .bind(row.property_address.as_deref())
+    .bind(row.tenure.as_deref())
+    .bind(row.received_at)
+    .bind(row.attributes.0.clone())
+    .bind(row.created_at)
+    .bind(calendar)
+    .bind(row.workflow.as_deref())
+    .fetch_optional(tx.inserting(None))
+    .await
 }
 
 /// The checks a new case must pass before anything is written, but for whether it exists

@@ -57,11 +57,9 @@ pub async fn decide_together(
         return Ok(Batch::Decided(Vec::new()));
     };
     let mut bodies = read_bodies(&mut tx, (*first, *last), max_bytes).await?;
-    let (mut processed, mut latest) = known(&mut tx, &bodies, clock).await?;
     // Without savepoints, the rows' events and decisions are written together when the batch
     // ends (see `marks`); with them, each row's as it is decided, after the newest event before
     // it.
-    let mut marks = Vec::with_capacity(pending.len());
     let mut before = match savepoint {
         Savepoint::None => {
             tx.hold_events();
@@ -69,6 +67,8 @@ pub async fn decide_together(
         }
         Savepoint::Each => event_range::newest(&mut tx).await?,
     };
+    let (mut processed, mut latest) = known(&mut tx, &bodies, clock).await?;
+    let mut marks = Vec::with_capacity(pending.len());
     let mut decided = Vec::with_capacity(pending.len());
     for (at, (id, client)) in pending.into_iter().enumerate() {
         let row = Pending {
@@ -111,7 +111,8 @@ pub async fn decide_together(
 
 /// What a batch knows before it decides its rows: the command ids they carry that were processed
 /// already, and, for a live clock, the newest event's time of the cases they name. It also finds
-/// the references they name (see [`find_references`]).
+/// the references they name (see [`find_references`]), and which of the cases they create do not
+/// exist yet (see `Tx::expect_new_cases`).
 async fn known(
     tx: &mut Tx,
     bodies: &HashMap<i64, Body>,
@@ -126,6 +127,7 @@ async fn known(
         .collect();
     let processed = Processed::read(&mut *tx, &ids).await?;
     find_references(&mut *tx, bodies).await?;
+    tx.expect_new_cases(&creations(bodies)).await?;
     let latest = match clock {
         Now::Live => Latest::read(&mut *tx, &case_refs(bodies)).await?,
         Now::At(_) => Latest::default(),
@@ -194,6 +196,23 @@ fn references(command: &Command) -> Vec<(Reference, &str)> {
         named.extend(c.applicant_group.as_deref().map(|g| (Reference::Group, g)));
     }
     named
+}
+
+/// The cases the parsed commands create, each once.
+fn creations(bodies: &HashMap<i64, Body>) -> Vec<&str> {
+    let mut refs: Vec<&str> = bodies
+        .values()
+        .filter_map(|body| match body {
+            Body::Parsed(parsed) => match &parsed.as_ref().as_ref().ok()?.command {
+                Command::CreateCase(c) => Some(c.case_ref.as_str()),
+                _ => None,
+            },
+            Body::Unread => None,
+        })
+        .collect();
+    refs.sort_unstable();
+    refs.dedup();
+    refs
 }
 
 /// The cases the parsed commands name, each once.
