@@ -303,7 +303,14 @@ impl Tx {
         if self.backend() == Backend::Sqlite {
             let next = match self.new_rows.ids[slot].next {
                 Some(next) => next,
-                None => largest_id(Conn::from(&mut self.conn), table).await? + 1,
+                None => {
+                    // The three tables' at once: all are read again after the same statements.
+                    let largest = largest_ids(Conn::from(&mut self.conn)).await?;
+                    for (ids, largest) in self.new_rows.ids.iter_mut().zip(largest) {
+                        ids.next = Some(largest + 1);
+                    }
+                    largest[slot] + 1
+                }
             };
             let end = next + i64::try_from(n).unwrap_or(i64::MAX);
             self.new_rows.ids[slot].next = Some(end);
@@ -330,12 +337,23 @@ impl Tx {
     }
 }
 
-/// The largest id `table` has had, as SQLite's `AUTOINCREMENT` counts it.
-async fn largest_id(on: Conn<'_>, table: Table) -> Result<i64, sqlx::Error> {
+/// The largest id each table has had (cases, stages, tasks), as SQLite's `AUTOINCREMENT` counts
+/// it: one that was deleted counts too.
+async fn largest_ids(on: Conn<'_>) -> Result<[i64; 3], sqlx::Error> {
+    let largest = |table: Table| {
+        format!(
+            "MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{0}'), 0), \
+             COALESCE((SELECT MAX(id) FROM {0}), 0))",
+            table.name()
+        )
+    };
     let text = format!(
-        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{0}'), 0), \
-         COALESCE((SELECT MAX(id) FROM {0}), 0))",
-        table.name()
+        "SELECT {}, {}, {}",
+        largest(Table::Cases),
+        largest(Table::Stages),
+        largest(Table::Tasks)
     );
-    Sql::built(text, String::new()).scalar::<i64>(on).await
+    let (cases, stages, tasks): (i64, i64, i64) =
+        Sql::built(text, String::new()).fetch_one(on).await?;
+    Ok([cases, stages, tasks])
 }

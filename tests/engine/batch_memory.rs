@@ -218,4 +218,22 @@ on_both_backends! {
         tx.commit().await.unwrap();
         assert_eq!(status(previous).scalar::<String>(&env.db).await.unwrap(), "completed");
     }
+    async fn a_batch_never_gives_a_new_row_the_id_of_a_deleted_one(env: Env) {
+        env.seed_organisation().await;
+        env.submit(&[rtb_claim("P-1", "tenant1", "freehold", "2026-01-05")]).await;
+        env.tick(T).await;
+        // The newest task's row taken away by hand, as an operator might.
+        let deleted: i64 = sql("SELECT MAX(id) FROM tasks").scalar(&env.db).await.unwrap();
+        sql("DELETE FROM tasks WHERE id = $1").bind(deleted).execute(&env.db).await.unwrap();
+
+        env.submit(&[rtb_claim("P-2", "tenant2", "freehold", "2026-01-05")]).await;
+        assert_eq!(env.tick(T).await.accepted, 1);
+
+        let ids: Vec<(i64,)> = sql("SELECT t.id FROM tasks t JOIN cases c ON c.id = t.case_id WHERE c.case_ref = 'P-2'")
+            .fetch_all(&env.db)
+            .await
+            .unwrap();
+        assert_eq!(ids.len(), 5);
+        assert!(ids.iter().all(|(id,)| *id > deleted), "{ids:?} reuse {deleted}");
+    }
 }
