@@ -385,20 +385,32 @@ impl Tx {
         what: Reference,
         references: &[&str],
     ) -> Result<(), sqlx::Error> {
-        let table = what.table();
-        for chunk in references.chunks(rows_per_statement(1)) {
-            let found: Vec<(String,)> = Sql::sized(|marks| {
+        let found = self.existing((what.table(), "ref"), references).await?;
+        self.found.extend(found.into_iter().map(|r| (what, r)));
+        Ok(())
+    }
+
+    /// Those of `values` that `column` of `table` holds, asked with as few statements as the
+    /// bound values allow.
+    async fn existing(
+        &mut self,
+        (table, column): (&str, &str),
+        values: &[&str],
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let mut found = Vec::new();
+        for chunk in values.chunks(rows_per_statement(1)) {
+            let rows: Vec<(String,)> = Sql::sized(|marks| {
                 format!(
-                    "SELECT ref FROM {table} WHERE ref IN {}",
+                    "SELECT {column} FROM {table} WHERE {column} IN {}",
                     marks.list(chunk.len(), 1)
                 )
             })
             .bind_all(chunk.iter().copied())
             .fetch_all(&mut *self)
             .await?;
-            self.found.extend(found.into_iter().map(|(r,)| (what, r)));
+            found.extend(rows.into_iter().map(|(v,)| v));
         }
-        Ok(())
+        Ok(found)
     }
 
     /// Forgets what [`Tx::found`] found: after a rollback to a savepoint.

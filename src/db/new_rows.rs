@@ -31,6 +31,31 @@ pub struct NewCase {
     pub calendar: String,
 }
 
+impl NewCase {
+    /// Binds the columns a new case's insert writes, in this order: `case_ref, kind, scheme,
+    /// workflow, country, definition_id, definition_version, applicant_contact, applicant_group,
+    /// property_ref, property_address, tenure, received_at, attributes, created_at, calendar`.
+    pub fn bind(&self, sql: Sql) -> Sql {
+        let r = &self.row;
+        sql.bind(r.case_ref.as_str())
+            .bind(r.kind.as_str())
+            .bind(r.scheme.as_deref())
+            .bind(r.workflow.as_deref())
+            .bind(r.country.as_str())
+            .bind(r.definition_id.as_str())
+            .bind(r.definition_version.as_str())
+            .bind(r.applicant_contact.as_deref())
+            .bind(r.applicant_group.as_deref())
+            .bind(r.property_ref.as_deref())
+            .bind(r.property_address.as_deref())
+            .bind(r.tenure.as_deref())
+            .bind(r.received_at)
+            .bind(r.attributes.0.clone())
+            .bind(r.created_at)
+            .bind(self.calendar.as_str())
+    }
+}
+
 /// A new stage entry's row, and the columns its row type leaves out.
 pub struct NewStage {
     pub row: StageRow,
@@ -43,6 +68,30 @@ pub struct NewTask {
     pub row: TaskRow,
     pub next_check_at: Option<DateTime<Utc>>,
     pub target_day: Option<NaiveDate>,
+}
+
+impl NewTask {
+    /// Binds the columns a new task's insert writes, in this order: `case_id, stage_id, task,
+    /// mandatory, activation, owner, line_manager, role_ref, status, activated_at, target_at,
+    /// amber_at, sla_state, next_check_at, target_day`.
+    pub fn bind(&self, sql: Sql) -> Sql {
+        let r = &self.row;
+        sql.bind(r.case_id)
+            .bind(r.stage_id)
+            .bind(r.task.as_str())
+            .bind(r.mandatory)
+            .bind(r.activation.as_str())
+            .bind(r.owner.as_deref())
+            .bind(r.line_manager.as_deref())
+            .bind(r.role_ref.as_deref())
+            .bind(r.status)
+            .bind(r.activated_at)
+            .bind(r.target_at)
+            .bind(r.amber_at)
+            .bind(r.sla_state)
+            .bind(self.next_check_at)
+            .bind(self.target_day)
+    }
 }
 
 /// The tables whose rows are kept back.
@@ -118,79 +167,38 @@ impl NewRows {
             Backend::Postgres => " OVERRIDING SYSTEM VALUE",
             Backend::Sqlite => "",
         };
-        for chunk in self.cases.chunks(rows_per_statement(CASE_COLUMNS)) {
-            let mut insert = insert(CASE_INSERT, overriding, chunk.len(), CASE_COLUMNS);
-            for c in chunk {
-                let r = &c.row;
-                insert = insert
-                    .bind(r.id)
-                    .bind(r.case_ref.as_str())
-                    .bind(r.kind.as_str())
-                    .bind(r.scheme.as_deref())
-                    .bind(r.workflow.as_deref())
-                    .bind(r.country.as_str())
-                    .bind(r.definition_id.as_str())
-                    .bind(r.definition_version.as_str())
-                    .bind(r.applicant_contact.as_deref())
-                    .bind(r.applicant_group.as_deref())
-                    .bind(r.property_ref.as_deref())
-                    .bind(r.property_address.as_deref())
-                    .bind(r.tenure.as_deref())
-                    .bind(r.received_at)
-                    .bind(r.attributes.0.clone())
-                    .bind(r.created_at)
-                    .bind(c.calendar.as_str());
-            }
-            insert.execute_on(on.reborrow()).await?;
-        }
-        for chunk in self.stages.chunks(rows_per_statement(STAGE_COLUMNS)) {
-            let mut insert = insert(STAGE_INSERT, overriding, chunk.len(), STAGE_COLUMNS);
-            for s in chunk {
-                let r = &s.row;
-                insert = insert
-                    .bind(r.id)
-                    .bind(r.case_id)
-                    .bind(r.stage.as_str())
-                    .bind(r.master_stage.as_str())
-                    .bind(r.entry)
-                    .bind(r.owner.as_deref())
-                    .bind(r.line_manager.as_deref())
-                    .bind(r.entered_at)
-                    .bind(r.target_at)
-                    .bind(r.amber_at)
-                    .bind(r.sla_state)
-                    .bind(s.next_check_at)
-                    .bind(s.target_day);
-            }
-            insert.execute_on(on.reborrow()).await?;
-        }
-        for chunk in self.tasks.chunks(rows_per_statement(TASK_COLUMNS)) {
-            let mut insert = insert(TASK_INSERT, overriding, chunk.len(), TASK_COLUMNS);
-            for t in chunk {
-                let r = &t.row;
-                insert = insert
-                    .bind(r.id)
-                    .bind(r.case_id)
-                    .bind(r.stage_id)
-                    .bind(r.task.as_str())
-                    .bind(r.mandatory)
-                    .bind(r.activation.as_str())
-                    .bind(r.owner.as_deref())
-                    .bind(r.line_manager.as_deref())
-                    .bind(r.role_ref.as_deref())
-                    .bind(r.status)
-                    .bind(r.activated_at)
-                    .bind(r.target_at)
-                    .bind(r.amber_at)
-                    .bind(r.sla_state)
-                    .bind(t.next_check_at)
-                    .bind(t.target_day)
-                    .bind(r.completed_at)
-                    .bind(r.completed_by.as_deref())
-                    .bind(r.outcome.as_deref());
-            }
-            insert.execute_on(on.reborrow()).await?;
-        }
+        let cases = (CASE_INSERT, CASE_COLUMNS);
+        insert_all(&mut on, &self.cases, cases, overriding, |sql, c| {
+            c.bind(sql.bind(c.row.id))
+        })
+        .await?;
+        let stages = (STAGE_INSERT, STAGE_COLUMNS);
+        insert_all(&mut on, &self.stages, stages, overriding, |sql, s| {
+            let r = &s.row;
+            sql.bind(r.id)
+                .bind(r.case_id)
+                .bind(r.stage.as_str())
+                .bind(r.master_stage.as_str())
+                .bind(r.entry)
+                .bind(r.owner.as_deref())
+                .bind(r.line_manager.as_deref())
+                .bind(r.entered_at)
+                .bind(r.target_at)
+                .bind(r.amber_at)
+                .bind(r.sla_state)
+                .bind(s.next_check_at)
+                .bind(s.target_day)
+        })
+        .await?;
+        let tasks = (TASK_INSERT, TASK_COLUMNS);
+        insert_all(&mut on, &self.tasks, tasks, overriding, |sql, t| {
+            let r = &t.row;
+            t.bind(sql.bind(r.id))
+                .bind(r.completed_at)
+                .bind(r.completed_by.as_deref())
+                .bind(r.outcome.as_deref())
+        })
+        .await?;
         self.cases.clear();
         self.stages.clear();
         self.tasks.clear();
@@ -209,6 +217,24 @@ const TASK_INSERT: &str = "INSERT INTO tasks (id, case_id, stage_id, task, manda
      line_manager, role_ref, status, activated_at, target_at, amber_at, sla_state, next_check_at, target_day, \
      completed_at, completed_by, outcome)";
 const TASK_COLUMNS: usize = 19;
+
+/// Inserts `rows` with as few statements of `head` as the bound values allow, each row's
+/// `columns` values bound by `bind`.
+async fn insert_all<T>(
+    on: &mut Conn<'_>,
+    rows: &[T],
+    (head, columns): (&str, usize),
+    overriding: &str,
+    bind: impl Fn(Sql, &T) -> Sql,
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(rows_per_statement(columns)) {
+        let statement = chunk
+            .iter()
+            .fold(insert(head, overriding, chunk.len(), columns), &bind);
+        statement.execute_on(on.reborrow()).await?;
+    }
+    Ok(())
+}
 
 /// A multi-row insert of `rows` rows with their ids given (PostgreSQL's identity columns take
 /// them only when told to).
@@ -230,19 +256,8 @@ impl Tx {
             return Ok(());
         }
         let mut absent: HashSet<String> = case_refs.iter().map(|r| r.to_string()).collect();
-        for chunk in case_refs.chunks(rows_per_statement(1)) {
-            let found: Vec<(String,)> = Sql::sized(|m| {
-                format!(
-                    "SELECT case_ref FROM cases WHERE case_ref IN {}",
-                    m.list(chunk.len(), 1)
-                )
-            })
-            .bind_all(chunk.iter().copied())
-            .fetch_all(&mut *self)
-            .await?;
-            for (case_ref,) in found {
-                absent.remove(&case_ref);
-            }
+        for case_ref in self.existing(("cases", "case_ref"), case_refs).await? {
+            absent.remove(&case_ref);
         }
         self.new_rows.absent = absent;
         Ok(())

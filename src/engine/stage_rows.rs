@@ -167,28 +167,8 @@ impl StageToWrite<'_> {
                     *rows::TASK_RETURNING
                 )
             });
-            for NewTask {
-                row,
-                next_check_at,
-                target_day,
-            } in chunk
-            {
-                insert = insert
-                    .bind(row.case_id)
-                    .bind(row.stage_id)
-                    .bind(row.task.as_str())
-                    .bind(row.mandatory)
-                    .bind(row.activation.as_str())
-                    .bind(row.owner.as_deref())
-                    .bind(row.line_manager.as_deref())
-                    .bind(row.role_ref.as_deref())
-                    .bind(row.status)
-                    .bind(row.activated_at)
-                    .bind(row.target_at)
-                    .bind(row.amber_at)
-                    .bind(row.sla_state)
-                    .bind(*next_check_at)
-                    .bind(*target_day);
+            for task in chunk {
+                insert = task.bind(insert);
             }
             let inserted = insert.fetch_all::<TaskRow>(tx.inserting(Some(self.case.id)));
             written.extend(inserted.await?);

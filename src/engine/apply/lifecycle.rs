@@ -32,19 +32,19 @@ pub(super) async fn create_case(
         other => other?,
     };
     let (received, def) = checked;
-    let row = new_case_row(c, &def, received, now);
+    let mut new = NewCase {
+        row: new_case_row(c, &def, received, now),
+        calendar: def.calendar.clone(),
+    };
     let case = match tx.new_case_id(&c.case_ref).await? {
         // Kept back, written with the batch's other new cases (see `db::new_rows`).
         Some(id) => {
-            let case = CaseRow { id, ..row };
-            let calendar = def.calendar.clone();
-            tx.add_case(NewCase {
-                row: case.clone(),
-                calendar,
-            });
+            new.row.id = id;
+            let case = new.row.clone();
+            tx.add_case(new);
             case
         }
-        None => match insert_case(tx, &row, &def.calendar).await? {
+        None => match insert_case(tx, &new).await? {
             Some(case) => case,
             None => {
                 let exists = already_exists(tx, c).await?;
@@ -116,36 +116,16 @@ fn new_case_row(
 
 /// Inserts a new case's row and gives it as written; `None` when the case exists already, which
 /// is left as it is.
-async fn insert_case(
-    tx: &mut Tx,
-    row: &CaseRow,
-    calendar: &str,
-) -> Result<Option<CaseRow>, sqlx::Error> {
-    sql(concat!(
-        "INSERT INTO cases (case_ref, kind, scheme, country, definition_id, definition_version, applicant_contact, \
-         applicant_group, property_ref, property_address, tenure, received_at, attributes, created_at, calendar, workflow) \
+async fn insert_case(tx: &mut Tx, new: &NewCase) -> Result<Option<CaseRow>, sqlx::Error> {
+    let insert = sql(concat!(
+        "INSERT INTO cases (case_ref, kind, scheme, workflow, country, definition_id, definition_version, \
+         applicant_contact, applicant_group, property_ref, property_address, tenure, received_at, attributes, \
+         created_at, calendar) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
          ON CONFLICT (case_ref) DO NOTHING RETURNING ",
         rows::case_columns!()
-    ))
-    .bind(row.case_ref.as_str())
-    .bind(row.kind.as_str())
-    .bind(row.scheme.as_deref())
-    .bind(row.country.as_str())
-    .bind(row.definition_id.as_str())
-    .bind(row.definition_version.as_str())
-    .bind(row.applicant_contact.as_deref())
-    .bind(row.applicant_group.as_deref())
-    .bind(row.property_ref.as_deref())
-    .bind(row.property_address.as_deref())
-    .bind(row.tenure.as_deref())
-    .bind(row.received_at)
-    .bind(row.attributes.0.clone())
-    .bind(row.created_at)
-    .bind(calendar)
-    .bind(row.workflow.as_deref())
-    .fetch_optional(tx.inserting(None))
-    .await
+    ));
+    new.bind(insert).fetch_optional(tx.inserting(None)).await
 }
 
 /// The checks a new case must pass before anything is written, but for whether it exists
