@@ -85,7 +85,9 @@ pub async fn case_and_open_stage(
         case: first.case,
         open: stage.map(|s| (s, tasks)),
     };
-    tx.remember(tx.as_of(), found.clone());
+    if tx.keeps_cases() {
+        tx.remember(tx.as_of(), found.clone());
+    }
     Ok(Some(found))
 }
 

@@ -36,6 +36,10 @@ pub(super) struct Memory {
     /// Whether it keeps anything: it holds its events back.
     pub(super) on: bool,
     cases: HashMap<String, CaseStage>,
+    /// The remembered cases by id, and each remembered task's case, so that a completion or an
+    /// insert finds its case without a scan of them all (a batch may remember thousands).
+    case_refs: HashMap<i64, String>,
+    task_cases: HashMap<i64, String>,
     completions: Vec<Completion>,
     /// Statements run so far in the transaction.
     statements: u64,
@@ -69,8 +73,19 @@ impl Tx {
     /// only in a transaction that keeps anything, and only when no statement ran since.
     pub fn remember(&mut self, as_of: AsOf, case: CaseStage) {
         if self.memory.on && as_of == self.as_of() {
-            self.memory.cases.insert(case.case.case_ref.clone(), case);
+            let case_ref = &case.case.case_ref;
+            let memory = &mut self.memory;
+            memory.case_refs.insert(case.case.id, case_ref.clone());
+            for task in case.open.iter().flat_map(|(_, tasks)| tasks) {
+                memory.task_cases.insert(task.id, case_ref.clone());
+            }
+            memory.cases.insert(case_ref.clone(), case);
         }
+    }
+
+    /// Whether this transaction remembers the cases it reads (see [`Tx::remember`]).
+    pub fn keeps_cases(&self) -> bool {
+        self.memory.on
     }
 
     /// The case `case_ref` with its open stage and tasks, as the database holds them now, if
@@ -97,16 +112,15 @@ impl Tx {
             // One row per task in an update: the earlier completion goes first.
             self.before_statement().await?;
         }
-        for case in self.memory.cases.values_mut() {
-            let Some((_, tasks)) = &mut case.open else {
-                continue;
-            };
-            if let Some(task) = tasks.iter_mut().find(|t| t.id == done.task_id) {
-                task.status = TaskStatus::Completed;
-                task.completed_at = Some(done.at);
-                task.completed_by = Some(done.by.clone());
-                task.outcome = done.outcome.clone();
-            }
+        let memory = &mut self.memory;
+        let case = (memory.task_cases.get(&done.task_id)).and_then(|r| memory.cases.get_mut(r));
+        if let Some((_, tasks)) = case.and_then(|c| c.open.as_mut())
+            && let Some(task) = tasks.iter_mut().find(|t| t.id == done.task_id)
+        {
+            task.status = TaskStatus::Completed;
+            task.completed_at = Some(done.at);
+            task.completed_by = Some(done.by.clone());
+            task.outcome = done.outcome.clone();
         }
         if !kept_back {
             self.memory.completions.push(done);
@@ -129,7 +143,7 @@ impl Tx {
         &mut self,
         case: Option<i64>,
     ) -> Result<Conn<'_>, sqlx::Error> {
-        let remembered = case.is_some_and(|id| self.memory.cases.values().any(|c| c.case.id == id));
+        let remembered = case.is_some_and(|id| self.memory.case_refs.contains_key(&id));
         // A new case's kept-back row must be there for its insert to find it.
         if remembered || !self.new_rows.is_empty() {
             return self.before_statement().await;
@@ -144,6 +158,8 @@ impl Tx {
     /// the cases remembered, and gives the connection.
     pub(super) async fn before_statement(&mut self) -> Result<Conn<'_>, sqlx::Error> {
         self.memory.cases.clear();
+        self.memory.case_refs.clear();
+        self.memory.task_cases.clear();
         self.memory.statements += 1;
         if !self.new_rows.is_empty() {
             let backend = self.backend();

@@ -17,7 +17,7 @@
 //! A case is created this way only when the batch has looked it up and found it absent (see
 //! [`Tx::expect_new_cases`]); any other goes through its insert, which finds a case that exists.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -127,6 +127,11 @@ pub(super) struct NewRows {
     cases: Vec<NewCase>,
     stages: Vec<NewStage>,
     tasks: Vec<NewTask>,
+    /// The kept-back cases' ids, those with their stage kept back too, and where each kept-back
+    /// task is in `tasks`: looked up, not scanned, however many the batch creates.
+    case_ids: HashSet<i64>,
+    staged: HashSet<i64>,
+    task_at: HashMap<i64, usize>,
     /// Cases the batch looked up and found absent, and has not created yet.
     absent: HashSet<String>,
     ids: [Ids; 3],
@@ -146,7 +151,7 @@ impl NewRows {
 
     /// Completes a kept-back task, if it is one: it is written completed.
     pub(super) fn complete(&mut self, done: &super::Completion) -> bool {
-        let Some(task) = self.tasks.iter_mut().find(|t| t.row.id == done.task_id) else {
+        let Some(task) = (self.task_at.get(&done.task_id)).map(|&at| &mut self.tasks[at]) else {
             return false;
         };
         task.row.status = crate::states::TaskStatus::Completed;
@@ -202,6 +207,9 @@ impl NewRows {
         self.cases.clear();
         self.stages.clear();
         self.tasks.clear();
+        self.case_ids.clear();
+        self.staged.clear();
+        self.task_at.clear();
         Ok(())
     }
 }
@@ -277,6 +285,7 @@ impl Tx {
 
     /// Keeps back a new case's row (with an id from [`Tx::new_case_id`]).
     pub fn add_case(&mut self, case: NewCase) {
+        self.new_rows.case_ids.insert(case.row.id);
         self.new_rows.cases.push(case);
     }
 
@@ -288,9 +297,7 @@ impl Tx {
         tasks: usize,
     ) -> Result<Option<(i64, Vec<i64>)>, sqlx::Error> {
         let rows = &self.new_rows;
-        if !rows.cases.iter().any(|c| c.row.id == case_id)
-            || rows.stages.iter().any(|s| s.row.case_id == case_id)
-        {
+        if !rows.case_ids.contains(&case_id) || rows.staged.contains(&case_id) {
             return Ok(None);
         }
         // This case and those the batch still expects to create.
@@ -302,8 +309,13 @@ impl Tx {
 
     /// Keeps back a new case's first stage and its tasks (with ids from [`Tx::new_stage_ids`]).
     pub fn add_stage(&mut self, stage: NewStage, tasks: Vec<NewTask>) {
-        self.new_rows.stages.push(stage);
-        self.new_rows.tasks.extend(tasks);
+        let rows = &mut self.new_rows;
+        rows.staged.insert(stage.row.case_id);
+        rows.stages.push(stage);
+        for task in tasks {
+            rows.task_at.insert(task.row.id, rows.tasks.len());
+            rows.tasks.push(task);
+        }
     }
 
     /// `n` unused ids of `table`; on PostgreSQL, enough for `expected` such needs are taken at
