@@ -2,7 +2,8 @@
 //! housing packs → SLA sweep → delivery), each step finding its work by index and committing in small
 //! transactions. `run_pass(now)` is what the scheduler, `tick --now` and the tests all call.
 //!
-//! - The pass: `pass` (the pipeline, the engine and its settings), `outcome` (what a pass did),
+//! - The pass: `pass` (the pipeline, the engine and its settings), `due` (whether a pass has
+//!   anything to do, asked in one statement), `outcome` (what a pass did),
 //!   `error` (what a step returns), `guard` (one bad item never stops a step), `plan` (a dry run).
 //! - The steps, in pass order: `ingest` (inbox rows → `apply`, each row then given the
 //!   `event_range` its decision wrote), `allocate`, `holds`,
@@ -24,6 +25,7 @@ pub mod budget;
 pub mod case_target;
 pub mod context;
 pub mod deadlines;
+pub mod due;
 pub mod duty_clock;
 pub mod error;
 pub mod event_range;

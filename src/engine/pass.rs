@@ -12,7 +12,9 @@ use tracing::Instrument;
 use super::budget::Budget;
 use super::error::StepError;
 use super::outcome::PassOutcome;
-use super::{allocate, guard, holds, housing_options, ingest, pack_files, retention, sla_sweep};
+use super::{
+    allocate, due, guard, holds, housing_options, ingest, pack_files, retention, sla_sweep,
+};
 use crate::clock::Now;
 use crate::db::Db;
 use crate::rules::RuleSet;
@@ -202,6 +204,9 @@ impl Engine {
         let db = &self.db;
         let now = clock.get();
         let (max_bytes, limit) = (self.settings.max_command_bytes, self.settings.step_budget());
+        if !due::anything(db, now, self.mail.is_some()).await {
+            return PassOutcome::default();
+        }
         let budget = Budget::new(limit);
         let ingest = step(&self.metrics, "ingest", failed, async {
             ingest::run_once(db, rules, clock, batch, max_bytes, &budget).await
