@@ -2,8 +2,9 @@
 //!
 //! `cargo bench --bench sweep` builds SQLite databases holding 1,000 to 100,000 open tasks whose
 //! SLA checkpoints lie in the future, makes 100 of them due, and times a pass (which fires those
-//! 100 amber escalations) and then an idle pass. Both should stay roughly flat as the open work
-//! grows a hundredfold. Set CASEWARDEN_BENCH_SIZES=1000,10000 to choose the sizes.
+//! 100 amber escalations) and then idle passes (the median of 21). Both should stay roughly flat
+//! as the open work grows a hundredfold. Set CASEWARDEN_BENCH_SIZES=1000,10000 to choose the
+//! sizes.
 
 use std::time::Instant;
 
@@ -14,6 +15,7 @@ use casewarden::rules::{Limits, RuleSet};
 
 const DUE: i64 = 100;
 const TASKS_PER_CASE: i64 = 10;
+const IDLE_PASSES: usize = 21;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -49,14 +51,20 @@ async fn main() {
         let outcome = engine.run_pass(now).await.expect("pass");
         let pass = started.elapsed();
         assert_eq!(outcome.escalations, DUE as u64, "{outcome}");
-        let started = Instant::now();
-        let idle = engine.run_pass(now).await.expect("idle pass");
-        let idle_time = started.elapsed();
-        assert!(idle.is_idle(), "{idle}");
+        // The median of several idle passes run one after another, as the daemon runs them: a
+        // single pass of well under a millisecond is at the mercy of the scheduler.
+        let mut idle_times = Vec::with_capacity(IDLE_PASSES);
+        for _ in 0..IDLE_PASSES {
+            let started = Instant::now();
+            let idle = engine.run_pass(now).await.expect("idle pass");
+            idle_times.push(started.elapsed());
+            assert!(idle.is_idle(), "{idle}");
+        }
+        idle_times.sort_unstable();
         println!(
             "{open:>12} {DUE:>6} {:>14.1} {:>14.2}",
             pass.as_secs_f64() * 1e3,
-            idle_time.as_secs_f64() * 1e3
+            idle_times[IDLE_PASSES / 2].as_secs_f64() * 1e3
         );
         db.close().await;
     }
