@@ -286,6 +286,8 @@ impl Tx {
     /// Keeps back a new case's row (with an id from [`Tx::new_case_id`]).
     pub fn add_case(&mut self, case: NewCase) {
         self.new_rows.case_ids.insert(case.row.id);
+        // Room for the cases the batch still expects to create, as for their tasks below.
+        self.new_rows.cases.reserve(self.new_rows.absent.len() + 1);
         self.new_rows.cases.push(case);
     }
 
@@ -311,6 +313,9 @@ impl Tx {
     pub fn add_stage(&mut self, stage: NewStage, tasks: Vec<NewTask>) {
         let rows = &mut self.new_rows;
         rows.staged.insert(stage.row.case_id);
+        // Room for the tasks of the cases the batch still expects to create as well: the rows
+        // kept back for a batch run to hundreds, copied each time the list would double.
+        rows.tasks.reserve(tasks.len() * (rows.absent.len() + 1));
         rows.stages.push(stage);
         for task in tasks {
             rows.task_at.insert(task.row.id, rows.tasks.len());

@@ -200,6 +200,9 @@ pub fn sql2(sqlite: &'static str, postgres: &'static str) -> Sql {
 
 fn sqlite_args(args: Vec<Arg>) -> Result<SqliteArguments, sqlx::Error> {
     let mut out = SqliteArguments::default();
+    // A batch statement binds thousands: grown one at a time, the list would be copied over
+    // and over as it doubled.
+    out.reserve(args.len(), 0);
     for arg in args {
         match arg {
             Arg::Text(v) => out.add(v),
@@ -217,6 +220,7 @@ fn sqlite_args(args: Vec<Arg>) -> Result<SqliteArguments, sqlx::Error> {
 
 fn pg_args(args: Vec<Arg>) -> Result<PgArguments, sqlx::Error> {
     let mut out = PgArguments::default();
+    out.reserve(args.len(), args.len() * 8);
     for arg in args {
         match arg {
             Arg::Text(v) => out.add(v),
@@ -288,10 +292,13 @@ impl Sql {
     /// SQL whose shape depends on the size of a batch (`VALUES` rows, `IN` lists), built by the
     /// caller from literal fragments and [`values`] or [`list`]. Values are bound, never spliced.
     pub fn built(sqlite: String, postgres: String) -> Sql {
+        // Room for a value per anonymous placeholder, so the thousands of a batch statement
+        // are not copied each time the list would double.
+        let marks = sqlite.bytes().filter(|b| *b == b'?').count();
         Sql {
             sqlite: Text::Owned(sqlite),
             postgres: Text::Owned(postgres),
-            args: Vec::new(),
+            args: Vec::with_capacity(marks),
         }
     }
 

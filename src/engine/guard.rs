@@ -25,10 +25,15 @@ pub async fn catch<T, E: std::fmt::Display>(
     work: impl Future<Output = Result<T, E>>,
 ) -> Result<T, String> {
     // Boxed: a pass's futures nest deeply, and each step's belongs on the heap, not the stack.
-    match std::panic::AssertUnwindSafe(Box::pin(work))
-        .catch_unwind()
-        .await
-    {
+    catch_in_place(Box::pin(work)).await
+}
+
+/// [`catch`] for one item of many inside a step that is itself caught: `work` is kept in the
+/// caller's future, which is on the heap already, instead of a box of its own for each item.
+pub async fn catch_in_place<T, E: std::fmt::Display>(
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match std::panic::AssertUnwindSafe(work).catch_unwind().await {
         Ok(Ok(done)) => Ok(done),
         Ok(Err(e)) => Err(text::bounded(&e.to_string(), 1000)),
         Err(panic) => Err(format!("internal error: {}", panic_message(&panic))),

@@ -90,7 +90,7 @@ pub async fn decide_together(
                 savepoint,
             }),
         );
-        match guard::catch(deciding).await {
+        match guard::catch_in_place(deciding).await {
             Ok(Step::Decided(how, newest)) => {
                 decided.push(how);
                 before = newest;
