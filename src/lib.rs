@@ -3,6 +3,7 @@
 //! TOML definitions, and records every change in an append-only event log.
 
 pub mod advice;
+pub mod allocator;
 pub mod api;
 pub mod backoff;
 pub mod backup;

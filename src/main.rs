@@ -4,8 +4,13 @@ use casewarden::cli::{self, Cli};
 use casewarden::output;
 use clap::Parser;
 
+fn main() -> ExitCode {
+    casewarden::allocator::tune();
+    run()
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn run() -> ExitCode {
     // Everything casewarden creates holds personal data: the database and its -wal, -shm and
     // .lock files, housing packs, mail files. They are for its own user only, whatever umask it
     // was started with (an admin shell's 022 would make them world-readable).

@@ -138,8 +138,14 @@ fn only(part: &str) -> bool {
     asked.contains(&part)
 }
 
+fn main() {
+    // As the daemon starts (see `casewarden::allocator`).
+    casewarden::allocator::tune();
+    run();
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+async fn run() {
     pg::keep_default_settings();
     // RUST_LOG=sqlx::query=debug lists every statement the engine runs, to count them per item.
     let _ = tracing_subscriber::fmt()
