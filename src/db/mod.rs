@@ -12,12 +12,15 @@ mod new_rows;
 mod pinned;
 mod query;
 pub mod rows;
+pub mod statistics;
+mod url;
 
 pub use lock::{DatabaseLock, LockError, held_by_another};
 pub use memory::{AsOf, Completion};
 pub use new_rows::{NewCase, NewStage, NewTask};
 pub use pinned::Pinned;
 pub use query::{Arg, Ex, IntoArg, Marks, Sql, list, rows_per_statement, sql, sql2, values};
+pub use url::redact;
 
 /// The migrations built into this binary, one set per backend.
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -82,6 +85,8 @@ pub struct Tx {
     memory: memory::Memory,
     /// New cases' rows kept back (see `new_rows`).
     new_rows: new_rows::NewRows,
+    /// On PostgreSQL, the pool, to keep its statistics up to date after a commit (`statistics`).
+    pool: Option<PgPool>,
 }
 
 /// The connection a transaction runs on.
@@ -313,6 +318,10 @@ impl Db {
             found: std::collections::HashSet::new(),
             memory: memory::Memory::default(),
             new_rows: new_rows::NewRows::default(),
+            pool: match self {
+                Db::Postgres(pool) => Some(pool.clone()),
+                _ => None,
+            },
         })
     }
 
@@ -338,7 +347,13 @@ impl Tx {
         }
         match self.conn {
             TxConn::Sqlite(tx) => tx.commit().await,
-            TxConn::Postgres(tx) => tx.commit().await,
+            TxConn::Postgres(tx) => {
+                tx.commit().await?;
+                if let Some(pool) = &self.pool {
+                    statistics::after_commit(pool).await;
+                }
+                Ok(())
+            }
             TxConn::Pinned(tx) => tx.commit().await,
         }
     }
@@ -443,33 +458,9 @@ impl Tx {
     }
 }
 
-/// A URL fit for messages: the password, if any, is replaced.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_password_in_a_url_is_never_shown() {
-        assert_eq!(
-            redact("postgres://app:s3cret@db/cases"),
-            "postgres://app:***@db/cases"
-        );
-        assert_eq!(redact("postgres://app@db/cases"), "postgres://app@db/cases");
-        assert_eq!(redact("sqlite://casewarden.db"), "sqlite://casewarden.db");
-    }
 
     #[test]
     fn a_printed_error_chain_names_each_cause_once() {

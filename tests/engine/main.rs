@@ -27,6 +27,7 @@ mod reliability;
 mod retention;
 mod sla;
 mod sla_batches;
+mod statistics;
 mod subject_access;
 mod upgrade;
 mod wales;
