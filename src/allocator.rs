@@ -12,9 +12,9 @@
 //! merged as it is freed, and nothing is left to merge in one go.
 //!
 //! Measured with `cargo bench --bench throughput` on the 2-core machine of docs/performance.md,
-//! alternating with and without (set then by `GLIBC_TUNABLES=glibc.malloc.mxfast=0`, which is
-//! the same setting): see "The memory allocator" there. The per-thread cache, which serves most
-//! small allocations, is unchanged, and so is the peak memory of a firings pass.
+//! in runs alternating with glibc's default put back (`GLIBC_TUNABLES=glibc.malloc.mxfast=128`):
+//! see "The memory allocator" there. The per-thread cache, which serves most small allocations,
+//! is unchanged, and the peak memory of a firings pass stayed about the same.
 //!
 //! A `GLIBC_TUNABLES` that sets `glibc.malloc.mxfast` itself is left as the operator set it.
 //! On other C libraries (musl) and systems nothing is changed.
