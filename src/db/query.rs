@@ -220,6 +220,8 @@ fn sqlite_args(args: Vec<Arg>) -> Result<SqliteArguments, sqlx::Error> {
 
 fn pg_args(args: Vec<Arg>) -> Result<PgArguments, sqlx::Error> {
     let mut out = PgArguments::default();
+    // Room for the encoded values too, at 8 bytes each: an id or a time, the most common; a
+    // text value longer than that only makes the buffer grow.
     out.reserve(args.len(), args.len() * 8);
     for arg in args {
         match arg {

@@ -11,7 +11,7 @@
 //!
 //! After a write transaction commits, at most once a second for each database, casewarden looks at
 //! the tables that other tables' foreign keys refer to, and analyses each one that is now more
-//! than twice the size it had when its statistics were last gathered (and at least
+//! than twice the size it had when its statistics were last gathered (and more than
 //! [`MIN_PAGES`]). `ANALYZE` reads a sample of at most 30,000 rows, takes no lock that keeps
 //! anyone from reading or writing, and makes every connection plan its queries on the table
 //! afresh: a table's foreign key checks then look its rows up by index. Since a table is
@@ -45,7 +45,7 @@ const REFERENCED: &[&str] = &[
     "users",
 ];
 
-/// The size, in pages of 8 kB, under which a table is not analysed for having grown: well past
+/// The size, in pages of 8 kB, up to which a table is not analysed for having grown: well past
 /// the two or three pages at which a lookup by index starts to cost less than reading the table.
 pub const MIN_PAGES: i64 = 16;
 
@@ -88,7 +88,7 @@ pub(super) async fn after_commit(pool: &PgPool) {
 }
 
 /// Analyses each table foreign keys refer to that is more than twice the size it had when its
-/// statistics were last gathered, and at least [`MIN_PAGES`]; gives their names.
+/// statistics were last gathered, and more than [`MIN_PAGES`]; gives their names.
 pub async fn settle(db: &Db) -> Result<Vec<String>, sqlx::Error> {
     let grown: Vec<(String,)> = sql(GROWN.as_str()).bind(MIN_PAGES).fetch_all(db).await?;
     let tables: Vec<String> = grown.into_iter().map(|(t,)| t).collect();
