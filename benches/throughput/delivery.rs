@@ -35,8 +35,10 @@ pub async fn run(key: &str, backend: &'static str, rows: &mut Vec<Row>) {
     assert_eq!(outcome.sent, n, "every notification is sent");
     let files: Vec<_> = std::fs::read_dir(dir.path()).expect("mail dir").collect();
     assert_eq!(files.len() as u64, n, "one file each");
-    let sample = std::fs::read(dir.path().join("outbox-1.eml")).expect("a message");
-    let base = baseline(key, n, sample).await;
+    let sample =
+        std::sync::Arc::new(std::fs::read(dir.path().join("outbox-1.eml")).expect("a message"));
+    let base = baseline(key, n, sample.clone()).await;
+    let alone = files_alone(n, mailer.concurrency(), sample).await;
     rows.push(Row {
         work: format!("notifications delivered, {n}, file transport"),
         backend,
@@ -45,6 +47,49 @@ pub async fn run(key: &str, backend: &'static str, rows: &mut Vec<Row>) {
         unit: "/s",
         goal: Goal::Rate(10_000.0),
     });
+    rows.push(Row {
+        work: format!(
+            "the same {n} files written alone, on {} threads, no database (the file system's rate)",
+            mailer.concurrency()
+        ),
+        backend: "-",
+        engine: alone,
+        baseline: None,
+        unit: "/s",
+        goal: Goal::None,
+    });
+}
+
+/// How fast this machine's file system takes the messages' files alone: the same files written
+/// the same way, on as many threads as the file transport writes on (`threads`), with no
+/// database. Delivery by file cannot be much faster than this.
+async fn files_alone(n: u64, threads: usize, message: std::sync::Arc<Vec<u8>>) -> f64 {
+    let dir = tempfile::tempdir().expect("mail dir");
+    let per_thread = n.div_ceil(threads as u64) as i64;
+    let ((), took) = timed(async {
+        let writers: Vec<_> = (0..threads as i64)
+            .map(|t| {
+                let (path, message) = (dir.path().to_path_buf(), message.clone());
+                let ids = (t * per_thread + 1)..=((t + 1) * per_thread).min(n as i64);
+                tokio::task::spawn_blocking(move || write_files(&path, ids, &message))
+            })
+            .collect();
+        for writer in writers {
+            writer.await.expect("writer");
+        }
+    })
+    .await;
+    rate(n, took)
+}
+
+/// Writes `message` to `outbox-<id>.eml` in `dir` for each id, as the file transport does:
+/// through a temporary file renamed into place.
+fn write_files(dir: &std::path::Path, ids: impl IntoIterator<Item = i64>, message: &[u8]) {
+    for id in ids {
+        let tmp = dir.join(format!(".outbox-{id}.eml.tmp"));
+        std::fs::write(&tmp, message).expect("write");
+        std::fs::rename(&tmp, dir.join(format!("outbox-{id}.eml"))).expect("rename");
+    }
 }
 
 /// `n` amber notifications to an officer, due now.
@@ -63,13 +108,12 @@ async fn queue(db: &Db, n: i64) {
 
 /// The same writes with raw SQL and the same files: per batch of 100, a transaction claiming the
 /// rows, their files written on one blocking thread, and a transaction marking them sent.
-async fn baseline(key: &str, n: u64, message: Vec<u8>) -> f64 {
+async fn baseline(key: &str, n: u64, message: std::sync::Arc<Vec<u8>>) -> f64 {
     let fresh_db = fresh(key).await.expect("database");
     let db = &fresh_db.db;
     queue(db, n as i64).await;
     let dir = tempfile::tempdir().expect("mail dir");
     let now = seed::now();
-    let message = std::sync::Arc::new(message);
     let (done, took) = timed(async {
         let mut done = 0_u64;
         loop {
@@ -83,15 +127,9 @@ async fn baseline(key: &str, n: u64, message: Vec<u8>) -> f64 {
             execute_in(&mut tx, "UPDATE outbox SET status = 'claimed', claimed_until = $1 WHERE id", vec![time(now)], &ids).await;
             tx.commit().await.expect("commit");
             let (path, bytes, batch) = (dir.path().to_path_buf(), message.clone(), ids.clone());
-            tokio::task::spawn_blocking(move || {
-                for id in batch {
-                    let tmp = path.join(format!(".outbox-{id}.eml.tmp"));
-                    std::fs::write(&tmp, &*bytes).expect("write");
-                    std::fs::rename(&tmp, path.join(format!("outbox-{id}.eml"))).expect("rename");
-                }
-            })
-            .await
-            .expect("writer");
+            tokio::task::spawn_blocking(move || write_files(&path, batch, &bytes))
+                .await
+                .expect("writer");
             let mut tx = db.begin_write().await.expect("begin");
             execute_in(&mut tx, "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, claimed_until = NULL WHERE id",
                 vec![Arg::Time(Some(now))], &ids).await;

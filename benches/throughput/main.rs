@@ -8,7 +8,8 @@
 //! - commands applied (`create_case` and two `complete_task` per case), 10,000 and 100,000;
 //! - new cases allocated by the shipped Rhai rules among 49 officers, with 10,000 and with
 //!   1,000,000 open tasks, and the allocation rule's evaluations alone;
-//! - notifications delivered by the file transport;
+//! - notifications delivered by the file transport, and the same files written alone, with no
+//!   database (the file system's own rate, which bounds delivery by file);
 //! - the working days published at start, when the calendars changed and when they did not;
 //! - the peak memory of a pass firing 100,000 checkpoints among 1,000,000 open tasks.
 //!
