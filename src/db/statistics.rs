@@ -9,9 +9,9 @@
 //! every row the pass had inserted before it: a 200-row batch of notifications spent 140 ms
 //! checking that their escalations existed, and more with each batch (see docs/performance.md).
 //!
-//! After a write transaction commits, at most once a second for each database, casewarden looks at
-//! the tables that other tables' foreign keys refer to, and analyses each one that is now more
-//! than twice the size it had when its statistics were last gathered (and more than
+//! After a write transaction commits, at most once a second for each database, casewarden
+//! looks at the tables that other tables' foreign keys refer to, and analyses each one that is
+//! now more than twice the size it had when its statistics were last gathered (and more than
 //! [`MIN_PAGES`]). `ANALYZE` reads a sample of at most 30,000 rows, takes no lock that keeps
 //! anyone from reading or writing, and makes every connection plan its queries on the table
 //! afresh: a table's foreign key checks then look its rows up by index. Since a table is

@@ -58,7 +58,7 @@ async fn a_table_is_analysed_each_time_it_has_doubled() {
         "not doubled since"
     );
 
-    // Doubled, but not more than doubled: left alone.
+    // Grown by two thirds, not yet doubled: left alone; then more than doubled: analysed.
     escalations(case_id, 3_001, 5_000)
         .execute(db)
         .await
